@@ -1,1 +1,180 @@
-fn main() {}
+//! `stackboxd`: the service on the appliance. Parses arguments and dispatches into the crates.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use stackbox_firstboot::check::{Report, Status};
+use stackbox_firstboot::system::Root;
+use stackbox_firstboot::{CheckError, firstboot, report, tune};
+use stackbox_hardware_profiles::Catalog;
+
+/// Exit status for bad arguments (unknown profile or role, a --root that is not a machine's tree).
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "stackboxd",
+    version,
+    about = "The stackbox appliance service: hardware check, kernel tuning and first boot",
+    long_about = "The stackbox appliance service.\n\nOn first boot, `stackboxd firstboot` checks the hardware against a profile, tunes the kernel and prints the setup wizard's address, one-time token and TLS fingerprint on the console. `check` and `tune` run the same steps on their own."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Probe the hardware and judge it against a hardware profile and the node's roles.
+    ///
+    /// Exit status: 0 when no check failed, 1 when one did, 2 for bad arguments.
+    Check(CheckArgs),
+    /// Tune the kernel for a cloud node: sysctl drop-in, modules to load, KVM nesting.
+    ///
+    /// Writes /etc/sysctl.d/90-stackbox.conf, /etc/modules-load.d/stackbox.conf and (on a CPU with
+    /// VT-x/AMD-V) /etc/modprobe.d/stackbox-kvm.conf, loads the modules, applies every value through
+    /// /proc/sys and reads it back. Running it again changes nothing. A key that is read-only (in a
+    /// container) is a warning. Exit status: 0 unless something failed.
+    Tune(TuneArgs),
+    /// The first-boot oneshot: check, save the report, tune, make the wizard's token and certificate,
+    /// write the console banner and print the STACKBOX-FIRSTBOOT line.
+    Firstboot(FirstbootArgs),
+}
+
+#[derive(Args)]
+struct MachineArgs {
+    /// Read /proc, /sys and /dev (and write /etc) under DIR instead of `/`.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
+    /// The hardware profile: `baremetal` (strict) or `lab` (shortfalls are warnings).
+    #[arg(long, value_name = "NAME", env = "STACKBOX_PROFILE", default_value = "baremetal")]
+    profile: String,
+    /// The node's intended roles, comma-separated; their requirements add up.
+    /// Default: the profile's roles (all of them: an all-in-one node).
+    #[arg(long, value_name = "R,...", value_delimiter = ',')]
+    roles: Vec<String>,
+    /// Load the hardware profiles from DIR (roles.toml, profiles/*.toml) instead of the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    profiles_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    machine: MachineArgs,
+    /// Output format; json prints {"profile", "roles", "status", "checks": [...], "facts": {...}}.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Args)]
+struct TuneArgs {
+    /// Read and write under DIR instead of `/` (modules are then not loaded).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
+    /// Print what would be written and set, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Args)]
+struct FirstbootArgs {
+    #[command(flatten)]
+    machine: MachineArgs,
+    /// Where the wizard's token and TLS certificate are kept.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/stackbox")]
+    state: PathBuf,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STACKBOX_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => check(args),
+        Command::Tune(args) => tune_cmd(args),
+        Command::Firstboot(args) => first_boot(args),
+    }
+}
+
+/// Loads the catalog and judges the machine; errors are printed and turned into an exit status.
+fn judge(m: &MachineArgs) -> Result<Report, ExitCode> {
+    let catalog = match &m.profiles_dir {
+        Some(dir) => Catalog::load_dir(dir),
+        None => Catalog::embedded(),
+    };
+    let catalog = catalog.map_err(|e| {
+        eprintln!("stackboxd: {e}");
+        ExitCode::from(EXIT_USAGE)
+    })?;
+    stackbox_firstboot::check(&Root::at(&m.root), &catalog, &m.profile, &m.roles).map_err(|e| {
+        eprintln!("stackboxd: {e}");
+        match e {
+            CheckError::Usage(_) | CheckError::Profiles(_) | CheckError::Probe(_) => ExitCode::from(EXIT_USAGE),
+        }
+    })
+}
+
+fn check(args: CheckArgs) -> ExitCode {
+    let report = match judge(&args.machine) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    match args.format {
+        Format::Json => match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("stackboxd: serialising the report: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        Format::Text => print!("{}", report::render_text(&report)),
+    }
+    if report.status == Status::Fail { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+fn tune_cmd(args: TuneArgs) -> ExitCode {
+    let root = Root::at(&args.root);
+    let cpuinfo = root.read("/proc/cpuinfo").unwrap_or_default();
+    let virtualization = stackbox_firstboot::probe::cpu::parse_cpuinfo(&cpuinfo).ok().and_then(|c| c.virtualization);
+    let plan = tune::plan(virtualization.as_deref());
+    if args.dry_run {
+        print!("{}", tune::render_dry_run(&root, &plan, root.is_live()));
+        return ExitCode::SUCCESS;
+    }
+    let report = tune::apply(&root, &plan, root.is_live());
+    print!("{}", tune::render_report(&report));
+    if report.failures() > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+fn first_boot(args: FirstbootArgs) -> ExitCode {
+    let report = match judge(&args.machine) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let opts = firstboot::Options { root: Root::at(&args.machine.root), state_dir: args.state };
+    match firstboot::run(&opts, &report) {
+        Ok(outcome) => {
+            eprint!("{}", tune::render_report(&outcome.tune));
+            println!("{}", outcome.line);
+            firstboot::notify_ready(&format!("hardware {}", report.status.as_str()));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("stackboxd firstboot: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The wizard's identity, made at first boot: a one-time setup token and a self-signed TLS certificate
+//! whose SHA-256 fingerprint the console shows, so the operator can tell the real wizard from an impostor.
+//!
+//! Both live in the state directory; the token and the private key are mode 0600 and never logged.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use sha2::{Digest, Sha256};
+use stackbox_common::fs::write_atomic;
+
+/// The port the wizard listens on.
+pub const WIZARD_PORT: u16 = 8443;
+
+/// The setup token's file name in the state directory.
+pub const TOKEN_FILE: &str = "setup-token";
+/// The certificate's path relative to the state directory.
+pub const CERT_FILE: &str = "tls/wizard.crt";
+/// The private key's path relative to the state directory.
+pub const KEY_FILE: &str = "tls/wizard.key";
+
+/// Letters and digits that cannot be mistaken for one another on a console font (no 0/O, 1/I/L, 2/Z,
+/// 5/S, 8/B, U/V).
+const TOKEN_ALPHABET: &[u8] = b"34679ACDEFGHJKMNPQRTWXY";
+/// Characters in a token: 20 from 23 symbols is about 90 bits.
+const TOKEN_CHARS: usize = 20;
+
+/// A secret that must not reach a log: `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the places that must show it (the console banner) or compare it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// The token and certificate the wizard uses.
+#[derive(Debug, Clone)]
+pub struct WizardIdentity {
+    /// The one-time setup token.
+    pub token: Secret,
+    /// `SHA256:AB:CD:...` of the certificate's DER encoding.
+    pub fingerprint: String,
+    /// Where the certificate is.
+    pub cert_path: PathBuf,
+    /// Where the private key is.
+    pub key_path: PathBuf,
+}
+
+/// Generates a setup token: groups of five from an unambiguous alphabet, uniformly random.
+pub fn generate_token() -> anyhow::Result<Secret> {
+    let mut out = String::with_capacity(TOKEN_CHARS + TOKEN_CHARS / 5);
+    // Rejection sampling keeps every symbol equally likely.
+    let limit = 256 - 256 % TOKEN_ALPHABET.len();
+    let mut buf = [0u8; 64];
+    while out.chars().filter(|c| *c != '-').count() < TOKEN_CHARS {
+        getrandom::fill(&mut buf).map_err(|e| anyhow::anyhow!("reading the system's random source: {e}"))?;
+        for &b in &buf {
+            let taken = out.chars().filter(|c| *c != '-').count();
+            if taken == TOKEN_CHARS {
+                break;
+            }
+            if usize::from(b) < limit {
+                if taken > 0 && taken % 5 == 0 {
+                    out.push('-');
+                }
+                out.push(char::from(TOKEN_ALPHABET[usize::from(b) % TOKEN_ALPHABET.len()]));
+            }
+        }
+    }
+    Ok(Secret(out))
+}
+
+/// `SHA256:AB:CD:...` of DER bytes, as browsers show certificate fingerprints.
+pub fn fingerprint(der: &[u8]) -> String {
+    let digest = Sha256::digest(der);
+    let hex: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
+    format!("SHA256:{}", hex.join(":"))
+}
+
+/// Loads the token and certificate from `state_dir`, creating whichever is missing. `names` are the host
+/// names and addresses the certificate is valid for (used only when it is created).
+pub fn ensure(state_dir: &Path, names: &[String]) -> anyhow::Result<WizardIdentity> {
+    let token_path = state_dir.join(TOKEN_FILE);
+    let token = match std::fs::read_to_string(&token_path) {
+        Ok(t) if !t.trim().is_empty() => Secret(t.trim().to_owned()),
+        _ => {
+            let token = generate_token()?;
+            write_atomic(&token_path, format!("{}\n", token.expose()).as_bytes(), 0o600)
+                .with_context(|| format!("writing {}", token_path.display()))?;
+            token
+        }
+    };
+    let cert_path = state_dir.join(CERT_FILE);
+    let key_path = state_dir.join(KEY_FILE);
+    if !(cert_path.exists() && key_path.exists()) {
+        let mut params = rcgen::CertificateParams::new(names.to_vec())
+            .context("the certificate's names are not valid DNS names or addresses")?;
+        params.distinguished_name.push(rcgen::DnType::CommonName, "stackbox setup wizard");
+        params.distinguished_name.push(rcgen::DnType::OrganizationName, "stackbox appliance");
+        let key = rcgen::KeyPair::generate().context("generating the wizard's TLS key")?;
+        let cert = params.self_signed(&key).context("signing the wizard's certificate")?;
+        // Key first: a certificate without its key would be taken as complete on the next run.
+        write_atomic(&key_path, key.serialize_pem().as_bytes(), 0o600)
+            .with_context(|| format!("writing {}", key_path.display()))?;
+        write_atomic(&cert_path, cert.pem().as_bytes(), 0o644)
+            .with_context(|| format!("writing {}", cert_path.display()))?;
+    }
+    let der = CertificateDer::from_pem_file(&cert_path)
+        .with_context(|| format!("reading the certificate {}", cert_path.display()))?;
+    Ok(WizardIdentity { token, fingerprint: fingerprint(&der), cert_path, key_path })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn tokens_are_grouped_unambiguous_and_distinct() {
+        let a = generate_token().unwrap();
+        let b = generate_token().unwrap();
+        assert_ne!(a, b);
+        let t = a.expose();
+        assert_eq!(t.len(), 23, "{t}");
+        let groups: Vec<&str> = t.split('-').collect();
+        assert_eq!(groups.len(), 4);
+        assert!(groups.iter().all(|g| g.len() == 5));
+        assert!(t.bytes().all(|c| c == b'-' || TOKEN_ALPHABET.contains(&c)));
+        assert_eq!(format!("{a:?}"), "Secret([redacted])");
+    }
+
+    #[test]
+    fn fingerprint_format() {
+        let fp = fingerprint(b"abc");
+        assert!(fp.starts_with("SHA256:BA:78:16:BF:"), "{fp}");
+        assert_eq!(fp.len(), "SHA256:".len() + 32 * 3 - 1);
+    }
+
+    #[test]
+    fn ensure_creates_once_with_private_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = vec!["stackbox".to_owned(), "10.0.2.15".to_owned()];
+        let first = ensure(dir.path(), &names).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join(TOKEN_FILE)), 0o600);
+        assert_eq!(mode(&first.key_path), 0o600);
+        assert_eq!(mode(&first.cert_path), 0o644);
+        let again = ensure(dir.path(), &names).unwrap();
+        assert_eq!(first.token, again.token);
+        assert_eq!(first.fingerprint, again.fingerprint);
+        let pem = std::fs::read_to_string(&first.cert_path).unwrap();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(ensure(dir.path(), &["bäd-nämé".to_owned()]).is_err());
+    }
+}
