@@ -296,7 +296,8 @@ mod tests {
         ];
         assert_eq!(pick_management_address(&addrs, &nics), Some(ip("198.51.100.7")));
         assert_eq!(pick_management_address(&addrs[..3], &nics), Some(ip("192.0.2.9")));
-        assert_eq!(pick_management_address(&addrs[..4], &nics), Some(ip("2001:db8::5")));
+        let v6_only = [addrs[0].clone(), addrs[2].clone(), addrs[3].clone()];
+        assert_eq!(pick_management_address(&v6_only, &nics), Some(ip("2001:db8::5")));
         assert_eq!(pick_management_address(&addrs[..1], &nics), None);
     }
 
