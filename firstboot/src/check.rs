@@ -5,8 +5,8 @@
 use serde::Serialize;
 use stackbox_hardware_profiles::{Profile, Requirements, Resource, Verdict};
 
-use crate::probe::platform::Firmware;
 use crate::probe::Facts;
+use crate::probe::platform::Firmware;
 
 /// The outcome of one check, or of a whole report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -115,21 +115,45 @@ pub fn judge(facts: Facts, profile: &Profile, req: &Requirements) -> Report {
         platform(&facts, profile),
         clock(&facts),
     ];
-    let status = checks.iter().map(|c| c.status).max().unwrap_or(Status::Pass);
-    Report { profile: profile.name.clone(), roles: req.roles.clone(), status, checks, facts }
+    let status = checks
+        .iter()
+        .map(|c| c.status)
+        .max()
+        .unwrap_or(Status::Pass);
+    Report {
+        profile: profile.name.clone(),
+        roles: req.roles.clone(),
+        status,
+        checks,
+        facts,
+    }
 }
 
 fn pass(id: &'static str, summary: String) -> Check {
-    Check { id, status: Status::Pass, summary, remedy: None }
+    Check {
+        id,
+        status: Status::Pass,
+        summary,
+        remedy: None,
+    }
 }
 
 fn problem(id: &'static str, status: Status, summary: String, remedy: &str) -> Check {
     let remedy = (status != Status::Pass).then(|| remedy.to_owned());
-    Check { id, status, summary, remedy }
+    Check {
+        id,
+        status,
+        summary,
+        remedy,
+    }
 }
 
 fn vt_name(flag: &str) -> &'static str {
-    if flag == "svm" { "AMD-V (svm)" } else { "Intel VT-x (vmx)" }
+    if flag == "svm" {
+        "AMD-V (svm)"
+    } else {
+        "Intel VT-x (vmx)"
+    }
 }
 
 const ENABLE_VT_REMEDY: &str = "Enable virtualization in the firmware setup (Intel: \"Intel Virtualization Technology\" / VT-x; AMD: \"SVM Mode\" / AMD-V), usually under Advanced > CPU Configuration, then power-cycle. On a VM, enable nested virtualization on the host (kvm_intel nested=1 or kvm_amd nested=1) and give the guest the host CPU model.";
@@ -140,7 +164,11 @@ fn cpu_virtualization(facts: &Facts, req: &Requirements, verdict: Status) -> Che
     if let Some(flag) = &cpu.virtualization {
         return pass(id, format!("{} on all {} CPUs", vt_name(flag), cpu.logical));
     }
-    let status = if req.virtualization_for.is_empty() { Status::Pass } else { verdict };
+    let status = if req.virtualization_for.is_empty() {
+        Status::Pass
+    } else {
+        verdict
+    };
     let needed = if req.virtualization_for.is_empty() {
         "not needed by this node's roles".to_owned()
     } else {
@@ -149,7 +177,11 @@ fn cpu_virtualization(facts: &Facts, req: &Requirements, verdict: Status) -> Che
     if cpu.virtualization_cpus > 0 {
         return problem(
             id,
-            if req.virtualization_for.is_empty() { Status::Warn } else { verdict },
+            if req.virtualization_for.is_empty() {
+                Status::Warn
+            } else {
+                verdict
+            },
             format!(
                 "only {} of {} CPUs report VT-x/AMD-V: firmware enabled it inconsistently ({needed})",
                 cpu.virtualization_cpus, cpu.logical
@@ -157,28 +189,57 @@ fn cpu_virtualization(facts: &Facts, req: &Requirements, verdict: Status) -> Che
             "Enable virtualization for every socket in the firmware setup and update the firmware; mixed settings make VMs crash when they migrate between cores.",
         );
     }
-    let fallback = if status == Status::Pass { "" } else { "; compute would fall back to slow QEMU emulation" };
-    problem(id, status, format!("no VT-x/AMD-V flag on the CPUs ({needed}){fallback}"), ENABLE_VT_REMEDY)
+    let fallback = if status == Status::Pass {
+        ""
+    } else {
+        "; compute would fall back to slow QEMU emulation"
+    };
+    problem(
+        id,
+        status,
+        format!("no VT-x/AMD-V flag on the CPUs ({needed}){fallback}"),
+        ENABLE_VT_REMEDY,
+    )
 }
 
 fn kvm_device(facts: &Facts, req: &Requirements, verdict: Status) -> Check {
     let id = "kvm.device";
     let kvm = &facts.kvm;
-    let status = if req.virtualization_for.is_empty() { Status::Pass } else { verdict };
+    let status = if req.virtualization_for.is_empty() {
+        Status::Pass
+    } else {
+        verdict
+    };
     if kvm.openable {
-        return pass(id, format!("/dev/kvm is usable{}", kvm.module.as_ref().map(|m| format!(" ({m})")).unwrap_or_default()));
+        return pass(
+            id,
+            format!(
+                "/dev/kvm is usable{}",
+                kvm.module
+                    .as_ref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default()
+            ),
+        );
     }
     if kvm.device {
         return problem(
             id,
             status,
-            format!("/dev/kvm exists but cannot be opened: {}", kvm.open_error.as_deref().unwrap_or("unknown error")),
+            format!(
+                "/dev/kvm exists but cannot be opened: {}",
+                kvm.open_error.as_deref().unwrap_or("unknown error")
+            ),
             "Run stackboxd as root, or check the device's permissions (group kvm, mode 0660) and, in a container, that /dev/kvm is passed through.",
         );
     }
     let remedy = match facts.cpu.virtualization.as_deref() {
-        Some("vmx") => "Load the module: `modprobe kvm_intel`; if that fails, VT-x is disabled in the firmware setup.",
-        Some(_) => "Load the module: `modprobe kvm_amd`; if that fails, SVM is disabled in the firmware setup.",
+        Some("vmx") => {
+            "Load the module: `modprobe kvm_intel`; if that fails, VT-x is disabled in the firmware setup."
+        }
+        Some(_) => {
+            "Load the module: `modprobe kvm_amd`; if that fails, SVM is disabled in the firmware setup."
+        }
         None => ENABLE_VT_REMEDY,
     };
     problem(id, status, "/dev/kvm is missing".to_owned(), remedy)
@@ -198,13 +259,23 @@ fn resource_check(
     req: &Requirements,
     remedy: &str,
 ) -> Check {
-    let shown = |n: u64| if unit == 1 { n.to_string() } else { format!("{:.1}", n as f64 / unit as f64) };
+    let shown = |n: u64| {
+        if unit == 1 {
+            n.to_string()
+        } else {
+            format!("{:.1}", n as f64 / unit as f64)
+        }
+    };
     let roles = req.roles.join(", ");
     // Memory as the kernel reports it is a little below what is installed (firmware and kernel
     // reservations), so a 16 GB machine must pass a 16 GB minimum: allow 5% headroom.
     let reaches = |need: u32| {
         let need = u64::from(need) * unit;
-        if unit == 1 { have >= need } else { have >= need - need / 20 }
+        if unit == 1 {
+            have >= need
+        } else {
+            have >= need - need / 20
+        }
     };
     if !reaches(need.min) {
         return problem(
@@ -232,14 +303,23 @@ fn resource_check(
             remedy,
         );
     }
-    pass(id, format!("{}{suffix} {what} (recommended {}{suffix} for {roles})", shown(have), need.recommended))
+    pass(
+        id,
+        format!(
+            "{}{suffix} {what} (recommended {}{suffix} for {roles})",
+            shown(have),
+            need.recommended
+        ),
+    )
 }
 
 fn disk_target(facts: &Facts, profile: &Profile, req: &Requirements) -> Check {
     let id = "disk.target";
     // An installed node is judged by the disk it runs from; a live one by the largest disk it could use.
     let targets = || facts.disks.iter().filter(|d| d.is_install_target());
-    let best = targets().find(|d| d.system_disk).or_else(|| targets().max_by_key(|d| d.size_bytes));
+    let best = targets()
+        .find(|d| d.system_disk)
+        .or_else(|| targets().max_by_key(|d| d.size_bytes));
     let Some(disk) = best else {
         let seen = if facts.disks.is_empty() {
             "no disks at all".to_owned()
@@ -292,9 +372,17 @@ fn nic_count(facts: &Facts, profile: &Profile, req: &Requirements) -> Check {
         .filter(|n| n.physical || (profile.count_virtual_nics && n.is_uplink()))
         .map(|n| n.name.as_str())
         .collect();
-    let kind = if profile.count_virtual_nics { "NIC" } else { "physical NIC" };
+    let kind = if profile.count_virtual_nics {
+        "NIC"
+    } else {
+        "physical NIC"
+    };
     let have = counted.len() as u32;
-    let list = if counted.is_empty() { String::new() } else { format!(" ({})", counted.join(", ")) };
+    let list = if counted.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", counted.join(", "))
+    };
     if have == 0 {
         return problem(
             id,
@@ -307,11 +395,18 @@ fn nic_count(facts: &Facts, profile: &Profile, req: &Requirements) -> Check {
         return problem(
             id,
             profile.verdicts.too_few_nics.into(),
-            format!("{have} {kind}{}{list}; the roles need {}: one for the management plane, one for the data plane (VM traffic over VXLAN)", if have == 1 { "" } else { "s" }, req.nics.min),
+            format!(
+                "{have} {kind}{}{list}; the roles need {}: one for the management plane, one for the data plane (VM traffic over VXLAN)",
+                if have == 1 { "" } else { "s" },
+                req.nics.min
+            ),
             "Add a second NIC and cable it to the data-plane switch; with one NIC, management and VM traffic share it and a VM traffic burst can cut off the cloud's control plane.",
         );
     }
-    pass(id, format!("{have} {kind}{}{list}", if have == 1 { "" } else { "s" }))
+    pass(
+        id,
+        format!("{have} {kind}{}{list}", if have == 1 { "" } else { "s" }),
+    )
 }
 
 fn firmware_mode(facts: &Facts) -> Check {
@@ -328,18 +423,29 @@ fn firmware_mode(facts: &Facts) -> Check {
 
 fn iommu(facts: &Facts) -> Check {
     let groups = facts.platform.iommu_groups;
-    let sriov: Vec<&str> =
-        facts.nics.iter().filter(|n| n.sriov_totalvfs.is_some()).map(|n| n.name.as_str()).collect();
+    let sriov: Vec<&str> = facts
+        .nics
+        .iter()
+        .filter(|n| n.sriov_totalvfs.is_some())
+        .map(|n| n.name.as_str())
+        .collect();
     if groups > 0 {
         return pass("iommu", format!("IOMMU on: {groups} groups"));
     }
     if sriov.is_empty() {
-        return pass("iommu", "IOMMU off; only PCI passthrough and SR-IOV need it, and no NIC offers SR-IOV".to_owned());
+        return pass(
+            "iommu",
+            "IOMMU off; only PCI passthrough and SR-IOV need it, and no NIC offers SR-IOV"
+                .to_owned(),
+        );
     }
     problem(
         "iommu",
         Status::Warn,
-        format!("IOMMU off, yet {} can offer SR-IOV virtual functions that cannot be passed to VMs without it", sriov.join(", ")),
+        format!(
+            "IOMMU off, yet {} can offer SR-IOV virtual functions that cannot be passed to VMs without it",
+            sriov.join(", ")
+        ),
         "Enable VT-d (Intel) or AMD-Vi/IOMMU in the firmware setup and boot with intel_iommu=on (Intel) or amd_iommu=on iommu=pt.",
     )
 }
@@ -350,12 +456,18 @@ fn platform(facts: &Facts, profile: &Profile) -> Check {
         return problem(
             "platform",
             Status::Warn,
-            format!("running in a {container} container: kernel modules and some sysctls belong to the host"),
+            format!(
+                "running in a {container} container: kernel modules and some sysctls belong to the host"
+            ),
             "Load br_netfilter, vhost_net and the KVM module on the host, and pass /dev/kvm and /dev/net/tun into the container.",
         );
     }
     if let Some(vm) = &p.vm {
-        let status = if profile.verdicts.no_hardware_virtualization == Verdict::Fail { Status::Warn } else { Status::Pass };
+        let status = if profile.verdicts.no_hardware_virtualization == Verdict::Fail {
+            Status::Warn
+        } else {
+            Status::Pass
+        };
         return problem(
             "platform",
             status,

@@ -67,17 +67,34 @@ pub fn render_line(report: &Report, nics: usize, url: &str, fingerprint: &str) -
 /// The console banner, with the token: shown on the local console only.
 pub fn render_banner(report: &Report, url: &str, identity: &WizardIdentity) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "stackbox appliance: first boot done; hardware {} (profile {})", report.status.as_str().to_uppercase(), report.profile);
+    let _ = writeln!(
+        out,
+        "stackbox appliance: first boot done; hardware {} (profile {})",
+        report.status.as_str().to_uppercase(),
+        report.profile
+    );
     let _ = writeln!(out);
     let _ = writeln!(out, "  Setup wizard:     {url}");
     let _ = writeln!(out, "  One-time token:   {}", identity.token.expose());
     let _ = writeln!(out, "  TLS fingerprint:  {}", identity.fingerprint);
     let _ = writeln!(out);
-    let _ = writeln!(out, "  Compare the fingerprint with the one your browser shows before entering the token.");
+    let _ = writeln!(
+        out,
+        "  Compare the fingerprint with the one your browser shows before entering the token."
+    );
     for check in report.checks.iter().filter(|c| c.status != Status::Pass) {
-        let _ = writeln!(out, "  {} {}: {}", check.status.as_str().to_uppercase(), check.id, check.summary);
+        let _ = writeln!(
+            out,
+            "  {} {}: {}",
+            check.status.as_str().to_uppercase(),
+            check.id,
+            check.summary
+        );
     }
-    let _ = writeln!(out, "  Full hardware report: stackboxd check (saved in {HARDWARE_JSON})");
+    let _ = writeln!(
+        out,
+        "  Full hardware report: stackboxd check (saved in {HARDWARE_JSON})"
+    );
     let _ = writeln!(out);
     out
 }
@@ -87,7 +104,8 @@ pub fn run(opts: &Options, report: &Report) -> anyhow::Result<Outcome> {
     let root = &opts.root;
     let json = serde_json::to_string_pretty(report).context("serialising the hardware report")?;
     let path = root.path(HARDWARE_JSON);
-    write_atomic(&path, format!("{json}\n").as_bytes(), 0o644).with_context(|| format!("writing {}", path.display()))?;
+    write_atomic(&path, format!("{json}\n").as_bytes(), 0o644)
+        .with_context(|| format!("writing {}", path.display()))?;
 
     let plan = tune::plan(report.facts.cpu.virtualization.as_deref());
     let tune = tune::apply(root, &plan, root.is_live());
@@ -95,7 +113,11 @@ pub fn run(opts: &Options, report: &Report) -> anyhow::Result<Outcome> {
         anyhow::bail!("kernel tuning failed:\n{}", tune::render_report(&tune));
     }
 
-    let addresses = if root.is_live() { crate::probe::net::addresses().unwrap_or_default() } else { Vec::new() };
+    let addresses = if root.is_live() {
+        crate::probe::net::addresses().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let address = crate::probe::net::pick_management_address(&addresses, &report.facts.nics);
     let mut names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into()];
     if let Some(host) = &report.facts.hostname {
@@ -105,7 +127,10 @@ pub fn run(opts: &Options, report: &Report) -> anyhow::Result<Outcome> {
         addresses
             .iter()
             .map(|(_, ip)| *ip)
-            .filter(|ip| !ip.is_loopback() && !matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80))
+            .filter(|ip| {
+                !ip.is_loopback()
+                    && !matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80)
+            })
             .map(|ip| ip.to_string()),
     );
     names.dedup();
@@ -115,7 +140,8 @@ pub fn run(opts: &Options, report: &Report) -> anyhow::Result<Outcome> {
     let banner = render_banner(report, &url, &identity);
     let issue = root.path(ISSUE_FILE);
     // Only getty (root) reads the issue file; it holds the token, so nobody else may.
-    write_atomic(&issue, banner.as_bytes(), 0o600).with_context(|| format!("writing {}", issue.display()))?;
+    write_atomic(&issue, banner.as_bytes(), 0o600)
+        .with_context(|| format!("writing {}", issue.display()))?;
     if root.is_live() {
         // The token goes to the console device itself, never to stdout, which the journal records.
         if let Ok(mut console) = std::fs::OpenOptions::new().write(true).open("/dev/console") {
@@ -124,11 +150,15 @@ pub fn run(opts: &Options, report: &Report) -> anyhow::Result<Outcome> {
     }
     let line = render_line(report, report.facts.nics.len(), &url, &identity.fingerprint);
     let marker = root.path(MARKER);
-    write_atomic(&marker, format!("{line}\n").as_bytes(), 0o644).with_context(|| format!("writing {}", marker.display()))?;
+    write_atomic(&marker, format!("{line}\n").as_bytes(), 0o644)
+        .with_context(|| format!("writing {}", marker.display()))?;
     Ok(Outcome { line, banner, tune })
 }
 
 /// Tells systemd the oneshot is done (a no-op when not started by systemd).
 pub fn notify_ready(status: &str) {
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Status(status), sd_notify::NotifyState::Ready]);
+    let _ = sd_notify::notify(&[
+        sd_notify::NotifyState::Status(status),
+        sd_notify::NotifyState::Ready,
+    ]);
 }

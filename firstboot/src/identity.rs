@@ -38,6 +38,12 @@ impl Secret {
     }
 }
 
+impl From<String> for Secret {
+    fn from(s: String) -> Secret {
+        Secret(s)
+    }
+}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret([redacted])")
@@ -64,7 +70,8 @@ pub fn generate_token() -> anyhow::Result<Secret> {
     let limit = 256 - 256 % TOKEN_ALPHABET.len();
     let mut buf = [0u8; 64];
     while out.chars().filter(|c| *c != '-').count() < TOKEN_CHARS {
-        getrandom::fill(&mut buf).map_err(|e| anyhow::anyhow!("reading the system's random source: {e}"))?;
+        getrandom::fill(&mut buf)
+            .map_err(|e| anyhow::anyhow!("reading the system's random source: {e}"))?;
         for &b in &buf {
             let taken = out.chars().filter(|c| *c != '-').count();
             if taken == TOKEN_CHARS {
@@ -74,7 +81,9 @@ pub fn generate_token() -> anyhow::Result<Secret> {
                 if taken > 0 && taken % 5 == 0 {
                     out.push('-');
                 }
-                out.push(char::from(TOKEN_ALPHABET[usize::from(b) % TOKEN_ALPHABET.len()]));
+                out.push(char::from(
+                    TOKEN_ALPHABET[usize::from(b) % TOKEN_ALPHABET.len()],
+                ));
             }
         }
     }
@@ -96,8 +105,12 @@ pub fn ensure(state_dir: &Path, names: &[String]) -> anyhow::Result<WizardIdenti
         Ok(t) if !t.trim().is_empty() => Secret(t.trim().to_owned()),
         _ => {
             let token = generate_token()?;
-            write_atomic(&token_path, format!("{}\n", token.expose()).as_bytes(), 0o600)
-                .with_context(|| format!("writing {}", token_path.display()))?;
+            write_atomic(
+                &token_path,
+                format!("{}\n", token.expose()).as_bytes(),
+                0o600,
+            )
+            .with_context(|| format!("writing {}", token_path.display()))?;
             token
         }
     };
@@ -106,10 +119,16 @@ pub fn ensure(state_dir: &Path, names: &[String]) -> anyhow::Result<WizardIdenti
     if !(cert_path.exists() && key_path.exists()) {
         let mut params = rcgen::CertificateParams::new(names.to_vec())
             .context("the certificate's names are not valid DNS names or addresses")?;
-        params.distinguished_name.push(rcgen::DnType::CommonName, "stackbox setup wizard");
-        params.distinguished_name.push(rcgen::DnType::OrganizationName, "stackbox appliance");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "stackbox setup wizard");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "stackbox appliance");
         let key = rcgen::KeyPair::generate().context("generating the wizard's TLS key")?;
-        let cert = params.self_signed(&key).context("signing the wizard's certificate")?;
+        let cert = params
+            .self_signed(&key)
+            .context("signing the wizard's certificate")?;
         // Key first: a certificate without its key would be taken as complete on the next run.
         write_atomic(&key_path, key.serialize_pem().as_bytes(), 0o600)
             .with_context(|| format!("writing {}", key_path.display()))?;
@@ -118,7 +137,12 @@ pub fn ensure(state_dir: &Path, names: &[String]) -> anyhow::Result<WizardIdenti
     }
     let der = CertificateDer::from_pem_file(&cert_path)
         .with_context(|| format!("reading the certificate {}", cert_path.display()))?;
-    Ok(WizardIdentity { token, fingerprint: fingerprint(&der), cert_path, key_path })
+    Ok(WizardIdentity {
+        token,
+        fingerprint: fingerprint(&der),
+        cert_path,
+        key_path,
+    })
 }
 
 #[cfg(test)]

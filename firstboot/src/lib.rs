@@ -9,6 +9,7 @@ pub mod identity;
 pub mod probe;
 pub mod report;
 pub mod system;
+pub mod test_utils;
 pub mod tune;
 
 use stackbox_hardware_profiles::{Catalog, ProfileError};
@@ -35,7 +36,11 @@ pub fn check(
     roles: &[String],
 ) -> Result<check::Report, CheckError> {
     let profile = catalog.profile(profile).map_err(CheckError::Usage)?;
-    let roles = if roles.is_empty() { profile.default_roles.clone() } else { roles.to_vec() };
+    let roles = if roles.is_empty() {
+        profile.default_roles.clone()
+    } else {
+        roles.to_vec()
+    };
     let req = catalog.requirements(&roles).map_err(CheckError::Usage)?;
     let facts = probe::probe(root)?;
     Ok(check::judge(facts, profile, &req))

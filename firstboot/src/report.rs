@@ -18,7 +18,11 @@ pub fn render_text(report: &Report) -> String {
         out,
         "host {}: {} ({} CPUs), {:.1} GiB memory, {}, {}\n",
         f.hostname.as_deref().unwrap_or("(unnamed)"),
-        if f.cpu.model.is_empty() { "unknown CPU" } else { f.cpu.model.as_str() },
+        if f.cpu.model.is_empty() {
+            "unknown CPU"
+        } else {
+            f.cpu.model.as_str()
+        },
         f.cpu.online,
         f.memory_bytes as f64 / (1u64 << 30) as f64,
         plural(f.nics.len(), "NIC"),
@@ -54,5 +58,9 @@ pub fn render_text(report: &Report) -> String {
 }
 
 fn plural(n: usize, what: &str) -> String {
-    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }

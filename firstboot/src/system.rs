@@ -12,7 +12,9 @@ pub struct Root {
 impl Root {
     /// The running system (`/`).
     pub fn live() -> Root {
-        Root { dir: PathBuf::from("/") }
+        Root {
+            dir: PathBuf::from("/"),
+        }
     }
 
     /// A tree that stands in for `/`.
@@ -54,7 +56,11 @@ impl Root {
     /// The names in a directory, sorted; empty when it does not exist.
     pub fn list(&self, abs: &str) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.path(abs))
-            .map(|it| it.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|it| {
+                it.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         names.sort();
         names

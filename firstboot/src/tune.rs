@@ -22,20 +22,76 @@ pub struct Sysctl {
 
 /// The parameters, in the order they are applied: forwarding first, since everything else serves it.
 pub const SYSCTLS: &[Sysctl] = &[
-    Sysctl { key: "net.ipv4.ip_forward", value: "1", why: "Route VM traffic: neutron's routers and the node's bridges forward packets between networks." },
-    Sysctl { key: "net.bridge.bridge-nf-call-iptables", value: "1", why: "Security groups on linuxbridge filter bridged VM traffic through iptables (needs br_netfilter)." },
-    Sysctl { key: "net.bridge.bridge-nf-call-ip6tables", value: "1", why: "The same for IPv6 VM traffic." },
-    Sysctl { key: "net.netfilter.nf_conntrack_max", value: "1048576", why: "Every VM connection through a security group is tracked; the default table overflows and drops packets under load." },
-    Sysctl { key: "net.core.somaxconn", value: "4096", why: "API services and haproxy accept bursts of connections; a short listen backlog resets clients." },
-    Sysctl { key: "net.core.netdev_max_backlog", value: "16384", why: "Queue more packets per CPU on busy NICs instead of dropping them." },
-    Sysctl { key: "net.ipv4.tcp_max_syn_backlog", value: "8192", why: "Half-open connections queued during API bursts." },
-    Sysctl { key: "net.ipv4.neigh.default.gc_thresh1", value: "4096", why: "Many VMs on flat networks: keep their ARP entries instead of thrashing the neighbour table." },
-    Sysctl { key: "net.ipv4.neigh.default.gc_thresh2", value: "8192", why: "Soft limit of the neighbour table, see gc_thresh1." },
-    Sysctl { key: "net.ipv4.neigh.default.gc_thresh3", value: "16384", why: "Hard limit of the neighbour table, see gc_thresh1." },
-    Sysctl { key: "fs.inotify.max_user_instances", value: "8192", why: "libvirt, systemd and the OpenStack agents each watch many files; the default of 128 runs out." },
-    Sysctl { key: "fs.inotify.max_user_watches", value: "524288", why: "Enough inotify watches for the same services." },
-    Sysctl { key: "fs.aio-max-nr", value: "1048576", why: "MariaDB's InnoDB uses native asynchronous I/O and fails to start when the AIO limit is reached." },
-    Sysctl { key: "vm.swappiness", value: "10", why: "Keep MariaDB, RabbitMQ and the API services in memory; swap only under real pressure." },
+    Sysctl {
+        key: "net.ipv4.ip_forward",
+        value: "1",
+        why: "Route VM traffic: neutron's routers and the node's bridges forward packets between networks.",
+    },
+    Sysctl {
+        key: "net.bridge.bridge-nf-call-iptables",
+        value: "1",
+        why: "Security groups on linuxbridge filter bridged VM traffic through iptables (needs br_netfilter).",
+    },
+    Sysctl {
+        key: "net.bridge.bridge-nf-call-ip6tables",
+        value: "1",
+        why: "The same for IPv6 VM traffic.",
+    },
+    Sysctl {
+        key: "net.netfilter.nf_conntrack_max",
+        value: "1048576",
+        why: "Every VM connection through a security group is tracked; the default table overflows and drops packets under load.",
+    },
+    Sysctl {
+        key: "net.core.somaxconn",
+        value: "4096",
+        why: "API services and haproxy accept bursts of connections; a short listen backlog resets clients.",
+    },
+    Sysctl {
+        key: "net.core.netdev_max_backlog",
+        value: "16384",
+        why: "Queue more packets per CPU on busy NICs instead of dropping them.",
+    },
+    Sysctl {
+        key: "net.ipv4.tcp_max_syn_backlog",
+        value: "8192",
+        why: "Half-open connections queued during API bursts.",
+    },
+    Sysctl {
+        key: "net.ipv4.neigh.default.gc_thresh1",
+        value: "4096",
+        why: "Many VMs on flat networks: keep their ARP entries instead of thrashing the neighbour table.",
+    },
+    Sysctl {
+        key: "net.ipv4.neigh.default.gc_thresh2",
+        value: "8192",
+        why: "Soft limit of the neighbour table, see gc_thresh1.",
+    },
+    Sysctl {
+        key: "net.ipv4.neigh.default.gc_thresh3",
+        value: "16384",
+        why: "Hard limit of the neighbour table, see gc_thresh1.",
+    },
+    Sysctl {
+        key: "fs.inotify.max_user_instances",
+        value: "8192",
+        why: "libvirt, systemd and the OpenStack agents each watch many files; the default of 128 runs out.",
+    },
+    Sysctl {
+        key: "fs.inotify.max_user_watches",
+        value: "524288",
+        why: "Enough inotify watches for the same services.",
+    },
+    Sysctl {
+        key: "fs.aio-max-nr",
+        value: "1048576",
+        why: "MariaDB's InnoDB uses native asynchronous I/O and fails to start when the AIO limit is reached.",
+    },
+    Sysctl {
+        key: "vm.swappiness",
+        value: "10",
+        why: "Keep MariaDB, RabbitMQ and the API services in memory; swap only under real pressure.",
+    },
 ];
 
 /// A kernel module loaded at boot.
@@ -49,9 +105,18 @@ pub struct KernelModule {
 
 /// The modules, loaded before the sysctls are applied (some keys exist only once their module is loaded).
 pub const MODULES: &[KernelModule] = &[
-    KernelModule { name: "br_netfilter", why: "bridge netfilter, so security groups see bridged VM traffic (net.bridge.*)" },
-    KernelModule { name: "nf_conntrack", why: "connection tracking for security groups (net.netfilter.nf_conntrack_max)" },
-    KernelModule { name: "vhost_net", why: "in-kernel virtio-net backend: faster VM networking" },
+    KernelModule {
+        name: "br_netfilter",
+        why: "bridge netfilter, so security groups see bridged VM traffic (net.bridge.*)",
+    },
+    KernelModule {
+        name: "nf_conntrack",
+        why: "connection tracking for security groups (net.netfilter.nf_conntrack_max)",
+    },
+    KernelModule {
+        name: "vhost_net",
+        why: "in-kernel virtio-net backend: faster VM networking",
+    },
 ];
 
 /// The sysctl drop-in's path.
@@ -114,11 +179,20 @@ pub fn render_kvm_conf(virtualization: Option<&str>) -> Option<String> {
 /// The plan for a machine whose CPU reports `virtualization` (`vmx`, `svm` or none).
 pub fn plan(virtualization: Option<&str>) -> Plan {
     let mut files = vec![
-        PlannedFile { path: SYSCTL_CONF, contents: render_sysctl_conf() },
-        PlannedFile { path: MODULES_CONF, contents: render_modules_conf() },
+        PlannedFile {
+            path: SYSCTL_CONF,
+            contents: render_sysctl_conf(),
+        },
+        PlannedFile {
+            path: MODULES_CONF,
+            contents: render_modules_conf(),
+        },
     ];
     if let Some(contents) = render_kvm_conf(virtualization) {
-        files.push(PlannedFile { path: KVM_CONF, contents });
+        files.push(PlannedFile {
+            path: KVM_CONF,
+            contents,
+        });
     }
     Plan { files }
 }
@@ -149,7 +223,10 @@ pub enum KeyOutcome {
 impl KeyOutcome {
     /// Whether the operator should look at this.
     pub fn is_warning(&self) -> bool {
-        matches!(self, KeyOutcome::ReadOnly(_) | KeyOutcome::Missing | KeyOutcome::Mismatch { .. })
+        matches!(
+            self,
+            KeyOutcome::ReadOnly(_) | KeyOutcome::Missing | KeyOutcome::Mismatch { .. }
+        )
     }
 }
 
@@ -174,12 +251,21 @@ impl TuneReport {
 
     /// Failures: files not written, keys that failed.
     pub fn failures(&self) -> usize {
-        self.file_errors.len() + self.keys.iter().filter(|(_, _, o)| matches!(o, KeyOutcome::Failed(_))).count()
+        self.file_errors.len()
+            + self
+                .keys
+                .iter()
+                .filter(|(_, _, o)| matches!(o, KeyOutcome::Failed(_)))
+                .count()
     }
 
     /// Whether anything was changed.
     pub fn changed(&self) -> bool {
-        self.files.iter().any(|(_, w)| *w) || self.keys.iter().any(|(_, _, o)| matches!(o, KeyOutcome::Set { .. }))
+        self.files.iter().any(|(_, w)| *w)
+            || self
+                .keys
+                .iter()
+                .any(|(_, _, o)| matches!(o, KeyOutcome::Set { .. }))
     }
 }
 
@@ -200,13 +286,17 @@ pub fn apply(root: &Root, plan: &Plan, load_modules: bool) -> TuneReport {
     for file in &plan.files {
         match write_if_changed(&root.path(file.path), file.contents.as_bytes(), 0o644) {
             Ok(written) => report.files.push((file.path.to_owned(), written)),
-            Err(e) => report.file_errors.push((file.path.to_owned(), e.to_string())),
+            Err(e) => report
+                .file_errors
+                .push((file.path.to_owned(), e.to_string())),
         }
     }
     if load_modules {
         for m in MODULES {
             if let Err(e) = Command::new("modprobe").arg(m.name).run() {
-                report.module_warnings.push((m.name.to_owned(), e.to_string()));
+                report
+                    .module_warnings
+                    .push((m.name.to_owned(), e.to_string()));
             }
         }
     }
@@ -228,13 +318,17 @@ fn apply_key(root: &Root, s: &Sysctl) -> KeyOutcome {
     }
     if let Err(e) = std::fs::write(&path, format!("{}\n", s.value)) {
         return match e.raw_os_error() {
-            Some(libc::EROFS) | Some(libc::EACCES) | Some(libc::EPERM) => KeyOutcome::ReadOnly(e.to_string()),
+            Some(libc::EROFS) | Some(libc::EACCES) | Some(libc::EPERM) => {
+                KeyOutcome::ReadOnly(e.to_string())
+            }
             _ => KeyOutcome::Failed(format!("writing: {e}")),
         };
     }
     match std::fs::read_to_string(&path) {
         Ok(got) if same_value(&got, s.value) => KeyOutcome::Set { was },
-        Ok(got) => KeyOutcome::Mismatch { got: got.trim().to_owned() },
+        Ok(got) => KeyOutcome::Mismatch {
+            got: got.trim().to_owned(),
+        },
         Err(e) => KeyOutcome::Failed(format!("reading back: {e}")),
     }
 }
@@ -259,14 +353,21 @@ pub fn render_dry_run(root: &Root, plan: &Plan, load_modules: bool) -> String {
     if load_modules {
         let _ = writeln!(out, "load modules: {}", names.join(" "));
     } else {
-        let _ = writeln!(out, "load modules: none (not the running system; they load at its next boot: {})", names.join(" "));
+        let _ = writeln!(
+            out,
+            "load modules: none (not the running system; they load at its next boot: {})",
+            names.join(" ")
+        );
     }
     for s in SYSCTLS {
         let current = std::fs::read_to_string(root.path(&proc_sys_path(s.key)));
         let line = match current {
             Ok(v) if same_value(&v, s.value) => format!("keep {} = {}", s.key, s.value),
             Ok(v) => format!("set  {} = {} (now {})", s.key, s.value, v.trim()),
-            Err(_) => format!("set  {} = {} (key absent now: its module is not loaded)", s.key, s.value),
+            Err(_) => format!(
+                "set  {} = {} (key absent now: its module is not loaded)",
+                s.key, s.value
+            ),
         };
         let _ = writeln!(out, "{line}");
     }
@@ -277,7 +378,11 @@ pub fn render_dry_run(root: &Root, plan: &Plan, load_modules: bool) -> String {
 pub fn render_report(report: &TuneReport) -> String {
     let mut out = String::new();
     for (path, written) in &report.files {
-        let _ = writeln!(out, "{} {path}", if *written { "wrote    " } else { "unchanged" });
+        let _ = writeln!(
+            out,
+            "{} {path}",
+            if *written { "wrote    " } else { "unchanged" }
+        );
     }
     for (path, err) in &report.file_errors {
         let _ = writeln!(out, "FAILED    {path}: {err}");
@@ -289,9 +394,15 @@ pub fn render_report(report: &TuneReport) -> String {
         let line = match outcome {
             KeyOutcome::Unchanged => format!("unchanged {key} = {value}"),
             KeyOutcome::Set { was } => format!("set       {key} = {value} (was {was})"),
-            KeyOutcome::ReadOnly(e) => format!("WARN      {key}: read-only here ({e}); the host must set it"),
-            KeyOutcome::Missing => format!("WARN      {key}: not present; its module is not loaded"),
-            KeyOutcome::Mismatch { got } => format!("WARN      {key}: wrote {value}, kernel reports {got}"),
+            KeyOutcome::ReadOnly(e) => {
+                format!("WARN      {key}: read-only here ({e}); the host must set it")
+            }
+            KeyOutcome::Missing => {
+                format!("WARN      {key}: not present; its module is not loaded")
+            }
+            KeyOutcome::Mismatch { got } => {
+                format!("WARN      {key}: wrote {value}, kernel reports {got}")
+            }
             KeyOutcome::Failed(e) => format!("FAILED    {key}: {e}"),
         };
         let _ = writeln!(out, "{line}");
@@ -299,7 +410,11 @@ pub fn render_report(report: &TuneReport) -> String {
     let _ = writeln!(
         out,
         "tune: {} ({} warnings, {} failures)",
-        if report.changed() { "changed" } else { "nothing to change" },
+        if report.changed() {
+            "changed"
+        } else {
+            "nothing to change"
+        },
         report.warnings(),
         report.failures()
     );

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use stackbox_firstboot::check::{Report, Status};
 use stackbox_firstboot::system::Root;
+use stackbox_firstboot::test_utils::golden;
 use stackbox_hardware_profiles::Catalog;
 
 fn machines_dir() -> PathBuf {
@@ -14,27 +15,22 @@ fn machines_dir() -> PathBuf {
 fn report(machine: &str, profile: &str, roles: &[&str]) -> Report {
     let catalog = Catalog::embedded().unwrap();
     let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
-    stackbox_firstboot::check(&Root::at(machines_dir().join(machine).join("root")), &catalog, profile, &roles)
-        .unwrap_or_else(|e| panic!("{machine}: {e}"))
-}
-
-/// Compares `actual` with the golden file, or rewrites it under UPDATE_GOLDEN=1.
-pub fn golden(path: &Path, actual: &str) {
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(path)
-        .unwrap_or_else(|_| panic!("{} is missing: run with UPDATE_GOLDEN=1 and review it", path.display()));
-    assert!(
-        expected == actual,
-        "{} differs from the rendered output (UPDATE_GOLDEN=1 rewrites it):\n--- expected\n{expected}\n--- actual\n{actual}",
-        path.display()
-    );
+    stackbox_firstboot::check(
+        &Root::at(machines_dir().join(machine).join("root")),
+        &catalog,
+        profile,
+        &roles,
+    )
+    .unwrap_or_else(|e| panic!("{machine}: {e}"))
 }
 
 fn status_of(report: &Report, id: &str) -> Status {
-    report.checks.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no check {id}")).status
+    report
+        .checks
+        .iter()
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("no check {id}"))
+        .status
 }
 
 #[test]
@@ -51,18 +47,34 @@ fn golden_reports_of_every_machine() {
         for profile in ["baremetal", "lab"] {
             let r = report(machine, profile, &[]);
             let dir = machines_dir().join(machine);
-            golden(&dir.join(format!("report-{profile}.json")), &(serde_json::to_string_pretty(&r).unwrap() + "\n"));
-            golden(&dir.join(format!("report-{profile}.txt")), &stackbox_firstboot::report::render_text(&r));
+            golden(
+                &dir.join(format!("report-{profile}.json")),
+                &(serde_json::to_string_pretty(&r).unwrap() + "\n"),
+            );
+            golden(
+                &dir.join(format!("report-{profile}.txt")),
+                &stackbox_firstboot::report::render_text(&r),
+            );
         }
     }
 }
 
 #[test]
 fn every_warning_and_failure_has_a_remedy() {
-    for machine in ["intel-server-4nic", "amd-server-sriov", "vm-no-virt", "one-nic-live-usb", "container-on-ci-vm"] {
+    for machine in [
+        "intel-server-4nic",
+        "amd-server-sriov",
+        "vm-no-virt",
+        "one-nic-live-usb",
+        "container-on-ci-vm",
+    ] {
         for profile in ["baremetal", "lab"] {
             for check in report(machine, profile, &[]).checks {
-                assert_eq!(check.remedy.is_some(), check.status != Status::Pass, "{machine}/{profile}: {check:?}");
+                assert_eq!(
+                    check.remedy.is_some(),
+                    check.status != Status::Pass,
+                    "{machine}/{profile}: {check:?}"
+                );
             }
         }
     }
@@ -76,8 +88,17 @@ fn intel_server_is_ready_for_production() {
     assert_eq!(r.facts.cpu.online, 48);
     // Four physical NICs; the bridge is listed but does not count.
     assert_eq!(r.facts.nics.iter().filter(|n| n.physical).count(), 4);
-    assert!(r.facts.nics.iter().any(|n| n.name == "br-mgmt" && !n.physical));
-    assert!(r.checks.iter().any(|c| c.id == "nic.count" && c.summary.starts_with("4 physical NICs")));
+    assert!(
+        r.facts
+            .nics
+            .iter()
+            .any(|n| n.name == "br-mgmt" && !n.physical)
+    );
+    assert!(
+        r.checks
+            .iter()
+            .any(|c| c.id == "nic.count" && c.summary.starts_with("4 physical NICs"))
+    );
     assert_eq!(r.facts.kvm.nested, Some(false));
     let nvme = r.facts.disks.iter().find(|d| d.name == "nvme0n1").unwrap();
     assert!(nvme.system_disk && !nvme.rotational);
@@ -88,12 +109,22 @@ fn amd_server_reports_sriov_and_nesting() {
     let r = report("amd-server-sriov", "baremetal", &[]);
     // Judged by the 480 GB system disk it runs from, below the recommended size; everything else passes.
     assert_eq!(r.status, Status::Warn, "{r:#?}");
-    let warned: Vec<&str> = r.checks.iter().filter(|c| c.status != Status::Pass).map(|c| c.id).collect();
+    let warned: Vec<&str> = r
+        .checks
+        .iter()
+        .filter(|c| c.status != Status::Pass)
+        .map(|c| c.id)
+        .collect();
     assert_eq!(warned, ["disk.target"]);
     assert_eq!(r.facts.cpu.virtualization.as_deref(), Some("svm"));
     assert_eq!(r.facts.kvm.module.as_deref(), Some("kvm_amd"));
     assert_eq!(r.facts.kvm.nested, Some(true));
-    assert!(r.facts.nics.iter().all(|n| n.sriov_totalvfs == Some(8) && n.driver.as_deref() == Some("mlx5_core")));
+    assert!(
+        r.facts
+            .nics
+            .iter()
+            .all(|n| n.sriov_totalvfs == Some(8) && n.driver.as_deref() == Some("mlx5_core"))
+    );
     assert_eq!(r.facts.platform.iommu_groups, 96);
 }
 

@@ -4,6 +4,8 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    eprintln!("stackbox: the image pipeline (build, verify, boot) is not implemented yet; see the README");
+    eprintln!(
+        "stackbox: the image pipeline (build, verify, boot) is not implemented yet; see the README"
+    );
     ExitCode::from(2)
 }

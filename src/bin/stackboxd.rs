@@ -48,7 +48,12 @@ struct MachineArgs {
     #[arg(long, value_name = "DIR", default_value = "/")]
     root: PathBuf,
     /// The hardware profile: `baremetal` (strict) or `lab` (shortfalls are warnings).
-    #[arg(long, value_name = "NAME", env = "STACKBOX_PROFILE", default_value = "baremetal")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "STACKBOX_PROFILE",
+        default_value = "baremetal"
+    )]
     profile: String,
     /// The node's intended roles, comma-separated; their requirements add up.
     /// Default: the profile's roles (all of them: an all-in-one node).
@@ -122,7 +127,9 @@ fn judge(m: &MachineArgs) -> Result<Report, ExitCode> {
     stackbox_firstboot::check(&Root::at(&m.root), &catalog, &m.profile, &m.roles).map_err(|e| {
         eprintln!("stackboxd: {e}");
         match e {
-            CheckError::Usage(_) | CheckError::Profiles(_) | CheckError::Probe(_) => ExitCode::from(EXIT_USAGE),
+            CheckError::Usage(_) | CheckError::Profiles(_) | CheckError::Probe(_) => {
+                ExitCode::from(EXIT_USAGE)
+            }
         }
     })
 }
@@ -142,13 +149,19 @@ fn check(args: CheckArgs) -> ExitCode {
         },
         Format::Text => print!("{}", report::render_text(&report)),
     }
-    if report.status == Status::Fail { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if report.status == Status::Fail {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn tune_cmd(args: TuneArgs) -> ExitCode {
     let root = Root::at(&args.root);
     let cpuinfo = root.read("/proc/cpuinfo").unwrap_or_default();
-    let virtualization = stackbox_firstboot::probe::cpu::parse_cpuinfo(&cpuinfo).ok().and_then(|c| c.virtualization);
+    let virtualization = stackbox_firstboot::probe::cpu::parse_cpuinfo(&cpuinfo)
+        .ok()
+        .and_then(|c| c.virtualization);
     let plan = tune::plan(virtualization.as_deref());
     if args.dry_run {
         print!("{}", tune::render_dry_run(&root, &plan, root.is_live()));
@@ -156,7 +169,11 @@ fn tune_cmd(args: TuneArgs) -> ExitCode {
     }
     let report = tune::apply(&root, &plan, root.is_live());
     print!("{}", tune::render_report(&report));
-    if report.failures() > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if report.failures() > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn first_boot(args: FirstbootArgs) -> ExitCode {
@@ -164,7 +181,10 @@ fn first_boot(args: FirstbootArgs) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let opts = firstboot::Options { root: Root::at(&args.machine.root), state_dir: args.state };
+    let opts = firstboot::Options {
+        root: Root::at(&args.machine.root),
+        state_dir: args.state,
+    };
     match firstboot::run(&opts, &report) {
         Ok(outcome) => {
             eprint!("{}", tune::render_report(&outcome.tune));

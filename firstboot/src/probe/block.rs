@@ -38,18 +38,33 @@ const LIVE_MEDIUM_MOUNTS: &[&str] = &["/run/live/medium", "/lib/live/mount/mediu
 
 /// Every whole disk backed by a device.
 pub fn probe(root: &Root) -> Vec<Disk> {
-    let mounts = root.read("/proc/mounts").or_else(|| root.read("/proc/self/mounts")).unwrap_or_default();
+    let mounts = root
+        .read("/proc/mounts")
+        .or_else(|| root.read("/proc/self/mounts"))
+        .unwrap_or_default();
     let mounts = parse_mounts(&mounts);
     let names = root.list("/sys/block");
     let partitions = |disk: &str| -> Vec<String> {
-        root.list(&format!("/sys/block/{disk}")).into_iter().filter(|p| p.starts_with(disk)).collect()
+        root.list(&format!("/sys/block/{disk}"))
+            .into_iter()
+            .filter(|p| p.starts_with(disk))
+            .collect()
     };
     let holder = |mount: &str| -> Option<String> {
-        let source = mounts.iter().find(|(_, target)| target == mount).map(|(source, _)| source.clone())?;
+        let source = mounts
+            .iter()
+            .find(|(_, target)| target == mount)
+            .map(|(source, _)| source.clone())?;
         let dev = source.strip_prefix("/dev/")?;
-        names.iter().find(|d| *d == dev || partitions(d).iter().any(|p| p == dev)).cloned()
+        names
+            .iter()
+            .find(|d| *d == dev || partitions(d).iter().any(|p| p == dev))
+            .cloned()
     };
-    let medium: Vec<String> = LIVE_MEDIUM_MOUNTS.iter().filter_map(|m| holder(m)).collect();
+    let medium: Vec<String> = LIVE_MEDIUM_MOUNTS
+        .iter()
+        .filter_map(|m| holder(m))
+        .collect();
     let system = holder("/");
     names
         .iter()
@@ -59,7 +74,10 @@ pub fn probe(root: &Root) -> Vec<Disk> {
             let attr = |a: &str| root.attr(&format!("{dir}/{a}"));
             Disk {
                 name: name.clone(),
-                size_bytes: attr("size").and_then(|s| s.parse::<u64>().ok()).unwrap_or(0).saturating_mul(512),
+                size_bytes: attr("size")
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .unwrap_or(0)
+                    .saturating_mul(512),
                 rotational: attr("queue/rotational").as_deref() == Some("1"),
                 removable: attr("removable").as_deref() == Some("1"),
                 read_only: attr("ro").as_deref() == Some("1"),
@@ -89,8 +107,12 @@ fn unescape_octal(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
             let n = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
             out.push(n);
             i += 4;

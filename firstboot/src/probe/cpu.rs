@@ -31,7 +31,9 @@ pub fn parse_cpuinfo(text: &str) -> Result<CpuFacts, String> {
     let mut svm = 0u32;
     let mut hypervisor = false;
     for line in text.lines() {
-        let Some((key, value)) = line.split_once(':') else { continue };
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
         let (key, value) = (key.trim(), value.trim());
         match key {
             "processor" => logical += 1,
@@ -49,7 +51,11 @@ pub fn parse_cpuinfo(text: &str) -> Result<CpuFacts, String> {
     if logical == 0 {
         return Err("no `processor` entry: not an x86 /proc/cpuinfo".into());
     }
-    let (flag, count) = if vmx >= svm { ("vmx", vmx) } else { ("svm", svm) };
+    let (flag, count) = if vmx >= svm {
+        ("vmx", vmx)
+    } else {
+        ("svm", svm)
+    };
     Ok(CpuFacts {
         vendor,
         model,
@@ -72,7 +78,8 @@ pub fn parse_cpu_list(text: &str) -> Result<u32, String> {
         let bad = || format!("bad CPU list entry `{part}`");
         match part.split_once('-') {
             Some((a, b)) => {
-                let (a, b): (u32, u32) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                let (a, b): (u32, u32) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
                 if b < a {
                     return Err(bad());
                 }

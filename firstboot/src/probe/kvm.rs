@@ -24,20 +24,32 @@ pub fn probe(root: &Root) -> KvmFacts {
     let path = root.path("/dev/kvm");
     let device = path.exists();
     let (openable, open_error) = if device {
-        match std::fs::OpenOptions::new().read(true).write(true).open(&path) {
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+        {
             Ok(_) => (true, None),
             Err(e) => (false, Some(e.to_string())),
         }
     } else {
         (false, None)
     };
-    let module =
-        ["kvm_intel", "kvm_amd"].into_iter().find(|m| root.exists(&format!("/sys/module/{m}"))).map(str::to_owned);
+    let module = ["kvm_intel", "kvm_amd"]
+        .into_iter()
+        .find(|m| root.exists(&format!("/sys/module/{m}")))
+        .map(str::to_owned);
     let nested = module
         .as_ref()
         .and_then(|m| root.attr(&format!("/sys/module/{m}/parameters/nested")))
         .and_then(|v| parse_module_bool(&v));
-    KvmFacts { device, openable, open_error, module, nested }
+    KvmFacts {
+        device,
+        openable,
+        open_error,
+        module,
+        nested,
+    }
 }
 
 /// A kernel module's boolean parameter: `Y`/`N` or `1`/`0`.

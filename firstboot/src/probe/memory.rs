@@ -12,7 +12,9 @@ pub fn parse_meminfo_total(text: &str) -> Result<u64, String> {
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| format!("bad MemTotal line `{line}`"))?;
     match words.next() {
-        Some("kB") => value.checked_mul(1024).ok_or_else(|| format!("MemTotal overflows: `{line}`")),
+        Some("kB") => value
+            .checked_mul(1024)
+            .ok_or_else(|| format!("MemTotal overflows: `{line}`")),
         None => Ok(value),
         Some(unit) => Err(format!("unknown MemTotal unit `{unit}`")),
     }
@@ -30,8 +32,13 @@ mod tests {
 
     #[test]
     fn must_fail_meminfo() {
-        for bad in ["", "MemFree: 1 kB", "MemTotal: lots kB", "MemTotal: 5 MB", "MemTotal: 99999999999999999999 kB"]
-        {
+        for bad in [
+            "",
+            "MemFree: 1 kB",
+            "MemTotal: lots kB",
+            "MemTotal: 5 MB",
+            "MemTotal: 99999999999999999999 kB",
+        ] {
             assert!(parse_meminfo_total(bad).is_err(), "{bad:?} accepted");
         }
     }

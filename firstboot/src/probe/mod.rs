@@ -50,14 +50,18 @@ fn required(root: &Root, abs: &str) -> Result<String, ProbeError> {
 /// Runs every probe against `root`.
 pub fn probe(root: &Root) -> Result<Facts, ProbeError> {
     fn fail(what: &'static str) -> impl Fn(String) -> ProbeError {
-        move |reason| ProbeError { what: what.to_owned(), reason }
+        move |reason| ProbeError {
+            what: what.to_owned(),
+            reason,
+        }
     }
-    let mut cpu = cpu::parse_cpuinfo(&required(root, "/proc/cpuinfo")?).map_err(fail("/proc/cpuinfo"))?;
+    let mut cpu =
+        cpu::parse_cpuinfo(&required(root, "/proc/cpuinfo")?).map_err(fail("/proc/cpuinfo"))?;
     if let Some(list) = root.read("/sys/devices/system/cpu/online") {
         cpu.online = cpu::parse_cpu_list(&list).map_err(fail("/sys/devices/system/cpu/online"))?;
     }
-    let memory_bytes =
-        memory::parse_meminfo_total(&required(root, "/proc/meminfo")?).map_err(fail("/proc/meminfo"))?;
+    let memory_bytes = memory::parse_meminfo_total(&required(root, "/proc/meminfo")?)
+        .map_err(fail("/proc/meminfo"))?;
     let nics = net::probe(root).map_err(fail("network interfaces"))?;
     let hostname = root
         .attr("/proc/sys/kernel/hostname")

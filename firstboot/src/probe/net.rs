@@ -40,7 +40,11 @@ impl Nic {
     /// Whether a software link can serve as the node's uplink (veth, macvlan, ipvlan); bridges, dummies,
     /// ifb and tun devices cannot.
     pub fn is_uplink(&self) -> bool {
-        self.physical || self.kind.as_deref().is_some_and(|k| UPLINK_KINDS.contains(&k))
+        self.physical
+            || self
+                .kind
+                .as_deref()
+                .is_some_and(|k| UPLINK_KINDS.contains(&k))
     }
 
     fn new(name: String) -> Nic {
@@ -61,7 +65,11 @@ impl Nic {
 
 /// Every interface but loopback: over netlink when `root` is the running system, else from sysfs.
 pub fn probe(root: &Root) -> Result<Vec<Nic>, String> {
-    let mut nics = if root.is_live() { netlink_links()? } else { sysfs_links(root) };
+    let mut nics = if root.is_live() {
+        netlink_links()?
+    } else {
+        sysfs_links(root)
+    };
     nics.retain(|n| n.name != "lo");
     for nic in &mut nics {
         enrich_from_sysfs(root, nic);
@@ -143,13 +151,16 @@ pub fn pick_management_address(
     nics: &[Nic],
 ) -> Option<std::net::IpAddr> {
     let global = |ip: &std::net::IpAddr| match ip {
-        std::net::IpAddr::V4(v4) => !v4.is_loopback() && !v4.is_link_local() && !v4.is_unspecified(),
+        std::net::IpAddr::V4(v4) => {
+            !v4.is_loopback() && !v4.is_link_local() && !v4.is_unspecified()
+        }
         std::net::IpAddr::V6(v6) => {
             !v6.is_loopback() && !v6.is_unspecified() && (v6.segments()[0] & 0xffc0) != 0xfe80
         }
     };
     let physical = |name: &str| nics.iter().any(|n| n.name == name && n.physical);
-    let candidates: Vec<&(String, std::net::IpAddr)> = addresses.iter().filter(|(_, ip)| global(ip)).collect();
+    let candidates: Vec<&(String, std::net::IpAddr)> =
+        addresses.iter().filter(|(_, ip)| global(ip)).collect();
     candidates
         .iter()
         .find(|(n, ip)| ip.is_ipv4() && physical(n))
@@ -167,7 +178,9 @@ fn nic_from_link_message(msg: &LinkMessage) -> Option<Nic> {
             LinkAttribute::Address(bytes) if !bytes.is_empty() => nic.mac = Some(format_mac(bytes)),
             LinkAttribute::Mtu(mtu) => nic.mtu = Some(*mtu),
             LinkAttribute::Carrier(c) => nic.carrier = Some(*c != 0),
-            LinkAttribute::OperState(state) => nic.operstate = Some(operstate_name(state).to_owned()),
+            LinkAttribute::OperState(state) => {
+                nic.operstate = Some(operstate_name(state).to_owned())
+            }
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
                     if let LinkInfo::Kind(kind) = info {
@@ -202,7 +215,11 @@ fn operstate_name(state: &State) -> &'static str {
 
 /// `aa:bb:cc:dd:ee:ff` from raw bytes.
 pub fn format_mac(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// Lists /sys/class/net under a fixture root, with the attributes netlink would have given.
@@ -212,9 +229,15 @@ fn sysfs_links(root: &Root) -> Vec<Nic> {
         .map(|name| {
             let dir = format!("/sys/class/net/{name}");
             let mut nic = Nic::new(name);
-            nic.mac = root.attr(&format!("{dir}/address")).filter(|m| !m.is_empty());
-            nic.mtu = root.attr(&format!("{dir}/mtu")).and_then(|m| m.parse().ok());
-            nic.carrier = root.attr(&format!("{dir}/carrier")).and_then(|c| parse_bool01(&c));
+            nic.mac = root
+                .attr(&format!("{dir}/address"))
+                .filter(|m| !m.is_empty());
+            nic.mtu = root
+                .attr(&format!("{dir}/mtu"))
+                .and_then(|m| m.parse().ok());
+            nic.carrier = root
+                .attr(&format!("{dir}/carrier"))
+                .and_then(|c| parse_bool01(&c));
             nic.operstate = root.attr(&format!("{dir}/operstate"));
             // Netlink names the kind; sysfs has DEVTYPE for bridges, VLANs and macvlans, and a veth
             // shows itself by a peer link (iflink differs from ifindex) without a device behind it.
@@ -223,7 +246,9 @@ fn sysfs_links(root: &Root) -> Vec<Nic> {
             nic.kind = root
                 .read(&format!("{dir}/uevent"))
                 .and_then(|u| uevent_value(&u, "DEVTYPE"))
-                .or_else(|| (paired && !root.exists(&format!("{dir}/device"))).then(|| "veth".to_owned()));
+                .or_else(|| {
+                    (paired && !root.exists(&format!("{dir}/device"))).then(|| "veth".to_owned())
+                });
             nic
         })
         .collect()
@@ -233,7 +258,9 @@ fn sysfs_links(root: &Root) -> Vec<Nic> {
 fn enrich_from_sysfs(root: &Root, nic: &mut Nic) {
     let dir = format!("/sys/class/net/{}", nic.name);
     nic.physical = root.exists(&format!("{dir}/device"));
-    nic.speed_mbps = root.attr(&format!("{dir}/speed")).and_then(|s| parse_speed(&s));
+    nic.speed_mbps = root
+        .attr(&format!("{dir}/speed"))
+        .and_then(|s| parse_speed(&s));
     nic.driver = root
         .read(&format!("{dir}/device/uevent"))
         .and_then(|u| uevent_value(&u, "DRIVER"))
@@ -255,7 +282,11 @@ pub fn uevent_value(text: &str, key: &str) -> Option<String> {
 
 /// Link speed: the kernel reports -1 (or nothing) for unknown.
 pub fn parse_speed(text: &str) -> Option<u32> {
-    text.trim().parse::<i64>().ok().filter(|&s| s > 0).and_then(|s| u32::try_from(s).ok())
+    text.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|&s| s > 0)
+        .and_then(|s| u32::try_from(s).ok())
 }
 
 fn parse_bool01(text: &str) -> Option<bool> {
@@ -294,15 +325,27 @@ mod tests {
             ("eth0".to_owned(), ip("2001:db8::5")),
             ("eth0".to_owned(), ip("198.51.100.7")),
         ];
-        assert_eq!(pick_management_address(&addrs, &nics), Some(ip("198.51.100.7")));
-        assert_eq!(pick_management_address(&addrs[..3], &nics), Some(ip("192.0.2.9")));
+        assert_eq!(
+            pick_management_address(&addrs, &nics),
+            Some(ip("198.51.100.7"))
+        );
+        assert_eq!(
+            pick_management_address(&addrs[..3], &nics),
+            Some(ip("192.0.2.9"))
+        );
         let v6_only = [addrs[0].clone(), addrs[2].clone(), addrs[3].clone()];
-        assert_eq!(pick_management_address(&v6_only, &nics), Some(ip("2001:db8::5")));
+        assert_eq!(
+            pick_management_address(&v6_only, &nics),
+            Some(ip("2001:db8::5"))
+        );
         assert_eq!(pick_management_address(&addrs[..1], &nics), None);
     }
 
     #[test]
     fn mac_format() {
-        assert_eq!(format_mac(&[0x52, 0x54, 0, 0x12, 0x34, 0xab]), "52:54:00:12:34:ab");
+        assert_eq!(
+            format_mac(&[0x52, 0x54, 0, 0x12, 0x34, 0xab]),
+            "52:54:00:12:34:ab"
+        );
     }
 }

@@ -31,9 +31,16 @@ pub struct PlatformFacts {
 
 /// Probes the platform. `hypervisor_flag` comes from the CPU flags.
 pub fn probe(root: &Root, hypervisor_flag: bool) -> PlatformFacts {
-    let dmi = |f: &str| root.attr(&format!("/sys/class/dmi/id/{f}")).unwrap_or_default();
+    let dmi = |f: &str| {
+        root.attr(&format!("/sys/class/dmi/id/{f}"))
+            .unwrap_or_default()
+    };
     PlatformFacts {
-        firmware: if root.exists("/sys/firmware/efi") { Firmware::Uefi } else { Firmware::Bios },
+        firmware: if root.exists("/sys/firmware/efi") {
+            Firmware::Uefi
+        } else {
+            Firmware::Bios
+        },
         iommu_groups: root.list("/sys/kernel/iommu_groups").len() as u32,
         vm: detect_vm(&dmi("sys_vendor"), &dmi("product_name"), hypervisor_flag),
         container: detect_container(
@@ -97,7 +104,8 @@ fn clock_synchronized(root: &Root) -> Option<bool> {
     if root.is_live() {
         kernel_clock_synchronized()
     } else {
-        root.exists("/run/systemd/timesync/synchronized").then_some(true)
+        root.exists("/run/systemd/timesync/synchronized")
+            .then_some(true)
     }
 }
 
@@ -121,20 +129,35 @@ mod tests {
 
     #[test]
     fn vms() {
-        assert_eq!(detect_vm("QEMU", "Standard PC (Q35 + ICH9, 2009)", true).as_deref(), Some("qemu"));
-        assert_eq!(detect_vm("Microsoft Corporation", "Virtual Machine", true).as_deref(), Some("hyperv"));
+        assert_eq!(
+            detect_vm("QEMU", "Standard PC (Q35 + ICH9, 2009)", true).as_deref(),
+            Some("qemu")
+        );
+        assert_eq!(
+            detect_vm("Microsoft Corporation", "Virtual Machine", true).as_deref(),
+            Some("hyperv")
+        );
         assert_eq!(detect_vm("Dell Inc.", "PowerEdge R640", false), None);
         assert_eq!(detect_vm("", "", true).as_deref(), Some("unknown"));
     }
 
     #[test]
     fn containers() {
-        assert_eq!(detect_container(Some("systemd-nspawn\n"), None, false).as_deref(), Some("systemd-nspawn"));
+        assert_eq!(
+            detect_container(Some("systemd-nspawn\n"), None, false).as_deref(),
+            Some("systemd-nspawn")
+        );
         assert_eq!(
             detect_container(None, Some(b"PATH=/bin\0container=lxc\0"), false).as_deref(),
             Some("lxc")
         );
-        assert_eq!(detect_container(None, None, true).as_deref(), Some("docker"));
-        assert_eq!(detect_container(Some(""), Some(b"PATH=/bin\0"), false), None);
+        assert_eq!(
+            detect_container(None, None, true).as_deref(),
+            Some("docker")
+        );
+        assert_eq!(
+            detect_container(Some(""), Some(b"PATH=/bin\0"), false),
+            None
+        );
     }
 }
