@@ -1,0 +1,196 @@
+//! The `stackboxd` command line as operators and other tools use it: exit statuses, the JSON contract of
+//! DESIGN.md, and errors that name the problem.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn stackboxd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stackboxd"))
+        .args(args)
+        .env_remove("STACKBOX_PROFILE")
+        .output()
+        .expect("running stackboxd")
+}
+
+fn machine(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("firstboot/tests/fixtures/machines")
+        .join(name)
+        .join("root")
+        .display()
+        .to_string()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn check_json_follows_the_contract() {
+    let out = stackboxd(&[
+        "check",
+        "--root",
+        &machine("intel-server-4nic"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["profile"], "baremetal");
+    let checks = report["checks"].as_array().unwrap();
+    let ids: Vec<&str> = checks.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    for id in [
+        "cpu.virtualization",
+        "kvm.device",
+        "nic.count",
+        "memory.total",
+        "cpu.count",
+        "disk.target",
+        "firmware.mode",
+        "iommu",
+    ] {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+    for c in checks {
+        assert!(["pass", "warn", "fail"].contains(&c["status"].as_str().unwrap()));
+        assert!(c["summary"].as_str().is_some_and(|s| !s.is_empty()));
+        assert!(c.get("remedy").is_some());
+    }
+    assert!(report["facts"]["nics"].is_array());
+}
+
+#[test]
+fn failed_check_exits_1_and_warnings_exit_0() {
+    let fail = stackboxd(&["check", "--root", &machine("vm-no-virt")]);
+    assert_eq!(fail.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&fail.stdout).contains("result: FAIL"));
+    let warn = stackboxd(&[
+        "check",
+        "--root",
+        &machine("vm-no-virt"),
+        "--profile",
+        "lab",
+    ]);
+    assert_eq!(warn.status.code(), Some(0), "{}", stderr(&warn));
+}
+
+#[test]
+fn roles_add_up() {
+    let out = stackboxd(&[
+        "check",
+        "--root",
+        &machine("vm-no-virt"),
+        "--roles",
+        "message-bus,console-proxy",
+        "--format",
+        "json",
+    ]);
+    // Nothing fails for these two roles: BIOS and the CPU count are warnings.
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["roles"],
+        serde_json::json!(["message-bus", "console-proxy"])
+    );
+    let cpu = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "cpu.count")
+        .unwrap();
+    // 2 + 1 vCPUs needed, 4 present; 4 + 2 recommended, so a warning.
+    assert_eq!(cpu["status"], "warn", "{cpu}");
+}
+
+#[test]
+fn bad_arguments_exit_2_with_a_message() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["check", "--profile", "production"],
+            "unknown profile `production`",
+        ),
+        (&["check", "--roles", "compute,dns"], "unknown role `dns`"),
+        (&["check", "--format", "yaml"], "invalid value 'yaml'"),
+        (
+            &["check", "--root", "/nonexistent-stackbox-root"],
+            "proc/cpuinfo",
+        ),
+        (
+            &["check", "--profiles-dir", "/nonexistent-profiles"],
+            "cannot read",
+        ),
+        (&["frobnicate"], "unrecognized subcommand"),
+    ];
+    for (args, message) in cases {
+        let out = stackboxd(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn profile_comes_from_the_environment() {
+    let out = Command::new(env!("CARGO_BIN_EXE_stackboxd"))
+        .args([
+            "check",
+            "--root",
+            &machine("vm-no-virt"),
+            "--format",
+            "json",
+        ])
+        .env("STACKBOX_PROFILE", "lab")
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["profile"], "lab");
+}
+
+#[test]
+fn tune_dry_run_and_apply_under_a_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("proc/sys/net/ipv4/ip_forward");
+    std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+    std::fs::write(&key, "0\n").unwrap();
+    let root = tmp.path().display().to_string();
+    let dry = stackboxd(&["tune", "--root", &root, "--dry-run"]);
+    assert_eq!(dry.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&dry.stdout).contains("set  net.ipv4.ip_forward = 1 (now 0)"));
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), "0\n");
+    let apply = stackboxd(&["tune", "--root", &root]);
+    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    assert_eq!(std::fs::read_to_string(&key).unwrap().trim(), "1");
+    let again = stackboxd(&["tune", "--root", &root]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("tune: nothing to change"));
+}
+
+#[test]
+fn firstboot_prints_the_line_and_keeps_secrets_out_of_stdout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root: PathBuf = tmp.path().join("root");
+    // The fixture's files are enough for the probes; first boot writes under the copy.
+    let src = Path::new(&machine("amd-server-sriov")).to_path_buf();
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(&src)
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let state = tmp.path().join("state");
+    let out = stackboxd(&[
+        "firstboot",
+        "--root",
+        root.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .starts_with("STACKBOX-FIRSTBOOT status=warn profile=baremetal fail=0 warn=1 nics=2 "),
+        "{stdout}"
+    );
+    let token = std::fs::read_to_string(state.join("setup-token")).unwrap();
+    assert!(!stdout.contains(token.trim()) && !stderr(&out).contains(token.trim()));
+}
