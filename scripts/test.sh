@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The test suite: installs what it needs on Debian 12 (as root), then runs every tier that exists so far.
+# Needs root: the netlink and read-only tests create network and mount namespaces.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh test
+if [ "$(id -u)" -ne 0 ]; then
+  echo "test: run as root: the tests create network and mount namespaces" >&2
+  exit 1
+fi
+cargo test --locked --workspace --all-targets
