@@ -1,6 +1,8 @@
 //! The `stackboxd` command line as operators and other tools use it: exit statuses, the JSON contract of
 //! DESIGN.md, and errors that name the problem.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests state their expectations by panicking.
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

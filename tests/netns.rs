@@ -3,6 +3,8 @@
 //! runs without the dummy module and a container cannot load it.) Needs root and iproute2's `ip`; without them the test fails, it does
 //! not skip. No traffic leaves the namespace.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests state their expectations by panicking.
+
 use std::process::Command;
 
 struct Netns(String);

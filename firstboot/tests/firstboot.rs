@@ -1,6 +1,8 @@
 //! First boot against a copy of a fixture machine: what it writes, with which modes, and the golden
 //! banner and console line.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests state their expectations by panicking.
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 

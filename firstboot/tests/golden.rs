@@ -1,6 +1,8 @@
 //! Golden hardware reports of the fixture machines, under both profiles, plus the facts each machine is
 //! there to exercise. `UPDATE_GOLDEN=1` rewrites the golden files.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests state their expectations by panicking.
+
 use std::path::{Path, PathBuf};
 
 use stackbox_firstboot::check::{Report, Status};

@@ -1,5 +1,7 @@
 //! Kernel tuning: golden files for what it writes, and apply/verify/idempotency against a fake /proc/sys.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests state their expectations by panicking.
+
 use std::path::{Path, PathBuf};
 
 use stackbox_firstboot::system::Root;

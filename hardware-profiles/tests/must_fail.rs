@@ -2,6 +2,8 @@
 //! (`# expect: ...`). `roles-*.toml` files stand in for `roles.toml`; `profile-*.toml` files are profiles
 //! loaded against the shipped roles.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests state their expectations by panicking.
+
 use std::path::Path;
 
 use stackbox_hardware_profiles::Catalog;
