@@ -4,4 +4,5 @@
 
 pub mod cmd;
 pub mod fs;
+pub mod secret;
 pub mod toml_file;
