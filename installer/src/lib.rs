@@ -1,3 +1,9 @@
-//! Cluster configuration, the plan of idempotent steps, roles, journal, executor and agent protocol.
+//! The installer: the cluster configuration, its validation, the plan of idempotent steps that installs
+//! an OpenStack cloud, and the journal and executor that carry the plan out on a node.
 //!
-//! Not implemented yet: this crate is a placeholder in the workspace layout of DESIGN.md and exports nothing.
+//! Nothing here knows about HTTP: the wizard drives it through these types.
+
+pub mod config;
+pub mod validate;
+
+pub use config::ClusterConfig;
