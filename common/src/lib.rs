@@ -5,4 +5,5 @@
 pub mod cmd;
 pub mod fs;
 pub mod secret;
+pub mod test_utils;
 pub mod toml_file;

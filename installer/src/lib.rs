@@ -7,3 +7,6 @@ pub mod config;
 pub mod validate;
 
 pub use config::ClusterConfig;
+pub mod plan;
+pub mod render;
+pub mod secrets;
