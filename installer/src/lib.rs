@@ -7,6 +7,38 @@ pub mod config;
 pub mod validate;
 
 pub use config::ClusterConfig;
+pub mod facts;
 pub mod plan;
 pub mod render;
 pub mod secrets;
+
+pub use facts::local_facts;
+
+/// Why a configuration file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a valid configuration.
+    #[error(transparent)]
+    Parse(#[from] config::ParseError),
+}
+
+/// Reads and parses a TOML cluster configuration (validation is separate: [`ClusterConfig::validate`]).
+pub fn load_config(path: &std::path::Path) -> Result<ClusterConfig, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(ClusterConfig::from_toml(
+        &path.display().to_string(),
+        &text,
+    )?)
+}

@@ -40,6 +40,25 @@ enum Command {
     /// The first-boot oneshot: check, save the report, tune, make the wizard's token and certificate,
     /// write the console banner and print the STACKBOX-FIRSTBOOT line.
     Firstboot(FirstbootArgs),
+    /// Print the installation plan for a cluster configuration: the steps per node, their dependencies
+    /// and the files they write (secrets appear only as placeholders).
+    ///
+    /// Exit status: 0 with a plan, 1 when the configuration is invalid, 2 for bad arguments.
+    Plan(PlanArgs),
+}
+
+#[derive(Args)]
+struct PlanArgs {
+    /// The cluster configuration (TOML), e.g. examples/allinone.toml.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Judge this node by the hardware probed under DIR (for the nodes whose address is local, or the
+    /// only node of a single-node cluster); other nodes are planned without KVM.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
 }
 
 #[derive(Args)]
@@ -111,6 +130,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check(args),
         Command::Tune(args) => tune_cmd(args),
         Command::Firstboot(args) => first_boot(args),
+        Command::Plan(args) => plan(args),
     }
 }
 
@@ -141,13 +161,16 @@ fn check(args: CheckArgs) -> ExitCode {
     };
     match args.format {
         Format::Json => match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
+            Ok(json) => out(&format!(
+                "{json}
+"
+            )),
             Err(e) => {
                 eprintln!("stackboxd: serialising the report: {e}");
                 return ExitCode::FAILURE;
             }
         },
-        Format::Text => print!("{}", report::render_text(&report)),
+        Format::Text => out(&report::render_text(&report)),
     }
     if report.status == Status::Fail {
         ExitCode::FAILURE
@@ -164,11 +187,11 @@ fn tune_cmd(args: TuneArgs) -> ExitCode {
         .and_then(|c| c.virtualization);
     let plan = tune::plan(virtualization.as_deref());
     if args.dry_run {
-        print!("{}", tune::render_dry_run(&root, &plan, root.is_live()));
+        out(&tune::render_dry_run(&root, &plan, root.is_live()));
         return ExitCode::SUCCESS;
     }
     let report = tune::apply(&root, &plan, root.is_live());
-    print!("{}", tune::render_report(&report));
+    out(&tune::render_report(&report));
     if report.failures() > 0 {
         ExitCode::FAILURE
     } else {
@@ -188,7 +211,11 @@ fn first_boot(args: FirstbootArgs) -> ExitCode {
     match firstboot::run(&opts, &report) {
         Ok(outcome) => {
             eprint!("{}", tune::render_report(&outcome.tune));
-            println!("{}", outcome.line);
+            out(&format!(
+                "{}
+",
+                outcome.line
+            ));
             firstboot::notify_ready(&format!("hardware {}", report.status.as_str()));
             ExitCode::SUCCESS
         }
@@ -197,4 +224,50 @@ fn first_boot(args: FirstbootArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn plan(args: PlanArgs) -> ExitCode {
+    let config = match stackbox_installer::load_config(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("stackboxd plan: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let catalog = match Catalog::embedded() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("stackboxd plan: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let facts = stackbox_installer::local_facts(&config, &Root::at(&args.root));
+    match stackbox_installer::plan::Plan::build(&config, &catalog, &facts) {
+        Ok(plan) => {
+            match args.format {
+                Format::Text => out(&plan.render_text()),
+                Format::Json => match serde_json::to_string_pretty(&plan) {
+                    Ok(json) => out(&format!(
+                        "{json}
+"
+                    )),
+                    Err(e) => {
+                        eprintln!("stackboxd plan: serialising the plan: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("stackboxd plan: {}: {e}", args.config.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes to stdout; a closed pipe (`stackboxd plan | head`) ends the output quietly instead of panicking.
+fn out(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
