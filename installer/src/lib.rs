@@ -42,3 +42,4 @@ pub fn load_config(path: &std::path::Path) -> Result<ClusterConfig, LoadError> {
         &text,
     )?)
 }
+pub mod journal;
