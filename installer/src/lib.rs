@@ -4,6 +4,8 @@
 //! Nothing here knows about HTTP: the wizard drives it through these types.
 
 pub mod config;
+pub mod error;
+pub mod executor;
 pub mod validate;
 
 pub use config::ClusterConfig;

@@ -83,8 +83,13 @@ pub enum DoneCheck {
     PackagesInstalled,
     /// Every file exists with exactly the content (secrets filled in) and mode.
     FilesMatch,
-    /// Every unit is active.
+    /// Every unit of the step's `Units` action is active.
     UnitsActive,
+    /// One unit is active (for a step that starts it by other means, such as `galera_new_cluster`).
+    UnitActive {
+        /// The unit.
+        unit: String,
+    },
     /// The query returns at least one row.
     SqlRows {
         /// The query.
