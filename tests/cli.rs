@@ -253,3 +253,50 @@ fn plan_prints_the_steps_or_names_the_problem() {
     let missing = stackboxd(&["plan", "--config", "/nonexistent/cluster.toml"]);
     assert_eq!(missing.status.code(), Some(2));
 }
+
+#[test]
+fn install_rejects_an_invalid_config_before_touching_anything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let secrets = tmp.path().join("secrets.toml");
+    let journal = tmp.path().join("state/journal.db");
+    for (config, code, message) in [
+        (
+            "installer/tests/must-fail/overlapping-networks.toml",
+            1,
+            "overlaps the management network",
+        ),
+        (
+            "installer/tests/must-fail/unknown-key.toml",
+            2,
+            "unknown field `role`",
+        ),
+    ] {
+        let out = stackboxd(&[
+            "install",
+            "--config",
+            &repo(config),
+            "--secrets",
+            secrets.to_str().unwrap(),
+            "--journal",
+            journal.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
+        assert!(stderr(&out).contains(message), "{}", stderr(&out));
+    }
+    let bad_step = stackboxd(&[
+        "install",
+        "--config",
+        &repo("examples/allinone.toml"),
+        "--stop-after",
+        "no.such-step",
+        "--secrets",
+        secrets.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+    ]);
+    assert_eq!(bad_step.status.code(), Some(2), "{}", stderr(&bad_step));
+    assert!(
+        !secrets.exists() && !journal.exists(),
+        "nothing may be written for a rejected install"
+    );
+}

@@ -44,4 +44,6 @@ pub fn load_config(path: &std::path::Path) -> Result<ClusterConfig, LoadError> {
         &text,
     )?)
 }
+pub mod install;
 pub mod journal;
+pub mod system;

@@ -45,6 +45,35 @@ enum Command {
     ///
     /// Exit status: 0 with a plan, 1 when the configuration is invalid, 2 for bad arguments.
     Plan(PlanArgs),
+    /// Install this node's part of the cloud: run its steps of the plan, journaled, skipping what is done.
+    ///
+    /// The configuration is validated before anything is touched. Secrets are generated into the secrets
+    /// file (mode 0600) when absent. A rerun skips finished steps, redoes changed ones and resumes after a
+    /// crash. Exit status: 0 when every step is done (or the run paused as asked), 1 when a step failed or
+    /// the configuration is invalid, 2 for bad arguments.
+    Install(InstallArgs),
+}
+
+#[derive(Args)]
+struct InstallArgs {
+    /// The cluster configuration (TOML).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Stop after this step (a name such as keystone.db-sync, or a node/name id).
+    #[arg(long, value_name = "STEP")]
+    stop_after: Option<String>,
+    /// Which node this is; default: the only node, or the node whose address is on this machine.
+    #[arg(long, value_name = "NAME")]
+    node: Option<String>,
+    /// The secrets file.
+    #[arg(long, value_name = "FILE", default_value = stackbox_installer::secrets::DEFAULT_PATH)]
+    secrets: PathBuf,
+    /// The journal.
+    #[arg(long, value_name = "FILE", default_value = stackbox_installer::journal::DEFAULT_PATH)]
+    journal: PathBuf,
+    /// Print every step's output, not only its outcome.
+    #[arg(long, short)]
+    verbose: bool,
 }
 
 #[derive(Args)]
@@ -131,6 +160,7 @@ fn main() -> ExitCode {
         Command::Tune(args) => tune_cmd(args),
         Command::Firstboot(args) => first_boot(args),
         Command::Plan(args) => plan(args),
+        Command::Install(args) => install(args),
     }
 }
 
@@ -270,4 +300,60 @@ fn plan(args: PlanArgs) -> ExitCode {
 fn out(text: &str) {
     use std::io::Write;
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+fn install(args: InstallArgs) -> ExitCode {
+    let verbose = args.verbose;
+    let options = stackbox_installer::install::Options {
+        config: args.config,
+        node: args.node,
+        secrets: args.secrets,
+        journal: args.journal,
+        stop_after: args.stop_after,
+    };
+    let prepared = match stackbox_installer::install::prepare(&options) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("stackboxd install: {e}");
+            return if e.is_usage() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::FAILURE
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("stackboxd install: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(stackbox_installer::install::execute(
+        &prepared,
+        &mut |event| {
+            out(&stackbox_installer::install::render_event(&event, verbose));
+        },
+    ));
+    match result {
+        Ok(summary) if summary.failed.is_none() => {
+            out(&stackbox_installer::install::render_summary(&summary));
+            ExitCode::SUCCESS
+        }
+        Ok(summary) => {
+            out(&stackbox_installer::install::render_summary(&summary));
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("stackboxd install: {e}");
+            if e.is_usage() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
 }
