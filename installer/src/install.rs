@@ -132,6 +132,8 @@ pub async fn execute(
         .unwrap_or_default();
     let system = RealSystem {
         db_host,
+        db_port: 3306,
+        db_socket: crate::system::MYSQL_SOCKET.into(),
         db_password: secrets
             .get("db-stackbox")
             .cloned()

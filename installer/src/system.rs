@@ -20,7 +20,7 @@ use crate::executor::System;
 use crate::plan::FileSpec;
 
 /// MariaDB's socket on Debian, for root's unix-socket authentication on the database node.
-const MYSQL_SOCKET: &str = "/run/mysqld/mysqld.sock";
+pub const MYSQL_SOCKET: &str = "/run/mysqld/mysqld.sock";
 /// How long a unit may take to become active.
 const UNIT_TIMEOUT: Duration = Duration::from_secs(300);
 /// The cluster CA and endpoint certificate.
@@ -32,6 +32,10 @@ const ENDPOINT_PEM: &str = "/etc/haproxy/stackbox.pem";
 pub struct RealSystem {
     /// Where the `stackbox` database user connects to.
     pub db_host: String,
+    /// The database's TCP port (3306).
+    pub db_port: u16,
+    /// MariaDB's local socket, for root's unix-socket authentication on the database node.
+    pub db_socket: std::path::PathBuf,
     /// That user's password.
     pub db_password: Secret,
     /// A certificate and key (PEM) to serve instead of generated ones.
@@ -57,12 +61,12 @@ impl RealSystem {
     async fn connect(&self, local_root: bool) -> Result<sqlx::MySqlConnection, StepError> {
         let options = if local_root {
             MySqlConnectOptions::new()
-                .socket(MYSQL_SOCKET)
+                .socket(&self.db_socket)
                 .username("root")
         } else {
             MySqlConnectOptions::new()
                 .host(&self.db_host)
-                .port(3306)
+                .port(self.db_port)
                 .username("stackbox")
                 .password(self.db_password.expose())
         };
