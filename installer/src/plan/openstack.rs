@@ -74,14 +74,16 @@ impl NodeSteps<'_> {
     }
 
     fn packages(&mut self, name: &str, title: &str, after: &[&str], packages: &[&str]) {
+        let mut after = after.to_vec();
+        after.push("apt.update");
         self.add(
             name,
             title,
-            after,
+            &after,
             Action::Packages { packages: packages.iter().map(|p| (*p).to_owned()).collect() },
             DoneCheck::PackagesInstalled,
         )
-        .remedy = Some("Check /var/log/apt/term.log; the offline pool under /var/lib/stackbox/pool must hold the packages.".into());
+        .remedy = Some("Read /var/log/apt/term.log; `apt-cache policy PACKAGE` shows whether the offline pool (/srv/stackbox/pool) holds it.".into());
     }
 
     fn files(&mut self, name: &str, title: &str, after: &[&str], files: Vec<FileSpec>) {
@@ -359,6 +361,13 @@ fn infrastructure(s: &mut NodeSteps, ctx: &Ctx, node: &Node, db_leader: &str, bu
         &[],
         &["chrony.service"],
         "/var/log/syslog",
+    );
+    s.once(
+        "apt.update",
+        "read the package index of the offline pool",
+        &[],
+        vec![argv(&["apt-get", "-q", "update"])],
+        "/var/log/apt/term.log",
     );
 
     if node.has("storage-metadata") {
