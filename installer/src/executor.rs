@@ -168,8 +168,11 @@ impl<S: System> Executor<'_, S> {
         for step in plan.for_node(node) {
             let hash = &hashes[&step.id];
             let record = self.journal.get(&step.id).await?;
+            // A unit must restart when a step it watches acted in this run, even if it is already
+            // running: a package's postinst starts its service before stackbox writes the configuration.
+            let watched_acted = step.watch.iter().any(|w| summary.acted.contains(w));
             let redo = match &record {
-                Some(r) if r.state == State::Done && &r.input_hash == hash => {
+                Some(r) if r.state == State::Done && &r.input_hash == hash && !watched_acted => {
                     on_event(Event::Skipped {
                         id: step.id.clone(),
                         reason: "unchanged".into(),
@@ -180,8 +183,8 @@ impl<S: System> Executor<'_, S> {
                     }
                     continue;
                 }
-                Some(r) => r.state == State::Done,
-                None => false,
+                Some(r) => r.state == State::Done || watched_acted,
+                None => watched_acted,
             };
             if !redo && self.is_done(step).await.unwrap_or(false) {
                 self.journal

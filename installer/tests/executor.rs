@@ -447,3 +447,26 @@ async fn work_already_on_the_machine_is_recognised() {
     let (summary, _) = run(&fake, &s, &example_plan(|_| {}), Some("mariadb.packages")).await;
     assert_eq!(summary.already_done, ["stackbox/mariadb.packages"]);
 }
+
+#[tokio::test]
+async fn a_unit_started_by_its_package_restarts_when_its_config_is_written() {
+    let s = setup().await;
+    let fake = Fake::default();
+    // The package's postinst started the service with its default configuration.
+    fake.active
+        .lock()
+        .unwrap()
+        .insert("mariadb.service".to_owned());
+    let plan = example_plan(|_| {});
+    let (summary, _) = run(&fake, &s, &plan, Some("mariadb.start")).await;
+    assert!(
+        summary
+            .acted
+            .contains(&"stackbox/mariadb.config".to_owned())
+    );
+    assert!(
+        summary.acted.contains(&"stackbox/mariadb.start".to_owned()),
+        "{summary:?}"
+    );
+    assert_eq!(*fake.restarted.lock().unwrap(), ["mariadb.service"]);
+}
