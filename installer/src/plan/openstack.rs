@@ -129,7 +129,7 @@ impl NodeSteps<'_> {
         after: &[&str],
         commands: Vec<Vec<String>>,
         log: &str,
-    ) {
+    ) -> &mut Step {
         let marker = format!("{MARKERS}/{}", self.id(name).replace('/', "_"));
         let step = self.add(
             name,
@@ -142,6 +142,7 @@ impl NodeSteps<'_> {
             DoneCheck::Path { path: marker },
         );
         step.log = Some(log.to_owned());
+        step
     }
 }
 
@@ -642,26 +643,18 @@ fn management(
             File::Preseed.render(ctx),
         )],
     );
-    s.add(
+    // debconf keeps no query tool in a minimal system (debconf-get-selections is in debconf-utils):
+    // loading the answers is idempotent, so a marker records it, and new answers load them again.
+    let preseed = s.id("openstack.preseed");
+    s.once(
         "openstack.debconf",
         "load the debconf answers",
         &["openstack.preseed"],
-        Action::Commands {
-            commands: vec![argv(&[
-                "debconf-set-selections",
-                "/var/cache/stackbox/preseed.cfg",
-            ])],
-            env: Vec::new(),
-        },
-        DoneCheck::Command {
-            argv: argv(&[
-                "sh",
-                "-c",
-                "debconf-get-selections 2>/dev/null | grep -q 'keystone/configure_db'",
-            ]),
-            contains: None,
-        },
-    );
+        vec![argv(&["debconf-set-selections", "/var/cache/stackbox/preseed.cfg"])],
+        "/var/log/apt/term.log",
+    )
+    .watch
+    .push(preseed);
 
     if is_leader {
         let mut statements = Vec::new();
