@@ -6,7 +6,8 @@
 #
 #   tests/cluster/allinone.sh ROOTFS.tar STACKBOXD [WORKDIR]
 #
-# Prints `cluster: N passed, M failed` last. Needs root, systemd-container and iproute2.
+# Prints `cluster: N passed, M failed` last. Needs root, systemd-container and iproute2. KEEP=1 leaves the
+# container running for inspection.
 set -euo pipefail
 rootfs_tar=${1:?usage: allinone.sh ROOTFS.tar STACKBOXD [WORKDIR]}
 stackboxd=${2:?usage: allinone.sh ROOTFS.tar STACKBOXD [WORKDIR]}
@@ -22,6 +23,7 @@ check() { # check NAME CMD...: one assertion
 
 sw=sbx-sw-$$ n1=sbx-n1-$$
 cleanup() {
+  if [ -n "${KEEP:-}" ]; then echo "cluster: KEEP set, container left running (pid ${nspawn_pid:-}, netns $n1)"; return; fi
   [ -n "${nspawn_pid:-}" ] && kill "$nspawn_pid" 2>/dev/null && wait "$nspawn_pid" 2>/dev/null
   ip netns del "$sw" 2>/dev/null || true
   ip netns del "$n1" 2>/dev/null || true
