@@ -399,6 +399,21 @@ impl<S: System> Executor<'_, S> {
                 sys.certificate(names).await?;
                 Ok("certificate ready\n".into())
             }
+            Action::Wait { argv, timeout_secs } => {
+                let argv = self.fill_all(argv)?;
+                let deadline = Instant::now() + std::time::Duration::from_secs(*timeout_secs);
+                loop {
+                    match sys.run(&argv, &[]).await {
+                        Ok(out) => return Ok(out),
+                        Err(e) if Instant::now() >= deadline => {
+                            return Err(StepError::NotDone(format!(
+                                "not ready within {timeout_secs}s: {e}"
+                            )));
+                        }
+                        Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+                    }
+                }
+            }
             Action::Smoke => sys.smoke().await,
         }
     }

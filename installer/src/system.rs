@@ -182,16 +182,25 @@ impl System for RealSystem {
         use futures::StreamExt;
         let (conn, manager) = Self::manager().await?;
         let names: Vec<&str> = units.iter().map(String::as_str).collect();
-        manager.enable_unit_files(&names, false, true).await.map_err(systemd)?;
+        manager
+            .enable_unit_files(&names, false, true)
+            .await
+            .map_err(systemd)?;
         // Wait for each job's JobRemoved signal: its result says whether the start worked, without
         // mistaking the moment between stop and start of a restart for a failure.
         manager.subscribe().await.map_err(systemd)?;
         let mut removed = manager.receive_job_removed().await.map_err(systemd)?;
         for unit in units {
             let job = if restart {
-                manager.restart_unit(unit, Mode::Replace).await.map_err(systemd)?
+                manager
+                    .restart_unit(unit, Mode::Replace)
+                    .await
+                    .map_err(systemd)?
             } else {
-                manager.start_unit(unit, Mode::Replace).await.map_err(systemd)?
+                manager
+                    .start_unit(unit, Mode::Replace)
+                    .await
+                    .map_err(systemd)?
             };
             let result = tokio::time::timeout(UNIT_TIMEOUT, async {
                 while let Some(signal) = removed.next().await {
@@ -204,15 +213,24 @@ impl System for RealSystem {
                 Err(StepError::Systemd("the systemd signal stream ended".into()))
             })
             .await
-            .map_err(|_| StepError::Systemd(format!("{unit}: no result within {}s", UNIT_TIMEOUT.as_secs())))??;
+            .map_err(|_| {
+                StepError::Systemd(format!(
+                    "{unit}: no result within {}s",
+                    UNIT_TIMEOUT.as_secs()
+                ))
+            })??;
             if result != "done" {
-                return Err(StepError::Systemd(format!("{unit}: start job ended with `{result}`")));
+                return Err(StepError::Systemd(format!(
+                    "{unit}: start job ended with `{result}`"
+                )));
             }
         }
         for unit in units {
             let state = Self::state(&conn, &manager, unit).await?;
             if state != ActiveState::Active {
-                return Err(StepError::Systemd(format!("{unit} is {state:?} after its start job finished")));
+                return Err(StepError::Systemd(format!(
+                    "{unit} is {state:?} after its start job finished"
+                )));
             }
         }
         Ok(())

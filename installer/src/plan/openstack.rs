@@ -146,6 +146,42 @@ impl NodeSteps<'_> {
     }
 }
 
+/// Succeeds when `url` answers through haproxy with a status below 500 (a version document, a redirect or
+/// an authentication demand all mean the service is up), verifying the endpoint certificate against the
+/// cluster CA.
+fn http_ready(url: &str) -> Vec<String> {
+    argv(&[
+        "python3",
+        "-c",
+        "import ssl, sys, urllib.error, urllib.request\n\
+         ctx = ssl.create_default_context(cafile='/etc/stackbox/ca.pem')\n\
+         try:\n    urllib.request.urlopen(sys.argv[1], context=ctx, timeout=5)\n\
+         except urllib.error.HTTPError as e:\n    sys.exit(0 if e.code < 500 else 1)",
+        url,
+    ])
+}
+
+impl NodeSteps<'_> {
+    /// Waits until a service answers through its public endpoint.
+    fn ready(&mut self, name: &str, title: &str, after: &[&str], url: &str, log: &str) {
+        let check = http_ready(url);
+        self.add(
+            name,
+            title,
+            after,
+            Action::Wait {
+                argv: check.clone(),
+                timeout_secs: 120,
+            },
+            DoneCheck::Command {
+                argv: check,
+                contains: None,
+            },
+        )
+        .log = Some(log.to_owned());
+    }
+}
+
 fn file(path: &str, mode: u32, owner: Option<&str>, content: String) -> FileSpec {
     FileSpec {
         path: path.to_owned(),
@@ -318,7 +354,7 @@ pub(super) fn steps(config: &ClusterConfig, facts: &BTreeMap<String, NodeFacts>)
         .map(|n| format!("{}/nova.compute-start", n.name))
         .collect();
     let mut after: Vec<&str> = computes_up.iter().map(String::as_str).collect();
-    after.push("neutron.start");
+    after.push("neutron.ready");
     let check = as_user("nova", "nova-manage cell_v2 list_hosts");
     s.add(
         "nova.discover-hosts",
@@ -650,7 +686,10 @@ fn management(
         "openstack.debconf",
         "load the debconf answers",
         &["openstack.preseed"],
-        vec![argv(&["debconf-set-selections", "/var/cache/stackbox/preseed.cfg"])],
+        vec![argv(&[
+            "debconf-set-selections",
+            "/var/cache/stackbox/preseed.cfg",
+        ])],
         "/var/log/apt/term.log",
     )
     .watch
@@ -795,6 +834,13 @@ fn management(
         &["keystone.service"],
         "/var/log/keystone/keystone.log",
     );
+    s.ready(
+        "keystone.ready",
+        "wait until keystone answers through haproxy",
+        &["keystone.start", "haproxy.start"],
+        &(ctx.public_url_keystone() + "/v3"),
+        "/var/log/keystone/keystone.log",
+    );
 
     if is_leader {
         let env = admin_env(ctx);
@@ -858,7 +904,7 @@ fn management(
         let step = s.add(
             "keystone.endpoints",
             "create the service project, the services' users and their endpoints",
-            &["keystone.start", "haproxy.start"],
+            &["keystone.ready"],
             Action::Commands {
                 commands,
                 env: env.clone(),
@@ -928,6 +974,13 @@ fn management(
         &["glance-api.service"],
         "/var/log/glance/glance-api.log",
     );
+    s.ready(
+        "glance.ready",
+        "wait until glance answers through haproxy",
+        &["glance.start", "haproxy.start"],
+        &ctx.public_url_glance(),
+        "/var/log/glance/glance-api.log",
+    );
 
     // placement
     s.packages(
@@ -980,6 +1033,13 @@ fn management(
         &["placement.config", placement_db, endpoints],
         &["placement.config"],
         &["placement-api.service"],
+        "/var/log/placement/placement-api.log",
+    );
+    s.ready(
+        "placement.ready",
+        "wait until placement answers through haproxy",
+        &["placement.start", "haproxy.start"],
+        &format!("https://{}:{}", ctx.api_host, ports::PLACEMENT.0),
         "/var/log/placement/placement-api.log",
     );
 
@@ -1062,7 +1122,7 @@ fn management(
             "nova.api-default",
             nova_db,
             endpoints,
-            "placement.start",
+            "placement.ready",
         ],
         &["nova.config", "nova.api-default"],
         &[
@@ -1071,6 +1131,13 @@ fn management(
             "nova-conductor.service",
             "nova-scheduler.service",
         ],
+        "/var/log/nova/nova-api.log",
+    );
+    s.ready(
+        "nova.ready",
+        "wait until nova answers through haproxy",
+        &["nova.start", "haproxy.start"],
+        &format!("https://{}:{}", ctx.api_host, ports::NOVA.0),
         "/var/log/nova/nova-api.log",
     );
 
@@ -1106,7 +1173,7 @@ fn management(
     s.units(
         "neutron.start",
         "start the neutron server and agents",
-        &["neutron.config", neutron_db, endpoints, "nova.start"],
+        &["neutron.config", neutron_db, endpoints, "nova.ready"],
         &["neutron.config"],
         &[
             "neutron-api.service",
@@ -1116,6 +1183,13 @@ fn management(
             "neutron-l3-agent.service",
             "neutron-metadata-agent.service",
         ],
+        "/var/log/neutron/neutron-api.log",
+    );
+    s.ready(
+        "neutron.ready",
+        "wait until neutron answers through haproxy",
+        &["neutron.start", "haproxy.start"],
+        &format!("https://{}:{}", ctx.api_host, ports::NEUTRON.0),
         "/var/log/neutron/neutron-api.log",
     );
 }
@@ -1227,8 +1301,8 @@ fn console_proxy(s: &mut NodeSteps, ctx: &Ctx, mgmt_leader: &str) {
 }
 
 fn compute(s: &mut NodeSteps, ctx: &Ctx, mgmt_leader: &str) {
-    let nova_up = format!("{mgmt_leader}/nova.start");
-    let neutron_up = format!("{mgmt_leader}/neutron.start");
+    let nova_up = format!("{mgmt_leader}/nova.ready");
+    let neutron_up = format!("{mgmt_leader}/neutron.ready");
     s.packages(
         "libvirt.packages",
         "install libvirt and QEMU",
