@@ -40,6 +40,35 @@ enum Command {
     /// The first-boot oneshot: check, save the report, tune, make the wizard's token and certificate,
     /// write the console banner and print the STACKBOX-FIRSTBOOT line.
     Firstboot(FirstbootArgs),
+    /// The setup wizard: HTTPS (TLS 1.3 only) pages and the JSON API under /api/v1.
+    ///
+    /// Uses (and creates when missing) the setup token and TLS certificate in the state directory.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8443")]
+    listen: String,
+    /// Where the token, certificate, password hash and settings are kept.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/stackbox")]
+    state: PathBuf,
+    /// Client subnets allowed to reach the wizard, comma-separated CIDRs.
+    /// Default: loopback and the management address's subnet.
+    #[arg(long, value_name = "CIDR,...", value_delimiter = ',')]
+    allow: Vec<String>,
+    /// Read the machine for the hardware report under DIR instead of `/`.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
+    /// The hardware profile the report is judged under.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "STACKBOX_PROFILE",
+        default_value = "baremetal"
+    )]
+    profile: String,
 }
 
 #[derive(Args)]
@@ -111,6 +140,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check(args),
         Command::Tune(args) => tune_cmd(args),
         Command::Firstboot(args) => first_boot(args),
+        Command::Serve(args) => serve(args),
     }
 }
 
@@ -194,6 +224,33 @@ fn first_boot(args: FirstbootArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("stackboxd firstboot: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let mut opts = stackbox_web::ServeOptions::new(args.state);
+    opts.listen = args.listen;
+    opts.root = args.root;
+    opts.profile = args.profile;
+    if !args.allow.is_empty() {
+        match args.allow.iter().map(|c| c.parse()).collect() {
+            Ok(nets) => opts.allow = Some(nets),
+            Err(e) => {
+                eprintln!("stackboxd serve: --allow takes CIDRs such as 10.0.0.0/24: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    }
+    match stackbox_web::serve(opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let chain: Vec<String> =
+                std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+                    .map(ToString::to_string)
+                    .collect();
+            eprintln!("stackboxd serve: {}", chain.join(": "));
             ExitCode::FAILURE
         }
     }
