@@ -197,6 +197,8 @@ pub struct HardwarePage {
     pub cpu: String,
     /// Memory in GiB.
     pub memory: String,
+    /// Whether the checks were just run again.
+    pub rerun: bool,
 }
 
 impl HardwarePage {
@@ -308,6 +310,7 @@ pub fn hardware_page(report: Arc<Report>, csrf: &str) -> HardwarePage {
         ),
         memory: format!("{:.1} GiB", f.memory_bytes as f64 / (1u64 << 30) as f64),
         report,
+        rerun: false,
     }
 }
 
@@ -529,7 +532,9 @@ async fn set_password_submit(
 
 async fn hardware(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let (_, s) = app::require(&req, &state, Access::Admin)?;
-    html(StatusCode::OK, &hardware_page(state.report(), &s.csrf))
+    let mut page = hardware_page(state.report(), &s.csrf);
+    page.rerun = req.query_string() == "rerun";
+    html(StatusCode::OK, &page)
 }
 
 async fn hardware_rerun(
@@ -543,7 +548,7 @@ async fn hardware_rerun(
     web::block(move || st.rerun_check())
         .await
         .map_err(|e| WebError::Internal(anyhow::anyhow!("re-running the checks: {e}")))??;
-    Ok(redirect("/hardware"))
+    Ok(redirect("/hardware?rerun"))
 }
 
 /// The network page for stored settings, defaults or a rejected submission.

@@ -301,7 +301,10 @@ async fn state_changing_requests_need_the_csrf_token() {
         ),
     )
     .await;
-    assert_eq!((r.status, r.location.as_deref()), (303, Some("/hardware")));
+    assert_eq!(
+        (r.status, r.location.as_deref()),
+        (303, Some("/hardware?rerun"))
+    );
 }
 
 async fn post_network(pairs: &[(&str, &str)]) -> (Resp, bool) {
@@ -582,7 +585,10 @@ async fn token_guessing_locks_the_address_out_and_the_token_dies_with_the_passwo
         ),
     )
     .await;
-    assert_eq!((r.status, r.location.as_deref()), (303, Some("/hardware")));
+    assert_eq!(
+        (r.status, r.location.as_deref()),
+        (303, Some("/hardware"))
+    );
 }
 
 #[actix_web::test]

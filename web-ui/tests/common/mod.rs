@@ -247,3 +247,61 @@ pub fn golden(name: &str, actual: &str) {
         &placeholders(actual),
     );
 }
+
+/// A wizard serving HTTPS on loopback in its own thread (its own actix system), as `stackboxd serve`
+/// runs it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state_dir: PathBuf,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Starts the wizard on 127.0.0.1, a free port, with `opts`.
+    pub fn start(opts: ServeOptions) -> Running {
+        let state_dir = opts.state_dir.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let state = web::Data::new(AppState::new(opts).unwrap());
+                let (server, addrs) = stackbox_web::server::bind(state).unwrap();
+                tx.send((addrs[0], server.handle())).unwrap();
+                server.await.unwrap();
+            });
+        });
+        let (addr, handle) = rx.recv().expect("the server thread died");
+        Running {
+            addr,
+            state_dir,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let h = self.handle.clone();
+        std::thread::spawn(move || futures_lite_block_on(h.stop(false)))
+            .join()
+            .ok();
+        if let Some(t) = self.thread.take() {
+            t.join().ok();
+        }
+    }
+}
+
+/// Runs a future to completion on a throwaway single-thread runtime.
+pub fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
