@@ -56,7 +56,7 @@ run() { # run LABEL PATH [HEADER]
   non2xx=$(awk '/Non-2xx/ { print $5 }' <<<"$out")
   printf '%-28s %10s req/s   p99 %8s   non-2xx %s\n' "$label" "$rps" "$p99" "${non2xx:-0}"
 }
-echo "wrk: 2 threads, $conns connections, $duration each, TLS 1.3, server with $(nproc) workers"
+echo "wrk: 2 threads, $conns connections, $duration each, TLS 1.3, server with $(nproc) workers; load average before: $(cut -d" " -f1-3 /proc/loadavg)"
 run "GET /api/v1/status" /api/v1/status
 run "GET /hardware (signed in)" /hardware "Cookie: stackbox_session=$session"
 awk '/^VmRSS/ { rss = $2 } /^VmHWM/ { hwm = $2 } END { printf "server RSS %.1f MB now, %.1f MB peak\n", rss / 1024, hwm / 1024 }' "/proc/$pid/status"

@@ -39,27 +39,47 @@ async fn the_log_holds_no_token_password_session_or_csrf_token() {
     let (anon, csrf) = anonymous(&app).await;
     call(
         &app,
-        form(with_session(req("POST", "/login"), &anon), &[("csrf", &csrf), ("secret", "NOT-THE-TOKEN")]),
+        form(
+            with_session(req("POST", "/login"), &anon),
+            &[("csrf", &csrf), ("secret", "NOT-THE-TOKEN")],
+        ),
     )
     .await;
     let (admin_s, admin_csrf) = admin(&app, &tok).await;
     call(&app, with_session(req("GET", "/api/v1/session"), &admin_s)).await;
     call(
         &app,
-        form(with_session(req("POST", "/logout"), &admin_s), &[("csrf", &admin_csrf)]),
+        form(
+            with_session(req("POST", "/logout"), &admin_s),
+            &[("csrf", &admin_csrf)],
+        ),
     )
     .await;
     let (anon, csrf) = anonymous(&app).await;
     call(
         &app,
-        form(with_session(req("POST", "/login"), &anon), &[("csrf", &csrf), ("secret", PASSWORD)]),
+        form(
+            with_session(req("POST", "/login"), &anon),
+            &[("csrf", &csrf), ("secret", PASSWORD)],
+        ),
     )
     .await;
 
     let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    assert!(log.contains("signed in from 127.0.0.1"), "the walk was logged:\n{log}");
+    assert!(
+        log.contains("signed in from 127.0.0.1"),
+        "the walk was logged:\n{log}"
+    );
     assert!(log.contains("failed sign-in from 127.0.0.1"), "{log}");
-    for secret in [tok.as_str(), PASSWORD, "NOT-THE-TOKEN", &anon, &csrf, &admin_s, &admin_csrf] {
+    for secret in [
+        tok.as_str(),
+        PASSWORD,
+        "NOT-THE-TOKEN",
+        &anon,
+        &csrf,
+        &admin_s,
+        &admin_csrf,
+    ] {
         assert!(!log.contains(secret), "the log shows a secret:\n{log}");
     }
 }

@@ -585,10 +585,7 @@ async fn token_guessing_locks_the_address_out_and_the_token_dies_with_the_passwo
         ),
     )
     .await;
-    assert_eq!(
-        (r.status, r.location.as_deref()),
-        (303, Some("/hardware"))
-    );
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/hardware")));
 }
 
 #[actix_web::test]
