@@ -203,6 +203,11 @@ impl Sessions {
     pub fn remove(&mut self, id: &str) {
         self.map.remove(id);
     }
+
+    /// Ends every session with this access (the setup-token sessions once the password is set).
+    pub fn revoke(&mut self, access: Access) {
+        self.map.retain(|_, s| s.access != access);
+    }
 }
 
 /// Failures allowed before a lockout.

@@ -520,8 +520,10 @@ async fn set_password_submit(
         .map_err(|e| WebError::Internal(anyhow::anyhow!("storing the password: {e}")))??;
     tracing::info!("admin password set; the setup token no longer signs in");
     let (new_id, _) = {
+        // The token is spent: so is every session it opened, this one included.
         let mut sessions = state.sessions();
         sessions.remove(&id);
+        sessions.revoke(Access::SetupToken);
         sessions.create(Access::Admin, Instant::now())?
     };
     let mut resp = redirect("/hardware");

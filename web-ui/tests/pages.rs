@@ -564,7 +564,18 @@ async fn token_guessing_locks_the_address_out_and_the_token_dies_with_the_passwo
     let dir = tempfile::tempdir().unwrap();
     let app = test::init_service(wizard(state(options(dir.path())))).await;
     let tok = token(dir.path());
+    let other_browser = sign_in_token(&app, &tok).await;
     admin(&app, &tok).await;
+    let r = call(
+        &app,
+        with_session(req("GET", "/set-password"), &other_browser),
+    )
+    .await;
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/login"),
+        "setup-token sessions end when the password is set"
+    );
     let stored = std::fs::read_to_string(dir.path().join("admin-password.argon2")).unwrap();
     assert!(stored.starts_with("$argon2id$") && !stored.contains(PASSWORD));
     let (anon, csrf) = anonymous(&app).await;
