@@ -11,7 +11,9 @@ use crate::auth::Access;
 use crate::error::WebError;
 use crate::network::{self, NetworkForm, NetworkSettings};
 use crate::pages;
-use crate::state::{AppState, BODY_LIMIT, CLUSTER_FILE, NETWORK_FILE};
+use crate::roles::SettingsForm;
+use crate::setup_pages;
+use crate::state::{AppState, BODY_LIMIT, CLUSTER_FILE, NETWORK_FILE, ROLES_FILE, SETTINGS_FILE};
 
 /// The header that carries the CSRF token.
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -42,7 +44,8 @@ fn csrf(req: &HttpRequest, session: &crate::auth::Session) -> Result<(), WebErro
 pub struct StatusDoc {
     /// The wizard's version.
     pub version: &'static str,
-    /// The next step: `admin-password`, `network`, `cluster` or `roles` (the installer's part).
+    /// The next step: `admin-password`, `network`, `cluster`, `roles`, `settings` or `review` (the
+    /// installer's part, not built yet).
     pub phase: &'static str,
     /// Whether the admin password is set.
     pub admin_password_set: bool,
@@ -64,8 +67,12 @@ async fn status(state: web::Data<AppState>) -> HttpResponse {
         "network"
     } else if !cluster_created {
         "cluster"
-    } else {
+    } else if !state.opts.state_dir.join(ROLES_FILE).exists() {
         "roles"
+    } else if !state.opts.state_dir.join(SETTINGS_FILE).exists() {
+        "settings"
+    } else {
+        "review"
     };
     HttpResponse::Ok().json(StatusDoc {
         version: env!("CARGO_PKG_VERSION"),
@@ -178,6 +185,56 @@ async fn cluster_post(
     Ok(HttpResponse::Created().json(cluster))
 }
 
+async fn roles_get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    app::require(&req, &state, Access::Admin)?;
+    let roles: Vec<_> = state.catalog.roles().values().collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "available": roles,
+        "assignment": state.roles()?,
+    })))
+}
+
+/// A request to assign this node's roles.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRoles {
+    /// The roles.
+    pub roles: Vec<String>,
+}
+
+async fn roles_put(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<AssignRoles>,
+) -> Result<HttpResponse, WebError> {
+    let (_, s) = app::require(&req, &state, Access::Admin)?;
+    csrf(&req, &s)?;
+    match setup_pages::assign_roles(&state, &body.roles)? {
+        setup_pages::RolesOutcome::Saved(assignment, report) => Ok(HttpResponse::Ok()
+            .json(serde_json::json!({ "assignment": assignment, "report": report }))),
+        setup_pages::RolesOutcome::Refused(errors, _) => Err(WebError::Invalid(errors)),
+    }
+}
+
+async fn settings_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    app::require(&req, &state, Access::Admin)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "settings": state.settings()? })))
+}
+
+async fn settings_put(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Json<SettingsForm>,
+) -> Result<HttpResponse, WebError> {
+    let (_, s) = app::require(&req, &state, Access::Admin)?;
+    csrf(&req, &s)?;
+    let settings = setup_pages::store_settings(&state, &form)?;
+    Ok(HttpResponse::Ok().json(settings))
+}
+
 async fn openapi() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/json"))
@@ -195,6 +252,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/network", web::put().to(network_put))
         .route("/cluster", web::get().to(cluster_get))
         .route("/cluster", web::post().to(cluster_post))
+        .route("/roles", web::get().to(roles_get))
+        .route("/roles", web::put().to(roles_put))
+        .route("/settings", web::get().to(settings_get))
+        .route("/settings", web::put().to(settings_put))
         .route("/openapi.json", web::get().to(openapi))
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(WebError::NotFound)
@@ -212,5 +273,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("put", "/network"),
     ("get", "/cluster"),
     ("post", "/cluster"),
+    ("get", "/roles"),
+    ("put", "/roles"),
+    ("get", "/settings"),
+    ("put", "/settings"),
     ("get", "/openapi.json"),
 ];

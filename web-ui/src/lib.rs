@@ -3,7 +3,7 @@
 //!
 //! Layout: [`server`] binds and runs; [`app`] holds the routes, guards and session helpers; [`pages`]
 //! and [`api`] the handlers; [`auth`] the token, password, sessions and rate limit; [`network`] the
-//! network form and its validation; [`state`] what the running wizard holds; [`error`] the errors and
+//! network form and its validation; [`roles`] the roles and settings; [`state`] what the running wizard holds; [`error`] the errors and
 //! their problem documents.
 
 pub mod api;
@@ -13,7 +13,9 @@ pub mod auth;
 pub mod error;
 pub mod network;
 pub mod pages;
+pub mod roles;
 pub mod server;
+pub mod setup_pages;
 pub mod state;
 
 pub use server::{ServeError, serve};

@@ -115,7 +115,8 @@ pub struct Chrome {
 }
 
 impl Chrome {
-    fn public(title: &'static str) -> Chrome {
+    /// The layout of a page seen before signing in as the admin.
+    pub fn public(title: &'static str) -> Chrome {
         Chrome {
             title,
             nav: false,
@@ -125,7 +126,8 @@ impl Chrome {
         }
     }
 
-    fn admin(title: &'static str, step: &'static str, csrf: &str) -> Chrome {
+    /// The layout of a signed-in admin's page.
+    pub fn admin(title: &'static str, step: &'static str, csrf: &str) -> Chrome {
         Chrome {
             title,
             nav: true,
@@ -720,6 +722,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/network", web::post().to(network_submit))
         .route("/cluster", web::get().to(cluster_form))
         .route("/cluster", web::post().to(cluster_submit))
+        .configure(crate::setup_pages::routes)
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(PageError(WebError::NotFound))
         }));

@@ -22,6 +22,10 @@ use crate::network::NetworkSettings;
 pub const NETWORK_FILE: &str = "network.json";
 /// The cluster's file in the state directory.
 pub const CLUSTER_FILE: &str = "cluster.json";
+/// The node's roles' file in the state directory.
+pub const ROLES_FILE: &str = "roles.json";
+/// The cloud settings' file in the state directory.
+pub const SETTINGS_FILE: &str = "settings.json";
 /// The largest request body the wizard reads.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
@@ -82,6 +86,8 @@ pub struct AppState {
     sessions: Mutex<Sessions>,
     limiter: Mutex<RateLimiter>,
     report: RwLock<Arc<Report>>,
+    /// The hardware profiles and roles.
+    pub catalog: Catalog,
     /// The client subnets allowed.
     pub allow: Vec<IpNet>,
     /// Serialises writes to the state directory.
@@ -108,6 +114,8 @@ pub fn run_check(root: &Path, profile: &str) -> anyhow::Result<Report> {
     stackbox_firstboot::check(&Root::at(root), &catalog, profile, &[])
         .context("checking the hardware")
 }
+
+use crate::roles::{RoleAssignment, Settings};
 
 /// The default allow-list: loopback plus the subnet of the management address (a /24 for IPv4 and a
 /// /64 for IPv6, since the probe reports addresses without their prefix length).
@@ -154,7 +162,9 @@ impl AppState {
             .allow
             .clone()
             .unwrap_or_else(|| default_allow(management));
+        let catalog = Catalog::embedded().context("loading the built-in hardware profiles")?;
         Ok(AppState {
+            catalog,
             passwords: PasswordStore::new(&opts.state_dir),
             sessions: Mutex::new(Sessions::new(opts.session_ttl)),
             limiter: Mutex::new(RateLimiter::new()),
@@ -257,5 +267,25 @@ impl AppState {
     /// Stores the cluster.
     pub fn set_cluster(&self, c: &ClusterSettings) -> anyhow::Result<()> {
         self.store(CLUSTER_FILE, c)
+    }
+
+    /// The stored role assignment.
+    pub fn roles(&self) -> anyhow::Result<Option<RoleAssignment>> {
+        self.load(ROLES_FILE)
+    }
+
+    /// Stores the role assignment.
+    pub fn set_roles(&self, r: &RoleAssignment) -> anyhow::Result<()> {
+        self.store(ROLES_FILE, r)
+    }
+
+    /// The stored settings.
+    pub fn settings(&self) -> anyhow::Result<Option<Settings>> {
+        self.load(SETTINGS_FILE)
+    }
+
+    /// Stores the settings.
+    pub fn set_settings(&self, s: &Settings) -> anyhow::Result<()> {
+        self.store(SETTINGS_FILE, s)
     }
 }

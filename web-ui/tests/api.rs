@@ -166,6 +166,76 @@ async fn the_api_walks_the_same_model_and_answers_problems() {
     .await;
     assert_eq!(r.status, 409);
 
+    // Roles, then settings.
+    let r = call(
+        &app,
+        put_json(
+            "/api/v1/settings",
+            &s,
+            Some(&csrf),
+            r#"{"flavor": "openstack", "cpu_ratio": "4", "ram_ratio": "1", "disk_ratio": "1"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 409, "settings before roles: {}", r.body);
+    let r = call(
+        &app,
+        put_json("/api/v1/roles", &s, Some(&csrf), r#"{"roles": ["dns"]}"#),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    golden("problem-422-roles.json", &r.body);
+    let r = call(
+        &app,
+        put_json("/api/v1/roles", &s, None, r#"{"roles": ["compute"]}"#),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let r = call(
+        &app,
+        put_json(
+            "/api/v1/roles",
+            &s,
+            Some(&csrf),
+            r#"{"roles": ["compute", "management"]}"#,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        json(&r)["assignment"]["roles"],
+        serde_json::json!(["compute", "management"])
+    );
+    assert_eq!(
+        json(&r)["report"]["roles"],
+        serde_json::json!(["compute", "management"])
+    );
+    let r = call(
+        &app,
+        put_json(
+            "/api/v1/settings",
+            &s,
+            Some(&csrf),
+            r#"{"flavor": "cloudstack", "cpu_ratio": "0", "ram_ratio": "1", "disk_ratio": "1"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    golden("problem-422-settings.json", &r.body);
+    let r = call(
+        &app,
+        put_json(
+            "/api/v1/settings",
+            &s,
+            Some(&csrf),
+            r#"{"flavor": "openstack", "cpu_ratio": "16", "ram_ratio": "1.5", "disk_ratio": "1"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    golden("api-settings-stored.json", &r.body);
+    let r = call(&app, with_session(req("GET", "/api/v1/roles"), &s)).await;
+    assert_eq!(json(&r)["available"].as_array().unwrap().len(), 5);
     let r = call(
         &app,
         post_json("/api/v1/hardware/rerun", &s, Some(&csrf), ""),

@@ -1,7 +1,7 @@
 //! A real browser walks the wizard: Debian's Chromium, headless, driven over WebDriver (chromedriver)
 //! by fantoccini, against the wizard serving HTTPS on 127.0.0.1. Sign in with the setup token, set the
 //! admin password, read the hardware report, submit a bad network form and then a good one, create the
-//! single-node cluster. With `STACKBOX_SCREENSHOTS=DIR` it saves PNGs of the pages there.
+//! single-node cluster, choose roles and save the settings (with a bad ratio first). With `STACKBOX_SCREENSHOTS=DIR` it saves PNGs of the pages there.
 //!
 //! Chromium and chromedriver must be installed (deps/web.txt); when they are missing the test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -141,7 +141,7 @@ async fn shot(c: &Client, name: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chromium_walks_sign_in_password_hardware_network_cluster() {
+async fn chromium_walks_sign_in_password_hardware_network_cluster_roles_settings() {
     let dir = tempfile::tempdir().unwrap();
     let profile = tempfile::tempdir().unwrap();
     let running = Running::start(options(dir.path()));
@@ -239,6 +239,29 @@ async fn chromium_walks_sign_in_password_hardware_network_cluster() {
                 .contains("Single-node cluster lab")
         );
         shot(&c, "cluster.png").await;
+        click(&c, "#next").await;
+        assert_eq!(at(&c, "/roles").await, "/roles");
+
+        // Roles: the profile's verdict on the choice, then the settings.
+        for role in ["console-proxy", "message-bus", "storage-metadata"] {
+            click(&c, &format!("#role-{role}")).await; // off: the defaults are every role
+        }
+        click(&c, "#save-roles").await;
+        assert!(text(&c, "#roles-saved").await.contains("Saved"));
+        assert!(
+            text(&c, "#roles-verdict")
+                .await
+                .contains("compute, management")
+        );
+        click(&c, "#next").await;
+        assert_eq!(at(&c, "/settings").await, "/settings");
+        fill(&c, "#cpu_ratio", "99").await;
+        click(&c, "#save-settings").await;
+        assert!(text(&c, "#cpu_ratio-error").await.contains("at most 64"));
+        fill(&c, "#cpu_ratio", "8").await;
+        click(&c, "#save-settings").await;
+        assert!(text(&c, "#settings-saved").await.contains("installer"));
+        shot(&c, "settings.png").await;
         let cluster: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("cluster.json")).unwrap())
                 .unwrap();

@@ -639,3 +639,174 @@ async fn the_hardware_page_shows_every_failure_with_its_remedy() {
     assert!(r.body.contains("class=\"status-fail\""));
     golden("hardware-failing.html", &r.body);
 }
+
+/// Stores network settings on the machine's first NIC and creates the cluster `lab`.
+async fn network_and_cluster<S, B>(app: &S, s: &str, csrf: &str)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let r = call(app, with_session(req("GET", "/api/v1/network"), s)).await;
+    let doc: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let nic = doc["nics"][0].as_str().unwrap().to_owned();
+    let mut pairs = good_network(csrf);
+    pairs.retain(|(k, _)| *k != "management_nic" && *k != "data_nic");
+    pairs.push(("management_nic", &nic));
+    pairs.push(("data_nic", &nic));
+    let r = call(app, form(with_session(req("POST", "/network"), s), &pairs)).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = call(
+        app,
+        form(
+            with_session(req("POST", "/cluster"), s),
+            &[("csrf", csrf), ("name", "lab")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+}
+
+#[actix_web::test]
+async fn roles_are_judged_as_chosen_and_settings_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = test::init_service(wizard(state(options(dir.path())))).await;
+    let (s, csrf) = admin(&app, &token(dir.path())).await;
+    let r = call(&app, with_session(req("GET", "/roles"), &s)).await;
+    golden("roles-needs-cluster.html", &r.body);
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/roles"), &s),
+            &[("csrf", &csrf), ("role", "compute")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 409);
+    let r = call(&app, with_session(req("GET", "/settings"), &s)).await;
+    golden("settings-defaults.html", &r.body);
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/settings"), &s),
+            &[
+                ("csrf", &csrf),
+                ("flavor", "openstack"),
+                ("cpu_ratio", "4"),
+                ("ram_ratio", "1"),
+                ("disk_ratio", "1"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 409, "settings come after the roles");
+
+    network_and_cluster(&app, &s, &csrf).await;
+    let r = call(&app, with_session(req("GET", "/roles"), &s)).await;
+    golden("roles-form.html", &r.body);
+    // No role, an unknown role, a script: refused, nothing stored.
+    for pairs in [
+        vec![("csrf", csrf.as_str())],
+        vec![("csrf", csrf.as_str()), ("role", "dns")],
+        vec![
+            ("csrf", csrf.as_str()),
+            ("role", "<script>alert(1)</script>"),
+        ],
+    ] {
+        let r = call(&app, form(with_session(req("POST", "/roles"), &s), &pairs)).await;
+        assert_eq!(r.status, 422, "{pairs:?}");
+        assert!(!r.body.contains("<script>alert"));
+        assert!(!dir.path().join("roles.json").exists());
+    }
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/roles"), &s),
+            &[("role", "compute")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/roles"), &s),
+            &[("csrf", &csrf), ("role", "compute"), ("role", "management")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    golden("roles-saved.html", &r.body);
+    let stored = std::fs::read_to_string(dir.path().join("roles.json")).unwrap();
+    assert!(
+        stored.contains("\"management\"") && stored.contains("\"node\": \"node1\""),
+        "{stored}"
+    );
+
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/settings"), &s),
+            &[
+                ("csrf", &csrf),
+                ("flavor", "cloudstack"),
+                ("cpu_ratio", "65"),
+                ("ram_ratio", "NaN"),
+                ("disk_ratio", "<b>1</b>"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    golden("settings-invalid.html", &r.body);
+    assert!(!dir.path().join("settings.json").exists());
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/settings"), &s),
+            &[
+                ("csrf", &csrf),
+                ("flavor", "openstack"),
+                ("cpu_ratio", "8"),
+                ("ram_ratio", "1.5"),
+                ("disk_ratio", "1"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/settings")));
+    let r = call(&app, with_session(req("GET", "/settings"), &s)).await;
+    golden("settings-saved.html", &r.body);
+    let r = call(&app, req("GET", "/api/v1/status")).await;
+    assert!(r.body.contains("\"phase\":\"review\""), "{}", r.body);
+}
+
+#[actix_web::test]
+async fn roles_the_hardware_cannot_carry_are_refused_with_the_failed_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.root = machine("vm-no-virt");
+    opts.profile = "baremetal".to_owned();
+    let app = test::init_service(wizard(state(opts))).await;
+    let (s, csrf) = admin(&app, &token(dir.path())).await;
+    network_and_cluster(&app, &s, &csrf).await;
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/roles"), &s),
+            &[
+                ("csrf", &csrf),
+                ("role", "compute"),
+                ("role", "management"),
+                ("role", "storage-metadata"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    golden("roles-refused.html", &r.body);
+    assert!(!dir.path().join("roles.json").exists());
+}
