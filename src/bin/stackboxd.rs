@@ -234,6 +234,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     opts.listen = args.listen;
     opts.root = args.root;
     opts.profile = args.profile;
+    opts.redirect_http = args.redirect_http;
     if !args.allow.is_empty() {
         match args.allow.iter().map(|c| c.parse()).collect() {
             Ok(nets) => opts.allow = Some(nets),

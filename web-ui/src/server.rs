@@ -98,11 +98,95 @@ pub fn bind(
     Ok((server.run(), addrs))
 }
 
+/// The `Location` a plain-HTTP request is sent to: the same host (its port dropped) and path on HTTPS
+/// at `https_port`. A host that is not a plain name or address is replaced by `fallback`.
+pub fn redirect_location(
+    host: Option<&str>,
+    path_and_query: &str,
+    https_port: u16,
+    fallback: &str,
+) -> String {
+    let host = host.unwrap_or(fallback);
+    // Drop the port: "[::1]:80" -> "[::1]", "name:80" -> "name".
+    let bare = if let Some(end) = host.strip_prefix('[').and_then(|h| h.find(']')) {
+        &host[..end + 2]
+    } else {
+        host.split(':').next().unwrap_or(host)
+    };
+    let plain = !bare.is_empty()
+        && bare
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'));
+    let bare = if plain { bare } else { fallback };
+    let path = if path_and_query.starts_with('/') {
+        path_and_query
+    } else {
+        "/"
+    };
+    format!("https://{bare}:{https_port}{path}")
+}
+
+/// A plain-HTTP server that answers every request with a permanent redirect (308) to the wizard's
+/// HTTPS address, and nothing else.
+pub fn bind_redirect(
+    listen: &str,
+    https_port: u16,
+) -> Result<(actix_web::dev::Server, Vec<SocketAddr>), ServeError> {
+    let fallback = listen
+        .rsplit_once(':')
+        .map(|(h, _)| h.to_owned())
+        .filter(|h| h != "0.0.0.0" && h != "[::]")
+        .unwrap_or_else(|| "localhost".to_owned());
+    let server = HttpServer::new(move || {
+        let fallback = fallback.clone();
+        actix_web::App::new()
+            .wrap(crate::app::security_headers())
+            .default_service(web::to(move |req: actix_web::HttpRequest| {
+                let to = redirect_location(
+                    req.headers()
+                        .get(actix_web::http::header::HOST)
+                        .and_then(|h| h.to_str().ok()),
+                    req.uri()
+                        .path_and_query()
+                        .map(|p| p.as_str())
+                        .unwrap_or("/"),
+                    https_port,
+                    &fallback,
+                );
+                async move {
+                    actix_web::HttpResponse::PermanentRedirect()
+                        .insert_header((actix_web::http::header::LOCATION, to))
+                        .finish()
+                }
+            }))
+    })
+    .workers(1)
+    .shutdown_timeout(1)
+    .bind(listen)
+    .map_err(|source| ServeError::Bind {
+        addr: listen.to_owned(),
+        source,
+    })?;
+    let addrs = server.addrs();
+    Ok((server.run(), addrs))
+}
+
 /// `stackboxd serve`: prepares the state, binds and serves until SIGINT or SIGTERM.
 pub fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     let state = web::Data::new(AppState::new(opts).map_err(ServeError::State)?);
     actix_web::rt::System::new().block_on(async move {
         let (server, addrs) = bind(state.clone())?;
+        if let Some(plain) = &state.opts.redirect_http {
+            let port = addrs
+                .first()
+                .map(|a| a.port())
+                .unwrap_or(stackbox_firstboot::identity::WIZARD_PORT);
+            let (redirect, plain_addrs) = bind_redirect(plain, port)?;
+            for a in &plain_addrs {
+                tracing::info!("redirecting http://{a}/ to HTTPS");
+            }
+            actix_web::rt::spawn(redirect);
+        }
         for a in &addrs {
             tracing::info!("wizard listening on https://{a}/ (TLS 1.3)");
         }

@@ -46,6 +46,8 @@ pub struct ServeOptions {
     pub session_ttl: Duration,
     /// Worker threads (0: one per core).
     pub workers: usize,
+    /// Where to answer plain HTTP with redirects to HTTPS (`0.0.0.0:80`); `None`: no plain HTTP.
+    pub redirect_http: Option<String>,
 }
 
 impl ServeOptions {
@@ -59,6 +61,7 @@ impl ServeOptions {
             allow: None,
             session_ttl: Duration::from_secs(30 * 60),
             workers: 0,
+            redirect_http: None,
         }
     }
 }

@@ -128,3 +128,49 @@ fn tls_1_3_is_served_and_tls_1_2_is_refused() {
     assert!(ok, "{text}");
     assert!(text.contains("TLSv1.3"), "{text}");
 }
+
+#[test]
+fn plain_http_only_redirects_to_https() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let (server, addrs) = stackbox_web::server::bind_redirect("127.0.0.1:0", 8443).unwrap();
+            tx.send((addrs[0], server.handle())).unwrap();
+            server.await.unwrap();
+        });
+    });
+    let (addr, handle) = rx.recv().unwrap();
+    let ask = |request: &str| {
+        let mut sock = TcpStream::connect(addr).unwrap();
+        sock.write_all(request.as_bytes()).unwrap();
+        let mut out = String::new();
+        sock.read_to_string(&mut out).unwrap();
+        out
+    };
+    let resp =
+        ask("GET /hardware?x=1 HTTP/1.1\r\nHost: wizard.lab:80\r\nConnection: close\r\n\r\n");
+    assert!(resp.starts_with("HTTP/1.1 308"), "{resp}");
+    assert!(
+        resp.contains("location: https://wizard.lab:8443/hardware?x=1\r\n"),
+        "{resp}"
+    );
+    let resp = ask(
+        "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nConnection: close\r\n\r\nx=1&y",
+    );
+    assert!(resp.starts_with("HTTP/1.1 308"), "{resp}");
+    assert!(
+        resp.contains("location: https://127.0.0.1:8443/login\r\n"),
+        "{resp}"
+    );
+    let resp = ask("GET / HTTP/1.1\r\nHost: evil\"><script>\r\nConnection: close\r\n\r\n");
+    assert!(
+        resp.contains("location: https://127.0.0.1:8443/\r\n"),
+        "{resp}"
+    );
+    common::futures_lite_block_on(handle.stop(false));
+    thread.join().unwrap();
+    assert_eq!(
+        stackbox_web::server::redirect_location(Some("[fe80::1]:80"), "/", 8443, "x"),
+        "https://[fe80::1]:8443/"
+    );
+}
