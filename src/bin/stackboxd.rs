@@ -69,6 +69,9 @@ struct ServeArgs {
         default_value = "baremetal"
     )]
     profile: String,
+    /// Also answer plain HTTP on ADDR (e.g. 0.0.0.0:80), with redirects to HTTPS only.
+    #[arg(long, value_name = "ADDR")]
+    redirect_http: Option<String>,
 }
 
 #[derive(Args)]
