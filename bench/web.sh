@@ -54,7 +54,9 @@ run() { # run LABEL PATH [HEADER]
   rps=$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")
   p99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
   non2xx=$(awk '/Non-2xx/ { print $5 }' <<<"$out")
-  printf '%-28s %10s req/s   p99 %8s   non-2xx %s\n' "$label" "$rps" "$p99" "${non2xx:-0}"
+  local xfer
+  xfer=$(awk '/^Transfer\/sec/ { print $2 }' <<<"$out")
+  printf '%-28s %10s req/s   p99 %8s   %9s/s   non-2xx %s\n' "$label" "$rps" "$p99" "$xfer" "${non2xx:-0}"
 }
 echo "wrk: 2 threads, $conns connections, $duration each, TLS 1.3, server with $(nproc) workers; load average before: $(cut -d" " -f1-3 /proc/loadavg)"
 run "GET /api/v1/status" /api/v1/status
