@@ -235,6 +235,18 @@ async fn settings_put(
     Ok(HttpResponse::Ok().json(settings))
 }
 
+/// Everything the wizard has stored, in one document: the input the installer's cluster
+/// configuration is made from (`null` for a step not done yet).
+async fn config(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    app::require(&req, &state, Access::Admin)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "network": state.network()?,
+        "cluster": state.cluster()?,
+        "roles": state.roles()?,
+        "settings": state.settings()?,
+    })))
+}
+
 async fn openapi() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/json"))
@@ -256,6 +268,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/roles", web::put().to(roles_put))
         .route("/settings", web::get().to(settings_get))
         .route("/settings", web::put().to(settings_put))
+        .route("/config", web::get().to(config))
         .route("/openapi.json", web::get().to(openapi))
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(WebError::NotFound)
@@ -277,5 +290,6 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("put", "/roles"),
     ("get", "/settings"),
     ("put", "/settings"),
+    ("get", "/config"),
     ("get", "/openapi.json"),
 ];

@@ -245,6 +245,8 @@ async fn the_api_walks_the_same_model_and_answers_problems() {
 
     let r = call(&app, req("GET", "/api/v1/status")).await;
     golden("api-status-done.json", &r.body);
+    let r = call(&app, with_session(req("GET", "/api/v1/config"), &s)).await;
+    golden("api-config.json", &r.body);
 
     let r = call(&app, req("GET", "/api/v1/nothing")).await;
     assert_eq!(r.status, 404);
