@@ -233,6 +233,18 @@ pub struct RateLimiter {
     map: HashMap<IpAddr, Record>,
 }
 
+/// The address a failure is counted against: an IPv4 address itself, an IPv6 address's /64 (one
+/// host usually holds a whole /64, so counting single addresses would let it rotate through them).
+fn limiter_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
 impl RateLimiter {
     /// An empty limiter.
     pub fn new() -> RateLimiter {
@@ -241,7 +253,7 @@ impl RateLimiter {
 
     /// `Err(remaining)` while `ip` is locked out.
     pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
-        match self.map.get(&ip).and_then(|r| r.locked_until) {
+        match self.map.get(&limiter_key(ip)).and_then(|r| r.locked_until) {
             Some(until) if until > now => Err(until - now),
             _ => Ok(()),
         }
@@ -253,7 +265,7 @@ impl RateLimiter {
             self.map
                 .retain(|_, r| now.duration_since(r.last_failure) < Duration::from_secs(86_400));
         }
-        let r = self.map.entry(ip).or_insert(Record {
+        let r = self.map.entry(limiter_key(ip)).or_insert(Record {
             failures: 0,
             last_failure: now,
             lockouts: 0,
@@ -280,7 +292,7 @@ impl RateLimiter {
 
     /// Records a successful sign-in: the failures are forgotten, the lockout count is kept.
     pub fn succeed(&mut self, ip: IpAddr) {
-        if let Some(r) = self.map.get_mut(&ip) {
+        if let Some(r) = self.map.get_mut(&limiter_key(ip)) {
             r.failures = 0;
             r.locked_until = None;
         }
@@ -322,6 +334,20 @@ mod tests {
             assert!(l <= LOCKOUT_MAX);
         }
         assert_eq!(rl.check(a, t), Err(LOCKOUT_MAX));
+    }
+
+    #[test]
+    fn ipv6_failures_count_per_64() {
+        let mut rl = RateLimiter::new();
+        let t0 = Instant::now();
+        for i in 0..5u16 {
+            let ip = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, i + 1));
+            rl.fail(ip, t0);
+        }
+        let same64: IpAddr = "2001:db8:0:1::ffff".parse().unwrap();
+        let other64: IpAddr = "2001:db8:0:2::1".parse().unwrap();
+        assert!(rl.check(same64, t0).is_err());
+        assert!(rl.check(other64, t0).is_ok());
     }
 
     #[test]

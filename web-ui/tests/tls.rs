@@ -174,3 +174,34 @@ fn plain_http_only_redirects_to_https() {
         "https://[fe80::1]:8443/"
     );
 }
+
+#[test]
+fn a_chunked_body_over_64_kib_is_cut_off_with_413() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = Running::start(options(dir.path()));
+    let config = client(&running, &[&rustls::version::TLS13]);
+    let name = ServerName::IpAddress(running.addr.ip().into());
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut sock = TcpStream::connect(running.addr).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    write!(
+        tls,
+        "PUT /api/v1/network HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let chunk = "a".repeat(8192);
+    for _ in 0..9 {
+        // 72 KiB in all; the server may answer and close before the last chunk.
+        if write!(tls, "{:x}\r\n{chunk}\r\n", chunk.len()).is_err() {
+            break;
+        }
+    }
+    let _ = write!(tls, "0\r\n\r\n");
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out);
+    let resp = String::from_utf8_lossy(&out);
+    assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
+    assert!(resp.contains("application/problem+json"), "{resp}");
+}
