@@ -43,35 +43,7 @@ enum Command {
     /// The setup wizard: HTTPS (TLS 1.3 only) pages and the JSON API under /api/v1.
     ///
     /// Uses (and creates when missing) the setup token and TLS certificate in the state directory.
-    Serve(ServeArgs),
-}
-
-#[derive(Args)]
-struct ServeArgs {
-    /// Address and port to listen on.
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8443")]
-    listen: String,
-    /// Where the token, certificate, password hash and settings are kept.
-    #[arg(long, value_name = "DIR", default_value = "/var/lib/stackbox")]
-    state: PathBuf,
-    /// Client subnets allowed to reach the wizard, comma-separated CIDRs.
-    /// Default: loopback and the management address's subnet.
-    #[arg(long, value_name = "CIDR,...", value_delimiter = ',')]
-    allow: Vec<String>,
-    /// Read the machine for the hardware report under DIR instead of `/`.
-    #[arg(long, value_name = "DIR", default_value = "/")]
-    root: PathBuf,
-    /// The hardware profile the report is judged under.
-    #[arg(
-        long,
-        value_name = "NAME",
-        env = "STACKBOX_PROFILE",
-        default_value = "baremetal"
-    )]
-    profile: String,
-    /// Also answer plain HTTP on ADDR (e.g. 0.0.0.0:80), with redirects to HTTPS only.
-    #[arg(long, value_name = "ADDR")]
-    redirect_http: Option<String>,
+    Serve(stackbox_web::cli::ServeArgs),
 }
 
 #[derive(Args)]
@@ -232,30 +204,6 @@ fn first_boot(args: FirstbootArgs) -> ExitCode {
     }
 }
 
-fn serve(args: ServeArgs) -> ExitCode {
-    let mut opts = stackbox_web::ServeOptions::new(args.state);
-    opts.listen = args.listen;
-    opts.root = args.root;
-    opts.profile = args.profile;
-    opts.redirect_http = args.redirect_http;
-    if !args.allow.is_empty() {
-        match args.allow.iter().map(|c| c.parse()).collect() {
-            Ok(nets) => opts.allow = Some(nets),
-            Err(e) => {
-                eprintln!("stackboxd serve: --allow takes CIDRs such as 10.0.0.0/24: {e}");
-                return ExitCode::from(EXIT_USAGE);
-            }
-        }
-    }
-    match stackbox_web::serve(opts) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let chain: Vec<String> =
-                std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
-                    .map(ToString::to_string)
-                    .collect();
-            eprintln!("stackboxd serve: {}", chain.join(": "));
-            ExitCode::FAILURE
-        }
-    }
+fn serve(args: stackbox_web::cli::ServeArgs) -> ExitCode {
+    stackbox_web::cli::run(args)
 }

@@ -10,6 +10,7 @@ pub mod api;
 pub mod app;
 pub mod assets;
 pub mod auth;
+pub mod cli;
 pub mod error;
 pub mod network;
 pub mod pages;
