@@ -230,6 +230,8 @@ pub(super) fn context(config: &ClusterConfig, node: &Node, facts: NodeFacts) -> 
         public_port,
         internal_port,
         balance: balance.to_owned(),
+        // The console proxy speaks websockets and serves static files: a TCP check is the honest one.
+        check_path: (name != "novnc").then(|| "/".to_owned()),
         backends: backends.to_vec(),
     };
     let first_mgmt = mgmt.first().map(|p| p.address.clone()).unwrap_or_default();
