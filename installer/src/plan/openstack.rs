@@ -362,12 +362,17 @@ pub(super) fn steps(config: &ClusterConfig, facts: &BTreeMap<String, NodeFacts>)
         "nova.discover-hosts",
         "map the compute nodes into cell1",
         &after,
-        Action::Commands {
-            commands: vec![as_user(
+        // A compute node registers itself a moment after nova-compute starts: discover until every
+        // compute node is mapped.
+        Action::Wait {
+            argv: as_user(
                 "nova",
-                "nova-manage cell_v2 discover_hosts --verbose",
-            )],
-            env: Vec::new(),
+                &format!(
+                    "nova-manage cell_v2 discover_hosts --verbose && nova-manage cell_v2 list_hosts > /tmp/stackbox-hosts && {}",
+                    compute_nodes.iter().map(|n| format!("grep -qw {} /tmp/stackbox-hosts", n.name)).collect::<Vec<_>>().join(" && ")
+                ),
+            ),
+            timeout_secs: 300,
         },
         DoneCheck::Command {
             argv: check,
