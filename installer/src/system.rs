@@ -330,11 +330,11 @@ impl System for RealSystem {
         .map_err(io(ENDPOINT_PEM))
     }
 
-    async fn smoke(&self) -> Result<String, StepError> {
-        // Needs the test guest the image pipeline builds and the glance/nova/neutron calls; not written yet.
-        Err(StepError::NotImplemented(
-            "the smoke test (boot a VM and read its console) is not written yet",
-        ))
+    async fn smoke(&self, env: &[(String, String)]) -> Result<String, StepError> {
+        let env = env.to_vec();
+        tokio::task::spawn_blocking(move || crate::smoke::run(&env))
+            .await
+            .map_err(|e| StepError::NotDone(format!("the smoke test did not finish: {e}")))?
     }
 }
 

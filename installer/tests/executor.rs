@@ -180,7 +180,12 @@ impl System for Fake {
             .insert("/etc/haproxy/stackbox.pem".to_owned());
         Ok(())
     }
-    async fn smoke(&self) -> Result<String, StepError> {
+    async fn smoke(&self, env: &[(String, String)]) -> Result<String, StepError> {
+        assert!(
+            env.iter()
+                .any(|(k, v)| k == "OS_PASSWORD" && !v.contains("@@secret")),
+            "credentials filled in"
+        );
         self.act();
         Ok("server ACTIVE, marker seen\n".into())
     }

@@ -46,7 +46,9 @@ ip -n "$sw" link add n1-d type veth peer name eth1 netns "$n1"
 ip -n "$sw" link set n1-m master br-mgmt up
 ip -n "$sw" link set n1-d master br-data up
 
-systemd-nspawn --register=no --keep-unit -q -D "$work/root" -b --machine=stackbox \
+# os-vif and the neutron agents write /proc/sys/net inside the node (bridge and IPv6 settings of the
+# VMs' taps); the node has a network namespace of its own, so let it.
+SYSTEMD_NSPAWN_API_VFS_WRITABLE=network systemd-nspawn --register=no --keep-unit -q -D "$work/root" -b --machine=stackbox \
   --network-namespace-path="/run/netns/$n1" --bind=/dev/net/tun --property=DeviceAllow='/dev/net/tun rwm' \
   --capability=all > "$work/console.log" 2>&1 &
 nspawn_pid=$!

@@ -80,7 +80,10 @@ pub enum Action {
         timeout_secs: u64,
     },
     /// Boots a test VM and checks its console (the smoke test).
-    Smoke,
+    Smoke {
+        /// The admin credentials for the `openstack` client.
+        env: Vec<(String, String)>,
+    },
 }
 
 /// How a step tells that it is already done, before it acts.

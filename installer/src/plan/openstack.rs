@@ -384,7 +384,13 @@ pub(super) fn steps(config: &ClusterConfig, facts: &BTreeMap<String, NodeFacts>)
         "smoke.test",
         "boot a test VM, read its console, delete it",
         &["nova.discover-hosts"],
-        Action::Smoke,
+        Action::Smoke {
+            env: admin_env(&context(
+                config,
+                config.leader("management").unwrap_or(&config.nodes[0]),
+                facts.get(&mgmt_leader).copied().unwrap_or_default(),
+            )),
+        },
         DoneCheck::Never,
     );
     smoke.remedy = Some("Read /var/log/nova/nova-compute.log and the VM's console log; `openstack server list` shows what is left.".into());
