@@ -127,6 +127,15 @@ pub fn build_guest() -> Result<(PathBuf, PathBuf, PathBuf), StepError> {
     Ok((kernel, initrd, disk))
 }
 
+/// The absolute paths in `ldd` output (`libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)` and the
+/// loader's own line).
+pub fn shared_libraries(ldd: &str) -> Vec<String> {
+    ldd.lines()
+        .filter_map(|line| line.split_whitespace().find(|w| w.starts_with('/')))
+        .map(str::to_owned)
+        .collect()
+}
+
 struct Client<'a> {
     env: &'a [(String, String)],
     log: String,
@@ -287,11 +296,11 @@ impl Client<'_> {
                 ));
                 return Ok(());
             }
-            if booted.elapsed() > CONSOLE_TIMEOUT {
+            if console.contains("Kernel panic") || booted.elapsed() > CONSOLE_TIMEOUT {
                 let tail: Vec<&str> = console.lines().rev().take(10).collect();
                 return Err(fail(format!(
-                    "no {MARKER} on the test VM's console after {}s; last lines:\n{}",
-                    CONSOLE_TIMEOUT.as_secs(),
+                    "no {MARKER} on the test VM's console after {:.0}s; last lines:\n{}",
+                    booted.elapsed().as_secs_f64(),
                     tail.into_iter().rev().collect::<Vec<_>>().join("\n")
                 )));
             }
@@ -311,4 +320,23 @@ pub fn run(env: &[(String, String)]) -> Result<String, StepError> {
     client.cleanup();
     client.note("test resources deleted");
     result.map(|()| client.log)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libraries_from_ldd() {
+        let out = "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibresolv.so.2 => /lib/x86_64-linux-gnu/libresolv.so.2 (0x00007f)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)\n\t/lib64/ld-linux-x86-64.so.2 (0x00007f)\n";
+        assert_eq!(
+            shared_libraries(out),
+            [
+                "/lib/x86_64-linux-gnu/libresolv.so.2",
+                "/lib/x86_64-linux-gnu/libc.so.6",
+                "/lib64/ld-linux-x86-64.so.2"
+            ]
+        );
+        assert!(shared_libraries("\tstatically linked\n").is_empty());
+    }
 }
