@@ -17,10 +17,11 @@ const NAME: &str = "stackbox-smoke";
 pub const MARKER: &str = "STACKBOX-SMOKE-OK";
 /// Where the guest is built.
 const WORK: &str = "/var/lib/stackbox/smoke";
-/// virtio-net and its dependencies, in load order (Debian 12's 6.1 kernel builds them as modules).
+/// virtio-net and its dependencies, in load order (Debian 12's 6.1 kernel builds them as modules;
+/// virtio needs virtio_ring's symbols).
 const MODULES: &[&str] = &[
-    "kernel/drivers/virtio/virtio.ko",
     "kernel/drivers/virtio/virtio_ring.ko",
+    "kernel/drivers/virtio/virtio.ko",
     "kernel/drivers/virtio/virtio_pci_legacy_dev.ko",
     "kernel/drivers/virtio/virtio_pci_modern_dev.ko",
     "kernel/drivers/virtio/virtio_pci.ko",
@@ -94,6 +95,15 @@ pub fn build_guest() -> Result<(PathBuf, PathBuf, PathBuf), StepError> {
     let (kernel, version) = kernel()?;
     std::fs::copy("/bin/busybox", tree.join("bin/busybox"))
         .map_err(io(Path::new("/bin/busybox")))?;
+    // Debian's busybox is linked dynamically: bring its libraries and loader along.
+    let ldd = Command::new("ldd").arg("/bin/busybox").run()?;
+    for lib in shared_libraries(&ldd.stdout) {
+        let target = tree.join(lib.trim_start_matches('/'));
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        std::fs::copy(&lib, &target).map_err(io(Path::new(&lib)))?;
+    }
     for (i, module) in MODULES.iter().enumerate() {
         let from = Path::new("/lib/modules").join(&version).join(module);
         let name = format!(
@@ -285,9 +295,11 @@ impl Client<'_> {
                     .trim()
                     .to_owned();
                 if address == "none" {
-                    return Err(fail(
-                        "the test VM booted but got no DHCP address from neutron",
-                    ));
+                    let tail: Vec<&str> = console.lines().rev().take(15).collect();
+                    return Err(fail(format!(
+                        "the test VM booted but got no DHCP address from neutron; its console ends:\n{}",
+                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    )));
                 }
                 self.note(format!(
                     "console: {} (after {:.0}s)",
