@@ -31,8 +31,9 @@ pub struct Uri {
     pub file: String,
     /// Size in bytes.
     pub size: u64,
-    /// SHA-256, hex.
-    pub sha256: String,
+    /// The hash apt printed, as `TYPE:hex` (apt prints one of the index's hashes, not always SHA-256, and
+    /// sometimes none: then this is empty).
+    pub hash: String,
 }
 
 impl Apt {
@@ -51,10 +52,18 @@ impl Apt {
             std::fs::write(&empty_status, b"").context("writing empty dpkg status")?;
         }
         let sources = render_sources(archives);
-        stackbox_common::fs::write_if_changed(&dir.join("etc/sources.list"), sources.as_bytes(), 0o644)
-            .context("writing the build's apt sources")?;
-        stackbox_common::fs::write_if_changed(&dir.join("etc/apt.conf"), apt.config().as_bytes(), 0o644)
-            .context("writing the build's apt configuration")?;
+        stackbox_common::fs::write_if_changed(
+            &dir.join("etc/sources.list"),
+            sources.as_bytes(),
+            0o644,
+        )
+        .context("writing the build's apt sources")?;
+        stackbox_common::fs::write_if_changed(
+            &dir.join("etc/apt.conf"),
+            apt.config().as_bytes(),
+            0o644,
+        )
+        .context("writing the build's apt configuration")?;
         Ok(apt)
     }
 
@@ -87,21 +96,29 @@ impl Apt {
             .env("APT_CONFIG", self.dir.join("etc/apt.conf"))
             .env("DEBIAN_FRONTEND", "noninteractive");
         if let Some(s) = status {
-            cmd = cmd.arg("-o").arg(format!("Dir::State::status={}", s.display()));
+            cmd = cmd
+                .arg("-o")
+                .arg(format!("Dir::State::status={}", s.display()));
         }
         cmd
     }
 
     /// `apt-get update`: fetches InRelease and Packages of every suite, verifying the signatures.
     pub fn update(&self) -> anyhow::Result<()> {
-        host::run(&self.command(None).args(["-q", "update", "-o", "APT::Update::Error-Mode=any"]))
-            .context("refreshing the archive indices")?;
+        host::run(
+            &self
+                .command(None)
+                .args(["-q", "update", "-o", "APT::Update::Error-Mode=any"]),
+        )
+        .context("refreshing the archive indices")?;
         Ok(())
     }
 
     /// The path of a list file apt keeps for `archive`'s `rel` (e.g. `dists/bookworm/InRelease`).
     pub fn list_file(&self, archive: &Archive, rel: &str) -> PathBuf {
-        self.dir.join("lists").join(list_file_name(&archive.uri, rel))
+        self.dir
+            .join("lists")
+            .join(list_file_name(&archive.uri, rel))
     }
 
     /// The verified InRelease of every suite, as (archive, suite, path).
@@ -131,7 +148,11 @@ impl Apt {
             for s in &a.suites {
                 let p = self.list_file(a, &format!("dists/{s}/main/binary-{ARCH}/Packages"));
                 if !p.is_file() {
-                    bail!("apt has no Packages index for {} {s} at {}", a.uri, p.display());
+                    bail!(
+                        "apt has no Packages index for {} {s} at {}",
+                        a.uri,
+                        p.display()
+                    );
                 }
                 out.push((a.clone(), s.clone(), p));
             }
@@ -141,11 +162,13 @@ impl Apt {
 
     /// What installing `package` on a system whose dpkg status is `status` would download.
     pub fn resolve(&self, status: &Path, package: &str) -> anyhow::Result<Vec<Uri>> {
-        let out = host::run(
-            &self
-                .command(Some(status))
-                .args(["-qq", "-y", "--print-uris", "install", package]),
-        )
+        let out = host::run(&self.command(Some(status)).args([
+            "-qq",
+            "-y",
+            "--print-uris",
+            "install",
+            package,
+        ]))
         .with_context(|| format!("resolving role package `{package}` and its dependencies"))?;
         parse_print_uris(&out.stdout)
     }
@@ -174,7 +197,10 @@ pub fn render_sources(archives: &[Archive]) -> String {
     let mut s = String::new();
     for a in archives {
         for suite in &a.suites {
-            s.push_str(&format!("deb [signed-by={KEYRING}] {} {suite} main\n", a.uri));
+            s.push_str(&format!(
+                "deb [signed-by={KEYRING}] {} {suite} main\n",
+                a.uri
+            ));
         }
     }
     s
@@ -186,22 +212,25 @@ pub fn list_file_name(uri: &str, rel: &str) -> String {
     format!("{}/{}", no_scheme.trim_end_matches('/'), rel).replace('/', "_")
 }
 
-/// Parses `apt-get --print-uris` lines: `'URI' FILE SIZE SHA256:HEX`.
+/// Parses `apt-get --print-uris` lines: `'URI' FILE SIZE HASHTYPE:HEX`.
 pub fn parse_print_uris(text: &str) -> anyhow::Result<Vec<Uri>> {
     let mut out = Vec::new();
     for line in text.lines().filter(|l| l.starts_with('\'')) {
         let words: Vec<&str> = line.split_whitespace().collect();
-        let [uri, file, size, hash] = words[..] else {
-            bail!("unexpected apt-get --print-uris line: {line}");
+        // apt prints the hash it would check with, and for some indices none at all; the pool stage checks
+        // every .deb against the signed Packages index itself.
+        let (uri, file, size, hash) = match words[..] {
+            [uri, file, size, hash] => (uri, file, size, hash),
+            [uri, file, size] => (uri, file, size, ""),
+            _ => bail!("unexpected apt-get --print-uris line: {line}"),
         };
-        let sha256 = hash
-            .strip_prefix("SHA256:")
-            .with_context(|| format!("no SHA256 in apt-get --print-uris line: {line}"))?;
         out.push(Uri {
             uri: uri.trim_matches('\'').to_owned(),
             file: file.to_owned(),
-            size: size.parse().with_context(|| format!("bad size in: {line}"))?,
-            sha256: sha256.to_ascii_lowercase(),
+            size: size
+                .parse()
+                .with_context(|| format!("bad size in: {line}"))?,
+            hash: hash.to_owned(),
         });
     }
     Ok(out)
@@ -234,8 +263,9 @@ libacl1_2.3.1-3_amd64.deb 19160 SHA256:ABCDEF\n\
 mariadb-server_1%3a10.11.6-0+deb12u1_amd64.deb 3000 SHA256:0123\n";
         let uris = parse_print_uris(text).unwrap();
         assert_eq!(uris.len(), 2);
-        assert_eq!(uris[0].sha256, "abcdef");
+        assert_eq!(uris[0].hash, "SHA256:ABCDEF");
         assert_eq!(uris[1].size, 3000);
-        assert!(parse_print_uris("'x' y 1 MD5Sum:00\n").is_err());
+        assert!(parse_print_uris("'x' y\n").is_err());
+        assert_eq!(parse_print_uris("'x' y 1 \n").unwrap()[0].hash, "");
     }
 }

@@ -42,7 +42,12 @@ pub fn key_inputs(
 /// Runs mmdebstrap, writing the root tarball to `tar`.
 pub fn bootstrap(spec: &Spec, archives: &[Archive], tar: &Path) -> anyhow::Result<()> {
     let mut cmd = Command::new("mmdebstrap")
-        .args(["--variant=minbase", "--mode=root", "--format=tar", "--quiet"])
+        .args([
+            "--variant=minbase",
+            "--mode=root",
+            "--format=tar",
+            "--quiet",
+        ])
         .arg(format!("--include={}", spec.packages.base.join(",")))
         .arg("--aptopt=Acquire::Languages \"none\"")
         .env("SOURCE_DATE_EPOCH", spec.source_date_epoch.to_string());
@@ -64,7 +69,13 @@ pub fn unpack(tar: &Path, dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     host::run(
         &Command::new("tar")
-            .args(["--numeric-owner", "-p", "--xattrs", "--xattrs-include=*", "-xf"])
+            .args([
+                "--numeric-owner",
+                "-p",
+                "--xattrs",
+                "--xattrs-include=*",
+                "-xf",
+            ])
             .arg(tar)
             .arg("-C")
             .arg(dir),

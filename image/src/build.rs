@@ -81,7 +81,15 @@ fn load_spec(opts: &BuildOptions) -> anyhow::Result<(Spec, String)> {
 pub fn cargo_build_stackboxd(workspace: &Path) -> anyhow::Result<PathBuf> {
     host::run(
         &Command::new("cargo")
-            .args(["build", "--release", "--locked", "-p", "stackbox", "--bin", "stackboxd"])
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "-p",
+                "stackbox",
+                "--bin",
+                "stackboxd",
+            ])
             .current_dir(workspace),
     )
     .context("building stackboxd (or pass --stackboxd PATH)")?;
@@ -167,7 +175,9 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildSummary> {
     let mut kb = KeyBuilder::new("bootstrap");
     crate::bootstrap::key_inputs(&mut kb, &spec, &archives, &inrelease_hashes)?;
     let bootstrap_key = kb.finish();
-    let root_tar = cache.entry("bootstrap", &bootstrap_key).with_extension("tar");
+    let root_tar = cache
+        .entry("bootstrap", &bootstrap_key)
+        .with_extension("tar");
     let cached = cached_entry(&cache, &root_tar, |tmp| {
         crate::bootstrap::bootstrap(&spec, &archives, tmp)
     })?;
@@ -227,7 +237,11 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildSummary> {
     let entry = |what: &str, ext: &str| {
         let k = output_key(&root_key, what);
         let p = cache.entry(what, &k);
-        if ext.is_empty() { p } else { p.with_extension(ext) }
+        if ext.is_empty() {
+            p
+        } else {
+            p.with_extension(ext)
+        }
     };
     let meta_path = entry("rootmeta", "json");
     let kernel_dir = entry("kernel", "");
@@ -268,7 +282,13 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildSummary> {
         let stage = progress.start("configure", "unpack, configure, stackboxd, offline pool");
         crate::bootstrap::unpack(&root_tar, &root)?;
         let pool_dest = root.join(pool::POOL_DIR);
-        pool::assemble(&apt, &indices, &pool_packages, &cache.debs_dir(), &pool_dest)?;
+        pool::assemble(
+            &apt,
+            &indices,
+            &pool_packages,
+            &cache.debs_dir(),
+            &pool_dest,
+        )?;
         configure::configure(
             &root,
             &spec,
@@ -301,10 +321,16 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildSummary> {
         let stage = progress.start("kernel", "kernel and live-boot initramfs");
         let cached = cached_entry(&cache, &kernel_dir, |tmp| {
             std::fs::create_dir_all(tmp)?;
-            std::fs::copy(root.join(format!("boot/vmlinuz-{kernel}")), tmp.join("vmlinuz"))
-                .context("copying the kernel")?;
-            std::fs::copy(root.join(format!("boot/initrd.img-{kernel}")), tmp.join("initrd.img"))
-                .context("copying the initramfs")?;
+            std::fs::copy(
+                root.join(format!("boot/vmlinuz-{kernel}")),
+                tmp.join("vmlinuz"),
+            )
+            .context("copying the kernel")?;
+            std::fs::copy(
+                root.join(format!("boot/initrd.img-{kernel}")),
+                tmp.join("initrd.img"),
+            )
+            .context("copying the initramfs")?;
             Ok(())
         })?;
         progress.done(stage, cached);
@@ -316,11 +342,13 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildSummary> {
 
     if want(Format::Tar) {
         let stage = progress.start("tar", "rootfs.tar");
-        let cached = cached_entry(&cache, &tar_entry, |tmp| outputs::build_tar(&root, epoch, tmp))?;
+        let cached = cached_entry(&cache, &tar_entry, |tmp| {
+            outputs::build_tar(&root, epoch, tmp)
+        })?;
         progress.done(stage, cached);
     }
-    let squash_needed = (want(Format::Iso) && !iso_entry.exists())
-        || (want(Format::Pxe) && !pxe_entry.exists());
+    let squash_needed =
+        (want(Format::Iso) && !iso_entry.exists()) || (want(Format::Pxe) && !pxe_entry.exists());
     if needs_squash && squash_needed {
         let stage = progress.start("squashfs", "live root (zstd)");
         let cached = cached_entry(&cache, &squash_entry, |tmp| {
@@ -355,7 +383,9 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildSummary> {
     }
     if want(Format::Qcow2) {
         let stage = progress.start("qcow2", "disk.qcow2");
-        let cached = cached_entry(&cache, &qcow2_entry, |tmp| outputs::build_qcow2(&raw_entry, tmp))?;
+        let cached = cached_entry(&cache, &qcow2_entry, |tmp| {
+            outputs::build_qcow2(&raw_entry, tmp)
+        })?;
         progress.done(stage, cached);
     }
     // The unpacked root is no longer needed.
@@ -400,7 +430,12 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildSummary> {
     let by_nva: BTreeMap<(String, String, String), String> = indices
         .by_uri
         .values()
-        .map(|(_, e)| ((e.name.clone(), e.version.clone(), e.arch.clone()), e.sha256.clone()))
+        .map(|(_, e)| {
+            (
+                (e.name.clone(), e.version.clone(), e.arch.clone()),
+                e.sha256.clone(),
+            )
+        })
         .collect();
     let root_packages = meta
         .root_packages
@@ -439,18 +474,23 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildSummary> {
     let staged = staging.keep();
     if out.exists() {
         let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-        std::fs::rename(out, &old).with_context(|| format!("moving the old {} aside", out.display()))?;
-        std::fs::rename(&staged, out).with_context(|| format!("moving the build into {}", out.display()))?;
+        std::fs::rename(out, &old)
+            .with_context(|| format!("moving the old {} aside", out.display()))?;
+        std::fs::rename(&staged, out)
+            .with_context(|| format!("moving the build into {}", out.display()))?;
         std::fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
     } else {
-        std::fs::rename(&staged, out).with_context(|| format!("moving the build into {}", out.display()))?;
+        std::fs::rename(&staged, out)
+            .with_context(|| format!("moving the build into {}", out.display()))?;
     }
     progress.done(stage, false);
 
     // Keep one entry per stage: what this build used.
     cache.prune("bootstrap", &bootstrap_key)?;
     cache.prune("pool", &pool_key)?;
-    for what in ["kernel", "rootmeta", "tar", "squashfs", "pxe", "iso", "raw", "qcow2"] {
+    for what in [
+        "kernel", "rootmeta", "tar", "squashfs", "pxe", "iso", "raw", "qcow2",
+    ] {
         cache.prune(what, &output_key(&root_key, what))?;
     }
 

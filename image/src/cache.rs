@@ -126,7 +126,9 @@ impl Cache {
 
     /// The entry of stage `stage` with key `key` (a file or a directory, as the stage decides).
     pub fn entry(&self, stage: &str, key: &Key) -> PathBuf {
-        self.root.join("stages").join(format!("{stage}-{}", key.short()))
+        self.root
+            .join("stages")
+            .join(format!("{stage}-{}", key.short()))
     }
 
     /// A scratch path beside `entry` to build into before renaming it into place.
@@ -166,12 +168,27 @@ mod tests {
 
     #[test]
     fn keys_frame_their_inputs() {
-        let a = KeyBuilder::new("s").add_str("x", "ab").add_str("y", "c").finish();
-        let b = KeyBuilder::new("s").add_str("x", "a").add_str("y", "bc").finish();
-        let c = KeyBuilder::new("t").add_str("x", "ab").add_str("y", "c").finish();
+        let a = KeyBuilder::new("s")
+            .add_str("x", "ab")
+            .add_str("y", "c")
+            .finish();
+        let b = KeyBuilder::new("s")
+            .add_str("x", "a")
+            .add_str("y", "bc")
+            .finish();
+        let c = KeyBuilder::new("t")
+            .add_str("x", "ab")
+            .add_str("y", "c")
+            .finish();
         assert_ne!(a, b);
         assert_ne!(a, c);
-        assert_eq!(a, KeyBuilder::new("s").add_str("x", "ab").add_str("y", "c").finish());
+        assert_eq!(
+            a,
+            KeyBuilder::new("s")
+                .add_str("x", "ab")
+                .add_str("y", "c")
+                .finish()
+        );
     }
 
     #[test]

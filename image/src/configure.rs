@@ -80,7 +80,9 @@ pub fn render_nftables() -> String {
 
 /// `/etc/default/stackbox`, read by the first-boot unit.
 pub fn render_default(profile: &str) -> String {
-    format!("# Hardware profile stackboxd judges this machine against (hardware-profiles/).\nSTACKBOX_PROFILE={profile}\n")
+    format!(
+        "# Hardware profile stackboxd judges this machine against (hardware-profiles/).\nSTACKBOX_PROFILE={profile}\n"
+    )
 }
 
 /// The unit that installs one role package from the offline pool when the kernel command line asks for it
@@ -129,7 +131,8 @@ fn write(root: &Path, rel: &str, text: &str, mode: u32) -> anyhow::Result<()> {
     if path.symlink_metadata().is_ok() {
         std::fs::remove_file(&path).with_context(|| format!("replacing {}", path.display()))?;
     }
-    write_atomic(&path, text.as_bytes(), mode).with_context(|| format!("writing {}", path.display()))
+    write_atomic(&path, text.as_bytes(), mode)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn enable(root: &Path, wants: &str, unit_path: &str) -> anyhow::Result<()> {
@@ -154,7 +157,12 @@ pub fn configure(root: &Path, spec: &Spec, inputs: &Inputs) -> anyhow::Result<()
     write(root, "etc/hosts", &render_hosts(&spec.hostname), 0o644)?;
     write(root, "etc/fstab", &render_fstab(&inputs.esp_id), 0o644)?;
     std::fs::create_dir_all(root.join("boot/efi")).context("creating /boot/efi")?;
-    write(root, "etc/default/locale", &format!("LANG={}\n", spec.locale), 0o644)?;
+    write(
+        root,
+        "etc/default/locale",
+        &format!("LANG={}\n", spec.locale),
+        0o644,
+    )?;
     write(root, "etc/timezone", &format!("{}\n", spec.timezone), 0o644)?;
     let zone = format!("/usr/share/zoneinfo/{}", spec.timezone);
     if !root.join(zone.trim_start_matches('/')).exists() {
@@ -166,14 +174,30 @@ pub fn configure(root: &Path, spec: &Spec, inputs: &Inputs) -> anyhow::Result<()
 
     // Network: systemd-networkd with DHCP; resolved provides DNS. No wait-online: the first boot must not
     // hang for minutes on a machine whose NICs are not cabled yet.
-    write(root, "etc/systemd/network/50-stackbox-dhcp.network", &render_networkd_dhcp(), 0o644)?;
-    enable(root, "multi-user.target.wants", "/lib/systemd/system/systemd-networkd.service")?;
-    enable(root, "sockets.target.wants", "/lib/systemd/system/systemd-networkd.socket")?;
+    write(
+        root,
+        "etc/systemd/network/50-stackbox-dhcp.network",
+        &render_networkd_dhcp(),
+        0o644,
+    )?;
+    enable(
+        root,
+        "multi-user.target.wants",
+        "/lib/systemd/system/systemd-networkd.service",
+    )?;
+    enable(
+        root,
+        "sockets.target.wants",
+        "/lib/systemd/system/systemd-networkd.socket",
+    )?;
     // Serial console: a login prompt on the console the kernel and first boot write to.
     enable(
         root,
         "getty.target.wants",
-        &format!("/lib/systemd/system/serial-getty@{}.service", spec.console.serial),
+        &format!(
+            "/lib/systemd/system/serial-getty@{}.service",
+            spec.console.serial
+        ),
     )
     .or_else(|_| -> anyhow::Result<()> {
         // serial-getty@.service is a template: link the instance to it.
@@ -185,13 +209,26 @@ pub fn configure(root: &Path, spec: &Spec, inputs: &Inputs) -> anyhow::Result<()
         Ok(())
     })?;
     // Time and firewall.
-    enable(root, "multi-user.target.wants", "/lib/systemd/system/chrony.service")?;
+    enable(
+        root,
+        "multi-user.target.wants",
+        "/lib/systemd/system/chrony.service",
+    )?;
     write(root, "etc/nftables.conf", &render_nftables(), 0o755)?;
-    enable(root, "sysinit.target.wants", "/lib/systemd/system/nftables.service")?;
+    enable(
+        root,
+        "sysinit.target.wants",
+        "/lib/systemd/system/nftables.service",
+    )?;
 
     // The offline pool's apt source replaces the network mirrors: the appliance installs roles offline.
     let _ = std::fs::remove_file(root.join("etc/apt/sources.list"));
-    write(root, "etc/apt/sources.list.d/stackbox-pool.sources", &inputs.pool_sources, 0o644)?;
+    write(
+        root,
+        "etc/apt/sources.list.d/stackbox-pool.sources",
+        &inputs.pool_sources,
+        0o644,
+    )?;
     write(
         root,
         "etc/apt/apt.conf.d/50stackbox",
@@ -202,23 +239,54 @@ pub fn configure(root: &Path, spec: &Spec, inputs: &Inputs) -> anyhow::Result<()
 
     // stackboxd and its units.
     let bin = root.join("usr/bin/stackboxd");
-    std::fs::copy(&inputs.stackboxd, &bin)
-        .with_context(|| format!("installing {} as /usr/bin/stackboxd", inputs.stackboxd.display()))?;
+    std::fs::copy(&inputs.stackboxd, &bin).with_context(|| {
+        format!(
+            "installing {} as /usr/bin/stackboxd",
+            inputs.stackboxd.display()
+        )
+    })?;
     std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .context("chmod /usr/bin/stackboxd")?;
-    let unit = std::fs::read_to_string(&inputs.firstboot_unit)
-        .with_context(|| format!("reading the first-boot unit {}", inputs.firstboot_unit.display()))?;
-    write(root, &format!("{UNIT_DIR}/stackbox-firstboot.service"), &unit, 0o644)?;
-    enable(root, "multi-user.target.wants", &format!("/{UNIT_DIR}/stackbox-firstboot.service"))?;
-    write(root, "etc/default/stackbox", &render_default(&spec.profile), 0o644)?;
-    write(root, "usr/lib/stackbox/pool-selftest", &render_pool_selftest_script(), 0o755)?;
+    let unit = std::fs::read_to_string(&inputs.firstboot_unit).with_context(|| {
+        format!(
+            "reading the first-boot unit {}",
+            inputs.firstboot_unit.display()
+        )
+    })?;
+    write(
+        root,
+        &format!("{UNIT_DIR}/stackbox-firstboot.service"),
+        &unit,
+        0o644,
+    )?;
+    enable(
+        root,
+        "multi-user.target.wants",
+        &format!("/{UNIT_DIR}/stackbox-firstboot.service"),
+    )?;
+    write(
+        root,
+        "etc/default/stackbox",
+        &render_default(&spec.profile),
+        0o644,
+    )?;
+    write(
+        root,
+        "usr/lib/stackbox/pool-selftest",
+        &render_pool_selftest_script(),
+        0o755,
+    )?;
     write(
         root,
         &format!("{UNIT_DIR}/stackbox-pool-selftest.service"),
         &render_pool_selftest_unit(),
         0o644,
     )?;
-    enable(root, "multi-user.target.wants", &format!("/{UNIT_DIR}/stackbox-pool-selftest.service"))?;
+    enable(
+        root,
+        "multi-user.target.wants",
+        &format!("/{UNIT_DIR}/stackbox-pool-selftest.service"),
+    )?;
     Ok(())
 }
 

@@ -28,8 +28,25 @@ const ROOT_FREE_MIB: u64 = 2048;
 
 /// GRUB modules built into both boot images, so that nothing is loaded from disk before grub.cfg.
 const GRUB_COMMON_MODULES: &[&str] = &[
-    "part_gpt", "part_msdos", "ext2", "fat", "search", "search_fs_uuid", "normal", "configfile",
-    "linux", "echo", "test", "serial", "terminal", "gzio", "sleep", "reboot", "halt", "ls", "cat",
+    "part_gpt",
+    "part_msdos",
+    "ext2",
+    "fat",
+    "search",
+    "search_fs_uuid",
+    "normal",
+    "configfile",
+    "linux",
+    "echo",
+    "test",
+    "serial",
+    "terminal",
+    "gzio",
+    "sleep",
+    "reboot",
+    "halt",
+    "ls",
+    "cat",
 ];
 
 /// The GPT partition type GUIDs.
@@ -59,7 +76,14 @@ pub fn uuid_from(seed: &str) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let x = hex::encode(&b);
-    format!("{}-{}-{}-{}-{}", &x[0..8], &x[8..12], &x[12..16], &x[16..20], &x[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[0..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..32]
+    )
 }
 
 impl Ids {
@@ -139,7 +163,7 @@ pub fn patch_boot_img(boot: &mut [u8], core_lba: u64) -> anyhow::Result<()> {
 /// it contiguously from `core_lba + 1`.
 pub fn patch_core_img(core: &mut [u8], core_lba: u64) -> anyhow::Result<()> {
     let sectors = (core.len() as u64).div_ceil(SECTOR);
-    if sectors < 2 || sectors > BIOS_SECTORS {
+    if !(2..=BIOS_SECTORS).contains(&sectors) {
         bail!("core.img has {sectors} sectors; it must fit in the 1 MiB BIOS boot partition");
     }
     // The first block-list entry sits at the end of the first sector: start (u64), len (u16), segment (u16).
@@ -151,7 +175,8 @@ pub fn patch_core_img(core: &mut [u8], core_lba: u64) -> anyhow::Result<()> {
 
 /// Copies `src` into `dst` at byte `offset`, skipping all-zero blocks so that `dst` stays sparse.
 pub fn copy_into(src: &Path, dst: &Path, offset: u64) -> anyhow::Result<()> {
-    let mut input = std::fs::File::open(src).with_context(|| format!("opening {}", src.display()))?;
+    let mut input =
+        std::fs::File::open(src).with_context(|| format!("opening {}", src.display()))?;
     let mut out = OpenOptions::new()
         .write(true)
         .open(dst)
@@ -371,7 +396,10 @@ mod tests {
         data[(2 << 20) + 5] = 7;
         std::fs::write(&src, &data).unwrap();
         let dst = dir.path().join("dst");
-        std::fs::File::create(&dst).unwrap().set_len(8 << 20).unwrap();
+        std::fs::File::create(&dst)
+            .unwrap()
+            .set_len(8 << 20)
+            .unwrap();
         copy_into(&src, &dst, 4096).unwrap();
         let out = std::fs::read(&dst).unwrap();
         assert_eq!(out[4096 + (2 << 20) + 5], 7);

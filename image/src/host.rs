@@ -105,7 +105,8 @@ pub fn check_tools(tools: &[(&str, &str)], files: &[(&str, &str)]) -> anyhow::Re
 /// Builds need root (mmdebstrap in root mode, chroot, device nodes in the root filesystem).
 pub fn require_root() -> anyhow::Result<()> {
     // SAFETY-free: geteuid has no preconditions; we read it through /proc to keep `unsafe` out.
-    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let status =
+        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
     let euid = parse_euid(&status).context("no Uid line in /proc/self/status")?;
     if euid != 0 {
         bail!(
@@ -264,7 +265,10 @@ pub fn parse_deb822_sources(text: &str) -> Vec<SourceEntry> {
         if get("enabled").eq_ignore_ascii_case("no") {
             continue;
         }
-        let comps: Vec<String> = get("components").split_whitespace().map(str::to_owned).collect();
+        let comps: Vec<String> = get("components")
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
         for uri in get("uris").split_whitespace() {
             for suite in get("suites").split_whitespace() {
                 out.push(SourceEntry {

@@ -61,7 +61,11 @@ impl Drop for Server {
 pub fn resolve(root: &Path, request_path: &str) -> Option<PathBuf> {
     let path = request_path.split(['?', '#']).next().unwrap_or("");
     let rel = path.trim_start_matches('/');
-    if rel.is_empty() || rel.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+    if rel.is_empty()
+        || rel
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+    {
         return None;
     }
     let p = root.join(rel);
@@ -84,7 +88,9 @@ fn serve(stream: TcpStream, root: &Path) -> std::io::Result<()> {
             if reader.read_line(&mut h)? == 0 || h == "\r\n" || h == "\n" {
                 break;
             }
-            if h.to_ascii_lowercase().starts_with("connection:") && h.to_ascii_lowercase().contains("close") {
+            if h.to_ascii_lowercase().starts_with("connection:")
+                && h.to_ascii_lowercase().contains("close")
+            {
                 keep_alive = false;
             }
         }

@@ -94,7 +94,10 @@ pub fn artifacts(dir: &Path) -> anyhow::Result<Vec<Artifact>> {
         .into_iter()
         .map(|path| {
             let abs = dir.join(&path);
-            let size = abs.metadata().with_context(|| format!("stat {}", abs.display()))?.len();
+            let size = abs
+                .metadata()
+                .with_context(|| format!("stat {}", abs.display()))?
+                .len();
             let sha256 = sha256_file(&abs)?;
             Ok(Artifact { path, size, sha256 })
         })
@@ -116,7 +119,10 @@ pub fn write(dir: &Path, manifest: &Manifest) -> anyhow::Result<()> {
     let mut json = serde_json::to_string_pretty(manifest).context("serialising the manifest")?;
     json.push('\n');
     std::fs::write(dir.join(MANIFEST), &json).context("writing manifest.json")?;
-    let sums = render_sums(&manifest.artifacts, &crate::cache::sha256_bytes(json.as_bytes()));
+    let sums = render_sums(
+        &manifest.artifacts,
+        &crate::cache::sha256_bytes(json.as_bytes()),
+    );
     std::fs::write(dir.join(SUMS), sums).context("writing SHA256SUMS")?;
     Ok(())
 }
@@ -167,14 +173,17 @@ pub fn verify(dir: &Path) -> anyhow::Result<VerifyReport> {
                 .problems
                 .push(format!("{}: manifest.json and SHA256SUMS disagree", a.path)),
             Some(_) => {}
-            None => report
-                .problems
-                .push(format!("{}: in manifest.json but not in SHA256SUMS", a.path)),
+            None => report.problems.push(format!(
+                "{}: in manifest.json but not in SHA256SUMS",
+                a.path
+            )),
         }
     }
     for (path, hash) in &expected {
         if path.contains("..") || path.starts_with('/') {
-            report.problems.push(format!("{path}: path leaves the directory"));
+            report
+                .problems
+                .push(format!("{path}: path leaves the directory"));
             continue;
         }
         let abs = dir.join(path);
@@ -276,14 +285,26 @@ mod tests {
 
         std::fs::write(dir.path().join("a.iso"), b"abd").unwrap();
         let r = verify(dir.path()).unwrap();
-        assert!(r.problems[0].starts_with("a.iso: SHA-256 is"), "{:?}", r.problems);
+        assert!(
+            r.problems[0].starts_with("a.iso: SHA-256 is"),
+            "{:?}",
+            r.problems
+        );
 
         std::fs::write(dir.path().join("a.iso"), b"abc").unwrap();
         std::fs::remove_file(dir.path().join("pxe/vmlinuz")).unwrap();
         std::fs::write(dir.path().join("stray"), b"").unwrap();
         let r = verify(dir.path()).unwrap();
-        assert!(r.problems.contains(&"pxe/vmlinuz: missing".to_owned()), "{:?}", r.problems);
-        assert!(r.problems.iter().any(|p| p.starts_with("stray:")), "{:?}", r.problems);
+        assert!(
+            r.problems.contains(&"pxe/vmlinuz: missing".to_owned()),
+            "{:?}",
+            r.problems
+        );
+        assert!(
+            r.problems.iter().any(|p| p.starts_with("stray:")),
+            "{:?}",
+            r.problems
+        );
     }
 
     #[test]

@@ -42,7 +42,15 @@ pub fn build_squashfs(root: &Path, epoch: u64, out: &Path) -> anyhow::Result<()>
         &Command::new("mksquashfs")
             .arg(root)
             .arg(out)
-            .args(["-comp", "zstd", "-Xcompression-level", "6", "-noappend", "-no-progress", "-quiet"])
+            .args([
+                "-comp",
+                "zstd",
+                "-Xcompression-level",
+                "6",
+                "-noappend",
+                "-no-progress",
+                "-quiet",
+            ])
             .args(["-e", "boot/efi"])
             .env("SOURCE_DATE_EPOCH", epoch.to_string()),
     )

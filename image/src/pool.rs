@@ -195,10 +195,13 @@ pub fn load_indices(apt: &Apt) -> anyhow::Result<Indices> {
                 inrelease.display()
             );
         }
-        let text =
-            std::fs::read_to_string(&pkgs).with_context(|| format!("reading {}", pkgs.display()))?;
+        let text = std::fs::read_to_string(&pkgs)
+            .with_context(|| format!("reading {}", pkgs.display()))?;
         for e in parse_packages(&text) {
-            by_uri.insert(format!("{}/{}", archive.uri, e.filename), (archive.clone(), e));
+            by_uri.insert(
+                format!("{}/{}", archive.uri, e.filename),
+                (archive.clone(), e),
+            );
         }
         suites.push((archive, suite, inrelease, pkgs));
     }
@@ -214,12 +217,20 @@ pub fn match_uris(indices: &Indices, uris: &[Uri]) -> anyhow::Result<Vec<PoolPac
             .by_uri
             .get(&key)
             .with_context(|| format!("{} is not in any signed Packages index", u.uri))?;
-        if e.sha256 != u.sha256 {
+        // apt prints one hash of its choice; when it is the SHA-256 it must agree with the index.
+        if let Some(h) = u.hash.strip_prefix("SHA256:") {
+            if !h.eq_ignore_ascii_case(&e.sha256) {
+                bail!(
+                    "apt and the Packages index disagree on {}: {h} vs {}",
+                    u.file,
+                    e.sha256
+                );
+            }
+        }
+        if e.size != 0 && e.size != u.size {
             bail!(
-                "apt and the Packages index disagree on {}: {} vs {}",
-                u.file,
-                u.sha256,
-                e.sha256
+                "apt and the Packages index disagree on the size of {}",
+                u.file
             );
         }
         out.insert(PoolPackage {
@@ -348,7 +359,10 @@ BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD\n\nPackage: nof
 
     #[test]
     fn decode() {
-        assert_eq!(percent_decode("libstdc%2b%2b6_1%3a2.deb"), "libstdc++6_1:2.deb");
+        assert_eq!(
+            percent_decode("libstdc%2b%2b6_1%3a2.deb"),
+            "libstdc++6_1:2.deb"
+        );
         assert_eq!(percent_decode("a%zz%2"), "a%zz%2");
     }
 
@@ -370,11 +384,17 @@ BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD\n\nPackage: nof
         let dir = tempfile::tempdir().unwrap();
         let file = "hello_2.10-3_amd64.deb";
         std::fs::write(dir.path().join(file), b"abc").unwrap();
-        let good = pkg(file, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        let good = pkg(
+            file,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        );
         verify_debs(dir.path(), std::slice::from_ref(&good)).unwrap();
         std::fs::write(dir.path().join(file), b"abd").unwrap();
         let err = verify_debs(dir.path(), &[good]).unwrap_err();
         assert!(err.downcast_ref::<TamperedDeb>().is_some(), "{err:#}");
-        assert!(err.to_string().contains("refusing pool package hello_2.10-3_amd64.deb"));
+        assert!(
+            err.to_string()
+                .contains("refusing pool package hello_2.10-3_amd64.deb")
+        );
     }
 }

@@ -49,7 +49,9 @@ impl Progress {
     pub fn start(&mut self, name: &str, what: &str) -> Stage {
         let bar = if self.tty {
             let bar = ProgressBar::new_spinner();
-            if let Ok(style) = ProgressStyle::with_template("{spinner} {prefix:<12} {msg} [{elapsed}]") {
+            if let Ok(style) =
+                ProgressStyle::with_template("{spinner} {prefix:<12} {msg} [{elapsed}]")
+            {
                 bar.set_style(style);
             }
             bar.set_prefix(name.to_owned());
@@ -72,7 +74,9 @@ impl Progress {
         let elapsed = stage.started.elapsed();
         let how = if cached { "cached" } else { "done" };
         match stage.bar {
-            Some(bar) => bar.finish_with_message(format!("{how} in {:.1} s", elapsed.as_secs_f64())),
+            Some(bar) => {
+                bar.finish_with_message(format!("{how} in {:.1} s", elapsed.as_secs_f64()))
+            }
             None => eprintln!(
                 "stackbox: {}: {how} in {:.1} s",
                 stage.name,

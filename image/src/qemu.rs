@@ -110,9 +110,14 @@ pub fn args(plan: &Plan) -> anyhow::Result<Vec<String>> {
             .as_ref()
             .context("UEFI boot needs a copy of the OVMF variables")?;
         a.push("-drive".into());
-        a.push(format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"));
+        a.push(format!(
+            "if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"
+        ));
         a.push("-drive".into());
-        a.push(format!("if=pflash,format=raw,unit=1,file={}", vars.display()));
+        a.push(format!(
+            "if=pflash,format=raw,unit=1,file={}",
+            vars.display()
+        ));
     }
     let iso = plan.dir.join("stackbox.iso");
     match plan.format {
@@ -144,7 +149,10 @@ pub fn args(plan: &Plan) -> anyhow::Result<Vec<String>> {
                 "if=none,id=disk0,format={fmt},snapshot=on,file={}",
                 file.display()
             ));
-            a.extend(["-device".into(), "virtio-blk-pci,drive=disk0,bootindex=0".into()]);
+            a.extend([
+                "-device".into(),
+                "virtio-blk-pci,drive=disk0,bootindex=0".into(),
+            ]);
             if let Some((kernel, initrd, cmdline)) = &plan.direct_kernel {
                 a.extend([
                     "-kernel".into(),
@@ -164,8 +172,14 @@ pub fn args(plan: &Plan) -> anyhow::Result<Vec<String>> {
             plan.wizard_port
         );
         if plan.format == BootFormat::Pxe {
-            let tftp = plan.tftp_dir.as_ref().context("PXE boot needs a TFTP directory")?;
-            user0.push_str(&format!(",tftp={},bootfile={PXE_CHAIN_SCRIPT}", tftp.display()));
+            let tftp = plan
+                .tftp_dir
+                .as_ref()
+                .context("PXE boot needs a TFTP directory")?;
+            user0.push_str(&format!(
+                ",tftp={},bootfile={PXE_CHAIN_SCRIPT}",
+                tftp.display()
+            ));
         }
         a.extend(["-netdev".into(), user0]);
         let mut nic0 = "virtio-net-pci,netdev=n0,mac=52:54:00:5b:00:01".to_owned();
@@ -183,10 +197,7 @@ pub fn args(plan: &Plan) -> anyhow::Result<Vec<String>> {
             "virtio-net-pci,netdev=n1,mac=52:54:00:5b:00:02,romfile=".into(),
         ]);
     }
-    a.extend([
-        "-device".into(),
-        "virtio-rng-pci".into(),
-    ]);
+    a.extend(["-device".into(), "virtio-rng-pci".into()]);
     Ok(a)
 }
 
@@ -200,13 +211,21 @@ pub fn disk_file(dir: &Path) -> anyhow::Result<(PathBuf, &'static str)> {
     if r.is_file() {
         return Ok((r, "raw"));
     }
-    bail!("{} has neither disk.qcow2 nor disk.raw (build with --formats raw or qcow2)", dir.display())
+    bail!(
+        "{} has neither disk.qcow2 nor disk.raw (build with --formats raw or qcow2)",
+        dir.display()
+    )
 }
 
 /// True when `/dev/kvm` can run a guest. The probe is QEMU itself: it starts a guest with no firmware that
 /// halts at once; a hang or an error means TCG.
 pub fn kvm_usable() -> bool {
-    if std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_err() {
+    if std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_err()
+    {
         return false;
     }
     if std::env::var_os("STACKBOX_NO_KVM").is_some() {
@@ -278,7 +297,9 @@ impl Guest {
             .spawn()
             .map_err(|e| {
                 if e.kind() == std::io::ErrorKind::NotFound {
-                    anyhow::anyhow!("qemu-system-x86_64 is not installed: apt-get install qemu-system-x86")
+                    anyhow::anyhow!(
+                        "qemu-system-x86_64 is not installed: apt-get install qemu-system-x86"
+                    )
                 } else {
                     anyhow::Error::new(e).context("starting qemu-system-x86_64")
                 }
@@ -313,7 +334,10 @@ impl Guest {
                     self.tail(40)
                 );
             }
-            match self.lines.recv_timeout(left.min(Duration::from_millis(500))) {
+            match self
+                .lines
+                .recv_timeout(left.min(Duration::from_millis(500)))
+            {
                 Ok(line) => {
                     let event = classify(&line, marker);
                     self.transcript.push(line);
@@ -328,7 +352,10 @@ impl Guest {
                             {
                                 self.transcript.push(more);
                             }
-                            bail!("the guest failed to boot: `{l}`; console tail:\n{}", self.tail(60))
+                            bail!(
+                                "the guest failed to boot: `{l}`; console tail:\n{}",
+                                self.tail(60)
+                            )
                         }
                         None => {}
                     }
@@ -373,7 +400,10 @@ fn forward(r: impl std::io::Read, tx: mpsc::Sender<String>) {
             Ok(0) | Err(_) => return,
             Ok(_) => {
                 let line = strip_ansi(&String::from_utf8_lossy(&buf));
-                if tx.send(line.trim_end_matches(['\r', '\n']).to_owned()).is_err() {
+                if tx
+                    .send(line.trim_end_matches(['\r', '\n']).to_owned())
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -449,7 +479,10 @@ pub fn prepare(
     match format {
         BootFormat::Iso | BootFormat::Usb => {
             if !dir.join("stackbox.iso").is_file() {
-                bail!("{} has no stackbox.iso (build with --formats iso)", dir.display());
+                bail!(
+                    "{} has no stackbox.iso (build with --formats iso)",
+                    dir.display()
+                );
             }
         }
         BootFormat::Raw => {
@@ -461,7 +494,10 @@ pub fn prepare(
             }
             let pxe = dir.join("pxe");
             if !pxe.join("boot.ipxe").is_file() {
-                bail!("{} has no pxe/boot.ipxe (build with --formats pxe)", dir.display());
+                bail!(
+                    "{} has no pxe/boot.ipxe (build with --formats pxe)",
+                    dir.display()
+                );
             }
             let server = crate::http::Server::start(&pxe)?;
             let tftp = tmp.path().join("tftp");
@@ -503,7 +539,10 @@ pub fn boot_interactive(
     let status = std::process::Command::new("qemu-system-x86_64")
         .args(&argv)
         .status()
-        .map_err(|e| anyhow::Error::new(e).context("starting qemu-system-x86_64 (apt-get install qemu-system-x86)"))?;
+        .map_err(|e| {
+            anyhow::Error::new(e)
+                .context("starting qemu-system-x86_64 (apt-get install qemu-system-x86)")
+        })?;
     if !status.success() {
         bail!("qemu-system-x86_64 exited with {status}");
     }
@@ -532,9 +571,14 @@ mod tests {
 
     #[test]
     fn usb_uefi_args() {
-        let a = args(&plan(BootFormat::Usb, Firmware::Uefi)).unwrap().join(" ");
+        let a = args(&plan(BootFormat::Usb, Firmware::Uefi))
+            .unwrap()
+            .join(" ");
         assert!(a.contains("-accel tcg"), "{a}");
-        assert!(a.contains("usb-storage,bus=xhci.0,drive=usb0,bootindex=0"), "{a}");
+        assert!(
+            a.contains("usb-storage,bus=xhci.0,drive=usb0,bootindex=0"),
+            "{a}"
+        );
         assert!(a.contains("file=/out/stackbox.iso"), "{a}");
         assert!(a.contains(OVMF_CODE), "{a}");
         assert!(a.contains("hostfwd=tcp:127.0.0.1:18443-:8443"), "{a}");
@@ -543,16 +587,27 @@ mod tests {
 
     #[test]
     fn pxe_args_use_ipxe_and_tftp() {
-        let a = args(&plan(BootFormat::Pxe, Firmware::Bios)).unwrap().join(" ");
-        assert!(a.contains(&format!("romfile={IPXE_ROM},bootindex=0")), "{a}");
-        assert!(a.contains("tftp=/tmp/tftp,bootfile=stackbox-chain.ipxe"), "{a}");
+        let a = args(&plan(BootFormat::Pxe, Firmware::Bios))
+            .unwrap()
+            .join(" ");
+        assert!(
+            a.contains(&format!("romfile={IPXE_ROM},bootindex=0")),
+            "{a}"
+        );
+        assert!(
+            a.contains("tftp=/tmp/tftp,bootfile=stackbox-chain.ipxe"),
+            "{a}"
+        );
         assert!(!a.contains("pflash"), "{a}");
     }
 
     #[test]
     fn console_classification() {
         assert_eq!(
-            classify("STACKBOX-FIRSTBOOT status=pass x", "STACKBOX-FIRSTBOOT status="),
+            classify(
+                "STACKBOX-FIRSTBOOT status=pass x",
+                "STACKBOX-FIRSTBOOT status="
+            ),
             Some(Event::Ready("STACKBOX-FIRSTBOOT status=pass x".into()))
         );
         assert!(matches!(

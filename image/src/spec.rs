@@ -209,17 +209,29 @@ impl Spec {
         if !is_hostname(&self.hostname) {
             return Err(bad(
                 "hostname",
-                format!("`{}` is not a valid host name (RFC 1123 label)", self.hostname),
+                format!(
+                    "`{}` is not a valid host name (RFC 1123 label)",
+                    self.hostname
+                ),
             ));
         }
         if !is_plain_word(&self.locale, "._-@") {
-            return Err(bad("locale", format!("`{}` is not a locale name", self.locale)));
+            return Err(bad(
+                "locale",
+                format!("`{}` is not a locale name", self.locale),
+            ));
         }
         if !is_plain_word(&self.timezone, "/_+-") || self.timezone.contains("..") {
-            return Err(bad("timezone", format!("`{}` is not a zone name", self.timezone)));
+            return Err(bad(
+                "timezone",
+                format!("`{}` is not a zone name", self.timezone),
+            ));
         }
         if !is_plain_word(&self.profile, "-_") {
-            return Err(bad("profile", format!("`{}` is not a profile name", self.profile)));
+            return Err(bad(
+                "profile",
+                format!("`{}` is not a profile name", self.profile),
+            ));
         }
         if self.outputs.is_empty() {
             return Err(bad("outputs", "no output format listed".to_owned()));
@@ -237,7 +249,11 @@ impl Spec {
             ));
         }
         for (i, arg) in self.kernel.cmdline.iter().enumerate() {
-            if arg.is_empty() || arg.chars().any(|c| c.is_whitespace() || c == '"' || c == '\'') {
+            if arg.is_empty()
+                || arg
+                    .chars()
+                    .any(|c| c.is_whitespace() || c == '"' || c == '\'')
+            {
                 return Err(bad(
                     &format!("kernel.cmdline[{i}]"),
                     format!("`{arg}` must be one word without quotes"),
@@ -318,7 +334,9 @@ fn is_hostname(s: &str) -> bool {
 }
 
 fn is_plain_word(s: &str, extra: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
 }
 
 #[cfg(test)]
@@ -337,7 +355,10 @@ mod tests {
     fn cmdline_puts_serial_console_last() {
         let spec = Spec::default_spec().unwrap();
         let line = spec.cmdline("root=UUID=x ro");
-        assert!(line.starts_with("root=UUID=x ro console=tty0 console=ttyS0,115200n8"), "{line}");
+        assert!(
+            line.starts_with("root=UUID=x ro console=tty0 console=ttyS0,115200n8"),
+            "{line}"
+        );
     }
 
     #[test]

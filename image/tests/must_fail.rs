@@ -13,7 +13,11 @@ fn must_fail_specs_are_rejected_with_their_message() {
         .map(|e| e.unwrap().path())
         .collect();
     entries.sort();
-    assert!(entries.len() >= 12, "expected the must-fail fixtures, found {}", entries.len());
+    assert!(
+        entries.len() >= 12,
+        "expected the must-fail fixtures, found {}",
+        entries.len()
+    );
     for path in entries {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -26,6 +30,9 @@ fn must_fail_specs_are_rejected_with_their_message() {
             Ok(_) => panic!("{name}: was accepted"),
             Err(e) => e.to_string(),
         };
-        assert!(err.contains(expect), "{name}: error\n  {err}\ndoes not contain\n  {expect}");
+        assert!(
+            err.contains(expect),
+            "{name}: error\n  {err}\ndoes not contain\n  {expect}"
+        );
     }
 }

@@ -111,7 +111,11 @@ fn main() -> ExitCode {
                 println!("stackbox verify: {} files OK", r.ok.len());
                 Ok(())
             } else {
-                Err(anyhow::anyhow!("{} problem(s) in {}", r.problems.len(), dir.display()))
+                Err(anyhow::anyhow!(
+                    "{} problem(s) in {}",
+                    r.problems.len(),
+                    dir.display()
+                ))
             }
         }),
         Command::Boot {
