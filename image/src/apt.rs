@@ -82,7 +82,7 @@ impl Apt {
              Dir::Etc::PreferencesParts \"{d}/empty\";\n\
              APT::Architecture \"{ARCH}\";\n\
              APT::Architectures \"{ARCH}\";\n\
-             APT::Install-Recommends \"true\";\n\
+             APT::Install-Recommends \"false\";\n\
              APT::Sandbox::User \"root\";\n\
              Acquire::Languages \"none\";\n\
              Acquire::GzipIndexes \"false\";\n\

@@ -66,8 +66,7 @@ pub fn render_nftables() -> String {
      \t\tiif lo accept\n\
      \t\tct state established,related accept\n\
      \t\tct state invalid drop\n\
-     \t\tip protocol icmp accept\n\
-     \t\tip6 nexthdr ipv6-icmp accept\n\
+     \t\tmeta l4proto { icmp, icmpv6 } accept\n\
      \t\tudp dport { 68, 546 } accept\n\
      \t\ttcp dport { 22, 8443 } accept\n\
      \t}\n\
@@ -232,8 +231,9 @@ pub fn configure(root: &Path, spec: &Spec, inputs: &Inputs) -> anyhow::Result<()
     write(
         root,
         "etc/apt/apt.conf.d/50stackbox",
-        "// stackbox: roles are installed from the offline pool; no translations are shipped.\n\
-         Acquire::Languages \"none\";\n",
+        "// stackbox: roles are installed from the offline pool, which holds each role package with its\n\
+         // dependencies but not its recommendations; no translations are shipped.\n\
+         Acquire::Languages \"none\";\nAPT::Install-Recommends \"false\";\n",
         0o644,
     )?;
 
