@@ -25,8 +25,11 @@ pub const TOOLS: &[(&str, &str)] = &[
 pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 /// The OVMF variable store template, copied per boot.
 pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
-/// iPXE option ROM for virtio-net (BIOS and UEFI), from ipxe-qemu.
+/// iPXE option ROM for virtio-net (BIOS and UEFI), from ipxe-qemu; QEMU loads it by default for virtio-net.
 pub const IPXE_ROM: &str = "/usr/lib/ipxe/qemu/efi-virtio.rom";
+
+/// Size of the blank, sparse target disk given to live boots: 100 GB, above every role's minimum.
+pub const TARGET_DISK_BYTES: u64 = 100_000_000_000;
 
 /// How the artifact is attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -75,7 +78,12 @@ pub struct Plan {
     pub direct_kernel: Option<(PathBuf, PathBuf, String)>,
     /// Give the guest no network at all (no NICs).
     pub no_network: bool,
+    /// A blank disk to install to, attached to live boots (ISO, USB, PXE) as a real machine would have.
+    pub target_disk: Option<PathBuf>,
 }
+
+/// The fw_cfg file (beside the TFTP directory) holding COM1's port for SeaBIOS's serial console.
+pub const SERCON_FILE: &str = "sercon-port";
 
 /// The TFTP script that points iPXE at the HTTP server and chains the bundle's `boot.ipxe`.
 pub const PXE_CHAIN_SCRIPT: &str = "stackbox-chain.ipxe";
@@ -103,6 +111,16 @@ pub fn args(plan: &Plan) -> anyhow::Result<Vec<String>> {
     ];
     if plan.kvm {
         a.extend(["-cpu".into(), "host".into()]);
+    }
+    if plan.format == BootFormat::Pxe && plan.firmware == Firmware::Bios {
+        if let Some(tftp) = &plan.tftp_dir {
+            // SeaBIOS mirrors the BIOS console (and so iPXE's messages) to COM1.
+            a.push("-fw_cfg".into());
+            a.push(format!(
+                "name=etc/sercon-port,file={}",
+                tftp.with_file_name(SERCON_FILE).display()
+            ));
+        }
     }
     if plan.firmware == Firmware::Uefi {
         let vars = plan
@@ -149,9 +167,15 @@ pub fn args(plan: &Plan) -> anyhow::Result<Vec<String>> {
                 "if=none,id=disk0,format={fmt},snapshot=on,file={}",
                 file.display()
             ));
+            // With a direct kernel boot, QEMU's kernel loader takes boot index 0.
+            let index = if plan.direct_kernel.is_some() {
+                ""
+            } else {
+                ",bootindex=0"
+            };
             a.extend([
                 "-device".into(),
-                "virtio-blk-pci,drive=disk0,bootindex=0".into(),
+                format!("virtio-blk-pci,drive=disk0{index}"),
             ]);
             if let Some((kernel, initrd, cmdline)) = &plan.direct_kernel {
                 a.extend([
@@ -165,6 +189,14 @@ pub fn args(plan: &Plan) -> anyhow::Result<Vec<String>> {
             }
         }
         BootFormat::Pxe => {}
+    }
+    if let Some(target) = &plan.target_disk {
+        a.push("-drive".into());
+        a.push(format!(
+            "if=none,id=target0,format=raw,file={}",
+            target.display()
+        ));
+        a.extend(["-device".into(), "virtio-blk-pci,drive=target0".into()]);
     }
     if !plan.no_network {
         let mut user0 = format!(
@@ -184,7 +216,8 @@ pub fn args(plan: &Plan) -> anyhow::Result<Vec<String>> {
         a.extend(["-netdev".into(), user0]);
         let mut nic0 = "virtio-net-pci,netdev=n0,mac=52:54:00:5b:00:01".to_owned();
         if plan.format == BootFormat::Pxe {
-            nic0.push_str(&format!(",romfile={IPXE_ROM},bootindex=0"));
+            // QEMU's default ROM for virtio-net is ipxe-qemu's efi-virtio.rom (BIOS and UEFI iPXE).
+            nic0.push_str(",bootindex=0");
         } else {
             nic0.push_str(",romfile=");
         }
@@ -255,7 +288,6 @@ pub const FATAL_MARKERS: &[&str] = &[
     "BusyBox v",
     "Failed to start ",
     "No bootable device",
-    "Boot failed",
 ];
 
 /// Classifies one console line.
@@ -464,7 +496,16 @@ pub fn prepare(
         tftp_dir: None,
         direct_kernel: None,
         no_network: false,
+        target_disk: None,
     };
+    if format != BootFormat::Raw {
+        // A live boot is judged by the disk it could install to: give it an empty, sparse one.
+        let target = tmp.path().join("target.raw");
+        std::fs::File::create(&target)
+            .and_then(|f| f.set_len(TARGET_DISK_BYTES))
+            .context("creating the blank target disk")?;
+        plan.target_disk = Some(target);
+    }
     if firmware == Firmware::Uefi {
         for f in [OVMF_CODE, OVMF_VARS] {
             if !Path::new(f).is_file() {
@@ -510,6 +551,7 @@ pub fn prepare(
                     server.port()
                 ),
             )?;
+            std::fs::write(tmp.path().join(SERCON_FILE), 0x3f8u16.to_le_bytes())?;
             plan.tftp_dir = Some(tftp);
             // The squashfs is copied into RAM by live-boot.
             plan.memory_mib = 4096;
@@ -566,6 +608,7 @@ mod tests {
             tftp_dir: Some(PathBuf::from("/tmp/tftp")),
             direct_kernel: None,
             no_network: false,
+            target_disk: None,
         }
     }
 
@@ -590,8 +633,9 @@ mod tests {
         let a = args(&plan(BootFormat::Pxe, Firmware::Bios))
             .unwrap()
             .join(" ");
+        assert!(a.contains("mac=52:54:00:5b:00:01,bootindex=0"), "{a}");
         assert!(
-            a.contains(&format!("romfile={IPXE_ROM},bootindex=0")),
+            a.contains("name=etc/sercon-port,file=/tmp/sercon-port"),
             "{a}"
         );
         assert!(
