@@ -160,6 +160,44 @@ impl Apt {
         Ok(out)
     }
 
+    /// The suite's `main/binary-amd64/Packages.xz`, byte for byte as the archive publishes it (so that apt on
+    /// the appliance finds the hash that `InRelease` lists), downloaded once per content hash with
+    /// `apt-helper`, which checks it against `sha256`.
+    pub fn packages_xz(
+        &self,
+        archive: &Archive,
+        suite: &str,
+        sha256: &str,
+    ) -> anyhow::Result<PathBuf> {
+        let dir = self.dir.join("xz");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(format!("{sha256}.xz"));
+        if path.is_file() && crate::cache::sha256_file(&path)? == sha256 {
+            return Ok(path);
+        }
+        let uri = format!(
+            "{}/dists/{suite}/main/binary-{ARCH}/Packages.xz",
+            archive.uri
+        );
+        let partial = dir.join(format!("{sha256}.partial"));
+        host::run(
+            &Command::new("/usr/lib/apt/apt-helper")
+                .env("APT_CONFIG", self.dir.join("etc/apt.conf"))
+                .arg("download-file")
+                .arg(&uri)
+                .arg(&partial)
+                .arg(format!("SHA256:{sha256}")),
+        )
+        .with_context(|| format!("downloading {uri}"))?;
+        let got = crate::cache::sha256_file(&partial)?;
+        if got != sha256 {
+            bail!("{uri}: SHA-256 {got} does not match {sha256} from the signed InRelease");
+        }
+        std::fs::rename(&partial, &path)
+            .with_context(|| format!("renaming {}", partial.display()))?;
+        Ok(path)
+    }
+
     /// What installing `package` on a system whose dpkg status is `status` would download.
     pub fn resolve(&self, status: &Path, package: &str) -> anyhow::Result<Vec<Uri>> {
         let out = host::run(&self.command(Some(status)).args([

@@ -307,6 +307,7 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildSummary> {
             disk::render_grub_cfg(&spec, &kernel, &ids.root_uuid),
         )
         .context("writing /boot/grub/grub.cfg")?;
+        configure::clamp_mtimes(&root, epoch)?;
         let status = std::fs::read_to_string(root.join("var/lib/dpkg/status"))
             .context("reading the root's dpkg status")?;
         let meta = RootMeta {

@@ -11,7 +11,7 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 /// Bump when the code of a stage changes what it produces, so old cache entries are not reused.
-pub const PIPELINE_VERSION: &str = "stackbox-image-pipeline-1";
+pub const PIPELINE_VERSION: &str = "stackbox-image-pipeline-2";
 
 /// A stage's cache key: the SHA-256 of its inputs, hex-encoded.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]

@@ -314,3 +314,18 @@ pub fn kernel_version(root: &Path) -> anyhow::Result<String> {
         many => bail!("the root has several kernels in /boot: {}", many.join(", ")),
     }
 }
+
+/// Clamps every modification time in the root that is later than `epoch` to `epoch` (files the build wrote
+/// or downloaded), so that filesystems made from the tree do not depend on when the build ran.
+pub fn clamp_mtimes(root: &Path, epoch: u64) -> anyhow::Result<()> {
+    crate::host::run(
+        &stackbox_common::cmd::Command::new("sh")
+            .arg("-c")
+            .arg("find \"$1\" -newermt \"@$2\" -print0 | xargs -0r touch -h -d \"@$2\"")
+            .arg("clamp")
+            .arg(root)
+            .arg(epoch.to_string()),
+    )
+    .context("clamping modification times in the root")?;
+    Ok(())
+}

@@ -289,8 +289,19 @@ pub fn assemble(
         std::fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
         std::fs::copy(inrelease, base.join("InRelease"))
             .with_context(|| format!("copying {}", inrelease.display()))?;
-        std::fs::copy(pkgs, bin.join("Packages"))
-            .with_context(|| format!("copying {}", pkgs.display()))?;
+        // Only the compressed index, exactly as published: apt on the appliance asks for the first
+        // compression InRelease lists and checks it against that entry.
+        let _ = pkgs;
+        let release = std::fs::read_to_string(inrelease)
+            .with_context(|| format!("reading {}", inrelease.display()))?;
+        let rel = format!("main/binary-{}/Packages.xz", apt::ARCH);
+        let (sha, _) = parse_release_sha256(&release)
+            .get(&rel)
+            .cloned()
+            .with_context(|| format!("{} does not list {rel}", inrelease.display()))?;
+        let xz = apt.packages_xz(archive, suite, &sha)?;
+        std::fs::copy(&xz, bin.join("Packages.xz"))
+            .with_context(|| format!("copying {}", xz.display()))?;
     }
     for p in packages {
         let target = dest.join(&p.archive).join(&p.filename);
