@@ -196,3 +196,107 @@ fn firstboot_prints_the_line_and_keeps_secrets_out_of_stdout() {
     let token = std::fs::read_to_string(state.join("setup-token")).unwrap();
     assert!(!stdout.contains(token.trim()) && !stderr(&out).contains(token.trim()));
 }
+
+fn repo(path: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(path)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn plan_prints_the_steps_or_names_the_problem() {
+    let text = stackboxd(&["plan", "--config", &repo("examples/allinone.toml")]);
+    assert_eq!(text.status.code(), Some(0), "{}", stderr(&text));
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(stdout.starts_with("plan for cluster lab: "), "{stdout}");
+    assert!(stdout.contains("smoke.test"));
+    let json = stackboxd(&[
+        "plan",
+        "--config",
+        &repo("examples/three-node.toml"),
+        "--format",
+        "json",
+    ]);
+    let plan: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(plan["cluster"], "prod");
+    assert!(
+        plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == "node2/rabbitmq.join")
+    );
+
+    let invalid = stackboxd(&[
+        "plan",
+        "--config",
+        &repo("installer/tests/must-fail/address-outside-cidr.toml"),
+    ]);
+    assert_eq!(invalid.status.code(), Some(1));
+    assert!(
+        stderr(&invalid).contains("nodes[0].address: 10.99.0.5 is outside the management network"),
+        "{}",
+        stderr(&invalid)
+    );
+    assert!(
+        invalid.stdout.is_empty(),
+        "nothing is planned from an invalid config"
+    );
+    let malformed = stackboxd(&[
+        "plan",
+        "--config",
+        &repo("installer/tests/must-fail/unknown-key.toml"),
+    ]);
+    assert_eq!(malformed.status.code(), Some(2));
+    assert!(stderr(&malformed).contains("unknown field `role`"));
+    let missing = stackboxd(&["plan", "--config", "/nonexistent/cluster.toml"]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn install_rejects_an_invalid_config_before_touching_anything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let secrets = tmp.path().join("secrets.toml");
+    let journal = tmp.path().join("state/journal.db");
+    for (config, code, message) in [
+        (
+            "installer/tests/must-fail/overlapping-networks.toml",
+            1,
+            "overlaps the management network",
+        ),
+        (
+            "installer/tests/must-fail/unknown-key.toml",
+            2,
+            "unknown field `role`",
+        ),
+    ] {
+        let out = stackboxd(&[
+            "install",
+            "--config",
+            &repo(config),
+            "--secrets",
+            secrets.to_str().unwrap(),
+            "--journal",
+            journal.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
+        assert!(stderr(&out).contains(message), "{}", stderr(&out));
+    }
+    let bad_step = stackboxd(&[
+        "install",
+        "--config",
+        &repo("examples/allinone.toml"),
+        "--stop-after",
+        "no.such-step",
+        "--secrets",
+        secrets.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+    ]);
+    assert_eq!(bad_step.status.code(), Some(2), "{}", stderr(&bad_step));
+    assert!(
+        !secrets.exists() && !journal.exists(),
+        "nothing may be written for a rejected install"
+    );
+}

@@ -23,6 +23,31 @@ impl Netns {
     }
 }
 
+impl Netns {
+    /// `stackboxd check --profile lab --format json` run inside the namespace.
+    fn check(&self) -> serde_json::Value {
+        let bin = env!("CARGO_BIN_EXE_stackboxd");
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.0,
+                bin,
+                "check",
+                "--profile",
+                "lab",
+                "--format",
+                "json",
+            ])
+            .env_remove("STACKBOX_PROFILE")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{stderr}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
@@ -73,27 +98,7 @@ fn netlink_probe_sees_the_namespaces_links() {
     ns.exec(&["link", "set", "veth1", "up"]);
     ns.exec(&["addr", "add", "192.0.2.1/24", "dev", "veth0"]);
 
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns.0,
-            env!("CARGO_BIN_EXE_stackboxd"),
-            "check",
-            "--profile",
-            "lab",
-            "--format",
-            "json",
-        ])
-        .env_remove("STACKBOX_PROFILE")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.code().is_some_and(|c| c <= 1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = ns.check();
     let nics = report["facts"]["nics"].as_array().unwrap();
     let names: Vec<&str> = nics.iter().map(|n| n["name"].as_str().unwrap()).collect();
     assert_eq!(
@@ -122,21 +127,7 @@ fn netlink_probe_sees_the_namespaces_links() {
 
     // Take one end down: the other loses carrier, and the probe sees it.
     ns.exec(&["link", "set", "veth1", "down"]);
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns.0,
-            env!("CARGO_BIN_EXE_stackboxd"),
-            "check",
-            "--profile",
-            "lab",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = ns.check();
     let veth0 = report["facts"]["nics"]
         .as_array()
         .unwrap()

@@ -4,4 +4,6 @@
 
 pub mod cmd;
 pub mod fs;
+pub mod secret;
+pub mod test_utils;
 pub mod toml_file;

@@ -10,6 +10,7 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use sha2::{Digest, Sha256};
 use stackbox_common::fs::write_atomic;
+use stackbox_common::secret::random_string;
 
 /// The port the wizard listens on.
 pub const WIZARD_PORT: u16 = 8443;
@@ -27,28 +28,7 @@ const TOKEN_ALPHABET: &[u8] = b"34679ACDEFGHJKMNPQRTWXY";
 /// Characters in a token: 20 from 23 symbols is about 90 bits.
 const TOKEN_CHARS: usize = 20;
 
-/// A secret that must not reach a log: `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The secret itself, for the places that must show it (the console banner) or compare it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<String> for Secret {
-    fn from(s: String) -> Secret {
-        Secret(s)
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
+pub use stackbox_common::secret::Secret;
 
 /// The token and certificate the wizard uses.
 #[derive(Debug, Clone)]
@@ -63,31 +43,14 @@ pub struct WizardIdentity {
     pub key_path: PathBuf,
 }
 
-/// Generates a setup token: groups of five from an unambiguous alphabet, uniformly random.
+/// Generates a setup token: four groups of five from an unambiguous alphabet, uniformly random.
 pub fn generate_token() -> anyhow::Result<Secret> {
-    let mut out = String::with_capacity(TOKEN_CHARS + TOKEN_CHARS / 5);
-    // Rejection sampling keeps every symbol equally likely.
-    let limit = 256 - 256 % TOKEN_ALPHABET.len();
-    let mut buf = [0u8; 64];
-    while out.chars().filter(|c| *c != '-').count() < TOKEN_CHARS {
-        getrandom::fill(&mut buf)
-            .map_err(|e| anyhow::anyhow!("reading the system's random source: {e}"))?;
-        for &b in &buf {
-            let taken = out.chars().filter(|c| *c != '-').count();
-            if taken == TOKEN_CHARS {
-                break;
-            }
-            if usize::from(b) < limit {
-                if taken > 0 && taken % 5 == 0 {
-                    out.push('-');
-                }
-                out.push(char::from(
-                    TOKEN_ALPHABET[usize::from(b) % TOKEN_ALPHABET.len()],
-                ));
-            }
-        }
-    }
-    Ok(Secret(out))
+    let raw = random_string(TOKEN_ALPHABET, TOKEN_CHARS)?;
+    let groups: Vec<&str> = (0..TOKEN_CHARS)
+        .step_by(5)
+        .map(|i| &raw[i..i + 5])
+        .collect();
+    Ok(Secret::from(groups.join("-")))
 }
 
 /// `SHA256:AB:CD:...` of DER bytes, as browsers show certificate fingerprints.
@@ -102,7 +65,7 @@ pub fn fingerprint(der: &[u8]) -> String {
 pub fn ensure(state_dir: &Path, names: &[String]) -> anyhow::Result<WizardIdentity> {
     let token_path = state_dir.join(TOKEN_FILE);
     let token = match std::fs::read_to_string(&token_path) {
-        Ok(t) if !t.trim().is_empty() => Secret(t.trim().to_owned()),
+        Ok(t) if !t.trim().is_empty() => Secret::from(t.trim().to_owned()),
         _ => {
             let token = generate_token()?;
             write_atomic(

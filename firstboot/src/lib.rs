@@ -9,7 +9,6 @@ pub mod identity;
 pub mod probe;
 pub mod report;
 pub mod system;
-pub mod test_utils;
 pub mod tune;
 
 use stackbox_hardware_profiles::{Catalog, ProfileError};

@@ -6,11 +6,11 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use stackbox_common::test_utils::golden;
 use stackbox_firstboot::check::Report;
 use stackbox_firstboot::firstboot::{self, Options};
 use stackbox_firstboot::identity::WizardIdentity;
 use stackbox_firstboot::system::Root;
-use stackbox_firstboot::test_utils::golden;
 use stackbox_hardware_profiles::Catalog;
 
 fn copy_tree(from: &Path, to: &Path) {

@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+use stackbox_common::test_utils::golden;
 use stackbox_firstboot::check::{Report, Status};
 use stackbox_firstboot::system::Root;
-use stackbox_firstboot::test_utils::golden;
 use stackbox_hardware_profiles::Catalog;
 
 fn machines_dir() -> PathBuf {

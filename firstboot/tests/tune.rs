@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use stackbox_common::test_utils::golden;
 use stackbox_firstboot::system::Root;
-use stackbox_firstboot::test_utils::golden;
 use stackbox_firstboot::tune::{self, KeyOutcome, SYSCTLS};
 
 fn golden_dir() -> PathBuf {

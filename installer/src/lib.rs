@@ -1,3 +1,49 @@
-//! Cluster configuration, the plan of idempotent steps, roles, journal, executor and agent protocol.
+//! The installer: the cluster configuration, its validation, the plan of idempotent steps that installs
+//! an OpenStack cloud, and the journal and executor that carry the plan out on a node.
 //!
-//! Not implemented yet: this crate is a placeholder in the workspace layout of DESIGN.md and exports nothing.
+//! Nothing here knows about HTTP: the wizard drives it through these types.
+
+pub mod config;
+pub mod error;
+pub mod executor;
+pub mod validate;
+
+pub use config::ClusterConfig;
+pub mod facts;
+pub mod plan;
+pub mod render;
+pub mod secrets;
+
+pub use facts::local_facts;
+
+/// Why a configuration file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a valid configuration.
+    #[error(transparent)]
+    Parse(#[from] config::ParseError),
+}
+
+/// Reads and parses a TOML cluster configuration (validation is separate: [`ClusterConfig::validate`]).
+pub fn load_config(path: &std::path::Path) -> Result<ClusterConfig, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(ClusterConfig::from_toml(
+        &path.display().to_string(),
+        &text,
+    )?)
+}
+pub mod install;
+pub mod journal;
+pub mod system;

@@ -40,6 +40,54 @@ enum Command {
     /// The first-boot oneshot: check, save the report, tune, make the wizard's token and certificate,
     /// write the console banner and print the STACKBOX-FIRSTBOOT line.
     Firstboot(FirstbootArgs),
+    /// Print the installation plan for a cluster configuration: the steps per node, their dependencies
+    /// and the files they write (secrets appear only as placeholders).
+    ///
+    /// Exit status: 0 with a plan, 1 when the configuration is invalid, 2 for bad arguments.
+    Plan(PlanArgs),
+    /// Install this node's part of the cloud: run its steps of the plan, journaled, skipping what is done.
+    ///
+    /// The configuration is validated before anything is touched. Secrets are generated into the secrets
+    /// file (mode 0600) when absent. A rerun skips finished steps, redoes changed ones and resumes after a
+    /// crash. Exit status: 0 when every step is done (or the run paused as asked), 1 when a step failed or
+    /// the configuration is invalid, 2 for bad arguments.
+    Install(InstallArgs),
+}
+
+#[derive(Args)]
+struct InstallArgs {
+    /// The cluster configuration (TOML).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Stop after this step (a name such as keystone.db-sync, or a node/name id).
+    #[arg(long, value_name = "STEP")]
+    stop_after: Option<String>,
+    /// Which node this is; default: the only node, or the node whose address is on this machine.
+    #[arg(long, value_name = "NAME")]
+    node: Option<String>,
+    /// The secrets file.
+    #[arg(long, value_name = "FILE", default_value = stackbox_installer::secrets::DEFAULT_PATH)]
+    secrets: PathBuf,
+    /// The journal.
+    #[arg(long, value_name = "FILE", default_value = stackbox_installer::journal::DEFAULT_PATH)]
+    journal: PathBuf,
+    /// Print every step's output, not only its outcome.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+#[derive(Args)]
+struct PlanArgs {
+    /// The cluster configuration (TOML), e.g. examples/allinone.toml.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Judge this node by the hardware probed under DIR (for the nodes whose address is local, or the
+    /// only node of a single-node cluster); other nodes are planned without KVM.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
 }
 
 #[derive(Args)]
@@ -111,6 +159,8 @@ fn main() -> ExitCode {
         Command::Check(args) => check(args),
         Command::Tune(args) => tune_cmd(args),
         Command::Firstboot(args) => first_boot(args),
+        Command::Plan(args) => plan(args),
+        Command::Install(args) => install(args),
     }
 }
 
@@ -141,13 +191,16 @@ fn check(args: CheckArgs) -> ExitCode {
     };
     match args.format {
         Format::Json => match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
+            Ok(json) => out(&format!(
+                "{json}
+"
+            )),
             Err(e) => {
                 eprintln!("stackboxd: serialising the report: {e}");
                 return ExitCode::FAILURE;
             }
         },
-        Format::Text => print!("{}", report::render_text(&report)),
+        Format::Text => out(&report::render_text(&report)),
     }
     if report.status == Status::Fail {
         ExitCode::FAILURE
@@ -164,11 +217,11 @@ fn tune_cmd(args: TuneArgs) -> ExitCode {
         .and_then(|c| c.virtualization);
     let plan = tune::plan(virtualization.as_deref());
     if args.dry_run {
-        print!("{}", tune::render_dry_run(&root, &plan, root.is_live()));
+        out(&tune::render_dry_run(&root, &plan, root.is_live()));
         return ExitCode::SUCCESS;
     }
     let report = tune::apply(&root, &plan, root.is_live());
-    print!("{}", tune::render_report(&report));
+    out(&tune::render_report(&report));
     if report.failures() > 0 {
         ExitCode::FAILURE
     } else {
@@ -188,13 +241,119 @@ fn first_boot(args: FirstbootArgs) -> ExitCode {
     match firstboot::run(&opts, &report) {
         Ok(outcome) => {
             eprint!("{}", tune::render_report(&outcome.tune));
-            println!("{}", outcome.line);
+            out(&format!(
+                "{}
+",
+                outcome.line
+            ));
             firstboot::notify_ready(&format!("hardware {}", report.status.as_str()));
             ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("stackboxd firstboot: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn plan(args: PlanArgs) -> ExitCode {
+    let config = match stackbox_installer::load_config(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("stackboxd plan: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let catalog = match Catalog::embedded() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("stackboxd plan: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let facts = stackbox_installer::local_facts(&config, &Root::at(&args.root));
+    match stackbox_installer::plan::Plan::build(&config, &catalog, &facts) {
+        Ok(plan) => {
+            match args.format {
+                Format::Text => out(&plan.render_text()),
+                Format::Json => match serde_json::to_string_pretty(&plan) {
+                    Ok(json) => out(&format!(
+                        "{json}
+"
+                    )),
+                    Err(e) => {
+                        eprintln!("stackboxd plan: serialising the plan: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("stackboxd plan: {}: {e}", args.config.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes to stdout; a closed pipe (`stackboxd plan | head`) ends the output quietly instead of panicking.
+fn out(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+fn install(args: InstallArgs) -> ExitCode {
+    let verbose = args.verbose;
+    let options = stackbox_installer::install::Options {
+        config: args.config,
+        node: args.node,
+        secrets: args.secrets,
+        journal: args.journal,
+        stop_after: args.stop_after,
+    };
+    let prepared = match stackbox_installer::install::prepare(&options) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("stackboxd install: {e}");
+            return if e.is_usage() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::FAILURE
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("stackboxd install: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(stackbox_installer::install::execute(
+        &prepared,
+        &mut |event| {
+            out(&stackbox_installer::install::render_event(&event, verbose));
+        },
+    ));
+    match result {
+        Ok(summary) if summary.failed.is_none() => {
+            out(&stackbox_installer::install::render_summary(&summary));
+            ExitCode::SUCCESS
+        }
+        Ok(summary) => {
+            out(&stackbox_installer::install::render_summary(&summary));
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("stackboxd install: {e}");
+            if e.is_usage() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

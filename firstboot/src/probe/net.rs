@@ -78,8 +78,11 @@ pub fn probe(root: &Root) -> Result<Vec<Nic>, String> {
     Ok(nics)
 }
 
-/// Dumps the links of the current network namespace over rtnetlink.
-fn netlink_links() -> Result<Vec<Nic>, String> {
+/// Runs `work` against a netlink connection to the current network namespace, on a private
+/// single-threaded runtime (the probes are synchronous; netlink is not).
+fn with_netlink<T>(
+    work: impl AsyncFnOnce(rtnetlink::Handle) -> Result<T, String>,
+) -> Result<T, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
@@ -88,35 +91,37 @@ fn netlink_links() -> Result<Vec<Nic>, String> {
         let (connection, handle, _) =
             rtnetlink::new_connection().map_err(|e| format!("opening a netlink socket: {e}"))?;
         tokio::spawn(connection);
-        let messages: Vec<LinkMessage> = handle
-            .link()
-            .get()
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|e| format!("dumping links over netlink: {e}"))?;
-        Ok(messages.iter().filter_map(nic_from_link_message).collect())
+        work(handle).await
+    })
+}
+
+/// Every link of the namespace.
+async fn dump_links(handle: &rtnetlink::Handle) -> Result<Vec<LinkMessage>, String> {
+    handle
+        .link()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| format!("dumping links over netlink: {e}"))
+}
+
+/// Dumps the links of the current network namespace over rtnetlink.
+fn netlink_links() -> Result<Vec<Nic>, String> {
+    with_netlink(async |handle| {
+        Ok(dump_links(&handle)
+            .await?
+            .iter()
+            .filter_map(nic_from_link_message)
+            .collect())
     })
 }
 
 /// The IP addresses of the current network namespace, over rtnetlink: (interface, address).
 pub fn addresses() -> Result<Vec<(String, std::net::IpAddr)>, String> {
     use rtnetlink::packet_route::address::AddressAttribute;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .map_err(|e| format!("starting the netlink runtime: {e}"))?;
-    runtime.block_on(async {
-        let (connection, handle, _) =
-            rtnetlink::new_connection().map_err(|e| format!("opening a netlink socket: {e}"))?;
-        tokio::spawn(connection);
-        let links: Vec<LinkMessage> = handle
-            .link()
-            .get()
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|e| format!("dumping links over netlink: {e}"))?;
+    with_netlink(async |handle| {
+        let links = dump_links(&handle).await?;
         let name_of = |index: u32| {
             links
                 .iter()

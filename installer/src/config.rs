@@ -1,0 +1,224 @@
+//! The cluster configuration: one serde model for the TOML answer file, the wizard and the JSON API.
+//!
+//! Parsing refuses unknown keys; [`ClusterConfig::validate`] then checks what types cannot (addresses in
+//! the management network, unique names, roles that exist, ranges), naming the field of every problem.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use stackbox_common::toml_file::{self, TomlError};
+
+/// The cloud software the appliance installs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    /// OpenStack (Debian 12 ships Zed).
+    #[default]
+    Openstack,
+    /// Apache CloudStack: planned, not installable yet.
+    Cloudstack,
+}
+
+/// A whole cluster: its nodes, networks and settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The cluster's name: a DNS label.
+    pub name: String,
+    /// The cloud software.
+    #[serde(default)]
+    pub flavor: Flavor,
+    /// The OpenStack region name.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Networks.
+    pub networks: Networks,
+    /// Nodes, in the order given; the first node with a role leads it (bootstraps Galera, for instance).
+    pub nodes: Vec<Node>,
+    /// Overcommit ratios of the compute nodes.
+    #[serde(default)]
+    pub overcommit: Overcommit,
+    /// TLS of the public endpoints.
+    #[serde(default)]
+    pub tls: Tls,
+}
+
+fn default_region() -> String {
+    "RegionOne".to_owned()
+}
+
+/// The cluster's networks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Networks {
+    /// The management network: every node's `address` is in it; APIs, database and bus traffic use it.
+    pub management_cidr: IpNet,
+    /// The data-plane NIC that carries VM traffic (VXLAN), unless a node names its own.
+    pub data_nic: String,
+    /// The data-plane network of the nodes' `data_address`es, when VXLAN has a network of its own.
+    #[serde(default)]
+    pub data_cidr: Option<IpNet>,
+    /// The provider (external) network VMs reach the outside through, if any.
+    #[serde(default)]
+    pub provider: Option<ProviderNetwork>,
+    /// VXLAN network identifiers for tenant networks.
+    #[serde(default)]
+    pub vxlan: VniRange,
+}
+
+/// A flat provider network on a NIC of the network nodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderNetwork {
+    /// The physical network label neutron uses.
+    #[serde(default = "default_physnet")]
+    pub name: String,
+    /// The NIC it is bridged to.
+    pub nic: String,
+    /// Its subnet.
+    pub cidr: IpNet,
+    /// Its router.
+    pub gateway: IpAddr,
+    /// First address handed to VMs and routers.
+    pub pool_start: IpAddr,
+    /// Last address handed out.
+    pub pool_end: IpAddr,
+}
+
+fn default_physnet() -> String {
+    "provider".to_owned()
+}
+
+/// A range of VXLAN network identifiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VniRange {
+    /// The first VNI.
+    pub first: u32,
+    /// The last VNI (inclusive).
+    pub last: u32,
+}
+
+impl Default for VniRange {
+    fn default() -> Self {
+        VniRange {
+            first: 1,
+            last: 1000,
+        }
+    }
+}
+
+/// The largest VXLAN network identifier (24 bits).
+pub const VNI_MAX: u32 = (1 << 24) - 1;
+
+/// One node of the cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    /// Host name: a DNS label.
+    pub name: String,
+    /// Management address, inside `networks.management_cidr`.
+    pub address: IpAddr,
+    /// Roles: `management`, `message-bus`, `storage-metadata`, `console-proxy`, `compute`.
+    pub roles: Vec<String>,
+    /// This node's data-plane NIC, when it differs from `networks.data_nic`.
+    #[serde(default)]
+    pub data_nic: Option<String>,
+    /// This node's address on the data plane (VXLAN endpoint); the management address when absent.
+    #[serde(default)]
+    pub data_address: Option<IpAddr>,
+}
+
+impl Node {
+    /// Whether the node has a role.
+    pub fn has(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+/// Overcommit (allocation) ratios of the compute nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overcommit {
+    /// Virtual CPUs per physical CPU.
+    pub cpu: f64,
+    /// Virtual memory per physical memory.
+    pub ram: f64,
+    /// Virtual disk per physical disk.
+    pub disk: f64,
+}
+
+impl Default for Overcommit {
+    fn default() -> Self {
+        // Nova's own initial allocation ratios (Zed).
+        Overcommit {
+            cpu: 4.0,
+            ram: 1.0,
+            disk: 1.0,
+        }
+    }
+}
+
+/// TLS of the public endpoints (haproxy).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// The name clients use for the endpoints; the first management node's address when absent.
+    #[serde(default)]
+    pub public_name: Option<String>,
+    /// A certificate (PEM, chain included) to use instead of a generated one.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+}
+
+/// A configuration that could not be read: malformed, unknown key, wrong type.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// TOML.
+    #[error(transparent)]
+    Toml(#[from] TomlError),
+    /// JSON (the API), with the path of the offending field.
+    #[error("{path}: {reason}")]
+    Json {
+        /// Dotted path of the field.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl ClusterConfig {
+    /// Parses a TOML answer file; `file` names it in errors.
+    pub fn from_toml(file: &str, text: &str) -> Result<ClusterConfig, ParseError> {
+        Ok(toml_file::parse(file, text)?)
+    }
+
+    /// Parses the JSON form (the wizard's API).
+    pub fn from_json(text: &str) -> Result<ClusterConfig, ParseError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| ParseError::Json {
+            path: e.path().to_string(),
+            reason: e.inner().to_string(),
+        })
+    }
+
+    /// The TOML form.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot serialise: {e}\n"))
+    }
+
+    /// The nodes that have `role`, in order.
+    pub fn nodes_with<'a>(&'a self, role: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
+        self.nodes.iter().filter(move |n| n.has(role))
+    }
+
+    /// The first node with `role`, which leads it.
+    pub fn leader(&self, role: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.has(role))
+    }
+}

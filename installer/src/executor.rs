@@ -1,0 +1,432 @@
+//! The executor: carries out one node's steps of a plan, in order, through a [`System`], recording each
+//! in the [`Journal`]. A step whose inputs are unchanged since it was done is skipped; one whose inputs
+//! changed is redone (a unit is restarted); one that is not in the journal, or was interrupted, is first
+//! asked whether it is already done and acts only if not. Progress is a stream of [`Event`]s.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::StepError;
+use crate::journal::{Journal, JournalError, State};
+use crate::plan::{Action, DoneCheck, FileSpec, Plan, Step};
+use crate::secrets::Secrets;
+
+/// The machine as the executor sees it: the real one ([`crate::system::RealSystem`]) or a fake in tests.
+/// Arguments arrive with secrets filled in.
+#[allow(async_fn_in_trait)]
+pub trait System {
+    /// Whether every package is installed.
+    async fn packages_installed(&self, packages: &[String]) -> Result<bool, StepError>;
+    /// Installs packages; returns the output.
+    async fn install_packages(&self, packages: &[String]) -> Result<String, StepError>;
+    /// Whether the file exists with exactly this content and mode.
+    async fn file_matches(&self, file: &FileSpec, content: &str) -> Result<bool, StepError>;
+    /// Writes the file atomically with its mode and owner.
+    async fn write_file(&self, file: &FileSpec, content: &str) -> Result<(), StepError>;
+    /// Whether every unit is active.
+    async fn units_active(&self, units: &[String]) -> Result<bool, StepError>;
+    /// Enables and starts (or restarts) units and waits until they are active.
+    async fn start_units(&self, units: &[String], restart: bool) -> Result<(), StepError>;
+    /// Runs SQL statements.
+    async fn sql(&self, local_root: bool, statements: &[String]) -> Result<(), StepError>;
+    /// Whether the query returns a row.
+    async fn sql_rows(&self, local_root: bool, query: &str) -> Result<bool, StepError>;
+    /// Runs a command; returns its output.
+    async fn run(&self, argv: &[String], env: &[(String, String)]) -> Result<String, StepError>;
+    /// Whether a path exists.
+    async fn path_exists(&self, path: &str) -> bool;
+    /// Creates an empty marker file (and its directory).
+    async fn touch(&self, path: &str) -> Result<(), StepError>;
+    /// Makes the cluster CA and the endpoint certificate.
+    async fn certificate(&self, names: &[String]) -> Result<(), StepError>;
+    /// Runs the smoke test; returns its report.
+    async fn smoke(&self) -> Result<String, StepError>;
+}
+
+/// Progress of an installation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// A step started acting.
+    Started {
+        /// Step id.
+        id: String,
+        /// What it does.
+        title: String,
+        /// Whether it is redone because its inputs changed.
+        redo: bool,
+    },
+    /// A line of a step's output.
+    Output {
+        /// Step id.
+        id: String,
+        /// The line (secrets redacted).
+        line: String,
+    },
+    /// A step did not need to act.
+    Skipped {
+        /// Step id.
+        id: String,
+        /// `unchanged` (journal) or `already done` (its own check).
+        reason: String,
+    },
+    /// A step finished.
+    Finished {
+        /// Step id.
+        id: String,
+        /// How long it took.
+        seconds: f64,
+    },
+    /// A step failed; the installation stops here.
+    Failed {
+        /// Step id.
+        id: String,
+        /// What went wrong (secrets redacted).
+        error: String,
+        /// The log to read.
+        log: Option<String>,
+        /// What to try.
+        remedy: Option<String>,
+    },
+    /// The operator asked to stop after this step.
+    Paused {
+        /// Step id.
+        id: String,
+    },
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Steps that acted.
+    pub acted: Vec<String>,
+    /// Steps skipped, unchanged since they were done.
+    pub unchanged: Vec<String>,
+    /// Steps found already done by their own check.
+    pub already_done: Vec<String>,
+    /// The step that failed, if one did.
+    pub failed: Option<String>,
+    /// The step after which the run paused, if asked to.
+    pub paused: Option<String>,
+}
+
+impl Summary {
+    /// Whether every step of the node is done.
+    pub fn complete(&self) -> bool {
+        self.failed.is_none() && self.paused.is_none()
+    }
+}
+
+/// What stops a run other than a failed step.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The journal could not be read or written: nothing can be trusted.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// `--stop-after` names no step of this node.
+    #[error("--stop-after {0}: no such step on this node")]
+    UnknownStep(String),
+    /// A secret placeholder could not be filled while hashing inputs.
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
+}
+
+/// Markers of steps whose only evidence is that they ran.
+const MARKERS: &str = "/var/lib/stackbox/markers/";
+/// How many bytes of a step's output the journal keeps.
+const TAIL: usize = 4096;
+
+/// Carries out plans on one node.
+pub struct Executor<'a, S: System> {
+    /// The machine.
+    pub system: &'a S,
+    /// The journal.
+    pub journal: &'a Journal,
+    /// The secrets.
+    pub secrets: &'a Secrets,
+}
+
+impl<S: System> Executor<'_, S> {
+    /// Runs `node`'s steps of `plan`, stopping after the step `stop_after` (a step name or id) if given.
+    pub async fn run(
+        &self,
+        plan: &Plan,
+        node: &str,
+        stop_after: Option<&str>,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<Summary, ExecError> {
+        if let Some(stop) = stop_after
+            && !plan.for_node(node).any(|s| s.name == stop || s.id == stop)
+        {
+            return Err(ExecError::UnknownStep(stop.to_owned()));
+        }
+        let hashes = self.input_hashes(plan)?;
+        let mut summary = Summary::default();
+        for step in plan.for_node(node) {
+            let hash = &hashes[&step.id];
+            let record = self.journal.get(&step.id).await?;
+            // A unit must restart when a step it watches acted in this run, even if it is already
+            // running: a package's postinst starts its service before stackbox writes the configuration.
+            let watched_acted = step.watch.iter().any(|w| summary.acted.contains(w));
+            let redo = match &record {
+                Some(r) if r.state == State::Done && &r.input_hash == hash && !watched_acted => {
+                    on_event(Event::Skipped {
+                        id: step.id.clone(),
+                        reason: "unchanged".into(),
+                    });
+                    summary.unchanged.push(step.id.clone());
+                    if self.pause_here(step, stop_after, &mut summary, on_event) {
+                        return Ok(summary);
+                    }
+                    continue;
+                }
+                Some(r) => r.state == State::Done || watched_acted,
+                None => watched_acted,
+            };
+            if !redo && self.is_done(step).await.unwrap_or(false) {
+                self.journal
+                    .finish(&step.id, hash, State::Done, "already done\n", None)
+                    .await?;
+                on_event(Event::Skipped {
+                    id: step.id.clone(),
+                    reason: "already done".into(),
+                });
+                summary.already_done.push(step.id.clone());
+                if self.pause_here(step, stop_after, &mut summary, on_event) {
+                    return Ok(summary);
+                }
+                continue;
+            }
+            self.journal.begin(&step.id, hash).await?;
+            on_event(Event::Started {
+                id: step.id.clone(),
+                title: step.title.clone(),
+                redo,
+            });
+            let started = Instant::now();
+            match self.act_and_verify(step, redo).await {
+                Ok(output) => {
+                    let output = self.secrets.redact(&output);
+                    for line in output.lines().filter(|l| !l.trim().is_empty()) {
+                        on_event(Event::Output {
+                            id: step.id.clone(),
+                            line: line.to_owned(),
+                        });
+                    }
+                    self.journal
+                        .finish(&step.id, hash, State::Done, tail(&output), None)
+                        .await?;
+                    on_event(Event::Finished {
+                        id: step.id.clone(),
+                        seconds: started.elapsed().as_secs_f64(),
+                    });
+                    summary.acted.push(step.id.clone());
+                }
+                Err(e) => {
+                    let error = self.secrets.redact(&error_chain(&e));
+                    self.journal
+                        .finish(&step.id, hash, State::Failed, "", Some(&error))
+                        .await?;
+                    on_event(Event::Failed {
+                        id: step.id.clone(),
+                        error,
+                        log: step.log.clone(),
+                        remedy: step.remedy.clone(),
+                    });
+                    summary.failed = Some(step.id.clone());
+                    return Ok(summary);
+                }
+            }
+            if self.pause_here(step, stop_after, &mut summary, on_event) {
+                return Ok(summary);
+            }
+        }
+        Ok(summary)
+    }
+
+    fn pause_here(
+        &self,
+        step: &Step,
+        stop_after: Option<&str>,
+        summary: &mut Summary,
+        on_event: &mut dyn FnMut(Event),
+    ) -> bool {
+        if stop_after.is_some_and(|s| s == step.name || s == step.id) {
+            on_event(Event::Paused {
+                id: step.id.clone(),
+            });
+            summary.paused = Some(step.id.clone());
+            return true;
+        }
+        false
+    }
+
+    /// Each step's input hash: its action with secrets filled in (so a changed secret counts), folded with
+    /// the hashes of the steps it watches. The smoke test watches every step before it: any change to the
+    /// cloud is proven again, and an unchanged cloud is not.
+    fn input_hashes(&self, plan: &Plan) -> Result<BTreeMap<String, String>, ExecError> {
+        let mut hashes: BTreeMap<String, String> = BTreeMap::new();
+        for step in &plan.steps {
+            let action = serde_json::to_string(&step.action).unwrap_or_default();
+            let mut h = Sha256::new();
+            h.update(self.secrets.fill(&action)?.as_bytes());
+            if step.action == Action::Smoke {
+                for earlier in hashes.values() {
+                    h.update(earlier.as_bytes());
+                }
+            }
+            for w in &step.watch {
+                h.update(b"\0");
+                h.update(hashes.get(w).map(String::as_str).unwrap_or("").as_bytes());
+            }
+            hashes.insert(step.id.clone(), hex::encode(h.finalize()));
+        }
+        Ok(hashes)
+    }
+
+    fn fill_all(&self, items: &[String]) -> Result<Vec<String>, StepError> {
+        items
+            .iter()
+            .map(|s| self.secrets.fill(s).map_err(StepError::from))
+            .collect()
+    }
+
+    /// The step's own check, with secrets filled in.
+    async fn is_done(&self, step: &Step) -> Result<bool, StepError> {
+        let sys = self.system;
+        match (&step.done, &step.action) {
+            (DoneCheck::PackagesInstalled, Action::Packages { packages }) => {
+                sys.packages_installed(packages).await
+            }
+            (DoneCheck::FilesMatch, Action::Files { files }) => {
+                for f in files {
+                    if !sys.file_matches(f, &self.secrets.fill(&f.content)?).await? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            (DoneCheck::UnitsActive, Action::Units { units }) => sys.units_active(units).await,
+            (DoneCheck::UnitActive { unit }, _) => {
+                sys.units_active(std::slice::from_ref(unit)).await
+            }
+            (DoneCheck::SqlRows { query }, Action::Sql { local_root, .. }) => {
+                sys.sql_rows(*local_root, query).await
+            }
+            (DoneCheck::SqlRows { query }, _) => sys.sql_rows(false, query).await,
+            (DoneCheck::Command { argv, contains }, action) => {
+                let env = match action {
+                    Action::Commands { env, .. } => env
+                        .iter()
+                        .map(|(k, v)| Ok((k.clone(), self.secrets.fill(v)?)))
+                        .collect::<Result<Vec<_>, StepError>>()?,
+                    _ => Vec::new(),
+                };
+                match sys.run(&self.fill_all(argv)?, &env).await {
+                    Ok(out) => Ok(contains.as_ref().is_none_or(|c| out.contains(c.as_str()))),
+                    Err(StepError::Command(_)) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
+            (DoneCheck::Path { path }, _) => Ok(sys.path_exists(path).await),
+            (DoneCheck::Never, _) => Ok(false),
+            (check, action) => Err(StepError::NotDone(format!(
+                "check {check:?} does not fit action {action:?}"
+            ))),
+        }
+    }
+
+    /// Acts, then asks the step's check again (except for steps whose evidence is the marker written
+    /// here, and the smoke test).
+    async fn act_and_verify(&self, step: &Step, redo: bool) -> Result<String, StepError> {
+        let output = self.act(step, redo).await?;
+        match &step.done {
+            DoneCheck::Path { path } if path.starts_with(MARKERS) => {
+                self.system.touch(path).await?
+            }
+            DoneCheck::Never => {}
+            _ => {
+                if !self.is_done(step).await? {
+                    return Err(StepError::NotDone(format!("{:?}", step.done)));
+                }
+            }
+        }
+        Ok(output)
+    }
+
+    async fn act(&self, step: &Step, redo: bool) -> Result<String, StepError> {
+        let sys = self.system;
+        match &step.action {
+            Action::Packages { packages } => sys.install_packages(packages).await,
+            Action::Files { files } => {
+                let mut out = String::new();
+                for f in files {
+                    sys.write_file(f, &self.secrets.fill(&f.content)?).await?;
+                    out.push_str(&format!("wrote {}\n", f.path));
+                }
+                Ok(out)
+            }
+            Action::Units { units } => {
+                sys.start_units(units, redo).await?;
+                Ok(format!(
+                    "{} {}\n",
+                    if redo { "restarted" } else { "started" },
+                    units.join(" ")
+                ))
+            }
+            Action::Sql {
+                statements,
+                local_root,
+            } => {
+                sys.sql(*local_root, &self.fill_all(statements)?).await?;
+                Ok(format!("ran {} statements\n", statements.len()))
+            }
+            Action::Commands { commands, env } => {
+                let env: Vec<(String, String)> = env
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), self.secrets.fill(v)?)))
+                    .collect::<Result<_, StepError>>()?;
+                let mut out = String::new();
+                for argv in commands {
+                    out.push_str(&sys.run(&self.fill_all(argv)?, &env).await?);
+                }
+                Ok(out)
+            }
+            Action::Certificate { names } => {
+                sys.certificate(names).await?;
+                Ok("certificate ready\n".into())
+            }
+            Action::Smoke => sys.smoke().await,
+        }
+    }
+}
+
+/// The error and its causes, one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// The last `TAIL` bytes of the output, cut at a character boundary.
+fn tail(s: &str) -> &str {
+    if s.len() <= TAIL {
+        return s;
+    }
+    let mut start = s.len() - TAIL;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}

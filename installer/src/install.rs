@@ -1,0 +1,202 @@
+//! `stackboxd install`: validate, load the secrets, plan, and run this node's steps on the real machine.
+
+use std::path::PathBuf;
+
+use stackbox_firstboot::system::Root;
+use stackbox_hardware_profiles::Catalog;
+
+use crate::executor::{Event, ExecError, Executor, Summary};
+use crate::journal::Journal;
+use crate::plan::{Plan, PlanError};
+use crate::secrets::{Secrets, SecretsError};
+use crate::system::RealSystem;
+
+/// What to install, and where the state lives.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The cluster configuration.
+    pub config: PathBuf,
+    /// This node's name, when it cannot be told from the addresses.
+    pub node: Option<String>,
+    /// The secrets file.
+    pub secrets: PathBuf,
+    /// The journal.
+    pub journal: PathBuf,
+    /// Stop after this step.
+    pub stop_after: Option<String>,
+}
+
+/// Why an installation could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    /// The configuration could not be read.
+    #[error(transparent)]
+    Load(#[from] crate::LoadError),
+    /// The configuration is invalid (nothing was touched).
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The hardware profiles are broken.
+    #[error("hardware profiles: {0}")]
+    Profiles(#[from] stackbox_hardware_profiles::ProfileError),
+    /// This machine is none of the configuration's nodes.
+    #[error("{0}")]
+    Node(String),
+    /// The secrets could not be loaded or generated.
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    /// The journal failed, or --stop-after names no step.
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    /// The journal could not be opened.
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+}
+
+impl InstallError {
+    /// Whether the operator's arguments were wrong (exit status 2).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            InstallError::Load(_)
+                | InstallError::Node(_)
+                | InstallError::Exec(ExecError::UnknownStep(_))
+        )
+    }
+}
+
+/// A validated installation, ready to run: nothing has been touched yet.
+#[derive(Debug)]
+pub struct Prepared {
+    config: crate::ClusterConfig,
+    plan: Plan,
+    node: String,
+    opts: Options,
+}
+
+/// Parses and validates the configuration, plans it for this machine's hardware and finds the node,
+/// touching nothing. (Synchronous: the hardware probes run their own netlink runtime.)
+pub fn prepare(opts: &Options) -> Result<Prepared, InstallError> {
+    let config = crate::load_config(&opts.config)?;
+    let catalog = Catalog::embedded()?;
+    let facts = crate::facts::local_facts(&config, &Root::live());
+    let plan = Plan::build(&config, &catalog, &facts)?;
+    let node = match &opts.node {
+        Some(name) if config.nodes.iter().any(|n| &n.name == name) => name.clone(),
+        Some(name) => {
+            return Err(InstallError::Node(format!(
+                "--node {name}: no such node in {}",
+                opts.config.display()
+            )));
+        }
+        None => match facts.keys().next() {
+            Some(name) if facts.len() == 1 => name.clone(),
+            _ => {
+                return Err(InstallError::Node(
+                    "cannot tell which node this machine is: pass --node NAME".into(),
+                ));
+            }
+        },
+    };
+    if let Some(stop) = &opts.stop_after
+        && !plan
+            .for_node(&node)
+            .any(|s| &s.name == stop || &s.id == stop)
+    {
+        return Err(ExecError::UnknownStep(stop.clone()).into());
+    }
+    Ok(Prepared {
+        config,
+        plan,
+        node,
+        opts: opts.clone(),
+    })
+}
+
+/// Installs this node's part of the cluster: loads (or generates) the secrets, opens the journal and
+/// runs the node's steps.
+pub async fn execute(
+    prepared: &Prepared,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<Summary, InstallError> {
+    let Prepared {
+        config,
+        plan,
+        node,
+        opts,
+    } = prepared;
+    let secrets = Secrets::load_or_generate(&opts.secrets)?;
+    let journal = Journal::open(&opts.journal).await?;
+    let db_host = config
+        .leader("storage-metadata")
+        .map(|n| n.address.to_string())
+        .unwrap_or_default();
+    let system = RealSystem {
+        db_host,
+        db_port: 3306,
+        db_socket: crate::system::MYSQL_SOCKET.into(),
+        db_password: secrets
+            .get("db-stackbox")
+            .cloned()
+            .unwrap_or_else(|| String::new().into()),
+        provided_tls: config
+            .tls
+            .cert_file
+            .clone()
+            .zip(config.tls.key_file.clone()),
+    };
+    let executor = Executor {
+        system: &system,
+        journal: &journal,
+        secrets: &secrets,
+    };
+    Ok(executor
+        .run(plan, node, opts.stop_after.as_deref(), on_event)
+        .await?)
+}
+
+/// One line (or a few) for an event on a terminal.
+pub fn render_event(event: &Event, verbose: bool) -> String {
+    match event {
+        Event::Started { id, title, redo } => format!(
+            "{id}: {title}{}\n",
+            if *redo { " (inputs changed: redo)" } else { "" }
+        ),
+        Event::Output { line, .. } if verbose => format!("    {line}\n"),
+        Event::Output { .. } => String::new(),
+        Event::Skipped { id, reason } => format!("{id}: skipped, {reason}\n"),
+        Event::Finished { id, seconds } => format!("{id}: done in {seconds:.1}s\n"),
+        Event::Failed {
+            id,
+            error,
+            log,
+            remedy,
+        } => {
+            let mut s = format!("{id}: FAILED: {error}\n");
+            if let Some(log) = log {
+                s.push_str(&format!("    log: {log}\n"));
+            }
+            if let Some(remedy) = remedy {
+                s.push_str(&format!("    remedy: {remedy}\n"));
+            }
+            s
+        }
+        Event::Paused { id } => {
+            format!("{id}: paused here as asked (--stop-after); run again to go on\n")
+        }
+    }
+}
+
+/// The closing lines of a run.
+pub fn render_summary(s: &Summary) -> String {
+    let outcome = match (&s.failed, &s.paused) {
+        (Some(id), _) => format!("failed at {id}"),
+        (None, Some(id)) => format!("paused after {id}"),
+        (None, None) => "complete".to_owned(),
+    };
+    format!(
+        "install {outcome}: {} steps acted, {} unchanged, {} already done\n",
+        s.acted.len(),
+        s.unchanged.len(),
+        s.already_done.len()
+    )
+}

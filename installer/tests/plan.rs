@@ -1,0 +1,225 @@
+//! The plans of the shipped examples: golden text and JSON, golden config files per node, and the
+//! ordering rules the installation depends on.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests state their expectations by panicking.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use stackbox_common::test_utils::golden;
+use stackbox_hardware_profiles::Catalog;
+use stackbox_installer::ClusterConfig;
+use stackbox_installer::plan::{Action, NodeFacts, Plan};
+
+fn example(name: &str) -> ClusterConfig {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(format!("{name}.toml"));
+    ClusterConfig::from_toml(name, &std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn plan(name: &str, facts: &BTreeMap<String, NodeFacts>) -> Plan {
+    Plan::build(&example(name), &Catalog::embedded().unwrap(), facts).unwrap()
+}
+
+fn golden_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
+}
+
+/// The all-in-one node is a container without KVM (as in the cluster tier); the three-node cluster's
+/// compute nodes have KVM.
+fn facts_for(name: &str) -> BTreeMap<String, NodeFacts> {
+    match name {
+        "allinone" => [(
+            "stackbox".to_owned(),
+            NodeFacts {
+                kvm: false,
+                in_container: true,
+            },
+        )]
+        .into(),
+        _ => ["node2", "node3"]
+            .iter()
+            .map(|n| {
+                (
+                    (*n).to_owned(),
+                    NodeFacts {
+                        kvm: true,
+                        in_container: false,
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn golden_plans_and_files() {
+    for name in ["allinone", "three-node"] {
+        let p = plan(name, &facts_for(name));
+        let dir = golden_dir(name);
+        golden(&dir.join("plan.txt"), &p.render_text());
+        golden(
+            &dir.join("plan.json"),
+            &(serde_json::to_string_pretty(&p).unwrap() + "\n"),
+        );
+        for step in &p.steps {
+            if let Action::Files { files } = &step.action {
+                for f in files {
+                    let flat = f.path.trim_start_matches('/').replace('/', "__");
+                    golden(&dir.join(&step.node).join(flat), &f.content);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn order_follows_the_known_good_sequence() {
+    let p = plan("allinone", &facts_for("allinone"));
+    let pos = |name: &str| {
+        p.steps
+            .iter()
+            .position(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no step {name}"))
+    };
+    let sequence = [
+        "mariadb.start",
+        "mariadb.admin",
+        "rabbitmq.user",
+        "databases",
+        "keystone.db-sync",
+        "keystone.fernet",
+        "keystone.bootstrap",
+        "keystone.start",
+        "keystone.endpoints",
+        "glance.start",
+        "placement.start",
+        "nova.api-db-sync",
+        "nova.cell0",
+        "nova.cell1",
+        "nova.db-sync",
+        "nova.start",
+        "neutron.db-upgrade",
+        "neutron.start",
+        "nova.compute-start",
+        "nova.discover-hosts",
+        "smoke.test",
+    ];
+    for pair in sequence.windows(2) {
+        assert!(
+            pos(pair[0]) < pos(pair[1]),
+            "{} must come before {}",
+            pair[0],
+            pair[1]
+        );
+    }
+    assert_eq!(p.steps.last().unwrap().name, "smoke.test");
+    // Every dependency comes earlier.
+    for (i, s) in p.steps.iter().enumerate() {
+        for d in &s.after {
+            assert!(
+                p.steps[..i].iter().any(|e| &e.id == d),
+                "{} runs before its dependency {d}",
+                s.id
+            );
+        }
+    }
+}
+
+#[test]
+fn virt_type_follows_the_hardware() {
+    let qemu = plan("allinone", &facts_for("allinone"));
+    let kvm = plan(
+        "allinone",
+        &[(
+            "stackbox".to_owned(),
+            NodeFacts {
+                kvm: true,
+                in_container: false,
+            },
+        )]
+        .into(),
+    );
+    let nova_conf = |p: &Plan| match &p.step("stackbox/nova.config").unwrap().action {
+        Action::Files { files } => files[0].content.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(nova_conf(&qemu).contains("virt_type = qemu"));
+    assert!(nova_conf(&kvm).contains("virt_type = kvm"));
+    let packages = |p: &Plan| {
+        format!(
+            "{:?}",
+            p.step("stackbox/nova.compute-packages").unwrap().action
+        )
+    };
+    assert!(packages(&qemu).contains("nova-compute-qemu"));
+    assert!(packages(&kvm).contains("nova-compute-kvm"));
+    let qemu_conf = |p: &Plan| format!("{:?}", p.step("stackbox/libvirt.config").unwrap().action);
+    assert!(qemu_conf(&qemu).contains("cgroup_controllers = [ ]"));
+    assert!(!qemu_conf(&kvm).contains("cgroup_controllers"));
+}
+
+#[test]
+fn three_nodes_cluster_galera_and_rabbitmq() {
+    let p = plan("three-node", &facts_for("three-node"));
+    assert_eq!(
+        p.step("node1/mariadb.start").unwrap().title,
+        "bootstrap the Galera cluster"
+    );
+    assert!(
+        p.step("node2/mariadb.start")
+            .unwrap()
+            .after
+            .contains(&"node1/mariadb.start".to_owned())
+    );
+    assert!(p.step("node2/rabbitmq.join").is_some());
+    assert!(p.step("node1/rabbitmq.join").is_none());
+    assert!(
+        p.step("node2/databases").is_none(),
+        "only the leader creates databases"
+    );
+    assert!(
+        p.step("node1/nova.compute-start").is_none(),
+        "node1 runs no VMs"
+    );
+    let discover = p.step("node1/nova.discover-hosts").unwrap();
+    assert!(
+        discover
+            .after
+            .contains(&"node3/nova.compute-start".to_owned())
+    );
+}
+
+#[test]
+fn plans_hold_no_secrets_only_placeholders() {
+    let json = serde_json::to_string(&plan("allinone", &facts_for("allinone"))).unwrap();
+    assert!(json.contains("@@secret:db-keystone@@"));
+    assert!(json.contains("@@secret:admin@@"));
+    assert!(
+        !json.to_lowercase().contains("password = @@") || json.contains("password = @@secret:")
+    );
+}
+
+#[test]
+fn invalid_config_is_rejected_before_planning() {
+    let mut config = example("allinone");
+    config.nodes[0].address = "192.0.2.1".parse().unwrap();
+    let err = Plan::build(&config, &Catalog::embedded().unwrap(), &BTreeMap::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("nodes[0].address: 192.0.2.1 is outside the management network"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_same_config_gives_the_same_plan() {
+    assert_eq!(
+        plan("three-node", &facts_for("three-node")),
+        plan("three-node", &facts_for("three-node"))
+    );
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The cluster tier, all-in-one: boots the image's root file system as a system container
+# (systemd-nspawn -b) in its own network namespace with two veth NICs on private bridges, runs
+# `stackboxd install` with examples/allinone.toml inside it, then runs it again and expects every step to
+# be skipped. Nothing leaves the namespaces: the bridges live in a namespace of their own.
+#
+#   tests/cluster/allinone.sh ROOTFS.tar STACKBOXD [WORKDIR]
+#
+# Prints `cluster: N passed, M failed` last. Needs root, systemd-container and iproute2.
+set -euo pipefail
+rootfs_tar=${1:?usage: allinone.sh ROOTFS.tar STACKBOXD [WORKDIR]}
+stackboxd=${2:?usage: allinone.sh ROOTFS.tar STACKBOXD [WORKDIR]}
+work=${3:-/var/tmp/stackbox-cluster}
+here=$(cd "$(dirname "$0")/../.." && pwd)
+for tool in systemd-nspawn ip nsenter; do
+  command -v "$tool" >/dev/null || { echo "cluster: $tool is missing (apt-get install systemd-container iproute2)"; echo "cluster: 0 passed, 1 failed"; exit 1; }
+done
+passed=0 failed=0
+check() { # check NAME CMD...: one assertion
+  if "${@:2}"; then passed=$((passed + 1)); echo "ok: $1"; else failed=$((failed + 1)); echo "FAILED: $1"; fi
+}
+
+sw=sbx-sw-$$ n1=sbx-n1-$$
+cleanup() {
+  [ -n "${nspawn_pid:-}" ] && kill "$nspawn_pid" 2>/dev/null && wait "$nspawn_pid" 2>/dev/null
+  ip netns del "$sw" 2>/dev/null || true
+  ip netns del "$n1" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+rm -rf "$work" && mkdir -p "$work/root"
+tar xf "$rootfs_tar" -C "$work/root"
+install -m 0755 "$stackboxd" "$work/root/usr/local/sbin/stackboxd"
+cp "$here/examples/allinone.toml" "$work/root/root/allinone.toml"
+printf '[Match]\nName=eth0\n[Network]\nAddress=10.20.0.11/24\n' > "$work/root/etc/systemd/network/10-eth0.network"
+printf '[Match]\nName=eth1\n[Network]\nAddress=10.30.0.11/24\n' > "$work/root/etc/systemd/network/10-eth1.network"
+echo STACKBOX_PROFILE=lab > "$work/root/etc/default/stackbox"
+
+# A switch namespace with the two bridges; the node's namespace has eth0 (management) and eth1 (data).
+ip netns add "$sw"; ip netns add "$n1"
+for br in br-mgmt br-data; do ip -n "$sw" link add "$br" type bridge; ip -n "$sw" link set "$br" up; done
+ip -n "$sw" link add n1-m type veth peer name eth0 netns "$n1"
+ip -n "$sw" link add n1-d type veth peer name eth1 netns "$n1"
+ip -n "$sw" link set n1-m master br-mgmt up
+ip -n "$sw" link set n1-d master br-data up
+
+systemd-nspawn --register=no --keep-unit -q -D "$work/root" -b --machine=stackbox \
+  --network-namespace-path="/run/netns/$n1" --bind=/dev/net/tun --property=DeviceAllow='/dev/net/tun rwm' \
+  --capability=all > "$work/console.log" 2>&1 &
+nspawn_pid=$!
+
+# The container announces itself: its first-boot unit writes the marker.
+for _ in $(seq 600); do
+  [ -e "$work/root/var/lib/stackbox/firstboot.done" ] && break
+  kill -0 "$nspawn_pid" 2>/dev/null || break
+  sleep 0.2
+done
+check "first boot finished in the container" test -e "$work/root/var/lib/stackbox/firstboot.done"
+leader=$(pgrep -P "$nspawn_pid" | head -n 1)
+inside() { nsenter -t "$leader" -a -- env -i PATH=/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "$@"; }
+for _ in $(seq 300); do
+  state=$(inside systemctl is-system-running 2>/dev/null || true)
+  case $state in running|degraded) break ;; esac
+  sleep 0.2
+done
+
+start=$(date +%s)
+if inside stackboxd install --config /root/allinone.toml > "$work/install.log" 2>&1; then ok=true; else ok=false; fi
+end=$(date +%s)
+tail -n 25 "$work/install.log"
+check "install completed" $ok
+echo "install took $((end - start)) s"
+if $ok; then
+  inside stackboxd install --config /root/allinone.toml > "$work/rerun.log" 2>&1 || true
+  check "a rerun skips every step" grep -q "install complete: 0 steps acted" "$work/rerun.log"
+fi
+echo "cluster: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
