@@ -60,6 +60,6 @@ fi
 
 if [ -z "${SKIP_BOOT:-}" ]; then
   echo "== seconds from QEMU start to STACKBOX-FIRSTBOOT (TCG)"
-  STACKBOX_IMAGE_DIR="$work/out" cargo test --locked --release -p stackbox --test boot -- --ignored \
+  STACKBOX_IMAGE_DIR="$work/out" STACKBOX_CACHE_DIR="$work/cache" cargo test --locked -p stackbox --test boot -- --ignored \
     --nocapture --test-threads=1 2>&1 | grep -E 'first-boot line after|^test |test result' || true
 fi

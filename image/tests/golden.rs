@@ -14,7 +14,7 @@ fn check(name: &str, actual: &str) {
         .join("tests/golden")
         .join(name);
     if std::env::var_os("STACKBOX_UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).unwrap();
+        std::fs::write(&path, actual).expect("writing a golden file");
         return;
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
