@@ -135,8 +135,14 @@ fn remove_any(p: &Path) -> anyhow::Result<()> {
     }
 }
 
+/// Bump when an artifact stage changes what it makes from the same root (v2: reproducible ISO).
+const OUTPUTS_VERSION: &str = "outputs-2";
+
 fn output_key(root_key: &Key, what: &str) -> Key {
-    KeyBuilder::new(what).add_str("root", &root_key.0).finish()
+    KeyBuilder::new(what)
+        .add_str("version", OUTPUTS_VERSION)
+        .add_str("root", &root_key.0)
+        .finish()
 }
 
 /// Runs the whole pipeline.

@@ -14,6 +14,7 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("mksquashfs", "squashfs-tools"),
     ("xorriso", "xorriso"),
     ("grub-mkrescue", "grub-common"),
+    ("faketime", "faketime"),
     ("grub-mkimage", "grub-common"),
     ("mformat", "mtools"),
     ("mkfs.vfat", "dosfstools"),

@@ -140,14 +140,22 @@ pub fn build_iso(
             .arg(tree.join("live"))
             .arg(&tree),
     )?;
+    // grub-mkrescue stamps its embedded GRUB images and the ISO's UUID with the current time, and xorriso
+    // picks a random GPT disk GUID: a frozen clock (faketime) and a GUID derived from the volume date make the
+    // ISO reproducible.
     host::run(
-        &Command::new("grub-mkrescue")
+        &Command::new("faketime")
+            .arg("-f")
+            .arg(utc_datetime(spec.source_date_epoch))
+            .arg("grub-mkrescue")
             .arg("-o")
             .arg(iso)
             .args(["--locales=", "--fonts=", "--themes=", "--compress=xz"])
             .arg(&tree)
             .args(["--", "-volid", "STACKBOX"])
-            .env("SOURCE_DATE_EPOCH", &epoch),
+            .args(["-boot_image", "any", "gpt_disk_guid=volume_date_uuid"])
+            .env("SOURCE_DATE_EPOCH", &epoch)
+            .env("TZ", "UTC"),
     )
     .context("making the hybrid ISO")?;
     Ok(())
@@ -173,4 +181,38 @@ pub fn link_or_copy(src: &Path, dst: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
     }
     Ok(())
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) of a Unix time, for faketime.
+pub fn utc_datetime(epoch: u64) -> String {
+    let days = (epoch / 86_400) as i64;
+    let secs = epoch % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_datetimes() {
+        assert_eq!(utc_datetime(0), "1970-01-01 00:00:00");
+        assert_eq!(utc_datetime(1_735_689_600), "2025-01-01 00:00:00");
+        assert_eq!(utc_datetime(951_782_400 + 3661), "2000-02-29 01:01:01");
+    }
 }

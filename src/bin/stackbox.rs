@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use stackbox_image::build::{BuildOptions, build};
 use stackbox_image::qemu::{BootFormat, Firmware, boot_interactive};
-use stackbox_image::spec::{Format, parse_formats};
+use stackbox_image::spec::parse_formats;
 
 #[derive(Parser)]
 #[command(
@@ -30,8 +30,8 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = "out")]
         out: PathBuf,
         /// Artifact formats, comma-separated (iso,raw,qcow2,pxe,tar); the spec's outputs when omitted.
-        #[arg(long, value_name = "LIST", value_parser = parse_formats)]
-        formats: Option<Vec<Format>>,
+        #[arg(long, value_name = "LIST")]
+        formats: Option<String>,
         /// The stage cache (package downloads and stage results, keyed by their inputs).
         #[arg(long, value_name = "DIR", default_value = "cache")]
         cache: PathBuf,
@@ -85,24 +85,27 @@ fn main() -> ExitCode {
             stackboxd,
             firstboot_unit,
             workspace,
-        } => build(&BuildOptions {
-            spec,
-            out,
-            formats,
-            cache,
-            timings,
-            mirror,
-            stackboxd,
-            firstboot_unit,
-            workspace,
-        })
-        .map(|s| {
-            println!(
-                "stackbox: built {} artifacts in {}",
-                s.manifest.artifacts.len(),
-                s.out.display()
-            );
-        }),
+        } => match formats.as_deref().map(parse_formats).transpose() {
+            Err(e) => Err(anyhow::anyhow!("--formats: {e}")),
+            Ok(formats) => build(&BuildOptions {
+                spec,
+                out,
+                formats,
+                cache,
+                timings,
+                mirror,
+                stackboxd,
+                firstboot_unit,
+                workspace,
+            })
+            .map(|s| {
+                println!(
+                    "stackbox: built {} artifacts in {}",
+                    s.manifest.artifacts.len(),
+                    s.out.display()
+                );
+            }),
+        },
         Command::Verify { dir } => stackbox_image::manifest::verify(&dir).and_then(|r| {
             for p in &r.problems {
                 eprintln!("stackbox verify: {p}");

@@ -650,7 +650,10 @@ fn management(
         "openstack.debconf",
         "load the debconf answers",
         &["openstack.preseed"],
-        vec![argv(&["debconf-set-selections", "/var/cache/stackbox/preseed.cfg"])],
+        vec![argv(&[
+            "debconf-set-selections",
+            "/var/cache/stackbox/preseed.cfg",
+        ])],
         "/var/log/apt/term.log",
     )
     .watch
