@@ -3,7 +3,7 @@
 # Needs root: the netlink and read-only tests create network and mount namespaces.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh test
+scripts/install-deps.sh test web
 if [ "$(id -u)" -ne 0 ]; then
   echo "test: run as root: the tests create network and mount namespaces" >&2
   exit 1

@@ -42,8 +42,8 @@ pub trait System {
     async fn touch(&self, path: &str) -> Result<(), StepError>;
     /// Makes the cluster CA and the endpoint certificate.
     async fn certificate(&self, names: &[String]) -> Result<(), StepError>;
-    /// Runs the smoke test; returns its report.
-    async fn smoke(&self) -> Result<String, StepError>;
+    /// Runs the smoke test with the admin credentials in `env`; returns its report.
+    async fn smoke(&self, env: &[(String, String)]) -> Result<String, StepError>;
 }
 
 /// Progress of an installation.
@@ -273,7 +273,7 @@ impl<S: System> Executor<'_, S> {
             let action = serde_json::to_string(&step.action).unwrap_or_default();
             let mut h = Sha256::new();
             h.update(self.secrets.fill(&action)?.as_bytes());
-            if step.action == Action::Smoke {
+            if matches!(step.action, Action::Smoke { .. }) {
                 for earlier in hashes.values() {
                     h.update(earlier.as_bytes());
                 }
@@ -399,7 +399,28 @@ impl<S: System> Executor<'_, S> {
                 sys.certificate(names).await?;
                 Ok("certificate ready\n".into())
             }
-            Action::Smoke => sys.smoke().await,
+            Action::Wait { argv, timeout_secs } => {
+                let argv = self.fill_all(argv)?;
+                let deadline = Instant::now() + std::time::Duration::from_secs(*timeout_secs);
+                loop {
+                    match sys.run(&argv, &[]).await {
+                        Ok(out) => return Ok(out),
+                        Err(e) if Instant::now() >= deadline => {
+                            return Err(StepError::NotDone(format!(
+                                "not ready within {timeout_secs}s: {e}"
+                            )));
+                        }
+                        Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+                    }
+                }
+            }
+            Action::Smoke { env } => {
+                let env: Vec<(String, String)> = env
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), self.secrets.fill(v)?)))
+                    .collect::<Result<_, StepError>>()?;
+                sys.smoke(&env).await
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod facts;
 pub mod plan;
 pub mod render;
 pub mod secrets;
+pub mod smoke;
 
 pub use facts::local_facts;
 

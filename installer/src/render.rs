@@ -35,6 +35,8 @@ pub struct Api {
     pub internal_port: u16,
     /// haproxy's balance algorithm (`source` for the console proxy, whose websockets must stick).
     pub balance: String,
+    /// The path haproxy's health check GETs (any 2xx or 3xx passes); a TCP check when `None`.
+    pub check_path: Option<String>,
     /// The nodes serving it.
     pub backends: Vec<Peer>,
 }

@@ -6,7 +6,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlx::mysql::MySqlConnectOptions;
 use sqlx::{ConnectOptions, Connection};
@@ -179,42 +179,58 @@ impl System for RealSystem {
     }
 
     async fn start_units(&self, units: &[String], restart: bool) -> Result<(), StepError> {
+        use futures::StreamExt;
         let (conn, manager) = Self::manager().await?;
         let names: Vec<&str> = units.iter().map(String::as_str).collect();
         manager
             .enable_unit_files(&names, false, true)
             .await
             .map_err(systemd)?;
+        // Wait for each job's JobRemoved signal: its result says whether the start worked, without
+        // mistaking the moment between stop and start of a restart for a failure.
+        manager.subscribe().await.map_err(systemd)?;
+        let mut removed = manager.receive_job_removed().await.map_err(systemd)?;
         for unit in units {
-            if restart {
+            let job = if restart {
                 manager
                     .restart_unit(unit, Mode::Replace)
                     .await
-                    .map_err(systemd)?;
+                    .map_err(systemd)?
             } else {
                 manager
                     .start_unit(unit, Mode::Replace)
                     .await
-                    .map_err(systemd)?;
+                    .map_err(systemd)?
+            };
+            let result = tokio::time::timeout(UNIT_TIMEOUT, async {
+                while let Some(signal) = removed.next().await {
+                    let args = signal.args().map_err(systemd)?;
+                    if args.job().as_str() == job.as_str() {
+                        let result: String = (*args.result()).to_owned();
+                        return Ok(result);
+                    }
+                }
+                Err(StepError::Systemd("the systemd signal stream ended".into()))
+            })
+            .await
+            .map_err(|_| {
+                StepError::Systemd(format!(
+                    "{unit}: no result within {}s",
+                    UNIT_TIMEOUT.as_secs()
+                ))
+            })??;
+            if result != "done" {
+                return Err(StepError::Systemd(format!(
+                    "{unit}: start job ended with `{result}`"
+                )));
             }
         }
-        // Poll each unit's state until it settles: a oneshot job returning is not the service being up.
-        let deadline = Instant::now() + UNIT_TIMEOUT;
         for unit in units {
-            loop {
-                match Self::state(&conn, &manager, unit).await? {
-                    ActiveState::Active => break,
-                    ActiveState::Failed => {
-                        return Err(StepError::Systemd(format!("{unit} failed to start")));
-                    }
-                    _ if Instant::now() > deadline => {
-                        return Err(StepError::Systemd(format!(
-                            "{unit} did not become active within {}s",
-                            UNIT_TIMEOUT.as_secs()
-                        )));
-                    }
-                    _ => tokio::time::sleep(Duration::from_millis(250)).await,
-                }
+            let state = Self::state(&conn, &manager, unit).await?;
+            if state != ActiveState::Active {
+                return Err(StepError::Systemd(format!(
+                    "{unit} is {state:?} after its start job finished"
+                )));
             }
         }
         Ok(())
@@ -314,11 +330,11 @@ impl System for RealSystem {
         .map_err(io(ENDPOINT_PEM))
     }
 
-    async fn smoke(&self) -> Result<String, StepError> {
-        // Needs the test guest the image pipeline builds and the glance/nova/neutron calls; not written yet.
-        Err(StepError::NotImplemented(
-            "the smoke test (boot a VM and read its console) is not written yet",
-        ))
+    async fn smoke(&self, env: &[(String, String)]) -> Result<String, StepError> {
+        let env = env.to_vec();
+        tokio::task::spawn_blocking(move || crate::smoke::run(&env))
+            .await
+            .map_err(|e| StepError::NotDone(format!("the smoke test did not finish: {e}")))?
     }
 }
 

@@ -52,6 +52,10 @@ enum Command {
     /// crash. Exit status: 0 when every step is done (or the run paused as asked), 1 when a step failed or
     /// the configuration is invalid, 2 for bad arguments.
     Install(InstallArgs),
+    /// The setup wizard: HTTPS (TLS 1.3 only) pages and the JSON API under /api/v1.
+    ///
+    /// Uses (and creates when missing) the setup token and TLS certificate in the state directory.
+    Serve(stackbox_web::cli::ServeArgs),
 }
 
 #[derive(Args)]
@@ -161,6 +165,7 @@ fn main() -> ExitCode {
         Command::Firstboot(args) => first_boot(args),
         Command::Plan(args) => plan(args),
         Command::Install(args) => install(args),
+        Command::Serve(args) => serve(args),
     }
 }
 
@@ -356,4 +361,8 @@ fn install(args: InstallArgs) -> ExitCode {
             }
         }
     }
+}
+
+fn serve(args: stackbox_web::cli::ServeArgs) -> ExitCode {
+    stackbox_web::cli::run(args)
 }

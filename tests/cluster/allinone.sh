@@ -6,7 +6,8 @@
 #
 #   tests/cluster/allinone.sh ROOTFS.tar STACKBOXD [WORKDIR]
 #
-# Prints `cluster: N passed, M failed` last. Needs root, systemd-container and iproute2.
+# Prints `cluster: N passed, M failed` last. Needs root, systemd-container and iproute2. KEEP=1 leaves the
+# container running for inspection.
 set -euo pipefail
 rootfs_tar=${1:?usage: allinone.sh ROOTFS.tar STACKBOXD [WORKDIR]}
 stackboxd=${2:?usage: allinone.sh ROOTFS.tar STACKBOXD [WORKDIR]}
@@ -22,6 +23,7 @@ check() { # check NAME CMD...: one assertion
 
 sw=sbx-sw-$$ n1=sbx-n1-$$
 cleanup() {
+  if [ -n "${KEEP:-}" ]; then echo "cluster: KEEP set, container left running (pid ${nspawn_pid:-}, netns $n1)"; return; fi
   [ -n "${nspawn_pid:-}" ] && kill "$nspawn_pid" 2>/dev/null && wait "$nspawn_pid" 2>/dev/null
   ip netns del "$sw" 2>/dev/null || true
   ip netns del "$n1" 2>/dev/null || true
@@ -44,7 +46,9 @@ ip -n "$sw" link add n1-d type veth peer name eth1 netns "$n1"
 ip -n "$sw" link set n1-m master br-mgmt up
 ip -n "$sw" link set n1-d master br-data up
 
-systemd-nspawn --register=no --keep-unit -q -D "$work/root" -b --machine=stackbox \
+# os-vif and the neutron agents write /proc/sys/net inside the node (bridge and IPv6 settings of the
+# VMs' taps); the node has a network namespace of its own, so let it.
+SYSTEMD_NSPAWN_API_VFS_WRITABLE=network systemd-nspawn --register=no --keep-unit -q -D "$work/root" -b --machine=stackbox \
   --network-namespace-path="/run/netns/$n1" --bind=/dev/net/tun --property=DeviceAllow='/dev/net/tun rwm' \
   --capability=all > "$work/console.log" 2>&1 &
 nspawn_pid=$!

@@ -71,8 +71,19 @@ pub enum Action {
         /// Names and addresses the certificate is valid for.
         names: Vec<String>,
     },
+    /// Waits until a command succeeds (a service answering through its endpoint), polling once a
+    /// second up to a deadline.
+    Wait {
+        /// The command that succeeds once the service is ready.
+        argv: Vec<String>,
+        /// How long to wait.
+        timeout_secs: u64,
+    },
     /// Boots a test VM and checks its console (the smoke test).
-    Smoke,
+    Smoke {
+        /// The admin credentials for the `openstack` client.
+        env: Vec<(String, String)>,
+    },
 }
 
 /// How a step tells that it is already done, before it acts.

@@ -146,6 +146,42 @@ impl NodeSteps<'_> {
     }
 }
 
+/// Succeeds when `url` answers through haproxy with a status below 500 (a version document, a redirect or
+/// an authentication demand all mean the service is up), verifying the endpoint certificate against the
+/// cluster CA.
+fn http_ready(url: &str) -> Vec<String> {
+    argv(&[
+        "python3",
+        "-c",
+        "import ssl, sys, urllib.error, urllib.request\n\
+         ctx = ssl.create_default_context(cafile='/etc/stackbox/ca.pem')\n\
+         try:\n    urllib.request.urlopen(sys.argv[1], context=ctx, timeout=5)\n\
+         except urllib.error.HTTPError as e:\n    sys.exit(0 if e.code < 500 else 1)",
+        url,
+    ])
+}
+
+impl NodeSteps<'_> {
+    /// Waits until a service answers through its public endpoint.
+    fn ready(&mut self, name: &str, title: &str, after: &[&str], url: &str, log: &str) {
+        let check = http_ready(url);
+        self.add(
+            name,
+            title,
+            after,
+            Action::Wait {
+                argv: check.clone(),
+                timeout_secs: 120,
+            },
+            DoneCheck::Command {
+                argv: check,
+                contains: None,
+            },
+        )
+        .log = Some(log.to_owned());
+    }
+}
+
 fn file(path: &str, mode: u32, owner: Option<&str>, content: String) -> FileSpec {
     FileSpec {
         path: path.to_owned(),
@@ -194,6 +230,8 @@ pub(super) fn context(config: &ClusterConfig, node: &Node, facts: NodeFacts) -> 
         public_port,
         internal_port,
         balance: balance.to_owned(),
+        // The console proxy speaks websockets and serves static files: a TCP check is the honest one.
+        check_path: (name != "novnc").then(|| "/".to_owned()),
         backends: backends.to_vec(),
     };
     let first_mgmt = mgmt.first().map(|p| p.address.clone()).unwrap_or_default();
@@ -318,18 +356,23 @@ pub(super) fn steps(config: &ClusterConfig, facts: &BTreeMap<String, NodeFacts>)
         .map(|n| format!("{}/nova.compute-start", n.name))
         .collect();
     let mut after: Vec<&str> = computes_up.iter().map(String::as_str).collect();
-    after.push("neutron.start");
+    after.push("neutron.ready");
     let check = as_user("nova", "nova-manage cell_v2 list_hosts");
     s.add(
         "nova.discover-hosts",
         "map the compute nodes into cell1",
         &after,
-        Action::Commands {
-            commands: vec![as_user(
+        // A compute node registers itself a moment after nova-compute starts: discover until every
+        // compute node is mapped.
+        Action::Wait {
+            argv: as_user(
                 "nova",
-                "nova-manage cell_v2 discover_hosts --verbose",
-            )],
-            env: Vec::new(),
+                &format!(
+                    "nova-manage cell_v2 discover_hosts --verbose && nova-manage cell_v2 list_hosts > /tmp/stackbox-hosts && {}",
+                    compute_nodes.iter().map(|n| format!("grep -qw {} /tmp/stackbox-hosts", n.name)).collect::<Vec<_>>().join(" && ")
+                ),
+            ),
+            timeout_secs: 300,
         },
         DoneCheck::Command {
             argv: check,
@@ -341,7 +384,13 @@ pub(super) fn steps(config: &ClusterConfig, facts: &BTreeMap<String, NodeFacts>)
         "smoke.test",
         "boot a test VM, read its console, delete it",
         &["nova.discover-hosts"],
-        Action::Smoke,
+        Action::Smoke {
+            env: admin_env(&context(
+                config,
+                config.leader("management").unwrap_or(&config.nodes[0]),
+                facts.get(&mgmt_leader).copied().unwrap_or_default(),
+            )),
+        },
         DoneCheck::Never,
     );
     smoke.remedy = Some("Read /var/log/nova/nova-compute.log and the VM's console log; `openstack server list` shows what is left.".into());
@@ -798,6 +847,13 @@ fn management(
         &["keystone.service"],
         "/var/log/keystone/keystone.log",
     );
+    s.ready(
+        "keystone.ready",
+        "wait until keystone answers through haproxy",
+        &["keystone.start", "haproxy.start"],
+        &(ctx.public_url_keystone() + "/v3"),
+        "/var/log/keystone/keystone.log",
+    );
 
     if is_leader {
         let env = admin_env(ctx);
@@ -861,7 +917,7 @@ fn management(
         let step = s.add(
             "keystone.endpoints",
             "create the service project, the services' users and their endpoints",
-            &["keystone.start", "haproxy.start"],
+            &["keystone.ready"],
             Action::Commands {
                 commands,
                 env: env.clone(),
@@ -931,6 +987,13 @@ fn management(
         &["glance-api.service"],
         "/var/log/glance/glance-api.log",
     );
+    s.ready(
+        "glance.ready",
+        "wait until glance answers through haproxy",
+        &["glance.start", "haproxy.start"],
+        &ctx.public_url_glance(),
+        "/var/log/glance/glance-api.log",
+    );
 
     // placement
     s.packages(
@@ -983,6 +1046,13 @@ fn management(
         &["placement.config", placement_db, endpoints],
         &["placement.config"],
         &["placement-api.service"],
+        "/var/log/placement/placement-api.log",
+    );
+    s.ready(
+        "placement.ready",
+        "wait until placement answers through haproxy",
+        &["placement.start", "haproxy.start"],
+        &format!("https://{}:{}", ctx.api_host, ports::PLACEMENT.0),
         "/var/log/placement/placement-api.log",
     );
 
@@ -1065,7 +1135,7 @@ fn management(
             "nova.api-default",
             nova_db,
             endpoints,
-            "placement.start",
+            "placement.ready",
         ],
         &["nova.config", "nova.api-default"],
         &[
@@ -1074,6 +1144,13 @@ fn management(
             "nova-conductor.service",
             "nova-scheduler.service",
         ],
+        "/var/log/nova/nova-api.log",
+    );
+    s.ready(
+        "nova.ready",
+        "wait until nova answers through haproxy",
+        &["nova.start", "haproxy.start"],
+        &format!("https://{}:{}", ctx.api_host, ports::NOVA.0),
         "/var/log/nova/nova-api.log",
     );
 
@@ -1109,7 +1186,7 @@ fn management(
     s.units(
         "neutron.start",
         "start the neutron server and agents",
-        &["neutron.config", neutron_db, endpoints, "nova.start"],
+        &["neutron.config", neutron_db, endpoints, "nova.ready"],
         &["neutron.config"],
         &[
             "neutron-api.service",
@@ -1119,6 +1196,13 @@ fn management(
             "neutron-l3-agent.service",
             "neutron-metadata-agent.service",
         ],
+        "/var/log/neutron/neutron-api.log",
+    );
+    s.ready(
+        "neutron.ready",
+        "wait until neutron answers through haproxy",
+        &["neutron.start", "haproxy.start"],
+        &format!("https://{}:{}", ctx.api_host, ports::NEUTRON.0),
         "/var/log/neutron/neutron-api.log",
     );
 }
@@ -1230,8 +1314,8 @@ fn console_proxy(s: &mut NodeSteps, ctx: &Ctx, mgmt_leader: &str) {
 }
 
 fn compute(s: &mut NodeSteps, ctx: &Ctx, mgmt_leader: &str) {
-    let nova_up = format!("{mgmt_leader}/nova.start");
-    let neutron_up = format!("{mgmt_leader}/neutron.start");
+    let nova_up = format!("{mgmt_leader}/nova.ready");
+    let neutron_up = format!("{mgmt_leader}/neutron.ready");
     s.packages(
         "libvirt.packages",
         "install libvirt and QEMU",

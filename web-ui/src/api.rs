@@ -1,0 +1,295 @@
+//! The JSON API under `/api/v1`: the same model as the pages (status, session, system, hardware report,
+//! network, cluster). It uses the pages' session cookie; every state-changing request carries the
+//! session's CSRF token in `X-CSRF-Token`. Errors are RFC 9457 problem documents.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use crate::app;
+use crate::auth::Access;
+use crate::error::WebError;
+use crate::network::{self, NetworkForm, NetworkSettings};
+use crate::pages;
+use crate::roles::SettingsForm;
+use crate::setup_pages;
+use crate::state::{AppState, BODY_LIMIT, CLUSTER_FILE, NETWORK_FILE, ROLES_FILE, SETTINGS_FILE};
+
+/// The header that carries the CSRF token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The OpenAPI document of this API.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Turns a JSON-body error into a problem: 413 past the limit, else 400.
+pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as E;
+    match err {
+        E::Overflow { .. } | E::OverflowKnownLength { .. } => {
+            WebError::PayloadTooLarge { limit: BODY_LIMIT }.into()
+        }
+        other => WebError::BadRequest(other.to_string()).into(),
+    }
+}
+
+fn csrf(req: &HttpRequest, session: &crate::auth::Session) -> Result<(), WebError> {
+    app::check_csrf(
+        session,
+        req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// Where the wizard stands, without signing in.
+#[derive(Debug, Serialize)]
+pub struct StatusDoc {
+    /// The wizard's version.
+    pub version: &'static str,
+    /// The next step: `admin-password`, `network`, `cluster`, `roles`, `settings` or `review` (the
+    /// installer's part, not built yet).
+    pub phase: &'static str,
+    /// Whether the admin password is set.
+    pub admin_password_set: bool,
+    /// The hardware report's overall status.
+    pub hardware: &'static str,
+    /// Whether network settings are stored.
+    pub network_configured: bool,
+    /// Whether the cluster is created.
+    pub cluster_created: bool,
+}
+
+async fn status(state: web::Data<AppState>) -> HttpResponse {
+    let admin_password_set = state.passwords.is_set();
+    let network_configured = state.opts.state_dir.join(NETWORK_FILE).exists();
+    let cluster_created = state.opts.state_dir.join(CLUSTER_FILE).exists();
+    let phase = if !admin_password_set {
+        "admin-password"
+    } else if !network_configured {
+        "network"
+    } else if !cluster_created {
+        "cluster"
+    } else if !state.opts.state_dir.join(ROLES_FILE).exists() {
+        "roles"
+    } else if !state.opts.state_dir.join(SETTINGS_FILE).exists() {
+        "settings"
+    } else {
+        "review"
+    };
+    HttpResponse::Ok().json(StatusDoc {
+        version: env!("CARGO_PKG_VERSION"),
+        phase,
+        admin_password_set,
+        hardware: state.report().status.as_str(),
+        network_configured,
+        cluster_created,
+    })
+}
+
+async fn session(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    let (_, s) = app::require(&req, &state, Access::SetupToken)?;
+    let left = s
+        .expires
+        .saturating_duration_since(std::time::Instant::now());
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "access": match s.access { Access::Admin => "admin", _ => "setup-token" },
+        "csrf_token": s.csrf,
+        "expires_in_secs": left.as_secs(),
+    })))
+}
+
+async fn system(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    app::require(&req, &state, Access::Admin)?;
+    let report = state.report();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "hostname": report.facts.hostname,
+        "profile": report.profile,
+        "roles": report.roles,
+        "tls_fingerprint": state.fingerprint,
+    })))
+}
+
+async fn hardware(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    app::require(&req, &state, Access::Admin)?;
+    Ok(HttpResponse::Ok().json(&*state.report()))
+}
+
+async fn hardware_rerun(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let (_, s) = app::require(&req, &state, Access::Admin)?;
+    csrf(&req, &s)?;
+    let st = state.clone();
+    let report = web::block(move || st.rerun_check())
+        .await
+        .map_err(|e| WebError::Internal(anyhow::anyhow!("re-running the checks: {e}")))??;
+    Ok(HttpResponse::Ok().json(&*report))
+}
+
+/// The network resource: the NICs to choose from and the stored settings.
+#[derive(Debug, Serialize)]
+pub struct NetworkDoc {
+    /// NIC names the settings may use.
+    pub nics: Vec<String>,
+    /// The stored settings, `null` before they are saved.
+    pub settings: Option<NetworkSettings>,
+}
+
+async fn network_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    app::require(&req, &state, Access::Admin)?;
+    Ok(HttpResponse::Ok().json(NetworkDoc {
+        nics: state.nic_names(),
+        settings: state.network()?,
+    }))
+}
+
+async fn network_put(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Json<NetworkForm>,
+) -> Result<HttpResponse, WebError> {
+    let (_, s) = app::require(&req, &state, Access::Admin)?;
+    csrf(&req, &s)?;
+    let settings = network::validate(&form, &state.nic_names()).map_err(WebError::Invalid)?;
+    state.set_network(&settings)?;
+    Ok(HttpResponse::Ok().json(settings))
+}
+
+async fn cluster_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    app::require(&req, &state, Access::Admin)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "cluster": state.cluster()? })))
+}
+
+/// A request to create the single-node cluster.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCluster {
+    /// The cluster's name.
+    pub name: String,
+}
+
+async fn cluster_post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<CreateCluster>,
+) -> Result<HttpResponse, WebError> {
+    let (_, s) = app::require(&req, &state, Access::Admin)?;
+    csrf(&req, &s)?;
+    let cluster = pages::create_cluster(&state, &body.name)?;
+    Ok(HttpResponse::Created().json(cluster))
+}
+
+async fn roles_get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    app::require(&req, &state, Access::Admin)?;
+    let roles: Vec<_> = state.catalog.roles().values().collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "available": roles,
+        "assignment": state.roles()?,
+    })))
+}
+
+/// A request to assign this node's roles.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRoles {
+    /// The roles.
+    pub roles: Vec<String>,
+}
+
+async fn roles_put(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<AssignRoles>,
+) -> Result<HttpResponse, WebError> {
+    let (_, s) = app::require(&req, &state, Access::Admin)?;
+    csrf(&req, &s)?;
+    match setup_pages::assign_roles(&state, &body.roles)? {
+        setup_pages::RolesOutcome::Saved(assignment, report) => Ok(HttpResponse::Ok()
+            .json(serde_json::json!({ "assignment": assignment, "report": report }))),
+        setup_pages::RolesOutcome::Refused(errors, _) => Err(WebError::Invalid(errors)),
+    }
+}
+
+async fn settings_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    app::require(&req, &state, Access::Admin)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "settings": state.settings()? })))
+}
+
+async fn settings_put(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Json<SettingsForm>,
+) -> Result<HttpResponse, WebError> {
+    let (_, s) = app::require(&req, &state, Access::Admin)?;
+    csrf(&req, &s)?;
+    let settings = setup_pages::store_settings(&state, &form)?;
+    Ok(HttpResponse::Ok().json(settings))
+}
+
+/// Everything the wizard has stored, in one document: the input the installer's cluster
+/// configuration is made from (`null` for a step not done yet).
+async fn config(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    app::require(&req, &state, Access::Admin)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "network": state.network()?,
+        "cluster": state.cluster()?,
+        "roles": state.roles()?,
+        "settings": state.settings()?,
+    })))
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .body(OPENAPI)
+}
+
+/// Registers the API's routes (relative to `/api/v1`).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/status", web::get().to(status))
+        .route("/session", web::get().to(session))
+        .route("/system", web::get().to(system))
+        .route("/hardware", web::get().to(hardware))
+        .route("/hardware/rerun", web::post().to(hardware_rerun))
+        .route("/network", web::get().to(network_get))
+        .route("/network", web::put().to(network_put))
+        .route("/cluster", web::get().to(cluster_get))
+        .route("/cluster", web::post().to(cluster_post))
+        .route("/roles", web::get().to(roles_get))
+        .route("/roles", web::put().to(roles_put))
+        .route("/settings", web::get().to(settings_get))
+        .route("/settings", web::put().to(settings_put))
+        .route("/config", web::get().to(config))
+        .route("/openapi.json", web::get().to(openapi))
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(WebError::NotFound)
+        }));
+}
+
+/// Every (method, path) the API serves, for checking the OpenAPI document against the router.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/status"),
+    ("get", "/session"),
+    ("get", "/system"),
+    ("get", "/hardware"),
+    ("post", "/hardware/rerun"),
+    ("get", "/network"),
+    ("put", "/network"),
+    ("get", "/cluster"),
+    ("post", "/cluster"),
+    ("get", "/roles"),
+    ("put", "/roles"),
+    ("get", "/settings"),
+    ("put", "/settings"),
+    ("get", "/config"),
+    ("get", "/openapi.json"),
+];

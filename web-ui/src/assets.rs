@@ -1,0 +1,26 @@
+//! Static assets, compiled into the binary: only names in this table are served, so no request path
+//! reaches the file system (a `..` or an encoded slash is simply not a name here).
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+
+use crate::error::WebError;
+
+/// The assets: name, media type, contents.
+pub const ASSETS: &[(&str, &str, &str)] = &[(
+    "wizard.css",
+    "text/css; charset=utf-8",
+    include_str!("../static/wizard.css"),
+)];
+
+/// `GET /static/{name}`.
+pub async fn serve(name: web::Path<String>) -> Result<HttpResponse, WebError> {
+    let name = name.into_inner();
+    let (_, mime, body) = ASSETS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .ok_or(WebError::NotFound)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, *mime))
+        .body(*body))
+}

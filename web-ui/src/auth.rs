@@ -1,0 +1,398 @@
+//! Who may use the wizard: the one-time setup token, the admin password (an argon2 hash in the state
+//! directory, mode 0600), sessions with their CSRF tokens, and the per-address sign-in rate limit with a
+//! lockout that doubles each time it is hit.
+//!
+//! Nothing here logs a token, a password or a session id.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use sha2::{Digest, Sha256};
+use stackbox_common::fs::write_atomic;
+
+use crate::error::FieldError;
+
+/// The admin password's argon2 hash (PHC string), relative to the state directory.
+pub const PASSWORD_FILE: &str = "admin-password.argon2";
+/// The shortest admin password accepted.
+pub const PASSWORD_MIN_CHARS: usize = 12;
+/// The longest admin password accepted (argon2 takes any length; this bounds the work per request).
+pub const PASSWORD_MAX_CHARS: usize = 1024;
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "stackbox_session";
+
+/// Random bytes as lowercase hex: session ids and CSRF tokens (32 bytes, 256 bits).
+pub fn random_hex() -> anyhow::Result<String> {
+    let mut buf = [0u8; 32];
+    getrandom::fill(&mut buf)
+        .map_err(|e| anyhow::anyhow!("reading the system's random source: {e}"))?;
+    Ok(hex::encode(buf))
+}
+
+/// Compares two secrets in time that depends only on their lengths' digests, not on where they differ.
+pub fn secrets_equal(a: &str, b: &str) -> bool {
+    let (da, db) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    da.iter()
+        .zip(db.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// Normalises a setup token as typed: surrounding space dropped, letters uppercased.
+pub fn normalise_token(typed: &str) -> String {
+    typed.trim().to_ascii_uppercase()
+}
+
+/// The admin password store: one argon2 hash in the state directory.
+#[derive(Debug, Clone)]
+pub struct PasswordStore {
+    path: PathBuf,
+}
+
+impl PasswordStore {
+    /// The store in `state_dir`.
+    pub fn new(state_dir: &Path) -> PasswordStore {
+        PasswordStore {
+            path: state_dir.join(PASSWORD_FILE),
+        }
+    }
+
+    /// Whether the admin password has been set (then the setup token no longer works).
+    pub fn is_set(&self) -> bool {
+        self.path.exists()
+    }
+
+    /// Checks a new password and its confirmation; the messages say what is accepted.
+    pub fn check_new(password: &str, confirm: &str) -> Result<(), Vec<FieldError>> {
+        let n = password.chars().count();
+        let mut errors = Vec::new();
+        if n < PASSWORD_MIN_CHARS {
+            errors.push(FieldError::new(
+                "password",
+                format!("the password needs at least {PASSWORD_MIN_CHARS} characters"),
+            ));
+        } else if n > PASSWORD_MAX_CHARS {
+            errors.push(FieldError::new(
+                "password",
+                format!("the password has at most {PASSWORD_MAX_CHARS} characters"),
+            ));
+        }
+        if password != confirm {
+            errors.push(FieldError::new("confirm", "the two passwords differ"));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Hashes and stores the password (argon2id, random salt), mode 0600.
+    pub fn set(&self, password: &str) -> anyhow::Result<()> {
+        let mut salt = [0u8; 16];
+        getrandom::fill(&mut salt)
+            .map_err(|e| anyhow::anyhow!("reading the system's random source: {e}"))?;
+        let salt =
+            SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("encoding the salt: {e}"))?;
+        let hash = Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map_err(|e| anyhow::anyhow!("hashing the admin password: {e}"))?
+            .to_string();
+        write_atomic(&self.path, format!("{hash}\n").as_bytes(), 0o600)
+            .with_context(|| format!("writing {}", self.path.display()))
+    }
+
+    /// Whether `password` matches the stored hash; false when none is stored.
+    pub fn verify(&self, password: &str) -> anyhow::Result<bool> {
+        let stored = match std::fs::read_to_string(&self.path) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", self.path.display())),
+        };
+        let hash = PasswordHash::new(stored.trim())
+            .map_err(|e| anyhow::anyhow!("{} holds no argon2 hash: {e}", self.path.display()))?;
+        Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok())
+    }
+}
+
+/// What a session may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Not signed in: may only sign in (the session exists to carry the sign-in form's CSRF token).
+    Anonymous,
+    /// Signed in with the setup token: must set the admin password first.
+    SetupToken,
+    /// Signed in as the admin.
+    Admin,
+}
+
+/// One browser's session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// What the session may do.
+    pub access: Access,
+    /// The token every state-changing request of this session must carry.
+    pub csrf: String,
+    /// When the session stops working.
+    pub expires: Instant,
+}
+
+/// The most sessions kept; the oldest anonymous ones are dropped first.
+const MAX_SESSIONS: usize = 4096;
+
+/// Sessions by id, in memory: a restart of the wizard signs everybody out.
+#[derive(Debug)]
+pub struct Sessions {
+    ttl: Duration,
+    map: HashMap<String, Session>,
+}
+
+impl Sessions {
+    /// An empty table whose sessions live `ttl` after their creation.
+    pub fn new(ttl: Duration) -> Sessions {
+        Sessions {
+            ttl,
+            map: HashMap::new(),
+        }
+    }
+
+    /// How long a session lives.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Creates a session; returns its id.
+    pub fn create(&mut self, access: Access, now: Instant) -> anyhow::Result<(String, Session)> {
+        if self.map.len() >= MAX_SESSIONS {
+            self.map.retain(|_, s| s.expires > now);
+            if self.map.len() >= MAX_SESSIONS {
+                self.map.retain(|_, s| s.access != Access::Anonymous);
+            }
+            if self.map.len() >= MAX_SESSIONS {
+                anyhow::bail!("too many signed-in sessions");
+            }
+        }
+        let id = random_hex()?;
+        let session = Session {
+            access,
+            csrf: random_hex()?,
+            expires: now + self.ttl,
+        };
+        self.map.insert(id.clone(), session.clone());
+        Ok((id, session))
+    }
+
+    /// The live session with this id; an expired one is removed and reported as `Err(())`.
+    pub fn get(&mut self, id: &str, now: Instant) -> Option<Result<Session, ()>> {
+        let s = self.map.get(id)?.clone();
+        if s.expires <= now {
+            self.map.remove(id);
+            return Some(Err(()));
+        }
+        Some(Ok(s))
+    }
+
+    /// Ends a session.
+    pub fn remove(&mut self, id: &str) {
+        self.map.remove(id);
+    }
+
+    /// Ends every session with this access (the setup-token sessions once the password is set).
+    pub fn revoke(&mut self, access: Access) {
+        self.map.retain(|_, s| s.access != access);
+    }
+}
+
+/// Failures allowed before a lockout.
+pub const MAX_FAILURES: u32 = 5;
+/// The first lockout's length; each further one doubles, up to [`LOCKOUT_MAX`].
+pub const LOCKOUT_BASE: Duration = Duration::from_secs(30);
+/// The longest lockout.
+pub const LOCKOUT_MAX: Duration = Duration::from_secs(3600);
+/// Failures older than this are forgotten (and so is the lockout count, after a quiet day).
+const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Debug, Clone)]
+struct Record {
+    failures: u32,
+    last_failure: Instant,
+    lockouts: u32,
+    locked_until: Option<Instant>,
+}
+
+/// Failed sign-ins per client address.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    map: HashMap<IpAddr, Record>,
+}
+
+/// The address a failure is counted against: an IPv4 address itself, an IPv6 address's /64 (one
+/// host usually holds a whole /64, so counting single addresses would let it rotate through them).
+fn limiter_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
+impl RateLimiter {
+    /// An empty limiter.
+    pub fn new() -> RateLimiter {
+        RateLimiter::default()
+    }
+
+    /// `Err(remaining)` while `ip` is locked out.
+    pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        match self.map.get(&limiter_key(ip)).and_then(|r| r.locked_until) {
+            Some(until) if until > now => Err(until - now),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a failed sign-in; returns the lockout it started, if any.
+    pub fn fail(&mut self, ip: IpAddr, now: Instant) -> Option<Duration> {
+        if self.map.len() > 65_536 {
+            self.map
+                .retain(|_, r| now.duration_since(r.last_failure) < Duration::from_secs(86_400));
+        }
+        let r = self.map.entry(limiter_key(ip)).or_insert(Record {
+            failures: 0,
+            last_failure: now,
+            lockouts: 0,
+            locked_until: None,
+        });
+        if now.duration_since(r.last_failure) > FAILURE_WINDOW {
+            r.failures = 0;
+        }
+        if now.duration_since(r.last_failure) > Duration::from_secs(86_400) {
+            r.lockouts = 0;
+        }
+        r.failures += 1;
+        r.last_failure = now;
+        if r.failures >= MAX_FAILURES {
+            let factor = 1u32 << r.lockouts.min(16);
+            let length = LOCKOUT_BASE.saturating_mul(factor).min(LOCKOUT_MAX);
+            r.lockouts += 1;
+            r.failures = 0;
+            r.locked_until = Some(now + length);
+            return Some(length);
+        }
+        None
+    }
+
+    /// Records a successful sign-in: the failures are forgotten, the lockout count is kept.
+    pub fn succeed(&mut self, ip: IpAddr) {
+        if let Some(r) = self.map.get_mut(&limiter_key(ip)) {
+            r.failures = 0;
+            r.locked_until = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn lockout_after_five_failures_backs_off_and_is_per_address() {
+        let mut rl = RateLimiter::new();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let t0 = Instant::now();
+        for _ in 0..4 {
+            assert_eq!(rl.fail(a, t0), None);
+        }
+        assert!(rl.check(a, t0).is_ok());
+        assert_eq!(rl.fail(a, t0), Some(LOCKOUT_BASE));
+        assert_eq!(rl.check(a, t0), Err(LOCKOUT_BASE));
+        assert!(rl.check(b, t0).is_ok());
+        let t1 = t0 + LOCKOUT_BASE + Duration::from_secs(1);
+        assert!(rl.check(a, t1).is_ok());
+        for _ in 0..4 {
+            rl.fail(a, t1);
+        }
+        assert_eq!(rl.fail(a, t1), Some(LOCKOUT_BASE * 2));
+        let mut t = t1;
+        for _ in 0..10 {
+            t += LOCKOUT_MAX;
+            for _ in 0..4 {
+                rl.fail(a, t);
+            }
+            let l = rl.fail(a, t).unwrap();
+            assert!(l <= LOCKOUT_MAX);
+        }
+        assert_eq!(rl.check(a, t), Err(LOCKOUT_MAX));
+    }
+
+    #[test]
+    fn ipv6_failures_count_per_64() {
+        let mut rl = RateLimiter::new();
+        let t0 = Instant::now();
+        for i in 0..5u16 {
+            let ip = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, i + 1));
+            rl.fail(ip, t0);
+        }
+        let same64: IpAddr = "2001:db8:0:1::ffff".parse().unwrap();
+        let other64: IpAddr = "2001:db8:0:2::1".parse().unwrap();
+        assert!(rl.check(same64, t0).is_err());
+        assert!(rl.check(other64, t0).is_ok());
+    }
+
+    #[test]
+    fn sessions_expire() {
+        let mut s = Sessions::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        let (id, sess) = s.create(Access::Admin, t0).unwrap();
+        assert_eq!(id.len(), 64);
+        assert_ne!(sess.csrf, id);
+        assert!(matches!(s.get(&id, t0), Some(Ok(_))));
+        assert!(matches!(
+            s.get(&id, t0 + Duration::from_secs(61)),
+            Some(Err(()))
+        ));
+        assert!(s.get(&id, t0).is_none());
+    }
+
+    #[test]
+    fn password_is_an_argon2_hash_with_private_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PasswordStore::new(dir.path());
+        assert!(!store.is_set());
+        assert!(!store.verify("anything").unwrap());
+        assert!(PasswordStore::check_new("short", "short").is_err());
+        assert!(PasswordStore::check_new("long enough pw", "other").is_err());
+        PasswordStore::check_new("correct horse battery", "correct horse battery").unwrap();
+        store.set("correct horse battery").unwrap();
+        let text = std::fs::read_to_string(dir.path().join(PASSWORD_FILE)).unwrap();
+        assert!(text.starts_with("$argon2id$"), "{text}");
+        assert!(!text.contains("horse"));
+        let mode = std::fs::metadata(dir.path().join(PASSWORD_FILE))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(store.verify("correct horse battery").unwrap());
+        assert!(!store.verify("correct horse battery!").unwrap());
+    }
+
+    #[test]
+    fn secret_comparison() {
+        assert!(secrets_equal("ABC", "ABC"));
+        assert!(!secrets_equal("ABC", "ABD"));
+        assert!(!secrets_equal("ABC", "ABCD"));
+        assert_eq!(normalise_token(" abcde-fg \n"), "ABCDE-FG");
+    }
+}

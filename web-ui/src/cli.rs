@@ -1,0 +1,69 @@
+//! `stackboxd serve`'s arguments and its run: the binary only dispatches here, so the wizard's options
+//! live beside the code that uses them.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::state::ServeOptions;
+
+/// Exit status for bad arguments, as elsewhere in `stackboxd`.
+const EXIT_USAGE: u8 = 2;
+
+/// The arguments of `stackboxd serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8443")]
+    pub listen: String,
+    /// Where the token, certificate, password hash and settings are kept.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/stackbox")]
+    pub state: PathBuf,
+    /// Client subnets allowed to reach the wizard, comma-separated CIDRs.
+    /// Default: loopback and the management address's subnet.
+    #[arg(long, value_name = "CIDR,...", value_delimiter = ',')]
+    pub allow: Vec<String>,
+    /// Read the machine for the hardware report under DIR instead of `/`.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// The hardware profile the report is judged under.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "STACKBOX_PROFILE",
+        default_value = "baremetal"
+    )]
+    pub profile: String,
+    /// Also answer plain HTTP on ADDR (e.g. 0.0.0.0:80), with redirects to HTTPS only.
+    #[arg(long, value_name = "ADDR")]
+    pub redirect_http: Option<String>,
+}
+
+/// Runs the wizard until it is stopped; errors are printed with their causes and turned into an exit
+/// status (2 for bad arguments, 1 for anything else).
+pub fn run(args: ServeArgs) -> ExitCode {
+    let mut opts = ServeOptions::new(args.state);
+    opts.listen = args.listen;
+    opts.root = args.root;
+    opts.profile = args.profile;
+    opts.redirect_http = args.redirect_http;
+    if !args.allow.is_empty() {
+        match args.allow.iter().map(|c| c.parse()).collect() {
+            Ok(nets) => opts.allow = Some(nets),
+            Err(e) => {
+                eprintln!("stackboxd serve: --allow takes CIDRs such as 10.0.0.0/24: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    }
+    match crate::serve(opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let chain: Vec<String> =
+                std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+                    .map(ToString::to_string)
+                    .collect();
+            eprintln!("stackboxd serve: {}", chain.join(": "));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The HTTPS server: rustls with the ring provider, TLS 1.3 only, the certificate and key from the state
+//! directory.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use actix_web::{HttpServer, web};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::state::{AppState, ServeOptions};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The wizard's state (identity, hardware report) could not be set up.
+    #[error("preparing the wizard's state")]
+    State(#[source] anyhow::Error),
+    /// The certificate or key could not be read.
+    #[error("reading the TLS certificate or key {path}")]
+    Pem {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: rustls_pki_types::pem::Error,
+    },
+    /// rustls refused the configuration.
+    #[error("configuring TLS")]
+    Tls(#[source] rustls::Error),
+    /// The address could not be bound.
+    #[error("listening on {addr}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server stopped with an error.
+    #[error("running the server")]
+    Run(#[source] std::io::Error),
+}
+
+/// The TLS configuration: TLS 1.3 only, ring provider, ALPN h2 and http/1.1.
+pub fn tls_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, ServeError> {
+    let pem_err = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| ServeError::Pem {
+            path: path.clone(),
+            source,
+        }
+    };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .map_err(pem_err(cert))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(pem_err(cert))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(pem_err(key))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(ServeError::Tls)?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(ServeError::Tls)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Binds the wizard to `opts.listen` around a prepared state; returns the server (not yet polled) and
+/// the bound addresses (useful with port 0).
+pub fn bind(
+    state: web::Data<AppState>,
+) -> Result<(actix_web::dev::Server, Vec<SocketAddr>), ServeError> {
+    let sd = &state.opts.state_dir;
+    let tls = tls_config(
+        &sd.join(stackbox_firstboot::identity::CERT_FILE),
+        &sd.join(stackbox_firstboot::identity::KEY_FILE),
+    )?;
+    let listen = state.opts.listen.clone();
+    let workers = state.opts.workers;
+    let st = state.clone();
+    let mut server = HttpServer::new(move || crate::app::app(st.clone()))
+        .max_connections(4096)
+        .client_request_timeout(std::time::Duration::from_secs(10))
+        .shutdown_timeout(2);
+    if workers > 0 {
+        server = server.workers(workers);
+    }
+    let server = server
+        .bind_rustls_0_23(&listen, tls)
+        .map_err(|source| ServeError::Bind {
+            addr: listen.clone(),
+            source,
+        })?;
+    let addrs = server.addrs();
+    Ok((server.run(), addrs))
+}
+
+/// The `Location` a plain-HTTP request is sent to: the same host (its port dropped) and path on HTTPS
+/// at `https_port`. A host that is not a plain name or address is replaced by `fallback`.
+pub fn redirect_location(
+    host: Option<&str>,
+    path_and_query: &str,
+    https_port: u16,
+    fallback: &str,
+) -> String {
+    let host = host.unwrap_or(fallback);
+    // Drop the port: "[::1]:80" -> "[::1]", "name:80" -> "name".
+    let bare = if let Some(end) = host.strip_prefix('[').and_then(|h| h.find(']')) {
+        &host[..end + 2]
+    } else {
+        host.split(':').next().unwrap_or(host)
+    };
+    let plain = !bare.is_empty()
+        && bare
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'));
+    let bare = if plain { bare } else { fallback };
+    let path = if path_and_query.starts_with('/') {
+        path_and_query
+    } else {
+        "/"
+    };
+    format!("https://{bare}:{https_port}{path}")
+}
+
+/// A plain-HTTP server that answers every request with a permanent redirect (308) to the wizard's
+/// HTTPS address, and nothing else.
+pub fn bind_redirect(
+    listen: &str,
+    https_port: u16,
+) -> Result<(actix_web::dev::Server, Vec<SocketAddr>), ServeError> {
+    let fallback = listen
+        .rsplit_once(':')
+        .map(|(h, _)| h.to_owned())
+        .filter(|h| h != "0.0.0.0" && h != "[::]")
+        .unwrap_or_else(|| "localhost".to_owned());
+    let server = HttpServer::new(move || {
+        let fallback = fallback.clone();
+        actix_web::App::new()
+            .wrap(crate::app::security_headers())
+            .default_service(web::to(move |req: actix_web::HttpRequest| {
+                let to = redirect_location(
+                    req.headers()
+                        .get(actix_web::http::header::HOST)
+                        .and_then(|h| h.to_str().ok()),
+                    req.uri()
+                        .path_and_query()
+                        .map(|p| p.as_str())
+                        .unwrap_or("/"),
+                    https_port,
+                    &fallback,
+                );
+                async move {
+                    actix_web::HttpResponse::PermanentRedirect()
+                        .insert_header((actix_web::http::header::LOCATION, to))
+                        .finish()
+                }
+            }))
+    })
+    .workers(1)
+    .shutdown_timeout(1)
+    .bind(listen)
+    .map_err(|source| ServeError::Bind {
+        addr: listen.to_owned(),
+        source,
+    })?;
+    let addrs = server.addrs();
+    Ok((server.run(), addrs))
+}
+
+/// `stackboxd serve`: prepares the state, binds and serves until SIGINT or SIGTERM.
+pub fn serve(opts: ServeOptions) -> Result<(), ServeError> {
+    let state = web::Data::new(AppState::new(opts).map_err(ServeError::State)?);
+    actix_web::rt::System::new().block_on(async move {
+        let (server, addrs) = bind(state.clone())?;
+        if let Some(plain) = &state.opts.redirect_http {
+            let port = addrs
+                .first()
+                .map(|a| a.port())
+                .unwrap_or(stackbox_firstboot::identity::WIZARD_PORT);
+            let (redirect, plain_addrs) = bind_redirect(plain, port)?;
+            for a in &plain_addrs {
+                tracing::info!("redirecting http://{a}/ to HTTPS");
+            }
+            actix_web::rt::spawn(redirect);
+        }
+        for a in &addrs {
+            tracing::info!("wizard listening on https://{a}/ (TLS 1.3)");
+        }
+        eprintln!(
+            "stackboxd serve: listening on {} (TLS 1.3), certificate {}",
+            addrs
+                .iter()
+                .map(|a| format!("https://{a}/"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            state.fingerprint
+        );
+        server.await.map_err(ServeError::Run)
+    })
+}

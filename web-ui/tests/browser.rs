@@ -1,0 +1,277 @@
+//! A real browser walks the wizard: Debian's Chromium, headless, driven over WebDriver (chromedriver)
+//! by fantoccini, against the wizard serving HTTPS on 127.0.0.1. Sign in with the setup token, set the
+//! admin password, read the hardware report, submit a bad network form and then a good one, create the
+//! single-node cluster, choose roles and save the settings (with a bad ratio first). With `STACKBOX_SCREENSHOTS=DIR` it saves PNGs of the pages there.
+//!
+//! Chromium and chromedriver must be installed (deps/web.txt); when they are missing the test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// chromedriver, killed when dropped.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_driver() -> (Driver, u16) {
+    for tool in [CHROMIUM, CHROMEDRIVER] {
+        assert!(
+            Path::new(tool).exists(),
+            "{tool} is missing: apt-get install chromium chromium-driver (deps/web.txt)"
+        );
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(CHROMEDRIVER)
+        .args([
+            format!("--port={port}"),
+            "--allowed-ips=127.0.0.1".to_owned(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting chromedriver");
+    let driver = Driver(child);
+    // Wait for chromedriver to accept connections (its own signal that it is ready).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not listen on {port} within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (driver, port)
+}
+
+async fn browser(port: u16, profile: &Path) -> Client {
+    let caps = serde_json::json!({
+        "acceptInsecureCerts": true,
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1280,1000",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }
+    });
+    let serde_json::Value::Object(caps) = caps else {
+        unreachable!()
+    };
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("connecting to chromedriver")
+}
+
+async fn path(c: &Client) -> String {
+    let url = c.current_url().await.unwrap();
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+/// Waits until the browser shows `want` (navigation after a click is asynchronous).
+async fn at(c: &Client, want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = path(c).await;
+        if now == want || Instant::now() > deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let e = c.find(Locator::Css(css)).await.unwrap();
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn shot(c: &Client, name: &str) {
+    if let Some(dir) = std::env::var_os("STACKBOX_SCREENSHOTS") {
+        let png = c.screenshot().await.unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(Path::new(&dir).join(name), png).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_walks_sign_in_password_hardware_network_cluster_roles_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let running = Running::start(options(dir.path()));
+    let (_driver, port) = start_driver();
+    let c = browser(port, profile.path()).await;
+    let base = running.url();
+    let state_dir = dir.path().to_owned();
+    let walker = c.clone();
+    let result = async move {
+        let (c, dir) = (walker, state_dir.as_path());
+        // No session: the wizard sends the browser to the sign-in page.
+        c.goto(&format!("{base}/hardware")).await.unwrap();
+        assert_eq!(at(&c, "/login").await, "/login");
+        shot(&c, "login.png").await;
+
+        // A wrong token is refused with a message; the right one leads to the password page.
+        fill(&c, "#secret", "WRONG-WRONG").await;
+        click(&c, "#sign-in").await;
+        assert!(
+            text(&c, "#login-error")
+                .await
+                .contains("setup token is wrong")
+        );
+        fill(&c, "#secret", &token(dir).to_lowercase()).await;
+        click(&c, "#sign-in").await;
+        assert_eq!(at(&c, "/set-password").await, "/set-password");
+
+        fill(&c, "#password", "long enough one").await;
+        fill(&c, "#confirm", "long enough two").await;
+        click(&c, "#set-password").await;
+        assert!(text(&c, "#confirm-error").await.contains("differ"));
+        fill(&c, "#password", PASSWORD).await;
+        fill(&c, "#confirm", PASSWORD).await;
+        click(&c, "#set-password").await;
+        assert_eq!(at(&c, "/hardware").await, "/hardware");
+
+        // The hardware report, every check with its status; the re-run button comes back to it.
+        assert!(text(&c, "#verdict").await.starts_with("Ready"));
+        assert_eq!(text(&c, "#check-kvm\\.device td").await, "PASS");
+        shot(&c, "hardware.png").await;
+        click(&c, "#rerun").await;
+        assert_eq!(at(&c, "/hardware?rerun").await, "/hardware?rerun");
+        assert!(text(&c, "#rerun-done").await.contains("run again"));
+        click(&c, "#next").await;
+        assert_eq!(at(&c, "/network").await, "/network");
+
+        // Bad input: messages beside the fields, nothing stored, the script stays text.
+        fill(&c, "#hostname", "<script>alert(1)</script>").await;
+        fill(&c, "#vlan", "4095").await;
+        click(&c, "#mode-static").await;
+        fill(&c, "#address", "10.0.0.5/24").await;
+        fill(&c, "#gateway", "10.0.1.1").await;
+        fill(&c, "#dns", "10.0.0.53").await;
+        click(&c, "#save-network").await;
+        assert_eq!(at(&c, "/network").await, "/network");
+        assert!(text(&c, "#vlan-error").await.contains("1 to 4094"));
+        assert!(
+            text(&c, "#gateway-error")
+                .await
+                .contains("outside the subnet")
+        );
+        assert!(text(&c, "#hostname-error").await.contains("lowercase"));
+        assert!(!dir.join("network.json").exists());
+        let value = c
+            .find(Locator::Css("#hostname"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap();
+        assert_eq!(value.as_deref(), Some("<script>alert(1)</script>"));
+        shot(&c, "network-invalid.png").await;
+
+        fill(&c, "#hostname", "node1").await;
+        fill(&c, "#vlan", "100").await;
+        fill(&c, "#gateway", "10.0.0.1").await;
+        c.find(Locator::Css("#data_nic"))
+            .await
+            .unwrap()
+            .select_by_value("eno2")
+            .await
+            .unwrap();
+        click(&c, "#save-network").await;
+        assert_eq!(at(&c, "/cluster").await, "/cluster");
+        assert!(dir.join("network.json").exists());
+
+        // A single-node cluster, nothing that pretends to join.
+        let page = c.source().await.unwrap();
+        assert!(page.contains("Joining an existing cluster is not available yet"));
+        fill(&c, "#name", "lab").await;
+        click(&c, "#create-cluster").await;
+        assert!(
+            text(&c, "#cluster-created")
+                .await
+                .contains("Single-node cluster lab")
+        );
+        shot(&c, "cluster.png").await;
+        click(&c, "#next").await;
+        assert_eq!(at(&c, "/roles").await, "/roles");
+
+        // Roles: the profile's verdict on the choice, then the settings.
+        for role in ["console-proxy", "message-bus", "storage-metadata"] {
+            click(&c, &format!("#role-{role}")).await; // off: the defaults are every role
+        }
+        click(&c, "#save-roles").await;
+        assert!(text(&c, "#roles-saved").await.contains("Saved"));
+        assert!(
+            text(&c, "#roles-verdict")
+                .await
+                .contains("compute, management")
+        );
+        click(&c, "#next").await;
+        assert_eq!(at(&c, "/settings").await, "/settings");
+        fill(&c, "#cpu_ratio", "99").await;
+        click(&c, "#save-settings").await;
+        assert!(text(&c, "#cpu_ratio-error").await.contains("at most 64"));
+        fill(&c, "#cpu_ratio", "8").await;
+        click(&c, "#save-settings").await;
+        assert!(text(&c, "#settings-saved").await.contains("not built yet"));
+        shot(&c, "settings.png").await;
+        let cluster: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("cluster.json")).unwrap())
+                .unwrap();
+        assert_eq!(cluster["members"], serde_json::json!(["node1"]));
+    };
+    // Close the browser whatever happened, then report.
+    let outcome = tokio::spawn(result).await;
+    c.close().await.unwrap();
+    drop(running);
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}

@@ -1,0 +1,307 @@
+//! Helpers for the wizard's tests: a state on a fixture machine, sign-in steps, cookie and CSRF
+//! plumbing, and placeholders for random values in golden files.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::header;
+use actix_web::test::{self, TestRequest};
+use actix_web::web;
+use stackbox_web::{AppState, ServeOptions};
+
+/// The client address tests use.
+pub const CLIENT: &str = "127.0.0.1:40000";
+/// The admin password tests set.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A fixture machine's root from the firstboot crate.
+pub fn machine(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../firstboot/tests/fixtures/machines")
+        .join(name)
+        .join("root")
+}
+
+/// Options for a wizard on the 4-NIC fixture under the lab profile, state in `dir`, loopback allowed.
+pub fn options(dir: &Path) -> ServeOptions {
+    let mut o = ServeOptions::new(dir);
+    o.root = machine("intel-server-4nic");
+    o.profile = "lab".to_owned();
+    o.allow = Some(vec!["127.0.0.0/8".parse().unwrap()]);
+    o.listen = "127.0.0.1:0".to_owned();
+    o.workers = 1;
+    o
+}
+
+/// A state from options.
+pub fn state(opts: ServeOptions) -> web::Data<AppState> {
+    web::Data::new(AppState::new(opts).unwrap())
+}
+
+/// The setup token in the state directory.
+pub fn token(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("setup-token"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// A response as status, headers we care about, and body text.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub location: Option<String>,
+    pub content_type: Option<String>,
+    pub set_cookie: Option<String>,
+    pub headers: actix_web::http::header::HeaderMap,
+    pub body: String,
+}
+
+impl Resp {
+    /// The session cookie's value, when the response sets it.
+    pub fn session(&self) -> Option<String> {
+        let sc = self.set_cookie.as_deref()?;
+        let v = sc.strip_prefix("stackbox_session=")?;
+        let v = v.split(';').next()?;
+        (!v.is_empty()).then(|| v.to_owned())
+    }
+
+    /// The CSRF token in a page's forms.
+    pub fn csrf(&self) -> String {
+        csrf_in(&self.body)
+    }
+}
+
+/// The first `name="csrf" value="..."` in a page.
+pub fn csrf_in(body: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let i = body.find(marker).expect("no csrf field") + marker.len();
+    body[i..i + 64].to_owned()
+}
+
+/// Turns a service response into a [`Resp`].
+pub async fn read<B: MessageBody>(resp: ServiceResponse<B>) -> Resp {
+    let status = resp.status().as_u16();
+    let h = resp.headers().clone();
+    let get = |n: header::HeaderName| h.get(n).map(|v| v.to_str().unwrap().to_owned());
+    let location = get(header::LOCATION);
+    let content_type = get(header::CONTENT_TYPE);
+    let set_cookie = get(header::SET_COOKIE);
+    let body = actix_web::body::to_bytes(resp.into_body())
+        .await
+        .map_err(Into::<Box<dyn std::error::Error>>::into)
+        .unwrap();
+    Resp {
+        status,
+        location,
+        content_type,
+        set_cookie,
+        headers: h,
+        body: String::from_utf8(body.to_vec()).unwrap(),
+    }
+}
+
+/// A request from the test client's address.
+pub fn req(method: &str, uri: &str) -> TestRequest {
+    let r = match method {
+        "GET" => TestRequest::get(),
+        "POST" => TestRequest::post(),
+        "PUT" => TestRequest::put(),
+        other => panic!("{other}"),
+    };
+    r.uri(uri).peer_addr(CLIENT.parse::<SocketAddr>().unwrap())
+}
+
+/// Adds the session cookie.
+pub fn with_session(r: TestRequest, session: &str) -> TestRequest {
+    r.insert_header((header::COOKIE, format!("stackbox_session={session}")))
+}
+
+/// A form body from pairs.
+pub fn form(r: TestRequest, pairs: &[(&str, &str)]) -> TestRequest {
+    let body: String = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    r.insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+        .set_payload(body)
+}
+
+/// Percent-encodes everything but unreserved characters.
+pub fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Calls the service.
+pub async fn call<S, B>(app: &S, r: TestRequest) -> Resp
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    read(test::call_service(app, r.to_request()).await).await
+}
+
+/// GET /login: a fresh anonymous session and its CSRF token.
+pub async fn anonymous<S, B>(app: &S) -> (String, String)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let r = call(app, req("GET", "/login")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    (r.session().unwrap(), r.csrf())
+}
+
+/// Signs in with the setup token: the setup-token session.
+pub async fn sign_in_token<S, B>(app: &S, token: &str) -> String
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let (anon, csrf) = anonymous(app).await;
+    let r = call(
+        app,
+        form(
+            with_session(req("POST", "/login"), &anon),
+            &[("csrf", &csrf), ("secret", token)],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.location.as_deref(), Some("/set-password"));
+    r.session().unwrap()
+}
+
+/// Signs in with the token and sets the admin password: the admin session and its CSRF token.
+pub async fn admin<S, B>(app: &S, token: &str) -> (String, String)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let s = sign_in_token(app, token).await;
+    let page = call(app, with_session(req("GET", "/set-password"), &s)).await;
+    assert_eq!(page.status, 200);
+    let r = call(
+        app,
+        form(
+            with_session(req("POST", "/set-password"), &s),
+            &[
+                ("csrf", &page.csrf()),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.location.as_deref(), Some("/hardware"));
+    let admin = r.session().unwrap();
+    let hw = call(app, with_session(req("GET", "/hardware"), &admin)).await;
+    assert_eq!(hw.status, 200);
+    (admin, hw.csrf())
+}
+
+/// Replaces random values (64-hex-digit session ids and CSRF tokens) with `{RANDOM}`.
+pub fn placeholders(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let run = bytes[i..]
+            .iter()
+            .take_while(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            .count();
+        if run == 64 {
+            out.push_str("{RANDOM}");
+            i += 64;
+        } else if run > 0 {
+            out.push_str(&text[i..i + run]);
+            i += run;
+        } else {
+            let ch = text[i..].chars().next().unwrap();
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
+
+/// Compares with `tests/golden/NAME` after placeholders.
+pub fn golden(name: &str, actual: &str) {
+    stackbox_common::test_utils::golden(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden")
+            .join(name),
+        &placeholders(actual),
+    );
+}
+
+/// A wizard serving HTTPS on loopback in its own thread (its own actix system), as `stackboxd serve`
+/// runs it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state_dir: PathBuf,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Starts the wizard on 127.0.0.1, a free port, with `opts`.
+    pub fn start(opts: ServeOptions) -> Running {
+        let state_dir = opts.state_dir.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let state = web::Data::new(AppState::new(opts).unwrap());
+                let (server, addrs) = stackbox_web::server::bind(state).unwrap();
+                tx.send((addrs[0], server.handle())).unwrap();
+                server.await.unwrap();
+            });
+        });
+        let (addr, handle) = rx.recv().expect("the server thread died");
+        Running {
+            addr,
+            state_dir,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let h = self.handle.clone();
+        std::thread::spawn(move || futures_lite_block_on(h.stop(false)))
+            .join()
+            .ok();
+        if let Some(t) = self.thread.take() {
+            t.join().ok();
+        }
+    }
+}
+
+/// Runs a future to completion on a throwaway single-thread runtime.
+pub fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}

@@ -1,0 +1,812 @@
+//! The wizard's pages through the whole application (guards, sessions, CSRF), on a fixture machine:
+//! golden renders of every page, the sign-in flow, and the input that must be refused.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use actix_web::test;
+use common::*;
+use stackbox_web::app::app as wizard;
+
+#[actix_web::test]
+async fn every_page_renders_as_its_golden_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = test::init_service(wizard(state(options(dir.path())))).await;
+    let tok = token(dir.path());
+
+    let r = call(&app, req("GET", "/login")).await;
+    golden("login-token.html", &r.body);
+    let (anon, csrf) = (r.session().unwrap(), r.csrf());
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/login"), &anon),
+            &[("csrf", &csrf), ("secret", "WRONG-TOKEN")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    golden("login-wrong-token.html", &r.body);
+
+    let s = sign_in_token(&app, &tok).await;
+    let r = call(&app, with_session(req("GET", "/set-password"), &s)).await;
+    golden("set-password.html", &r.body);
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/set-password"), &s),
+            &[
+                ("csrf", &r.csrf()),
+                ("password", "short"),
+                ("confirm", "other"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    golden("set-password-invalid.html", &r.body);
+
+    let (admin_s, csrf) = admin(&app, &tok).await;
+    let r = call(&app, with_session(req("GET", "/hardware"), &admin_s)).await;
+    golden("hardware.html", &r.body);
+    let r = call(&app, with_session(req("GET", "/cluster"), &admin_s)).await;
+    golden("cluster-needs-network.html", &r.body);
+    let r = call(&app, with_session(req("GET", "/network"), &admin_s)).await;
+    golden("network-defaults.html", &r.body);
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/network"), &admin_s),
+            &[
+                ("csrf", &csrf),
+                ("hostname", "<script>alert(1)</script>"),
+                ("management_nic", "eno1"),
+                ("data_nic", "\"><script>alert(2)</script>"),
+                ("mode", "static"),
+                ("address", "10.0.0.5/24"),
+                ("gateway", "10.0.1.1"),
+                ("dns", "<img src=x onerror=alert(3)>"),
+                ("bridge", "br-mgmt"),
+                ("vlan", "4095"),
+                ("mtu", "9217"),
+                ("vxlan_min", "1"),
+                ("vxlan_max", "1000"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    golden("network-invalid.html", &r.body);
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/network"), &admin_s),
+            &good_network(&csrf),
+        ),
+    )
+    .await;
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/cluster")));
+    let r = call(&app, with_session(req("GET", "/network"), &admin_s)).await;
+    golden("network-saved.html", &r.body);
+    let r = call(&app, with_session(req("GET", "/cluster"), &admin_s)).await;
+    golden("cluster-form.html", &r.body);
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/cluster"), &admin_s),
+            &[("csrf", &csrf), ("name", "Bad Name")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    golden("cluster-invalid.html", &r.body);
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/cluster"), &admin_s),
+            &[("csrf", &csrf), ("name", "lab")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    let r = call(&app, with_session(req("GET", "/cluster"), &admin_s)).await;
+    golden("cluster-created.html", &r.body);
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/cluster"), &admin_s),
+            &[("csrf", "nope"), ("name", "x")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    golden("error-csrf.html", &r.body);
+    let r = call(&app, req("GET", "/no-such-page")).await;
+    assert_eq!(r.status, 404);
+    golden("error-not-found.html", &r.body);
+
+    // Signed out, the sign-in page now asks for the password.
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/logout"), &admin_s),
+            &[("csrf", &csrf)],
+        ),
+    )
+    .await;
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/login")));
+    let r = call(&app, req("GET", "/login")).await;
+    golden("login-password.html", &r.body);
+}
+
+fn good_network(csrf: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("csrf", csrf),
+        ("hostname", "node1"),
+        ("management_nic", "eno1"),
+        ("data_nic", "eno2"),
+        ("mode", "static"),
+        ("address", "10.0.0.5/24"),
+        ("gateway", "10.0.0.1"),
+        ("dns", "10.0.0.53"),
+        ("bridge", "br-mgmt"),
+        ("vlan", "100"),
+        ("mtu", "9000"),
+        ("vxlan_min", "1"),
+        ("vxlan_max", "1000"),
+    ]
+}
+
+#[actix_web::test]
+async fn every_response_carries_the_security_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = test::init_service(wizard(state(options(dir.path())))).await;
+    for path in [
+        "/login",
+        "/hardware",
+        "/api/v1/status",
+        "/static/wizard.css",
+        "/nope",
+    ] {
+        let r = call(&app, req("GET", path)).await;
+        let h = |n: &str| r.headers.get(n).map(|v| v.to_str().unwrap().to_owned());
+        let csp = h("content-security-policy").unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert_eq!(h("x-frame-options").as_deref(), Some("DENY"), "{path}");
+        assert_eq!(
+            h("referrer-policy").as_deref(),
+            Some("no-referrer"),
+            "{path}"
+        );
+    }
+    // No inline script anywhere: the pages have no <script> at all.
+    let r = call(&app, req("GET", "/login")).await;
+    assert!(!r.body.contains("<script"));
+    let c = r.set_cookie.unwrap();
+    for attr in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        "Max-Age=1800",
+        "Path=/",
+    ] {
+        assert!(c.contains(attr), "{c}");
+    }
+}
+
+#[actix_web::test]
+async fn without_a_session_pages_go_to_sign_in_and_an_expired_one_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = test::init_service(wizard(state(options(dir.path())))).await;
+    for path in ["/", "/hardware", "/network", "/cluster", "/set-password"] {
+        let r = call(&app, req("GET", path)).await;
+        assert_eq!(
+            (r.status, r.location.as_deref()),
+            (303, Some("/login")),
+            "{path}"
+        );
+    }
+    let r = call(&app, with_session(req("GET", "/hardware"), &"0".repeat(64))).await;
+    assert_eq!(r.location.as_deref(), Some("/login"));
+    // A setup-token session must set the password before anything else.
+    let s = sign_in_token(&app, &token(dir.path())).await;
+    let r = call(&app, with_session(req("GET", "/hardware"), &s)).await;
+    assert_eq!(r.location.as_deref(), Some("/set-password"));
+
+    // Sessions that live no time at all expire at once.
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.session_ttl = std::time::Duration::ZERO;
+    let app = test::init_service(wizard(state(opts))).await;
+    let (anon, csrf) = anonymous(&app).await;
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/login"), &anon),
+            &[("csrf", &csrf), ("secret", &token(dir.path()))],
+        ),
+    )
+    .await;
+    assert_eq!(
+        r.status, 403,
+        "an expired sign-in form is refused: {}",
+        r.body
+    );
+    let r = call(&app, with_session(req("GET", "/hardware"), &anon)).await;
+    assert_eq!(r.location.as_deref(), Some("/login"), "already removed");
+    let r = call(&app, req("GET", "/login")).await;
+    let fresh = r.session().unwrap();
+    let r = call(&app, with_session(req("GET", "/hardware"), &fresh)).await;
+    assert_eq!(
+        (r.status, r.location.as_deref()),
+        (303, Some("/login?expired"))
+    );
+    assert!(r.set_cookie.unwrap().contains("stackbox_session=;"));
+    let r = call(&app, req("GET", "/login?expired")).await;
+    assert!(r.body.contains("Your session expired"), "{}", r.body);
+}
+
+#[actix_web::test]
+async fn state_changing_requests_need_the_csrf_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = test::init_service(wizard(state(options(dir.path())))).await;
+    let tok = token(dir.path());
+    // Sign-in: missing, wrong, and another session's token.
+    let (anon, _) = anonymous(&app).await;
+    let (_, other_csrf) = anonymous(&app).await;
+    for pairs in [
+        vec![("secret", tok.as_str())],
+        vec![("csrf", "0000"), ("secret", tok.as_str())],
+        vec![("csrf", other_csrf.as_str()), ("secret", tok.as_str())],
+    ] {
+        let r = call(
+            &app,
+            form(with_session(req("POST", "/login"), &anon), &pairs),
+        )
+        .await;
+        assert_eq!(r.status, 403, "{pairs:?}");
+    }
+    let (s, csrf) = admin(&app, &tok).await;
+    let net = good_network(&csrf);
+    for (path, pairs) in [
+        ("/network", net[1..].to_vec()),
+        (
+            "/network",
+            [
+                vec![("csrf", "x".repeat(64).leak() as &str)],
+                net[1..].to_vec(),
+            ]
+            .concat(),
+        ),
+        ("/cluster", vec![("name", "lab")]),
+        ("/hardware/rerun", vec![]),
+        ("/logout", vec![("csrf", "")]),
+    ] {
+        let r = call(&app, form(with_session(req("POST", path), &s), &pairs)).await;
+        assert_eq!(r.status, 403, "{path} {pairs:?}");
+        assert!(r.body.contains("Missing or wrong CSRF token"));
+    }
+    assert!(!dir.path().join("network.json").exists(), "nothing stored");
+    assert!(!dir.path().join("cluster.json").exists(), "nothing stored");
+    // With the token, the same requests work; the rerun re-judges the machine.
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/hardware/rerun"), &s),
+            &[("csrf", &csrf)],
+        ),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.location.as_deref()),
+        (303, Some("/hardware?rerun"))
+    );
+}
+
+async fn post_network(pairs: &[(&str, &str)]) -> (Resp, bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = test::init_service(wizard(state(options(dir.path())))).await;
+    let (s, csrf) = admin(&app, &token(dir.path())).await;
+    let mut all = good_network(&csrf);
+    for (k, v) in pairs {
+        all.retain(|(key, _)| key != k);
+        all.push((k, v));
+    }
+    let r = call(&app, form(with_session(req("POST", "/network"), &s), &all)).await;
+    (r, dir.path().join("network.json").exists())
+}
+
+#[actix_web::test]
+async fn bad_network_input_is_refused_with_a_message_and_nothing_stored() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("address", "10.0.0.5", "CIDR form"),
+        ("address", "10.0.0.500/24", "CIDR form"),
+        ("address", "10.0.0.5/33", "CIDR form"),
+        ("gateway", "192.168.1.1", "outside the subnet 10.0.0.0/24"),
+        ("vlan", "0", "1 to 4094"),
+        ("vlan", "4095", "1 to 4094"),
+        ("vlan", "ten", "1 to 4094"),
+        ("mtu", "1279", "1280 to 9216"),
+        ("mtu", "9217", "1280 to 9216"),
+        ("hostname", "my node", "no spaces"),
+        ("hostname", "NÖDE", "no uppercase"),
+        ("hostname", "nöde", "lowercase letters a-z"),
+        ("hostname", &"n".repeat(64), "at most 63 characters"),
+        ("management_nic", "eth99", "choose one of the NICs"),
+        ("vxlan_max", "0", "VXLAN id"),
+    ];
+    for (field, value, message) in cases {
+        let (r, stored) = post_network(&[(field, value)]).await;
+        assert_eq!(r.status, 422, "{field}={value}");
+        assert!(!stored, "{field}={value} stored something");
+        let id = format!("id=\"{field}-error\">");
+        let at = r
+            .body
+            .find(&id)
+            .unwrap_or_else(|| panic!("no message for {field}={value}"));
+        let shown = &r.body[at..at + r.body[at..].find("</p>").unwrap()];
+        assert!(
+            shown.contains(&message.replace('\'', "&#x27;")),
+            "{field}={value}: {shown}"
+        );
+    }
+    let (r, _) = post_network(&[]).await;
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/cluster")));
+}
+
+#[actix_web::test]
+async fn script_payloads_in_every_text_field_are_rendered_inert() {
+    let payload = "\"'><script>alert(1)</script><img src=x onerror=alert(2)>";
+    for field in [
+        "hostname",
+        "management_nic",
+        "data_nic",
+        "mode",
+        "address",
+        "gateway",
+        "dns",
+        "bridge",
+        "vlan",
+        "mtu",
+        "vxlan_min",
+        "vxlan_max",
+    ] {
+        let (r, stored) = post_network(&[(field, payload)]).await;
+        assert_eq!(r.status, 422, "{field}");
+        assert!(!stored);
+        assert!(!r.body.contains("<script>"), "{field}: {}", r.body);
+        assert!(!r.body.contains("<img"), "{field}");
+        assert!(!r.body.contains("\"'>"), "{field}");
+    }
+    // The cluster name too.
+    let dir = tempfile::tempdir().unwrap();
+    let app = test::init_service(wizard(state(options(dir.path())))).await;
+    let (s, csrf) = admin(&app, &token(dir.path())).await;
+    call(
+        &app,
+        form(
+            with_session(req("POST", "/network"), &s),
+            &good_network(&csrf),
+        ),
+    )
+    .await;
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/cluster"), &s),
+            &[("csrf", &csrf), ("name", payload)],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert!(!r.body.contains("<script>") && !r.body.contains("<img"));
+    assert!(!dir.path().join("cluster.json").exists());
+}
+
+#[actix_web::test]
+async fn bodies_over_64_kib_are_refused_with_413() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = test::init_service(wizard(state(options(dir.path())))).await;
+    let (s, csrf) = admin(&app, &token(dir.path())).await;
+    let big = "a".repeat(65 * 1024);
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/network"), &s),
+            &[("csrf", &csrf), ("hostname", &big)],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert!(!dir.path().join("network.json").exists());
+    // Just under the limit is read (and refused for what it says).
+    let fits = "a".repeat(60 * 1024);
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/network"), &s),
+            &[("csrf", &csrf), ("hostname", &fits)],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    // The API answers with a problem document.
+    let r = call(
+        &app,
+        with_session(req("PUT", "/api/v1/network"), &s)
+            .insert_header(("x-csrf-token", csrf.as_str()))
+            .insert_header(("content-type", "application/json"))
+            .set_payload(format!("{{\"hostname\": \"{big}\"}}")),
+    )
+    .await;
+    assert_eq!(r.status, 413);
+    assert_eq!(r.content_type.as_deref(), Some("application/problem+json"));
+}
+
+#[actix_web::test]
+async fn static_files_are_served_by_name_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = test::init_service(wizard(state(options(dir.path())))).await;
+    let r = call(&app, req("GET", "/static/wizard.css")).await;
+    assert_eq!(r.status, 200);
+    assert!(r.content_type.unwrap().starts_with("text/css"));
+    for path in [
+        "/static/../Cargo.toml",
+        "/static/..%2f..%2fCargo.toml",
+        "/static/%2e%2e/%2e%2e/etc/passwd",
+        "/static/....//....//etc/passwd",
+        "/static//etc/passwd",
+        "/static/wizard.css/../../src/lib.rs",
+        "/static/..%5c..%5cCargo.toml",
+    ] {
+        let r = call(&app, req("GET", path)).await;
+        assert_eq!(r.status, 404, "{path}");
+        assert!(
+            !r.body.contains("[package]") && !r.body.contains("root:"),
+            "{path}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn clients_outside_the_allowed_subnets_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.allow = Some(vec!["10.20.0.0/16".parse().unwrap()]);
+    let app = test::init_service(wizard(state(opts))).await;
+    let from = |ip: &str, path: &str| {
+        actix_web::test::TestRequest::get()
+            .uri(path)
+            .peer_addr(format!("{ip}:5000").parse().unwrap())
+    };
+    for path in ["/login", "/api/v1/status", "/static/wizard.css"] {
+        let r = call(&app, from("127.0.0.1", path)).await;
+        assert_eq!(r.status, 403, "{path}");
+        let r = call(&app, from("10.21.0.1", path)).await;
+        assert_eq!(r.status, 403, "{path}");
+        let r = call(&app, from("10.20.3.4", path)).await;
+        assert_eq!(r.status, 200, "{path}");
+    }
+    let r = call(&app, from("192.0.2.1", "/api/v1/status")).await;
+    assert_eq!(r.content_type.as_deref(), Some("application/problem+json"));
+    // IPv4-mapped IPv6 peers are judged as IPv4.
+    let r = call(&app, from("[::ffff:10.20.0.9]", "/api/v1/status")).await;
+    assert_eq!(r.status, 200);
+    // The default allows loopback and the management subnet.
+    let allow = stackbox_web::state::default_allow(Some("192.0.2.10".parse().unwrap()));
+    let shown: Vec<String> = allow.iter().map(ToString::to_string).collect();
+    assert_eq!(shown, ["127.0.0.0/8", "::1/128", "192.0.2.0/24"]);
+}
+
+#[actix_web::test]
+async fn token_guessing_locks_the_address_out_and_the_token_dies_with_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = test::init_service(wizard(state(options(dir.path())))).await;
+    let tok = token(dir.path());
+    let (anon, csrf) = anonymous(&app).await;
+    for i in 0..5 {
+        let r = call(
+            &app,
+            form(
+                with_session(req("POST", "/login"), &anon),
+                &[("csrf", &csrf), ("secret", &format!("GUESS-{i}"))],
+            ),
+        )
+        .await;
+        assert_eq!(r.status, if i < 4 { 401 } else { 429 }, "attempt {i}");
+    }
+    // Locked out: even the right token is refused, with Retry-After.
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/login"), &anon),
+            &[("csrf", &csrf), ("secret", &tok)],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 429);
+    let retry: u64 = r
+        .headers
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&retry), "{retry}");
+    assert!(r.body.contains("Too many failed sign-ins"));
+    // Another address is not affected.
+    let other =
+        || actix_web::test::TestRequest::default().peer_addr("127.0.0.2:4000".parse().unwrap());
+    let r = call(&app, other().uri("/login")).await;
+    let (anon2, csrf2) = (r.session().unwrap(), r.csrf());
+    let r = call(
+        &app,
+        form(
+            with_session(
+                other().method(actix_web::http::Method::POST).uri("/login"),
+                &anon2,
+            ),
+            &[("csrf", &csrf2), ("secret", &tok.to_lowercase())],
+        ),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.location.as_deref()),
+        (303, Some("/set-password"))
+    );
+
+    // Once the password is set, the token no longer signs in; the password does.
+    let dir = tempfile::tempdir().unwrap();
+    let app = test::init_service(wizard(state(options(dir.path())))).await;
+    let tok = token(dir.path());
+    let other_browser = sign_in_token(&app, &tok).await;
+    admin(&app, &tok).await;
+    let r = call(
+        &app,
+        with_session(req("GET", "/set-password"), &other_browser),
+    )
+    .await;
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/login"),
+        "setup-token sessions end when the password is set"
+    );
+    let stored = std::fs::read_to_string(dir.path().join("admin-password.argon2")).unwrap();
+    assert!(stored.starts_with("$argon2id$") && !stored.contains(PASSWORD));
+    let (anon, csrf) = anonymous(&app).await;
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/login"), &anon),
+            &[("csrf", &csrf), ("secret", &tok)],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/login"), &anon),
+            &[("csrf", &csrf), ("secret", PASSWORD)],
+        ),
+    )
+    .await;
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/hardware")));
+}
+
+#[actix_web::test]
+async fn secrets_never_appear_in_a_page_or_an_api_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = test::init_service(wizard(state(options(dir.path())))).await;
+    let tok = token(dir.path());
+    let (s, _) = admin(&app, &tok).await;
+    let key = std::fs::read_to_string(dir.path().join("tls/wizard.key")).unwrap();
+    let key_line = key.lines().nth(1).unwrap().to_owned();
+    for path in [
+        "/login",
+        "/hardware",
+        "/network",
+        "/cluster",
+        "/api/v1/status",
+        "/api/v1/system",
+        "/api/v1/hardware",
+        "/api/v1/network",
+        "/api/v1/openapi.json",
+    ] {
+        let r = call(&app, with_session(req("GET", path), &s)).await;
+        assert!(r.status == 200 || path == "/login", "{path}: {}", r.status);
+        assert!(!r.body.contains(&tok), "{path} shows the token");
+        assert!(!r.body.contains(PASSWORD), "{path} shows the password");
+        assert!(!r.body.contains("$argon2"), "{path} shows the hash");
+        assert!(!r.body.contains(&key_line), "{path} shows the key");
+    }
+}
+
+#[actix_web::test]
+async fn the_hardware_page_shows_every_failure_with_its_remedy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.root = machine("vm-no-virt");
+    opts.profile = "baremetal".to_owned();
+    let app = test::init_service(wizard(state(opts))).await;
+    let (s, _) = admin(&app, &token(dir.path())).await;
+    let r = call(&app, with_session(req("GET", "/hardware"), &s)).await;
+    assert!(r.body.contains("class=\"status-fail\""));
+    golden("hardware-failing.html", &r.body);
+}
+
+/// Stores network settings on the machine's first NIC and creates the cluster `lab`.
+async fn network_and_cluster<S, B>(app: &S, s: &str, csrf: &str)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let r = call(app, with_session(req("GET", "/api/v1/network"), s)).await;
+    let doc: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let nic = doc["nics"][0].as_str().unwrap().to_owned();
+    let mut pairs = good_network(csrf);
+    pairs.retain(|(k, _)| *k != "management_nic" && *k != "data_nic");
+    pairs.push(("management_nic", &nic));
+    pairs.push(("data_nic", &nic));
+    let r = call(app, form(with_session(req("POST", "/network"), s), &pairs)).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = call(
+        app,
+        form(
+            with_session(req("POST", "/cluster"), s),
+            &[("csrf", csrf), ("name", "lab")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+}
+
+#[actix_web::test]
+async fn roles_are_judged_as_chosen_and_settings_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = test::init_service(wizard(state(options(dir.path())))).await;
+    let (s, csrf) = admin(&app, &token(dir.path())).await;
+    let r = call(&app, with_session(req("GET", "/roles"), &s)).await;
+    golden("roles-needs-cluster.html", &r.body);
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/roles"), &s),
+            &[("csrf", &csrf), ("role", "compute")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 409);
+    let r = call(&app, with_session(req("GET", "/settings"), &s)).await;
+    golden("settings-defaults.html", &r.body);
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/settings"), &s),
+            &[
+                ("csrf", &csrf),
+                ("flavor", "openstack"),
+                ("cpu_ratio", "4"),
+                ("ram_ratio", "1"),
+                ("disk_ratio", "1"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 409, "settings come after the roles");
+
+    network_and_cluster(&app, &s, &csrf).await;
+    let r = call(&app, with_session(req("GET", "/roles"), &s)).await;
+    golden("roles-form.html", &r.body);
+    // No role, an unknown role, a script: refused, nothing stored.
+    for pairs in [
+        vec![("csrf", csrf.as_str())],
+        vec![("csrf", csrf.as_str()), ("role", "dns")],
+        vec![
+            ("csrf", csrf.as_str()),
+            ("role", "<script>alert(1)</script>"),
+        ],
+    ] {
+        let r = call(&app, form(with_session(req("POST", "/roles"), &s), &pairs)).await;
+        assert_eq!(r.status, 422, "{pairs:?}");
+        assert!(!r.body.contains("<script>alert"));
+        assert!(!dir.path().join("roles.json").exists());
+    }
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/roles"), &s),
+            &[("role", "compute")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/roles"), &s),
+            &[("csrf", &csrf), ("role", "compute"), ("role", "management")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    golden("roles-saved.html", &r.body);
+    let stored = std::fs::read_to_string(dir.path().join("roles.json")).unwrap();
+    assert!(
+        stored.contains("\"management\"") && stored.contains("\"node\": \"node1\""),
+        "{stored}"
+    );
+
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/settings"), &s),
+            &[
+                ("csrf", &csrf),
+                ("flavor", "cloudstack"),
+                ("cpu_ratio", "65"),
+                ("ram_ratio", "NaN"),
+                ("disk_ratio", "<b>1</b>"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    golden("settings-invalid.html", &r.body);
+    assert!(!dir.path().join("settings.json").exists());
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/settings"), &s),
+            &[
+                ("csrf", &csrf),
+                ("flavor", "openstack"),
+                ("cpu_ratio", "8"),
+                ("ram_ratio", "1.5"),
+                ("disk_ratio", "1"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/settings")));
+    let r = call(&app, with_session(req("GET", "/settings"), &s)).await;
+    golden("settings-saved.html", &r.body);
+    let r = call(&app, req("GET", "/api/v1/status")).await;
+    assert!(r.body.contains("\"phase\":\"review\""), "{}", r.body);
+}
+
+#[actix_web::test]
+async fn roles_the_hardware_cannot_carry_are_refused_with_the_failed_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.root = machine("vm-no-virt");
+    opts.profile = "baremetal".to_owned();
+    let app = test::init_service(wizard(state(opts))).await;
+    let (s, csrf) = admin(&app, &token(dir.path())).await;
+    network_and_cluster(&app, &s, &csrf).await;
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/roles"), &s),
+            &[
+                ("csrf", &csrf),
+                ("role", "compute"),
+                ("role", "management"),
+                ("role", "storage-metadata"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    golden("roles-refused.html", &r.body);
+    assert!(!dir.path().join("roles.json").exists());
+}
