@@ -1,16 +1,32 @@
 #!/usr/bin/env bash
-# The test suite: installs what it needs on Debian 12 (as root), then runs every tier that exists so far.
-# Needs root: the netlink and read-only tests create network and mount namespaces.
+# Every test tier, on Debian 12 as root; installs what it needs first.
+#   unit + component: cargo test (parsers, golden files, netlink in a namespace, MariaDB on loopback,
+#                     the wizard over TLS and in headless Chromium)
+#   boot:             builds the appliance image once and boots every medium and firmware under QEMU
+#   cluster:          boots the image's root as a system container and installs the all-in-one cloud in
+#                     it, up to a VM booted by the smoke test; then a rerun that must change nothing
+# Ends with one line: `tests: N passed, M failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh test web
 if [ "$(id -u)" -ne 0 ]; then
-  echo "test: run as root: the tests create network and mount namespaces" >&2
+  echo "test: run as root: the tests create network and mount namespaces, build images and boot containers" >&2
   exit 1
 fi
+scripts/install-deps.sh test web
+image/install-host-deps.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --locked --workspace --all-targets 2>&1 | tee "$log"
-# One closing line for the whole run: the sum over every test binary.
+status=0
+tier() { # tier NAME CMD...: runs one tier, keeps its output for the summary, remembers a failure
+  echo "== $1"
+  local start=$SECONDS
+  "${@:2}" 2>&1 | tee -a "$log" || status=1
+  echo "== $1 took $((SECONDS - start)) s"
+}
+tier "unit and component tiers" cargo test --locked --workspace --all-targets
+tier "boot tier" cargo test --locked -p stackbox --test boot -- --ignored --test-threads=1
+tier "cluster tier" tests/cluster/allinone.sh target/tmp/boot-image/rootfs.tar target/debug/stackboxd
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i + 1) ~ /^passed/) p += $i; if ($(i + 1) ~ /^failed/) f += $i } }
+     /^cluster: [0-9]+ passed/ { p += $2; f += $4 }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit $status

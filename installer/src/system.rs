@@ -111,6 +111,11 @@ impl System for RealSystem {
     }
 
     async fn install_packages(&self, packages: &[String]) -> Result<String, StepError> {
+        // An installer killed during a previous run may have left dpkg half-way: finish that first.
+        Command::new("dpkg")
+            .args(["--force-confdef", "--force-confold", "--configure", "-a"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .run()?;
         let out = Command::new("apt-get")
             .args([
                 "-y",
