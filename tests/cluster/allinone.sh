@@ -97,7 +97,11 @@ except urllib.error.HTTPError as e:
     sys.exit(0 if e.code < 500 else 1)"
 done
 # 4. Once more: every step is skipped.
+rerun_start=$SECONDS
 inside stackboxd install --config /root/allinone.toml > "$work/rerun.log" 2>&1 || true
+echo "a no-op rerun took $((SECONDS - rerun_start)) s"
 check "a rerun skips every step" grep -q "install complete: 0 steps acted" "$work/rerun.log"
+# The five slowest steps of the resumed run.
+grep -E ": done in [0-9.]+s$" "$work/install.log" | sed -E 's/^(.*): done in ([0-9.]+)s$/\2 \1/' | sort -rn | head -n 5 | sed 's/^/slowest: /' 
 echo "cluster: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
