@@ -75,9 +75,10 @@ install --stop-after keystone.db-sync > "$work/pause.log" 2>&1 || true
 check "--stop-after pauses after keystone.db-sync" grep -q "keystone.db-sync: paused here" "$work/pause.log"
 # 2. A crash: kill -9 the installer while it installs glance, then go on.
 install > "$work/killed.log" 2>&1 &
+installer=$!
 for _ in $(seq 3000); do grep -q "glance.packages: install glance" "$work/killed.log" && break; sleep 0.2; done
 pkill -9 -f "stackboxd install -v --config /root/allinone.toml" || true
-wait 2>/dev/null || true
+wait "$installer" 2>/dev/null || true
 check "the installer was killed in the middle" grep -q "glance.packages: install glance" "$work/killed.log"
 # 3. The rerun resumes and completes, smoke test included.
 if install > "$work/install.log" 2>&1; then ok=true; else ok=false; fi
