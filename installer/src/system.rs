@@ -111,16 +111,31 @@ impl System for RealSystem {
     }
 
     async fn install_packages(&self, packages: &[String]) -> Result<String, StepError> {
-        // An installer killed during a previous run may have left dpkg half-way: finish that first.
-        Command::new("dpkg")
-            .args(["--force-confdef", "--force-confold", "--configure", "-a"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .run()?;
+        // An installer killed during a previous run may have left dpkg half-way, or its apt-get may still
+        // be running and hold the lock: wait for the lock (bounded), then finish what dpkg left.
+        let deadline = std::time::Instant::now() + UNIT_TIMEOUT;
+        loop {
+            let configure = Command::new("dpkg")
+                .args(["--force-confdef", "--force-confold", "--configure", "-a"])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .run();
+            match configure {
+                Ok(_) => break,
+                Err(e)
+                    if e.to_string().contains("lock") && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         let out = Command::new("apt-get")
             .args([
                 "-y",
                 "-q",
                 "--no-install-recommends",
+                "-o",
+                "DPkg::Lock::Timeout=300",
                 "-o",
                 "Dpkg::Options::=--force-confdef",
                 "-o",
