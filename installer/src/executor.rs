@@ -287,6 +287,12 @@ impl<S: System> Executor<'_, S> {
         Ok(hashes)
     }
 
+    fn fill_env(&self, env: &[(String, String)]) -> Result<Vec<(String, String)>, StepError> {
+        env.iter()
+            .map(|(k, v)| Ok((k.clone(), self.secrets.fill(v)?)))
+            .collect()
+    }
+
     fn fill_all(&self, items: &[String]) -> Result<Vec<String>, StepError> {
         items
             .iter()
@@ -319,10 +325,7 @@ impl<S: System> Executor<'_, S> {
             (DoneCheck::SqlRows { query }, _) => sys.sql_rows(false, query).await,
             (DoneCheck::Command { argv, contains }, action) => {
                 let env = match action {
-                    Action::Commands { env, .. } => env
-                        .iter()
-                        .map(|(k, v)| Ok((k.clone(), self.secrets.fill(v)?)))
-                        .collect::<Result<Vec<_>, StepError>>()?,
+                    Action::Commands { env, .. } => self.fill_env(env)?,
                     _ => Vec::new(),
                 };
                 match sys.run(&self.fill_all(argv)?, &env).await {
@@ -385,10 +388,7 @@ impl<S: System> Executor<'_, S> {
                 Ok(format!("ran {} statements\n", statements.len()))
             }
             Action::Commands { commands, env } => {
-                let env: Vec<(String, String)> = env
-                    .iter()
-                    .map(|(k, v)| Ok((k.clone(), self.secrets.fill(v)?)))
-                    .collect::<Result<_, StepError>>()?;
+                let env = self.fill_env(env)?;
                 let mut out = String::new();
                 for argv in commands {
                     out.push_str(&sys.run(&self.fill_all(argv)?, &env).await?);
@@ -415,10 +415,7 @@ impl<S: System> Executor<'_, S> {
                 }
             }
             Action::Smoke { env } => {
-                let env: Vec<(String, String)> = env
-                    .iter()
-                    .map(|(k, v)| Ok((k.clone(), self.secrets.fill(v)?)))
-                    .collect::<Result<_, StepError>>()?;
+                let env = self.fill_env(env)?;
                 sys.smoke(&env).await
             }
         }
