@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use stackbox_firstboot::system::Root;
 use stackbox_hardware_profiles::Catalog;
 
-use crate::executor::{Event, ExecError, Executor, Summary};
+use crate::executor::{Event, ExecError, Executor, Summary, System};
 use crate::journal::Journal;
 use crate::plan::{Plan, PlanError};
 use crate::secrets::{Secrets, SecretsError};
@@ -112,20 +112,36 @@ pub fn prepare(opts: &Options) -> Result<Prepared, InstallError> {
     })
 }
 
-/// Installs this node's part of the cluster: loads (or generates) the secrets, opens the journal and
-/// runs the node's steps.
+impl Prepared {
+    /// The validated configuration.
+    pub fn config(&self) -> &crate::ClusterConfig {
+        &self.config
+    }
+
+    /// The whole plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The node this machine is.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Loads the secrets, generating the missing ones into the secrets file (mode 0600).
+    pub fn secrets(&self) -> Result<Secrets, InstallError> {
+        Ok(Secrets::load_or_generate(&self.opts.secrets)?)
+    }
+}
+
+/// Installs this node's part of the cluster on the real machine: loads (or generates) the secrets, opens
+/// the journal and runs the node's steps.
 pub async fn execute(
     prepared: &Prepared,
     on_event: &mut dyn FnMut(Event),
 ) -> Result<Summary, InstallError> {
-    let Prepared {
-        config,
-        plan,
-        node,
-        opts,
-    } = prepared;
-    let secrets = Secrets::load_or_generate(&opts.secrets)?;
-    let journal = Journal::open(&opts.journal).await?;
+    let Prepared { config, .. } = prepared;
+    let secrets = prepared.secrets()?;
     let db_host = config
         .leader("storage-metadata")
         .map(|n| n.address.to_string())
@@ -144,13 +160,30 @@ pub async fn execute(
             .clone()
             .zip(config.tls.key_file.clone()),
     };
+    execute_on(prepared, &system, &secrets, on_event).await
+}
+
+/// Runs the node's steps through any [`System`]: the real machine, or the plan-only one of the wizard's
+/// plan mode. The journal is the one the options name.
+pub async fn execute_on<S: System>(
+    prepared: &Prepared,
+    system: &S,
+    secrets: &Secrets,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<Summary, InstallError> {
+    let journal = Journal::open(&prepared.opts.journal).await?;
     let executor = Executor {
-        system: &system,
+        system,
         journal: &journal,
-        secrets: &secrets,
+        secrets,
     };
     Ok(executor
-        .run(plan, node, opts.stop_after.as_deref(), on_event)
+        .run(
+            &prepared.plan,
+            &prepared.node,
+            prepared.opts.stop_after.as_deref(),
+            on_event,
+        )
         .await?)
 }
 

@@ -4,6 +4,7 @@
 //! Nothing here knows about HTTP: the wizard drives it through these types.
 
 pub mod config;
+pub mod dry_run;
 pub mod error;
 pub mod executor;
 pub mod validate;

@@ -11,6 +11,7 @@ pub mod app;
 pub mod assets;
 pub mod auth;
 pub mod cli;
+pub mod cluster_config;
 pub mod error;
 pub mod network;
 pub mod pages;

@@ -119,6 +119,15 @@ fn netlink_links() -> Result<Vec<Nic>, String> {
 
 /// The IP addresses of the current network namespace, over rtnetlink: (interface, address).
 pub fn addresses() -> Result<Vec<(String, std::net::IpAddr)>, String> {
+    Ok(addresses_with_prefix()?
+        .into_iter()
+        .map(|(name, ip, _)| (name, ip))
+        .collect())
+}
+
+/// The IP addresses of the current network namespace with their prefix lengths, over rtnetlink:
+/// (interface, address, prefix length).
+pub fn addresses_with_prefix() -> Result<Vec<(String, std::net::IpAddr, u8)>, String> {
     use rtnetlink::packet_route::address::AddressAttribute;
     with_netlink(async |handle| {
         let links = dump_links(&handle).await?;
@@ -141,7 +150,7 @@ pub fn addresses() -> Result<Vec<(String, std::net::IpAddr)>, String> {
         for msg in messages {
             for attr in &msg.attributes {
                 if let AddressAttribute::Address(ip) = attr {
-                    out.push((name_of(msg.header.index), *ip));
+                    out.push((name_of(msg.header.index), *ip, msg.header.prefix_len));
                 }
             }
         }

@@ -1,0 +1,247 @@
+//! The wizard's stored answers (network, cluster, roles, settings) turned into the installer's
+//! [`ClusterConfig`]: the one model `stackboxd plan` and `stackboxd install` take, so the wizard, the
+//! answer file and the API install the same way.
+//!
+//! What the installer has no field for (the management bridge, VLAN and MTU) is kept in the wizard's
+//! settings and shown on the review page as not applied; this version of the installer does not
+//! reconfigure the host's own network.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use stackbox_hardware_profiles::Catalog;
+use stackbox_installer::ClusterConfig;
+use stackbox_installer::config::{Flavor, Networks, Node, Overcommit, Tls, VniRange};
+
+use crate::error::WebError;
+use crate::network::{Addressing, NetworkSettings};
+use crate::roles::{RoleAssignment, Settings};
+use crate::state::ClusterSettings;
+
+/// An address of this machine: (interface, address, prefix length), as rtnetlink reports it.
+pub type LiveAddress = (String, IpAddr, u8);
+
+/// Everything the wizard stored, each step's answer.
+#[derive(Debug, Clone)]
+pub struct Answers {
+    /// The network page.
+    pub network: NetworkSettings,
+    /// The cluster page.
+    pub cluster: ClusterSettings,
+    /// The roles page.
+    pub roles: RoleAssignment,
+    /// The settings page.
+    pub settings: Settings,
+}
+
+/// The first IPv4 address (else IPv6) on one of `names`, with its network.
+fn address_on(addrs: &[LiveAddress], names: &[&str]) -> Option<(IpAddr, IpNet)> {
+    let on = |v4: bool| {
+        addrs.iter().find(|(ifname, ip, _)| {
+            names.contains(&ifname.as_str())
+                && ip.is_ipv4() == v4
+                && !ip.is_loopback()
+                && !matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local())
+        })
+    };
+    let (_, ip, prefix) = on(true).or_else(|| on(false))?;
+    IpNet::new(*ip, *prefix).ok().map(|net| (*ip, net.trunc()))
+}
+
+/// The node's name in the cluster: the first label of its host name.
+pub fn node_name(hostname: &str) -> String {
+    hostname.split('.').next().unwrap_or(hostname).to_owned()
+}
+
+/// Builds the cluster configuration from the answers and this machine's addresses (for DHCP, the
+/// address the management NIC holds now, and the data NIC's address, if any), then validates it as the
+/// installer would.
+pub fn cluster_config(
+    answers: &Answers,
+    addrs: &[LiveAddress],
+    catalog: &Catalog,
+) -> Result<ClusterConfig, WebError> {
+    let net = &answers.network;
+    let (address, management_cidr) = match &net.addressing {
+        Addressing::Static { address, .. } => (address.addr(), address.trunc()),
+        Addressing::Dhcp { .. } => address_on(addrs, &[&net.management_nic, &net.bridge])
+            .ok_or_else(|| {
+                WebError::Conflict(format!(
+                    "the management NIC {} has no address from DHCP yet: wait for the lease, or \
+                     give it a static address on the network page",
+                    net.management_nic
+                ))
+            })?,
+    };
+    let (data_address, data_cidr) = if net.data_nic == net.management_nic {
+        (None, None)
+    } else {
+        match address_on(addrs, &[&net.data_nic]) {
+            Some((ip, cidr)) => (Some(ip), Some(cidr)),
+            None => (None, None),
+        }
+    };
+    let config = ClusterConfig {
+        name: answers.cluster.name.clone(),
+        flavor: Flavor::Openstack,
+        region: "RegionOne".to_owned(),
+        networks: Networks {
+            management_cidr,
+            data_nic: net.data_nic.clone(),
+            data_cidr,
+            provider: None,
+            vxlan: VniRange {
+                first: net.vxlan_min,
+                last: net.vxlan_max,
+            },
+        },
+        nodes: vec![Node {
+            name: node_name(&net.hostname),
+            address,
+            roles: answers.roles.roles.clone(),
+            data_nic: None,
+            data_address,
+        }],
+        overcommit: Overcommit {
+            cpu: answers.settings.overcommit.cpu,
+            ram: answers.settings.overcommit.ram,
+            disk: answers.settings.overcommit.disk,
+        },
+        tls: Tls::default(),
+    };
+    let v = config.validate(catalog);
+    if !v.is_ok() {
+        return Err(WebError::Conflict(format!(
+            "the answers do not make a valid cluster configuration: {}",
+            v.errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )));
+    }
+    Ok(config)
+}
+
+/// The configuration as the TOML answer file `stackboxd install --config` reads.
+pub fn render_toml(config: &ClusterConfig) -> Result<String, WebError> {
+    let body = toml::to_string(config)
+        .map_err(|e| WebError::Internal(anyhow::anyhow!("writing the configuration: {e}")))?;
+    Ok(format!(
+        "# Written by the stackbox setup wizard from its answers; `stackboxd install --config` reads it.\n{body}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::roles::Overcommit as WizardOvercommit;
+
+    fn answers(addressing: Addressing) -> Answers {
+        Answers {
+            network: NetworkSettings {
+                hostname: "stackbox.lab".to_owned(),
+                management_nic: "eth0".to_owned(),
+                data_nic: "eth1".to_owned(),
+                addressing,
+                bridge: "br-mgmt".to_owned(),
+                vlan: None,
+                mtu: 1500,
+                vxlan_min: 1000,
+                vxlan_max: 1999,
+            },
+            cluster: ClusterSettings {
+                name: "lab".to_owned(),
+                mode: "single-node".to_owned(),
+                members: vec!["stackbox.lab".to_owned()],
+            },
+            roles: RoleAssignment {
+                node: "stackbox.lab".to_owned(),
+                roles: ["management", "message-bus", "storage-metadata", "console-proxy", "compute"]
+                    .map(String::from)
+                    .to_vec(),
+            },
+            settings: Settings {
+                flavor: "openstack".to_owned(),
+                overcommit: WizardOvercommit {
+                    cpu: 8.0,
+                    ram: 1.5,
+                    disk: 1.0,
+                },
+            },
+        }
+    }
+
+    fn addrs() -> Vec<LiveAddress> {
+        vec![
+            ("lo".to_owned(), "127.0.0.1".parse().unwrap(), 8),
+            ("eth0".to_owned(), "fe80::1".parse().unwrap(), 64),
+            ("eth0".to_owned(), "10.20.0.11".parse().unwrap(), 24),
+            ("eth1".to_owned(), "10.30.0.11".parse().unwrap(), 24),
+        ]
+    }
+
+    #[test]
+    fn dhcp_takes_the_live_address_and_its_network() {
+        let catalog = Catalog::embedded().unwrap();
+        let c = cluster_config(
+            &answers(Addressing::Dhcp { dns: vec![] }),
+            &addrs(),
+            &catalog,
+        )
+        .unwrap();
+        assert_eq!(c.nodes[0].name, "stackbox");
+        assert_eq!(c.nodes[0].address.to_string(), "10.20.0.11");
+        assert_eq!(c.networks.management_cidr.to_string(), "10.20.0.0/24");
+        assert_eq!(c.nodes[0].data_address.unwrap().to_string(), "10.30.0.11");
+        assert_eq!(c.networks.data_cidr.unwrap().to_string(), "10.30.0.0/24");
+        assert_eq!(c.overcommit.cpu, 8.0);
+        let toml = render_toml(&c).unwrap();
+        let back = ClusterConfig::from_toml("wizard.toml", &toml).unwrap();
+        assert_eq!(back, c);
+        let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden/cluster-dhcp.toml");
+        stackbox_common::test_utils::golden(&golden, &toml);
+    }
+
+    #[test]
+    fn static_addressing_needs_no_live_address() {
+        let catalog = Catalog::embedded().unwrap();
+        let c = cluster_config(
+            &answers(Addressing::Static {
+                address: "192.168.50.7/23".parse().unwrap(),
+                gateway: "192.168.50.1".parse().unwrap(),
+                dns: vec![],
+            }),
+            &[],
+            &catalog,
+        )
+        .unwrap();
+        assert_eq!(c.nodes[0].address.to_string(), "192.168.50.7");
+        assert_eq!(c.networks.management_cidr.to_string(), "192.168.50.0/23");
+        assert_eq!(c.nodes[0].data_address, None);
+    }
+
+    #[test]
+    fn dhcp_without_a_lease_is_refused_with_the_nic_named() {
+        let catalog = Catalog::embedded().unwrap();
+        let only_link_local = vec![("eth0".to_owned(), "fe80::1".parse().unwrap(), 64)];
+        let e = cluster_config(
+            &answers(Addressing::Dhcp { dns: vec![] }),
+            &only_link_local,
+            &catalog,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("eth0 has no address"), "{e}");
+    }
+
+    #[test]
+    fn roles_the_installer_cannot_plan_are_refused() {
+        let catalog = Catalog::embedded().unwrap();
+        let mut a = answers(Addressing::Dhcp { dns: vec![] });
+        a.roles.roles = vec!["no-such-role".to_owned()];
+        let e = cluster_config(&a, &addrs(), &catalog).unwrap_err();
+        assert!(matches!(e, WebError::Conflict(_)), "{e:?}");
+        assert!(e.to_string().contains("nodes[0].roles"), "{e}");
+    }
+}
