@@ -223,3 +223,33 @@ fn the_same_config_gives_the_same_plan() {
         plan("three-node", &facts_for("three-node"))
     );
 }
+
+#[test]
+fn endpoints_and_openrc() {
+    let config = example("allinone");
+    let endpoints = stackbox_installer::plan::public_endpoints(&config);
+    assert_eq!(endpoints[0].url, "https://10.20.0.11:5000/v3");
+    assert!(
+        endpoints
+            .iter()
+            .any(|e| e.url == "https://10.20.0.11/vnc_auto.html")
+    );
+    // A password with a quote, a dollar and a backslash stays one shell word.
+    let password = "it's $HOME \\ `x`";
+    let openrc =
+        stackbox_installer::plan::admin_openrc(&config, password, "$HOME/stackbox-ca.pem");
+    stackbox_common::test_utils::golden(&golden_dir("allinone").join("admin-openrc.sh"), &openrc);
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{openrc}\nprintf %s \"$OS_PASSWORD\""))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), password);
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{openrc}\nprintf %s \"$OS_CACERT\""))
+        .env("HOME", "/home/op")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "/home/op/stackbox-ca.pem");
+}

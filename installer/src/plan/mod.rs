@@ -257,6 +257,107 @@ impl Plan {
     }
 }
 
+/// A public API endpoint of the cloud (through haproxy, TLS).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    /// The OpenStack service (`keystone`, `nova`, ...).
+    pub service: &'static str,
+    /// What it is for.
+    pub kind: &'static str,
+    /// Its public URL.
+    pub url: String,
+}
+
+/// The host name or address clients reach the public endpoints on: the configured public name, else the
+/// first management node's address.
+pub fn api_host(config: &ClusterConfig) -> String {
+    config.tls.public_name.clone().unwrap_or_else(|| {
+        config
+            .nodes
+            .iter()
+            .find(|n| n.has("management"))
+            .map(|n| n.address.to_string())
+            .unwrap_or_default()
+    })
+}
+
+/// The cloud's public endpoints, as the catalog registers them.
+pub fn public_endpoints(config: &ClusterConfig) -> Vec<Endpoint> {
+    use crate::render::ports;
+    let host = api_host(config);
+    let url = |port: u16, path: &str| {
+        if port == 443 {
+            format!("https://{host}{path}")
+        } else {
+            format!("https://{host}:{port}{path}")
+        }
+    };
+    vec![
+        Endpoint {
+            service: "keystone",
+            kind: "identity",
+            url: url(ports::KEYSTONE.0, "/v3"),
+        },
+        Endpoint {
+            service: "glance",
+            kind: "image",
+            url: url(ports::GLANCE.0, ""),
+        },
+        Endpoint {
+            service: "placement",
+            kind: "placement",
+            url: url(ports::PLACEMENT.0, ""),
+        },
+        Endpoint {
+            service: "nova",
+            kind: "compute",
+            url: url(ports::NOVA.0, "/v2.1"),
+        },
+        Endpoint {
+            service: "neutron",
+            kind: "network",
+            url: url(ports::NEUTRON.0, ""),
+        },
+        Endpoint {
+            service: "novnc",
+            kind: "VM consoles",
+            url: url(ports::NOVNC.0, "/vnc_auto.html"),
+        },
+    ]
+}
+
+/// The admin's credentials as an openrc file for the `openstack` client. `ca_file` is where the
+/// cluster's CA certificate will be on the machine that sources the file; it is double-quoted, so
+/// `$HOME` in it expands there.
+pub fn admin_openrc(config: &ClusterConfig, admin_password: &str, ca_file: &str) -> String {
+    let quote = |v: &str| format!("'{}'", v.replace('\'', "'\\''"));
+    let keystone = public_endpoints(config)
+        .into_iter()
+        .next()
+        .map(|e| e.url)
+        .unwrap_or_default();
+    format!(
+        "# Admin credentials of the stackbox cloud {cluster}. Keep this file private (chmod 600):\n\
+         # it holds the admin password. Use it with: . ./admin-openrc.sh && openstack server list\n\
+         # The endpoints' CA certificate is /etc/stackbox/ca.pem on the appliance; copy it to {ca}.\n\
+         export OS_AUTH_URL={auth}\n\
+         export OS_IDENTITY_API_VERSION=3\n\
+         export OS_USERNAME=admin\n\
+         export OS_PASSWORD={password}\n\
+         export OS_PROJECT_NAME=admin\n\
+         export OS_USER_DOMAIN_NAME=Default\n\
+         export OS_PROJECT_DOMAIN_NAME=Default\n\
+         export OS_REGION_NAME={region}\n\
+         export OS_CACERT={ca_quoted}\n",
+        cluster = config.name,
+        ca = ca_file,
+        auth = quote(&keystone),
+        password = quote(admin_password),
+        region = quote(&config.region),
+        ca_quoted = format!("\"{ca_file}\""),
+    )
+}
+
 /// Orders steps so each follows its dependencies, keeping the builder's order among ready steps (Kahn's
 /// algorithm, taking the earliest ready step each time): the same config always gives the same order.
 fn order(steps: Vec<Step>) -> Result<Vec<Step>, PlanError> {

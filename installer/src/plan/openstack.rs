@@ -234,7 +234,6 @@ pub(super) fn context(config: &ClusterConfig, node: &Node, facts: NodeFacts) -> 
         check_path: (name != "novnc").then(|| "/".to_owned()),
         backends: backends.to_vec(),
     };
-    let first_mgmt = mgmt.first().map(|p| p.address.clone()).unwrap_or_default();
     Ctx {
         cluster: config.name.clone(),
         region: config.region.clone(),
@@ -271,7 +270,7 @@ pub(super) fn context(config: &ClusterConfig, node: &Node, facts: NodeFacts) -> 
             .map(|p| format!("{}:11211", p.address))
             .collect::<Vec<_>>()
             .join(","),
-        api_host: config.tls.public_name.clone().unwrap_or(first_mgmt),
+        api_host: super::api_host(config),
         db_host: storage
             .first()
             .map(|p| p.address.clone())
