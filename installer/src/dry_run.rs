@@ -11,8 +11,7 @@ use crate::executor::System;
 use crate::plan::FileSpec;
 
 /// The report the plan-mode smoke step returns: it names itself, so no page can mistake it for a VM.
-pub const SMOKE_REPORT: &str =
-    "plan mode: no VM was booted; nothing was installed on this machine";
+pub const SMOKE_REPORT: &str = "plan mode: no VM was booted; nothing was installed on this machine";
 
 /// A [`System`] that acts on nothing. Every "is it done?" question answers no, so each step reports
 /// what it would do.
@@ -21,6 +20,8 @@ pub struct PlanOnlySystem {
     /// A package whose installation fails the first time it is asked for: how the tests make a step fail
     /// to show the wizard's error, remedy and retry. Taken (set to `None`) when it fires.
     fail_package_once: Mutex<Option<String>>,
+    /// How long each action pretends to take, so that progress can be watched.
+    pace: std::time::Duration,
 }
 
 impl PlanOnlySystem {
@@ -33,6 +34,18 @@ impl PlanOnlySystem {
     pub fn failing_once(package: impl Into<String>) -> PlanOnlySystem {
         PlanOnlySystem {
             fail_package_once: Mutex::new(Some(package.into())),
+            ..PlanOnlySystem::default()
+        }
+    }
+
+    /// The same machine, each action taking `pace`.
+    pub fn paced(self, pace: std::time::Duration) -> PlanOnlySystem {
+        PlanOnlySystem { pace, ..self }
+    }
+
+    async fn act(&self) {
+        if !self.pace.is_zero() {
+            tokio::time::sleep(self.pace).await;
         }
     }
 }
@@ -47,6 +60,7 @@ impl System for PlanOnlySystem {
     }
 
     async fn install_packages(&self, packages: &[String]) -> Result<String, StepError> {
+        self.act().await;
         let mut fail = self
             .fail_package_once
             .lock()
@@ -67,6 +81,7 @@ impl System for PlanOnlySystem {
     }
 
     async fn write_file(&self, _file: &FileSpec, _content: &str) -> Result<(), StepError> {
+        self.act().await;
         Ok(())
     }
 
@@ -75,10 +90,12 @@ impl System for PlanOnlySystem {
     }
 
     async fn start_units(&self, _units: &[String], _restart: bool) -> Result<(), StepError> {
+        self.act().await;
         Ok(())
     }
 
     async fn sql(&self, _local_root: bool, _statements: &[String]) -> Result<(), StepError> {
+        self.act().await;
         Ok(())
     }
 
@@ -87,6 +104,7 @@ impl System for PlanOnlySystem {
     }
 
     async fn run(&self, argv: &[String], _env: &[(String, String)]) -> Result<String, StepError> {
+        self.act().await;
         // argv has its secrets filled in: show the program only.
         Ok(would(format!(
             "run {}",
@@ -99,14 +117,17 @@ impl System for PlanOnlySystem {
     }
 
     async fn touch(&self, _path: &str) -> Result<(), StepError> {
+        self.act().await;
         Ok(())
     }
 
     async fn certificate(&self, _names: &[String]) -> Result<(), StepError> {
+        self.act().await;
         Ok(())
     }
 
     async fn smoke(&self, _env: &[(String, String)]) -> Result<String, StepError> {
+        self.act().await;
         Ok(SMOKE_REPORT.to_owned())
     }
 

@@ -104,7 +104,7 @@ pub enum Event {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Summary {
     /// Steps that acted.
     pub acted: Vec<String>,

@@ -236,8 +236,7 @@ fn endpoints_and_openrc() {
     );
     // A password with a quote, a dollar and a backslash stays one shell word.
     let password = "it's $HOME \\ `x`";
-    let openrc =
-        stackbox_installer::plan::admin_openrc(&config, password, "$HOME/stackbox-ca.pem");
+    let openrc = stackbox_installer::plan::admin_openrc(&config, password, "$HOME/stackbox-ca.pem");
     stackbox_common::test_utils::golden(&golden_dir("allinone").join("admin-openrc.sh"), &openrc);
     let out = std::process::Command::new("sh")
         .arg("-c")
@@ -251,5 +250,8 @@ fn endpoints_and_openrc() {
         .env("HOME", "/home/op")
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "/home/op/stackbox-ca.pem");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "/home/op/stackbox-ca.pem"
+    );
 }

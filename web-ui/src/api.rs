@@ -9,11 +9,14 @@ use serde::{Deserialize, Serialize};
 use crate::app;
 use crate::auth::Access;
 use crate::error::WebError;
+use crate::install::{Phase, Update};
+use crate::install_pages;
 use crate::network::{self, NetworkForm, NetworkSettings};
 use crate::pages;
 use crate::roles::SettingsForm;
 use crate::setup_pages;
 use crate::state::{AppState, BODY_LIMIT, CLUSTER_FILE, NETWORK_FILE, ROLES_FILE, SETTINGS_FILE};
+use tokio::sync::broadcast;
 
 /// The header that carries the CSRF token.
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -44,8 +47,8 @@ fn csrf(req: &HttpRequest, session: &crate::auth::Session) -> Result<(), WebErro
 pub struct StatusDoc {
     /// The wizard's version.
     pub version: &'static str,
-    /// The next step: `admin-password`, `network`, `cluster`, `roles`, `settings` or `review` (the
-    /// installer's part, not built yet).
+    /// The next step: `admin-password`, `network`, `cluster`, `roles`, `settings`, `review`, then
+    /// `installing`, `install-failed` or `done`.
     pub phase: &'static str,
     /// Whether the admin password is set.
     pub admin_password_set: bool,
@@ -72,7 +75,12 @@ async fn status(state: web::Data<AppState>) -> HttpResponse {
     } else if !state.opts.state_dir.join(SETTINGS_FILE).exists() {
         "settings"
     } else {
-        "review"
+        match state.installer.progress().phase {
+            Phase::Idle => "review",
+            Phase::Running => "installing",
+            Phase::Failed => "install-failed",
+            Phase::Complete => "done",
+        }
     };
     HttpResponse::Ok().json(StatusDoc {
         version: env!("CARGO_PKG_VERSION"),
@@ -247,6 +255,81 @@ async fn config(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
     })))
 }
 
+async fn plan(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    app::require(&req, &state, Access::Admin)?;
+    let st = state.clone();
+    let review = web::block(move || install_pages::review(&st))
+        .await
+        .map_err(|e| WebError::Internal(anyhow::anyhow!("planning: {e}")))??;
+    Ok(HttpResponse::Ok().json(review))
+}
+
+async fn install_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    app::require(&req, &state, Access::Admin)?;
+    Ok(HttpResponse::Ok().json(state.installer.progress()))
+}
+
+/// Starts the installation, or retries it after a failure: 202 with the progress.
+async fn install_post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let (_, s) = app::require(&req, &state, Access::Admin)?;
+    csrf(&req, &s)?;
+    let st = state.clone();
+    web::block(move || install_pages::start_install(&st))
+        .await
+        .map_err(|e| WebError::Internal(anyhow::anyhow!("starting the installation: {e}")))??;
+    Ok(HttpResponse::Accepted()
+        .insert_header((header::LOCATION, "/api/v1/install"))
+        .json(state.installer.progress()))
+}
+
+/// Server-sent events: a `snapshot` of the whole progress first, then `step` and `log` events as they
+/// happen, a new `snapshot` when the phase changes, and a comment every 15 s to keep the stream open.
+async fn events(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    app::require(&req, &state, Access::Admin)?;
+    let (progress, rx) = state.installer.subscribe();
+    let first = Update::Snapshot(Box::new(progress)).to_sse();
+    let stream = futures::stream::unfold((Some(first), rx), |(first, mut rx)| async move {
+        if let Some(text) = first {
+            return Some((
+                Ok::<_, actix_web::Error>(web::Bytes::from(text)),
+                (None, rx),
+            ));
+        }
+        let text = match tokio::time::timeout(std::time::Duration::from_secs(15), rx.recv()).await {
+            Ok(Ok(update)) => update.to_sse(),
+            // Missed updates: the browser catches up from a new snapshot.
+            Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                "event: resync\ndata: {}\n\n".to_owned()
+            }
+            Ok(Err(broadcast::error::RecvError::Closed)) => return None,
+            Err(_) => ": keep-alive\n\n".to_owned(),
+        };
+        Some((Ok(web::Bytes::from(text)), (None, rx)))
+    });
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(stream))
+}
+
+/// The admin openrc, once (410 afterwards).
+async fn openrc(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    let (_, s) = app::require(&req, &state, Access::Admin)?;
+    csrf(&req, &s)?;
+    let st = state.clone();
+    let text = web::block(move || install_pages::take_openrc(&st))
+        .await
+        .map_err(|e| WebError::Internal(anyhow::anyhow!("reading the credentials: {e}")))??;
+    tracing::info!("admin credentials downloaded through the API");
+    Ok(install_pages::openrc_response(text))
+}
+
 async fn openapi() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/json"))
@@ -269,6 +352,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/settings", web::get().to(settings_get))
         .route("/settings", web::put().to(settings_put))
         .route("/config", web::get().to(config))
+        .route("/plan", web::get().to(plan))
+        .route("/install", web::get().to(install_get))
+        .route("/install", web::post().to(install_post))
+        .route("/events", web::get().to(events))
+        .route("/openrc", web::post().to(openrc))
         .route("/openapi.json", web::get().to(openapi))
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(WebError::NotFound)
@@ -291,5 +379,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/settings"),
     ("put", "/settings"),
     ("get", "/config"),
+    ("get", "/plan"),
+    ("get", "/install"),
+    ("post", "/install"),
+    ("get", "/events"),
+    ("post", "/openrc"),
     ("get", "/openapi.json"),
 ];

@@ -7,11 +7,18 @@ use actix_web::{HttpResponse, web};
 use crate::error::WebError;
 
 /// The assets: name, media type, contents.
-pub const ASSETS: &[(&str, &str, &str)] = &[(
-    "wizard.css",
-    "text/css; charset=utf-8",
-    include_str!("../static/wizard.css"),
-)];
+pub const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "wizard.css",
+        "text/css; charset=utf-8",
+        include_str!("../static/wizard.css"),
+    ),
+    (
+        "install.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/install.js"),
+    ),
+];
 
 /// `GET /static/{name}`.
 pub async fn serve(name: web::Path<String>) -> Result<HttpResponse, WebError> {

@@ -36,6 +36,13 @@ pub struct ServeArgs {
     /// Also answer plain HTTP on ADDR (e.g. 0.0.0.0:80), with redirects to HTTPS only.
     #[arg(long, value_name = "ADDR")]
     pub redirect_http: Option<String>,
+    /// Plan mode: the install step walks the plan and says what each step would do, touching nothing
+    /// (for demonstrations and tests; its files go to DIR/plan/).
+    #[arg(long)]
+    pub plan_only: bool,
+    /// In plan mode, how long each action pretends to take, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0, requires = "plan_only")]
+    pub plan_pace_ms: u64,
 }
 
 /// Runs the wizard until it is stopped; errors are printed with their causes and turned into an exit
@@ -46,6 +53,12 @@ pub fn run(args: ServeArgs) -> ExitCode {
     opts.root = args.root;
     opts.profile = args.profile;
     opts.redirect_http = args.redirect_http;
+    if args.plan_only {
+        opts.install = crate::install::InstallMode::PlanOnly {
+            fail_package_once: None,
+            pace: std::time::Duration::from_millis(args.plan_pace_ms),
+        };
+    }
     if !args.allow.is_empty() {
         match args.allow.iter().map(|c| c.parse()).collect() {
             Ok(nets) => opts.allow = Some(nets),

@@ -157,9 +157,15 @@ mod tests {
             },
             roles: RoleAssignment {
                 node: "stackbox.lab".to_owned(),
-                roles: ["management", "message-bus", "storage-metadata", "console-proxy", "compute"]
-                    .map(String::from)
-                    .to_vec(),
+                roles: [
+                    "management",
+                    "message-bus",
+                    "storage-metadata",
+                    "console-proxy",
+                    "compute",
+                ]
+                .map(String::from)
+                .to_vec(),
             },
             settings: Settings {
                 flavor: "openstack".to_owned(),
@@ -199,8 +205,8 @@ mod tests {
         let toml = render_toml(&c).unwrap();
         let back = ClusterConfig::from_toml("wizard.toml", &toml).unwrap();
         assert_eq!(back, c);
-        let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/golden/cluster-dhcp.toml");
+        let golden =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/cluster-dhcp.toml");
         stackbox_common::test_utils::golden(&golden, &toml);
     }
 

@@ -73,6 +73,9 @@ pub enum WebError {
     /// The request does not fit the wizard's state (e.g. a cluster before the network is set).
     #[error("{0}")]
     Conflict(String),
+    /// What was asked for existed once and is gone for good (the one-time credentials download).
+    #[error("{0}")]
+    Gone(String),
     /// Something on the appliance failed; the cause is logged, not shown.
     #[error("internal error: {0}")]
     Internal(#[source] anyhow::Error),
@@ -94,6 +97,7 @@ impl WebError {
             WebError::PayloadTooLarge { .. } => "payload-too-large",
             WebError::NotFound => "not-found",
             WebError::Conflict(_) => "conflict",
+            WebError::Gone(_) => "gone",
             WebError::Internal(_) => "internal",
         }
     }
@@ -113,6 +117,7 @@ impl WebError {
             WebError::PayloadTooLarge { .. } => "Request body too large",
             WebError::NotFound => "Not found",
             WebError::Conflict(_) => "Conflict with the wizard's state",
+            WebError::Gone(_) => "No longer available",
             WebError::Internal(_) => "Internal error",
         }
     }
@@ -170,6 +175,7 @@ impl ResponseError for WebError {
             WebError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::Conflict(_) => StatusCode::CONFLICT,
+            WebError::Gone(_) => StatusCode::GONE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -13,6 +13,8 @@ pub mod auth;
 pub mod cli;
 pub mod cluster_config;
 pub mod error;
+pub mod install;
+pub mod install_pages;
 pub mod network;
 pub mod pages;
 pub mod roles;

@@ -323,6 +323,13 @@ pub struct CsrfOnly {
     csrf: String,
 }
 
+impl CsrfOnly {
+    /// The token as posted.
+    pub fn token(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// `/`: to the first step.
 async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     app::require(&req, &state, Access::Admin)?;
@@ -723,6 +730,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/cluster", web::get().to(cluster_form))
         .route("/cluster", web::post().to(cluster_submit))
         .configure(crate::setup_pages::routes)
+        .configure(crate::install_pages::routes)
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(PageError(WebError::NotFound))
         }));

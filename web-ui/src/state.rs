@@ -16,6 +16,9 @@ use stackbox_firstboot::system::Root;
 use stackbox_hardware_profiles::Catalog;
 
 use crate::auth::{PasswordStore, RateLimiter, Sessions};
+use crate::cluster_config::{self, Answers, LiveAddress};
+use crate::error::WebError;
+use crate::install::{InstallMode, Installer};
 use crate::network::NetworkSettings;
 
 /// The network settings' file in the state directory.
@@ -48,6 +51,8 @@ pub struct ServeOptions {
     pub workers: usize,
     /// Where to answer plain HTTP with redirects to HTTPS (`0.0.0.0:80`); `None`: no plain HTTP.
     pub redirect_http: Option<String>,
+    /// Whether the install step installs the cloud here or only walks the plan.
+    pub install: InstallMode,
 }
 
 impl ServeOptions {
@@ -62,6 +67,7 @@ impl ServeOptions {
             session_ttl: Duration::from_secs(30 * 60),
             workers: 0,
             redirect_http: None,
+            install: InstallMode::real(),
         }
     }
 }
@@ -95,6 +101,8 @@ pub struct AppState {
     pub allow: Vec<IpNet>,
     /// Serialises writes to the state directory.
     write_lock: Mutex<()>,
+    /// The installation.
+    pub installer: Arc<Installer>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -166,7 +174,9 @@ impl AppState {
             .clone()
             .unwrap_or_else(|| default_allow(management));
         let catalog = Catalog::embedded().context("loading the built-in hardware profiles")?;
+        let installer = Arc::new(Installer::new(opts.install.clone(), &opts.state_dir));
         Ok(AppState {
+            installer,
             catalog,
             passwords: PasswordStore::new(&opts.state_dir),
             sessions: Mutex::new(Sessions::new(opts.session_ttl)),
@@ -290,5 +300,35 @@ impl AppState {
     /// Stores the settings.
     pub fn set_settings(&self, s: &Settings) -> anyhow::Result<()> {
         self.store(SETTINGS_FILE, s)
+    }
+
+    /// Every step's answer, or a conflict naming the first step still to do.
+    pub fn answers(&self) -> Result<Answers, WebError> {
+        let missing = |what: &str| {
+            WebError::Conflict(format!("the {what} step is not done yet: finish it first"))
+        };
+        Ok(Answers {
+            network: self.network()?.ok_or_else(|| missing("network"))?,
+            cluster: self.cluster()?.ok_or_else(|| missing("cluster"))?,
+            roles: self.roles()?.ok_or_else(|| missing("roles"))?,
+            settings: self.settings()?.ok_or_else(|| missing("settings"))?,
+        })
+    }
+
+    /// This machine's addresses (none when the wizard reads a fixture tree instead of the machine).
+    /// Blocking: it asks the kernel over netlink.
+    pub fn live_addresses(&self) -> Vec<LiveAddress> {
+        if Root::at(&self.opts.root).is_live() {
+            stackbox_firstboot::probe::net::addresses_with_prefix().unwrap_or_default()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The installer's cluster configuration made from the answers (blocking: see
+    /// [`AppState::live_addresses`]).
+    pub fn cluster_config(&self) -> Result<stackbox_installer::ClusterConfig, WebError> {
+        let answers = self.answers()?;
+        cluster_config::cluster_config(&answers, &self.live_addresses(), &self.catalog)
     }
 }

@@ -132,6 +132,23 @@ async fn text(c: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// Waits until the element is shown (present and not hidden), or fails.
+async fn visible(c: &Client, css: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(e) = c.find(Locator::Css(css)).await
+            && e.is_displayed().await.unwrap_or(false)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} was not shown within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn shot(c: &Client, name: &str) {
     if let Some(dir) = std::env::var_os("STACKBOX_SCREENSHOTS") {
         let png = c.screenshot().await.unwrap();
@@ -144,7 +161,12 @@ async fn shot(c: &Client, name: &str) {
 async fn chromium_walks_sign_in_password_hardware_network_cluster_roles_settings() {
     let dir = tempfile::tempdir().unwrap();
     let profile = tempfile::tempdir().unwrap();
-    let running = Running::start(options(dir.path()));
+    let mut opts = options(dir.path());
+    opts.install = stackbox_web::install::InstallMode::PlanOnly {
+        fail_package_once: Some("glance".to_owned()),
+        pace: Duration::from_millis(20),
+    };
+    let running = Running::start(opts);
     let (_driver, port) = start_driver();
     let c = browser(port, profile.path()).await;
     let base = running.url();
@@ -253,6 +275,12 @@ async fn chromium_walks_sign_in_password_hardware_network_cluster_roles_settings
                 .await
                 .contains("compute, management")
         );
+        // A cloud needs every role on its single node: back on, saved again.
+        for role in ["console-proxy", "message-bus", "storage-metadata"] {
+            click(&c, &format!("#role-{role}")).await;
+        }
+        click(&c, "#save-roles").await;
+        assert!(text(&c, "#roles-saved").await.contains("Saved"));
         click(&c, "#next").await;
         assert_eq!(at(&c, "/settings").await, "/settings");
         fill(&c, "#cpu_ratio", "99").await;
@@ -260,12 +288,106 @@ async fn chromium_walks_sign_in_password_hardware_network_cluster_roles_settings
         assert!(text(&c, "#cpu_ratio-error").await.contains("at most 64"));
         fill(&c, "#cpu_ratio", "8").await;
         click(&c, "#save-settings").await;
-        assert!(text(&c, "#settings-saved").await.contains("not built yet"));
+        assert!(text(&c, "#settings-saved").await.contains("review"));
         shot(&c, "settings.png").await;
         let cluster: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("cluster.json")).unwrap())
                 .unwrap();
         assert_eq!(cluster["members"], serde_json::json!(["node1"]));
+
+        // Review: the plan for this node, the ports it opens, the files it writes.
+        click(&c, "#next").await;
+        assert_eq!(at(&c, "/review").await, "/review");
+        assert!(
+            text(&c, "#plan-mode")
+                .await
+                .contains("nothing is installed")
+        );
+        assert!(text(&c, "#summary").await.contains("node1 at 10.0.0.5"));
+        assert!(text(&c, "#ports").await.contains("5000/tcp"));
+        assert!(
+            text(&c, "#files")
+                .await
+                .contains("/etc/keystone/keystone.conf")
+        );
+        assert!(text(&c, "#not-applied").await.contains("VLAN 100"));
+        let steps = c.find_all(Locator::Css("#steps li")).await.unwrap().len();
+        assert!(steps > 40, "{steps} steps");
+        shot(&c, "review.png").await;
+
+        // Install: glance's packages fail once (plan mode, as the test asked); the page names the step,
+        // its error and remedy, and live progress arrives over server-sent events without a reload.
+        click(&c, "#start-install").await;
+        assert_eq!(at(&c, "/install").await, "/install");
+        c.execute("window.stackboxNotReloaded = true;", vec![])
+            .await
+            .unwrap();
+        let live = c
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css("#steps li.step-done"))
+            .await;
+        assert!(live.is_ok(), "no step turned done on the page");
+        let same_page = c
+            .execute("return window.stackboxNotReloaded === true;", vec![])
+            .await
+            .unwrap();
+        assert_eq!(
+            same_page,
+            serde_json::json!(true),
+            "the page reloaded instead of updating live"
+        );
+        assert!(text(&c, "#failed-step").await.ends_with("/glance.packages"));
+        assert!(
+            text(&c, "#failed-error")
+                .await
+                .contains("installing glance failed")
+        );
+        assert!(!text(&c, "#failed-remedy").await.is_empty());
+        assert!(!text(&c, "#log").await.is_empty());
+        shot(&c, "install-failed.png").await;
+
+        // Retry: the journal resumes; the steps done before the failure are skipped as unchanged.
+        click(&c, "#retry").await;
+        visible(&c, "#to-done", Duration::from_secs(60)).await;
+        let class = c
+            .find(Locator::Css("#step-keystone\\.packages"))
+            .await
+            .unwrap()
+            .attr("class")
+            .await
+            .unwrap();
+        assert_eq!(class.as_deref(), Some("step-skipped"));
+        shot(&c, "install.png").await;
+        click(&c, "#to-done").await;
+        assert_eq!(at(&c, "/done").await, "/done");
+        assert!(
+            text(&c, "#smoke-verdict")
+                .await
+                .contains("No VM was booted")
+        );
+        assert!(
+            text(&c, "#endpoints")
+                .await
+                .contains("https://10.0.0.5:5000/v3")
+        );
+        assert!(
+            text(&c, "#download-openrc")
+                .await
+                .contains("admin-openrc.sh")
+        );
+        let page = c.source().await.unwrap();
+        let secrets = std::fs::read_to_string(dir.join("plan/secrets.toml")).unwrap();
+        let admin = secrets
+            .lines()
+            .find_map(|l| l.strip_prefix("admin = \""))
+            .unwrap()
+            .trim_end_matches('"');
+        assert!(
+            !page.contains(admin),
+            "the admin password is on the done page"
+        );
+        shot(&c, "done.png").await;
     };
     // Close the browser whatever happened, then report.
     let outcome = tokio::spawn(result).await;

@@ -29,6 +29,11 @@ pub fn machine(name: &str) -> PathBuf {
 pub fn options(dir: &Path) -> ServeOptions {
     let mut o = ServeOptions::new(dir);
     o.root = machine("intel-server-4nic");
+    // Never install anything on the test host: the install step walks the plan only.
+    o.install = stackbox_web::install::InstallMode::PlanOnly {
+        fail_package_once: None,
+        pace: std::time::Duration::ZERO,
+    };
     o.profile = "lab".to_owned();
     o.allow = Some(vec!["127.0.0.0/8".parse().unwrap()]);
     o.listen = "127.0.0.1:0".to_owned();
