@@ -348,13 +348,12 @@ pub fn admin_openrc(config: &ClusterConfig, admin_password: &str, ca_file: &str)
          export OS_USER_DOMAIN_NAME=Default\n\
          export OS_PROJECT_DOMAIN_NAME=Default\n\
          export OS_REGION_NAME={region}\n\
-         export OS_CACERT={ca_quoted}\n",
+         export OS_CACERT=\"{ca_file}\"\n",
         cluster = config.name,
         ca = ca_file,
         auth = quote(&keystone),
         password = quote(admin_password),
         region = quote(&config.region),
-        ca_quoted = format!("\"{ca_file}\""),
     )
 }
 
