@@ -103,6 +103,29 @@ pub fn render_pool_selftest_unit() -> String {
         .to_owned()
 }
 
+/// `stackbox-wizard.service`: the setup wizard (`stackboxd serve`, HTTPS on 8443) from the first boot on.
+/// It runs as root because its install step installs the cloud; the certificate and token first boot
+/// made are in /var/lib/stackbox.
+pub fn render_wizard_unit() -> String {
+    "[Unit]\n\
+     Description=stackbox setup wizard (HTTPS on port 8443)\n\
+     Documentation=man:stackboxd(8)\n\
+     # First boot makes the token and certificate the wizard shows; it runs only once, so this is\n\
+     # an ordering, not a requirement.\n\
+     After=stackbox-firstboot.service network-online.target\n\
+     Wants=network-online.target\n\n\
+     [Service]\n\
+     Type=exec\n\
+     # STACKBOX_PROFILE (baremetal or lab) chooses how strictly the hardware is judged.\n\
+     EnvironmentFile=-/etc/default/stackbox\n\
+     ExecStart=/usr/bin/stackboxd serve --state /var/lib/stackbox\n\
+     Restart=on-failure\n\
+     RestartSec=2s\n\n\
+     [Install]\n\
+     WantedBy=multi-user.target\n"
+        .to_owned()
+}
+
 /// The script behind [`render_pool_selftest_unit`].
 pub fn render_pool_selftest_script() -> String {
     r#"#!/bin/sh
@@ -269,6 +292,17 @@ pub fn configure(root: &Path, spec: &Spec, inputs: &Inputs) -> anyhow::Result<()
         "etc/default/stackbox",
         &render_default(&spec.profile),
         0o644,
+    )?;
+    write(
+        root,
+        &format!("{UNIT_DIR}/stackbox-wizard.service"),
+        &render_wizard_unit(),
+        0o644,
+    )?;
+    enable(
+        root,
+        "multi-user.target.wants",
+        &format!("/{UNIT_DIR}/stackbox-wizard.service"),
     )?;
     write(
         root,

@@ -47,6 +47,10 @@ fn rendered_files_match_their_golden_copies() {
     );
     check("pool-selftest", &configure::render_pool_selftest_script());
     check(
+        "stackbox-wizard.service",
+        &configure::render_wizard_unit(),
+    );
+    check(
         "disk-grub.cfg",
         &disk::render_grub_cfg(&spec, "6.1.0-99-amd64", &ids.root_uuid),
     );
