@@ -118,6 +118,8 @@ pub fn render_wizard_unit() -> String {
      Type=exec\n\
      # STACKBOX_PROFILE (baremetal or lab) chooses how strictly the hardware is judged.\n\
      EnvironmentFile=-/etc/default/stackbox\n\
+     # The openstack client the install step runs keeps its caches under $HOME.\n\
+     Environment=HOME=/root\n\
      ExecStart=/usr/bin/stackboxd serve --state /var/lib/stackbox\n\
      Restart=on-failure\n\
      RestartSec=2s\n\n\
