@@ -46,10 +46,7 @@ fn rendered_files_match_their_golden_copies() {
         &configure::render_pool_selftest_unit(),
     );
     check("pool-selftest", &configure::render_pool_selftest_script());
-    check(
-        "stackbox-wizard.service",
-        &configure::render_wizard_unit(),
-    );
+    check("stackbox-wizard.service", &configure::render_wizard_unit());
     check(
         "disk-grub.cfg",
         &disk::render_grub_cfg(&spec, "6.1.0-99-amd64", &ids.root_uuid),

@@ -131,7 +131,7 @@ def configure(w, state, example):
     steps = [
         ("PUT", "/api/v1/network", {
             "hostname": node["name"], "management_nic": "eth0", "data_nic": example_cfg["networks"]["data_nic"],
-            "mode": "dhcp", "address": "", "gateway": "", "dns": "", "bridge": "", "vlan": "", "mtu": "1500",
+            "mode": "dhcp", "address": "", "gateway": "", "dns": "", "bridge": "br-mgmt", "vlan": "", "mtu": "1500",
             "vxlan_min": str(example_cfg["networks"]["vxlan"]["first"]),
             "vxlan_max": str(example_cfg["networks"]["vxlan"]["last"]),
         }),
