@@ -24,6 +24,9 @@ pub struct Options {
     pub journal: PathBuf,
     /// Stop after this step.
     pub stop_after: Option<String>,
+    /// The machine whose hardware the plan is made for (`/`; the wizard passes its `--root`, so that
+    /// what it reviews and what it runs are one plan).
+    pub root: PathBuf,
 }
 
 /// Why an installation could not start or go on.
@@ -78,7 +81,7 @@ pub struct Prepared {
 pub fn prepare(opts: &Options) -> Result<Prepared, InstallError> {
     let config = crate::load_config(&opts.config)?;
     let catalog = Catalog::embedded()?;
-    let facts = crate::facts::local_facts(&config, &Root::live());
+    let facts = crate::facts::local_facts(&config, &Root::at(&opts.root));
     let plan = Plan::build(&config, &catalog, &facts)?;
     let node = match &opts.node {
         Some(name) if config.nodes.iter().any(|n| &n.name == name) => name.clone(),

@@ -310,6 +310,7 @@ fn out(text: &str) {
 fn install(args: InstallArgs) -> ExitCode {
     let verbose = args.verbose;
     let options = stackbox_installer::install::Options {
+        root: std::path::PathBuf::from("/"),
         config: args.config,
         node: args.node,
         secrets: args.secrets,

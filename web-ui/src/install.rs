@@ -379,7 +379,7 @@ impl Installer {
 
     /// Writes the configuration file from the answers and plans it for this machine, touching nothing
     /// else. (Blocking: the hardware probes run their own netlink runtime.)
-    pub fn prepare(&self, config: &ClusterConfig) -> Result<Prepared, WebError> {
+    pub fn prepare(&self, config: &ClusterConfig, root: &Path) -> Result<Prepared, WebError> {
         let (config_path, secrets, journal) = self.mode.paths(&self.state_dir);
         let text = cluster_config::render_toml(config)?;
         write_atomic(&config_path, text.as_bytes(), 0o644).map_err(|e| {
@@ -391,6 +391,7 @@ impl Installer {
             secrets,
             journal,
             stop_after: None,
+            root: root.to_owned(),
         };
         install::prepare(&opts)
             .map_err(|e| WebError::Conflict(format!("the installation cannot start: {e}")))

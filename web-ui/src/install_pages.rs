@@ -191,7 +191,7 @@ pub fn start_install(state: &AppState) -> Result<(), WebError> {
         ));
     }
     let config = state.cluster_config()?;
-    let prepared = state.installer.prepare(&config)?;
+    let prepared = state.installer.prepare(&config, &state.opts.root)?;
     tracing::info!(
         "installation started{}",
         if state.installer.mode().plan_only() {
@@ -216,6 +216,14 @@ pub fn take_openrc(state: &AppState) -> Result<String, WebError> {
         .config
         .ok_or_else(|| WebError::Conflict("the installation has no configuration".to_owned()))?;
     let (_, secrets_path, _) = state.installer.mode().paths(&state.opts.state_dir);
+    // The installation made the secrets: never make new ones here, which would hand out a password the
+    // cloud never had (and overwrite nothing the cloud uses).
+    if !secrets_path.exists() {
+        return Err(WebError::Conflict(format!(
+            "the secrets file {} is missing: the admin password cannot be read",
+            secrets_path.display()
+        )));
+    }
     let secrets = stackbox_installer::secrets::Secrets::load_or_generate(&secrets_path)
         .map_err(|e| WebError::Internal(anyhow::anyhow!("reading the secrets: {e}")))?;
     let password = secrets

@@ -965,8 +965,6 @@ async fn the_openrc_is_given_once_after_completion_and_its_password_is_shown_now
 }
 
 #[actix_web::test]
-#[ignore = "bug: Installer::prepare plans with Root::live() (installer::install::prepare), not the \
-            wizard's root, so the installed plan can differ from the reviewed one"]
 async fn the_installation_runs_the_plan_the_review_showed() {
     // The review plans for the machine the wizard was given (a fixture tree here); the installation
     // must run that same plan, not one made from whatever machine the wizard process runs on. One
@@ -1018,8 +1016,6 @@ async fn the_installation_runs_the_plan_the_review_showed() {
 }
 
 #[actix_web::test]
-#[ignore = "bug: take_openrc uses Secrets::load_or_generate, so a missing secrets file is \
-            regenerated and the openrc carries a password the cloud never had"]
 async fn the_openrc_never_carries_a_password_made_up_after_the_installation() {
     let dir = tempfile::tempdir().unwrap();
     let app = test::init_service(wizard(state(options(dir.path())))).await;

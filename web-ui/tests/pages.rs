@@ -832,15 +832,10 @@ fn mask_seconds(page: &str) -> String {
     out
 }
 
-/// An install page as its golden file holds it: durations masked, and the compute package named as
-/// for the fixture (which has /dev/kvm). The installation plans with the test host's own facts instead
-/// of the fixture's (api.rs `the_installation_runs_the_plan_the_review_showed`, ignored until fixed), so
-/// a host without /dev/kvm would install `nova-compute-qemu`; drop the replacement once that is fixed.
+/// An install page as its golden file holds it: durations masked. (The plan is the fixture's, whatever
+/// the test host has: api.rs `the_installation_runs_the_plan_the_review_showed`.)
 fn install_golden(name: &str, page: &str) {
-    golden(
-        name,
-        &mask_seconds(page).replace("nova-compute-qemu", "nova-compute-kvm"),
-    );
+    golden(name, &mask_seconds(page));
 }
 
 /// After [`network_and_cluster`]: all five roles and the settings, through the pages.
