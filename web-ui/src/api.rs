@@ -162,6 +162,7 @@ async fn network_put(
     let (_, s) = app::require(&req, &state, Access::Admin)?;
     csrf(&req, &s)?;
     let settings = network::validate(&form, &state.nic_names()).map_err(WebError::Invalid)?;
+    state.answers_may_change()?;
     state.set_network(&settings)?;
     Ok(HttpResponse::Ok().json(settings))
 }

@@ -623,6 +623,7 @@ async fn network_submit(
     let form = post.into_inner().form;
     match network::validate(&form, &nics) {
         Ok(settings) => {
+            state.answers_may_change()?;
             state.set_network(&settings)?;
             Ok(redirect("/cluster"))
         }
@@ -647,6 +648,7 @@ pub fn validate_cluster_name(name: &str) -> Result<(), FieldError> {
 
 /// Creates the single-node cluster from a name, once the network is stored.
 pub fn create_cluster(state: &AppState, name: &str) -> Result<ClusterSettings, WebError> {
+    state.answers_may_change()?;
     let name = name.trim();
     validate_cluster_name(name).map_err(|e| WebError::Invalid(vec![e]))?;
     let network = state.network()?.ok_or_else(|| {

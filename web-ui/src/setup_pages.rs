@@ -28,6 +28,7 @@ pub enum RolesOutcome {
 
 /// Judges and, when the hardware can carry them, stores this node's roles. The cluster must exist.
 pub fn assign_roles(state: &AppState, chosen: &[String]) -> Result<RolesOutcome, WebError> {
+    state.answers_may_change()?;
     let cluster = state.cluster()?.ok_or_else(|| {
         WebError::Conflict("create the cluster before assigning roles".to_owned())
     })?;
@@ -270,6 +271,7 @@ pub fn settings_page(
 
 /// Validates and stores the settings; the roles must be assigned first.
 pub fn store_settings(state: &AppState, form: &SettingsForm) -> Result<Settings, WebError> {
+    state.answers_may_change()?;
     if state.roles()?.is_none() {
         return Err(WebError::Conflict(
             "assign the node's roles before the settings".to_owned(),

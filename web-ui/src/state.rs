@@ -302,6 +302,21 @@ impl AppState {
         self.store(SETTINGS_FILE, s)
     }
 
+    /// Refuses a change of the answers while the installation runs or after it completed: the cloud is
+    /// (being) built from them, and the review must keep showing what was installed.
+    pub fn answers_may_change(&self) -> Result<(), WebError> {
+        match self.installer.progress().phase {
+            crate::install::Phase::Running => Err(WebError::Conflict(
+                "the installation is running: the answers cannot change until it ends".to_owned(),
+            )),
+            crate::install::Phase::Complete => Err(WebError::Conflict(
+                "the cloud is installed with these answers; they can no longer change here"
+                    .to_owned(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Every step's answer, or a conflict naming the first step still to do.
     pub fn answers(&self) -> Result<Answers, WebError> {
         let missing = |what: &str| {

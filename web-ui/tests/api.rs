@@ -1029,3 +1029,26 @@ async fn the_openrc_never_carries_a_password_made_up_after_the_installation() {
     assert_ne!(r.status, 200, "an openrc with a new password: {}", r.body);
     assert!(!secrets.exists(), "the secrets were generated anew");
 }
+
+#[actix_web::test]
+async fn answers_cannot_change_once_the_cloud_is_installed() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = test::init_service(wizard(state(options(dir.path())))).await;
+    let (s, csrf) = answered(&app, dir.path()).await;
+    let r = call(&app, post_json("/api/v1/install", &s, Some(&csrf), "")).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(wait_for_install(&app, &s).await["phase"], "complete");
+    let before = std::fs::read_to_string(dir.path().join("settings.json")).unwrap();
+    let body = r#"{"flavor":"openstack","cpu_ratio":"2.0","ram_ratio":"1.0","disk_ratio":"1.0"}"#;
+    let r = call(&app, put_json("/api/v1/settings", &s, Some(&csrf), body)).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        r.body.contains("installed with these answers"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("settings.json")).unwrap(),
+        before
+    );
+}
