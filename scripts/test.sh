@@ -3,8 +3,9 @@
 #   unit + component: cargo test (parsers, golden files, netlink in a namespace, MariaDB on loopback,
 #                     the wizard over TLS and in headless Chromium)
 #   boot:             builds the appliance image once and boots every medium and firmware under QEMU
-#   cluster:          boots the image's root as a system container and installs the all-in-one cloud in
-#                     it, up to a VM booted by the smoke test; then a rerun that must change nothing
+#   cluster:          boots the image's root as a system container; its setup wizard is answered over
+#                     HTTPS and, after a paused and a killed command-line run, resumes the all-in-one
+#                     install to its done page (a VM booted by the smoke test); a rerun changes nothing
 # Ends with one line: `tests: N passed, M failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
