@@ -18,7 +18,7 @@ use crate::auth::Access;
 use crate::error::WebError;
 use crate::install::{Phase, Progress};
 use crate::network::Addressing;
-use crate::pages::{Chrome, CsrfOnly, PageError};
+use crate::pages::{Chrome, CsrfOnly, PageError, html};
 use crate::state::AppState;
 
 /// The marker that the one-time credentials download happened.
@@ -351,15 +351,6 @@ pub fn done_page(p: Progress, openrc_taken: bool, csrf: &str) -> DonePage {
         endpoints,
         openrc_taken,
     }
-}
-
-fn html(status: StatusCode, page: &impl Template) -> Result<HttpResponse, PageError> {
-    let body = page
-        .render()
-        .map_err(|e| WebError::Internal(anyhow::anyhow!("rendering a page: {e}")))?;
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(body))
 }
 
 fn blocking_error(e: actix_web::error::BlockingError) -> WebError {

@@ -273,7 +273,8 @@ pub struct ErrorPage {
     pub back: &'static str,
 }
 
-fn html(status: StatusCode, page: &impl Template) -> Result<HttpResponse, PageError> {
+/// Renders a page with a status (the one place pages are turned into responses).
+pub fn html(status: StatusCode, page: &impl Template) -> Result<HttpResponse, PageError> {
     let body = page
         .render()
         .map_err(|e| WebError::Internal(anyhow::anyhow!("rendering a page: {e}")))?;

@@ -13,7 +13,7 @@ use stackbox_firstboot::check::Report;
 use crate::app;
 use crate::auth::Access;
 use crate::error::{FieldError, WebError};
-use crate::pages::{Chrome, PageError};
+use crate::pages::{Chrome, PageError, html};
 use crate::roles::{self, RoleAssignment, Settings, SettingsForm};
 use crate::state::AppState;
 
@@ -154,15 +154,6 @@ fn plural(n: usize, what: &str) -> String {
     } else {
         format!("{n} {what}s")
     }
-}
-
-fn html(status: StatusCode, page: &impl Template) -> Result<HttpResponse, PageError> {
-    let body = page
-        .render()
-        .map_err(|e| WebError::Internal(anyhow::anyhow!("rendering a page: {e}")))?;
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(body))
 }
 
 async fn roles_form(
