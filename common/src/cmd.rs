@@ -1,6 +1,8 @@
 //! The one command runner: every external command (mmdebstrap, xorriso, modprobe, mysql, nft, ...) goes
-//! through [`Command::run`], which checks the exit status and puts the argv and the tail of stderr into the
-//! error.
+//! through [`Command::run`] (blocking) or [`Command::run_async`] (tokio, for callers that serve requests
+//! while they wait, such as a node agent that installs), which check the exit status and put the argv and
+//! the tail of stderr into the error. Both share one description of the command and one way of judging
+//! its result.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -116,9 +118,8 @@ impl Command {
             .join(" ")
     }
 
-    /// Runs the command to completion, capturing stdout and stderr; a non-zero exit is an error.
-    pub fn run(&self) -> Result<Output, CmdError> {
-        tracing::debug!(argv = %self.argv(), "running");
+    /// The standard library's command for this one, with stdin closed.
+    fn std_command(&self) -> std::process::Command {
         let mut command = std::process::Command::new(&self.program);
         command.args(&self.args).stdin(Stdio::null());
         if let Some(dir) = &self.cwd {
@@ -127,7 +128,29 @@ impl Command {
         for (k, v) in &self.env {
             command.env(k, v);
         }
-        let out = command.output().map_err(|source| CmdError::Spawn {
+        command
+    }
+
+    /// Runs the command to completion, capturing stdout and stderr; a non-zero exit is an error.
+    pub fn run(&self) -> Result<Output, CmdError> {
+        tracing::debug!(argv = %self.argv(), "running");
+        let out = self.std_command().output();
+        self.judge(out)
+    }
+
+    /// [`Command::run`] for async callers: the command runs as a tokio child process, so the runtime keeps
+    /// serving other tasks while it waits. If the returned future is dropped, the child is killed.
+    pub async fn run_async(&self) -> Result<Output, CmdError> {
+        tracing::debug!(argv = %self.argv(), "running");
+        let mut command = tokio::process::Command::from(self.std_command());
+        command.kill_on_drop(true);
+        let out = command.output().await;
+        self.judge(out)
+    }
+
+    /// Turns a finished process into the command's result: its output, or an error with argv and stderr.
+    fn judge(&self, out: std::io::Result<std::process::Output>) -> Result<Output, CmdError> {
+        let out = out.map_err(|source| CmdError::Spawn {
             argv: self.argv(),
             source,
         })?;
@@ -202,6 +225,39 @@ mod tests {
         let err = Command::new("stackbox-no-such-program").run().unwrap_err();
         assert!(err.is_not_found());
         assert!(err.to_string().contains("stackbox-no-such-program"));
+    }
+
+    #[tokio::test]
+    async fn async_runner_judges_like_the_blocking_one() {
+        let out = Command::new("sh")
+            .args(["-c", "printf \"$X\""])
+            .env("X", "from env")
+            .run_async()
+            .await
+            .unwrap();
+        assert_eq!(out.stdout, "from env");
+        let err = Command::new("sh")
+            .args(["-c", "echo boom >&2; exit 3"])
+            .run_async()
+            .await
+            .unwrap_err();
+        assert!(err.to_string().ends_with("(exit status: 3): boom"), "{err}");
+        let err = Command::new("stackbox-no-such-program").run_async().await.unwrap_err();
+        assert!(err.is_not_found());
+    }
+
+    #[tokio::test]
+    async fn async_runner_leaves_the_runtime_free_while_it_waits() {
+        // On a current-thread runtime a blocking wait would starve the timer until the command ends.
+        let started = std::time::Instant::now();
+        let sleep = Command::new("sleep").arg("2");
+        let slow = sleep.run_async();
+        let quick = tokio::time::sleep(std::time::Duration::from_millis(50));
+        tokio::select! {
+            _ = slow => panic!("sleep 2 finished before a 50 ms timer"),
+            () = quick => {}
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]
