@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::root::{Entries, WorkDir};
+use crate::build::root::{Entries, WorkDir};
 use crate::cache::Cache;
 use crate::disk::{self, Ids};
 use crate::outputs;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::root::{Entries, RootMeta, Sources};
+use crate::build::root::{Entries, RootMeta, Sources};
 use crate::disk::Ids;
 use crate::manifest::{self, Manifest, Package};
 use crate::outputs::link_or_copy;

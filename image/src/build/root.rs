@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::prepare::{Bootstrap, Index, Pool, Stackboxd};
+use crate::build::prepare::{Bootstrap, Index, Pool, Stackboxd};
 use crate::cache::{Cache, Key, KeyBuilder, sha256_file};
 use crate::configure::{self, Inputs};
 use crate::disk::{self, Ids};
