@@ -140,6 +140,28 @@ impl Cache {
         entry.with_file_name(format!(".{name}.partial.{}", std::process::id()))
     }
 
+    /// Runs `make` into a scratch path beside the entry `entry` and renames it into place, unless the entry
+    /// already exists. Returns whether it was cached. A failed `make` leaves neither scratch nor entry behind.
+    pub fn fill(
+        &self,
+        entry: &Path,
+        make: impl FnOnce(&Path) -> anyhow::Result<()>,
+    ) -> anyhow::Result<bool> {
+        if entry.exists() {
+            return Ok(true);
+        }
+        let scratch = self.scratch_for(entry);
+        remove_any(&scratch)?;
+        let result = make(&scratch);
+        if let Err(e) = result {
+            let _ = remove_any(&scratch);
+            return Err(e);
+        }
+        std::fs::rename(&scratch, entry)
+            .with_context(|| format!("moving {} into the cache", entry.display()))?;
+        Ok(false)
+    }
+
     /// Removes stage entries of `stage` other than `keep`, so the cache does not grow without bound.
     pub fn prune(&self, stage: &str, keep: &Key) -> anyhow::Result<()> {
         let dir = self.root.join("stages");
@@ -159,6 +181,17 @@ impl Cache {
             }
         }
         Ok(())
+    }
+}
+
+/// Removes the file or directory at `p`, if there is one.
+fn remove_any(p: &Path) -> anyhow::Result<()> {
+    match p.symlink_metadata() {
+        Ok(m) if m.is_dir() => {
+            std::fs::remove_dir_all(p).with_context(|| format!("removing {}", p.display()))
+        }
+        Ok(_) => std::fs::remove_file(p).with_context(|| format!("removing {}", p.display())),
+        Err(_) => Ok(()),
     }
 }
 

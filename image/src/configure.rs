@@ -177,9 +177,20 @@ fn enable(root: &Path, wants: &str, unit_path: &str) -> anyhow::Result<()> {
 
 /// Applies the appliance configuration to the unpacked root at `root`.
 pub fn configure(root: &Path, spec: &Spec, inputs: &Inputs) -> anyhow::Result<()> {
+    configure_identity(root, spec, &inputs.esp_id)?;
+    configure_network(root)?;
+    enable_serial_getty(root, &spec.console.serial)?;
+    configure_time_and_firewall(root)?;
+    configure_offline_apt(root, &inputs.pool_sources)?;
+    install_stackboxd(root, inputs)?;
+    install_units(root, spec)
+}
+
+/// Host name, hosts, fstab (and the ESP's mount point), locale and time zone.
+fn configure_identity(root: &Path, spec: &Spec, esp_id: &str) -> anyhow::Result<()> {
     write(root, "etc/hostname", &format!("{}\n", spec.hostname), 0o644)?;
     write(root, "etc/hosts", &render_hosts(&spec.hostname), 0o644)?;
-    write(root, "etc/fstab", &render_fstab(&inputs.esp_id), 0o644)?;
+    write(root, "etc/fstab", &render_fstab(esp_id), 0o644)?;
     std::fs::create_dir_all(root.join("boot/efi")).context("creating /boot/efi")?;
     write(
         root,
@@ -195,9 +206,12 @@ pub fn configure(root: &Path, spec: &Spec, inputs: &Inputs) -> anyhow::Result<()
     let localtime = root.join("etc/localtime");
     let _ = std::fs::remove_file(&localtime);
     symlink(&zone, &localtime).context("linking /etc/localtime")?;
+    Ok(())
+}
 
-    // Network: systemd-networkd with DHCP; resolved provides DNS. No wait-online: the first boot must not
-    // hang for minutes on a machine whose NICs are not cabled yet.
+/// Network: systemd-networkd with DHCP; resolved provides DNS. No wait-online: the first boot must not hang for
+/// minutes on a machine whose NICs are not cabled yet.
+fn configure_network(root: &Path) -> anyhow::Result<()> {
     write(
         root,
         "etc/systemd/network/50-stackbox-dhcp.network",
@@ -213,26 +227,29 @@ pub fn configure(root: &Path, spec: &Spec, inputs: &Inputs) -> anyhow::Result<()
         root,
         "sockets.target.wants",
         "/lib/systemd/system/systemd-networkd.socket",
-    )?;
-    // Serial console: a login prompt on the console the kernel and first boot write to.
+    )
+}
+
+/// Serial console: a login prompt on the console (`serial`, e.g. `ttyS0`) the kernel and first boot write to.
+fn enable_serial_getty(root: &Path, serial: &str) -> anyhow::Result<()> {
     enable(
         root,
         "getty.target.wants",
-        &format!(
-            "/lib/systemd/system/serial-getty@{}.service",
-            spec.console.serial
-        ),
+        &format!("/lib/systemd/system/serial-getty@{serial}.service"),
     )
     .or_else(|_| -> anyhow::Result<()> {
         // serial-getty@.service is a template: link the instance to it.
         let dir = root.join("etc/systemd/system/getty.target.wants");
         std::fs::create_dir_all(&dir)?;
-        let link = dir.join(format!("serial-getty@{}.service", spec.console.serial));
+        let link = dir.join(format!("serial-getty@{serial}.service"));
         let _ = std::fs::remove_file(&link);
         symlink("/lib/systemd/system/serial-getty@.service", &link)?;
         Ok(())
-    })?;
-    // Time and firewall.
+    })
+}
+
+/// Time (chrony) and the baseline firewall (nftables).
+fn configure_time_and_firewall(root: &Path) -> anyhow::Result<()> {
     enable(
         root,
         "multi-user.target.wants",
@@ -243,14 +260,16 @@ pub fn configure(root: &Path, spec: &Spec, inputs: &Inputs) -> anyhow::Result<()
         root,
         "sysinit.target.wants",
         "/lib/systemd/system/nftables.service",
-    )?;
+    )
+}
 
-    // The offline pool's apt source replaces the network mirrors: the appliance installs roles offline.
+/// The offline pool's apt source replaces the network mirrors: the appliance installs roles offline.
+fn configure_offline_apt(root: &Path, pool_sources: &str) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(root.join("etc/apt/sources.list"));
     write(
         root,
         "etc/apt/sources.list.d/stackbox-pool.sources",
-        &inputs.pool_sources,
+        pool_sources,
         0o644,
     )?;
     write(
@@ -260,9 +279,11 @@ pub fn configure(root: &Path, spec: &Spec, inputs: &Inputs) -> anyhow::Result<()
          // dependencies but not its recommendations; no translations are shipped.\n\
          Acquire::Languages \"none\";\nAPT::Install-Recommends \"false\";\n",
         0o644,
-    )?;
+    )
+}
 
-    // stackboxd and its units.
+/// `/usr/bin/stackboxd` and its first-boot unit, enabled.
+fn install_stackboxd(root: &Path, inputs: &Inputs) -> anyhow::Result<()> {
     let bin = root.join("usr/bin/stackboxd");
     std::fs::copy(&inputs.stackboxd, &bin).with_context(|| {
         format!(
@@ -278,52 +299,39 @@ pub fn configure(root: &Path, spec: &Spec, inputs: &Inputs) -> anyhow::Result<()
             inputs.firstboot_unit.display()
         )
     })?;
-    write(
-        root,
-        &format!("{UNIT_DIR}/stackbox-firstboot.service"),
-        &unit,
-        0o644,
-    )?;
-    enable(
-        root,
-        "multi-user.target.wants",
-        &format!("/{UNIT_DIR}/stackbox-firstboot.service"),
-    )?;
+    install_unit(root, "stackbox-firstboot.service", &unit)
+}
+
+/// The wizard's unit and its environment file, and the pool self-test with its script.
+fn install_units(root: &Path, spec: &Spec) -> anyhow::Result<()> {
     write(
         root,
         "etc/default/stackbox",
         &render_default(&spec.profile),
         0o644,
     )?;
-    write(
-        root,
-        &format!("{UNIT_DIR}/stackbox-wizard.service"),
-        &render_wizard_unit(),
-        0o644,
-    )?;
-    enable(
-        root,
-        "multi-user.target.wants",
-        &format!("/{UNIT_DIR}/stackbox-wizard.service"),
-    )?;
+    install_unit(root, "stackbox-wizard.service", &render_wizard_unit())?;
     write(
         root,
         "usr/lib/stackbox/pool-selftest",
         &render_pool_selftest_script(),
         0o755,
     )?;
-    write(
+    install_unit(
         root,
-        &format!("{UNIT_DIR}/stackbox-pool-selftest.service"),
+        "stackbox-pool-selftest.service",
         &render_pool_selftest_unit(),
-        0o644,
-    )?;
+    )
+}
+
+/// Writes the unit `name` into [`UNIT_DIR`] and enables it for `multi-user.target`.
+fn install_unit(root: &Path, name: &str, text: &str) -> anyhow::Result<()> {
+    write(root, &format!("{UNIT_DIR}/{name}"), text, 0o644)?;
     enable(
         root,
         "multi-user.target.wants",
-        &format!("/{UNIT_DIR}/stackbox-pool-selftest.service"),
-    )?;
-    Ok(())
+        &format!("/{UNIT_DIR}/{name}"),
+    )
 }
 
 /// The kernel version installed in the root (`/boot/vmlinuz-VERSION`); exactly one is expected.

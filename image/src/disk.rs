@@ -5,7 +5,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use stackbox_common::cmd::Command;
@@ -235,6 +235,33 @@ pub fn tree_size(dir: &Path) -> anyhow::Result<u64> {
     Ok(total)
 }
 
+/// Where the partitions go, sized for one root tree.
+struct Layout {
+    /// Size of the root filesystem in MiB: the tree plus 20 % plus [`ROOT_FREE_MIB`].
+    root_mib: u64,
+    /// The same in sectors.
+    root_sectors: u64,
+    /// First sector of the root partition, after the ESP.
+    root_start: u64,
+    /// The disk's size in bytes, with 1 MiB for the backup GPT.
+    total: u64,
+}
+
+impl Layout {
+    fn for_tree(root: &Path) -> anyhow::Result<Layout> {
+        let content = tree_size(root)?;
+        let root_mib = (content * 12 / 10).div_ceil(1 << 20) + ROOT_FREE_MIB;
+        let root_sectors = root_mib * 2048;
+        let root_start = ESP_START + ESP_MIB * 2048;
+        Ok(Layout {
+            root_mib,
+            root_sectors,
+            root_start,
+            total: (root_start + root_sectors + 2048) * SECTOR,
+        })
+    }
+}
+
 /// Builds `disk.raw` from the configured `root` (which already has `/boot/grub/grub.cfg`).
 pub fn build_disk(
     root: &Path,
@@ -243,13 +270,32 @@ pub fn build_disk(
     epoch: u64,
     disk: &Path,
 ) -> anyhow::Result<()> {
-    let content = tree_size(root)?;
-    let root_mib = (content * 12 / 10).div_ceil(1 << 20) + ROOT_FREE_MIB;
-    let root_sectors = root_mib * 2048;
-    let root_start = ESP_START + ESP_MIB * 2048;
-    let total = (root_start + root_sectors + 2048) * SECTOR;
+    let layout = Layout::for_tree(root)?;
+    let root_img = make_root_fs(root, work, ids, epoch, layout.root_mib)?;
+    let (efi, core) = make_grub_images(work, ids)?;
+    let esp = make_esp(work, ids, epoch, &efi)?;
 
-    // Root filesystem.
+    // The disk: partition table, then the images at their offsets, then the BIOS boot code.
+    let _ = std::fs::remove_file(disk);
+    let f = std::fs::File::create(disk).with_context(|| format!("creating {}", disk.display()))?;
+    f.set_len(layout.total)?;
+    drop(f);
+    partition(disk, work, ids, layout.root_sectors)?;
+    copy_into(&esp, disk, ESP_START * SECTOR)?;
+    copy_into(&root_img, disk, layout.root_start * SECTOR)?;
+    install_bios_boot(disk, &core)?;
+    let _ = std::fs::remove_file(&root_img);
+    Ok(())
+}
+
+/// The ext4 root filesystem image, filled from `root` by `mkfs.ext4 -d` with clamped times.
+fn make_root_fs(
+    root: &Path,
+    work: &Path,
+    ids: &Ids,
+    epoch: u64,
+    root_mib: u64,
+) -> anyhow::Result<PathBuf> {
     let root_img = work.join("root.ext4");
     let _ = std::fs::remove_file(&root_img);
     host::run(
@@ -265,8 +311,11 @@ pub fn build_disk(
             .env("SOURCE_DATE_EPOCH", epoch.to_string()),
     )
     .context("making the root filesystem")?;
+    Ok(root_img)
+}
 
-    // GRUB images.
+/// GRUB's UEFI image (`BOOTX64.EFI`) and BIOS image (`core.img`), both with the early configuration built in.
+fn make_grub_images(work: &Path, ids: &Ids) -> anyhow::Result<(PathBuf, PathBuf)> {
     let early = work.join("early.cfg");
     std::fs::write(&early, render_early_cfg(&ids.root_uuid)).context("writing early.cfg")?;
     let efi = work.join("BOOTX64.EFI");
@@ -291,8 +340,11 @@ pub fn build_disk(
             .arg("biosdisk"),
     )
     .context("making the BIOS GRUB image")?;
+    Ok((efi, core))
+}
 
-    // ESP.
+/// The FAT32 ESP image with `efi` as the removable-media path `EFI/BOOT/BOOTX64.EFI`, filled by mtools.
+fn make_esp(work: &Path, ids: &Ids, epoch: u64, efi: &Path) -> anyhow::Result<PathBuf> {
     let esp = work.join("esp.fat");
     let _ = std::fs::remove_file(&esp);
     let epoch_s = epoch.to_string();
@@ -309,7 +361,7 @@ pub fn build_disk(
         &Command::new("touch")
             .arg("-d")
             .arg(format!("@{epoch}"))
-            .arg(&efi),
+            .arg(efi),
     )?;
     for dir in ["::/EFI", "::/EFI/BOOT"] {
         host::run(
@@ -324,17 +376,16 @@ pub fn build_disk(
         &Command::new("mcopy")
             .args(["-m", "-i"])
             .arg(&esp)
-            .arg(&efi)
+            .arg(efi)
             .arg("::/EFI/BOOT/BOOTX64.EFI")
             .env("SOURCE_DATE_EPOCH", &epoch_s),
     )
     .context("copying GRUB onto the ESP")?;
+    Ok(esp)
+}
 
-    // The disk: partition table, then the images at their offsets, then the BIOS boot code.
-    let _ = std::fs::remove_file(disk);
-    let f = std::fs::File::create(disk).with_context(|| format!("creating {}", disk.display()))?;
-    f.set_len(total)?;
-    drop(f);
+/// Writes the GPT of [`render_sfdisk`] onto the disk image with sfdisk.
+fn partition(disk: &Path, work: &Path, ids: &Ids, root_sectors: u64) -> anyhow::Result<()> {
     let script = work.join("disk.sfdisk");
     std::fs::write(&script, render_sfdisk(ids, root_sectors))?;
     host::run(
@@ -346,18 +397,19 @@ pub fn build_disk(
             .arg(&script),
     )
     .context("partitioning the disk image")?;
-    copy_into(&esp, disk, ESP_START * SECTOR)?;
-    copy_into(&root_img, disk, root_start * SECTOR)?;
-    let mut core_bytes = std::fs::read(&core).context("reading core.img")?;
+    Ok(())
+}
+
+/// Puts `core` into the BIOS boot partition and GRUB's boot code into the MBR, both patched to find it.
+fn install_bios_boot(disk: &Path, core: &Path) -> anyhow::Result<()> {
+    let mut core_bytes = std::fs::read(core).context("reading core.img")?;
     patch_core_img(&mut core_bytes, BIOS_START)?;
     write_at(disk, BIOS_START * SECTOR, &core_bytes)?;
     let mut boot = std::fs::read("/usr/lib/grub/i386-pc/boot.img")
         .context("reading /usr/lib/grub/i386-pc/boot.img (apt-get install grub-pc-bin)")?;
     patch_boot_img(&mut boot, BIOS_START)?;
     // Only the code area: the protective MBR's partition table (from 0x1B8) stays as sfdisk wrote it.
-    write_at(disk, 0, &boot[..0x1b8])?;
-    let _ = std::fs::remove_file(&root_img);
-    Ok(())
+    write_at(disk, 0, &boot[..0x1b8])
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
-//! The build host: which tools the build needs (and which Debian package ships each), the root check, and the
-//! Debian archive to build from, read from the host's own apt configuration so that no mirror host name is
-//! baked into the code.
+//! The build host: which tools the build and `stackbox boot` need (and which Debian package ships each), the
+//! command runner that names the package of a missing tool, the root check, and the Debian archive to build
+//! from, read from the host's own apt configuration so that no mirror host name is baked into the code.
+//!
+//! This module is a leaf: the pipeline stages and the QEMU launcher import it, it imports none of them.
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +27,12 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("chroot", "coreutils"),
 ];
 
+/// Host tools for booting an artifact (`stackbox boot`, the boot tests) and their packages.
+pub const BOOT_TOOLS: &[(&str, &str)] = &[
+    ("qemu-system-x86_64", "qemu-system-x86"),
+    ("qemu-img", "qemu-utils"),
+];
+
 /// Host files (not programs) the build needs, and their package.
 pub const FILES: &[(&str, &str)] = &[
     ("/usr/lib/grub/i386-pc/boot.img", "grub-pc-bin"),
@@ -39,7 +47,7 @@ pub const FILES: &[(&str, &str)] = &[
 pub fn package_for(tool: &str) -> Option<&'static str> {
     TOOLS
         .iter()
-        .chain(crate::qemu::TOOLS)
+        .chain(BOOT_TOOLS)
         .find(|(t, _)| *t == tool)
         .map(|(_, p)| *p)
 }

@@ -23,7 +23,7 @@ pub struct Progress {
     pub timings: Vec<StageTiming>,
 }
 
-/// A running stage; call [`Stage::done`] when it finishes.
+/// A running stage; pass it to [`Progress::done`] when it finishes.
 pub struct Stage {
     name: String,
     started: Instant,

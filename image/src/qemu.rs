@@ -15,11 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-/// Host tools for booting and their packages.
-pub const TOOLS: &[(&str, &str)] = &[
-    ("qemu-system-x86_64", "qemu-system-x86"),
-    ("qemu-img", "qemu-utils"),
-];
+use crate::host;
 
 /// OVMF firmware (code, variables template).
 pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
@@ -90,6 +86,26 @@ pub const PXE_CHAIN_SCRIPT: &str = "stackbox-chain.ipxe";
 
 /// QEMU's argv (without the program) for `plan`.
 pub fn args(plan: &Plan) -> anyhow::Result<Vec<String>> {
+    let mut a = machine_args(plan);
+    a.extend(firmware_args(plan)?);
+    a.extend(media_args(plan)?);
+    if let Some(target) = &plan.target_disk {
+        a.push("-drive".into());
+        a.push(format!(
+            "if=none,id=target0,format=raw,file={}",
+            target.display()
+        ));
+        a.extend(["-device".into(), "virtio-blk-pci,drive=target0".into()]);
+    }
+    if !plan.no_network {
+        a.extend(network_args(plan)?);
+    }
+    a.extend(["-device".into(), "virtio-rng-pci".into()]);
+    Ok(a)
+}
+
+/// The machine: q35, the accelerator, memory, CPUs, no display, the serial console on stdio.
+fn machine_args(plan: &Plan) -> Vec<String> {
     let mut a: Vec<String> = vec![
         "-nodefaults".into(),
         "-no-user-config".into(),
@@ -112,6 +128,12 @@ pub fn args(plan: &Plan) -> anyhow::Result<Vec<String>> {
     if plan.kvm {
         a.extend(["-cpu".into(), "host".into()]);
     }
+    a
+}
+
+/// SeaBIOS's serial console for PXE (so iPXE's messages reach COM1), or OVMF's code and variables for UEFI.
+fn firmware_args(plan: &Plan) -> anyhow::Result<Vec<String>> {
+    let mut a = Vec::new();
     if plan.format == BootFormat::Pxe && plan.firmware == Firmware::Bios {
         if let Some(tftp) = &plan.tftp_dir {
             // SeaBIOS mirrors the BIOS console (and so iPXE's messages) to COM1.
@@ -137,6 +159,13 @@ pub fn args(plan: &Plan) -> anyhow::Result<Vec<String>> {
             vars.display()
         ));
     }
+    Ok(a)
+}
+
+/// The artifact: the ISO as a CD or a USB stick, or the disk image (optionally with a direct kernel boot).
+/// A PXE boot attaches nothing.
+fn media_args(plan: &Plan) -> anyhow::Result<Vec<String>> {
+    let mut a = Vec::new();
     let iso = plan.dir.join("stackbox.iso");
     match plan.format {
         BootFormat::Iso => {
@@ -160,77 +189,78 @@ pub fn args(plan: &Plan) -> anyhow::Result<Vec<String>> {
                 "usb-storage,bus=xhci.0,drive=usb0,bootindex=0".into(),
             ]);
         }
-        BootFormat::Raw => {
-            let (file, fmt) = disk_file(&plan.dir)?;
-            a.push("-drive".into());
-            a.push(format!(
-                "if=none,id=disk0,format={fmt},snapshot=on,file={}",
-                file.display()
-            ));
-            // With a direct kernel boot, QEMU's kernel loader takes boot index 0.
-            let index = if plan.direct_kernel.is_some() {
-                ""
-            } else {
-                ",bootindex=0"
-            };
-            a.extend([
-                "-device".into(),
-                format!("virtio-blk-pci,drive=disk0{index}"),
-            ]);
-            if let Some((kernel, initrd, cmdline)) = &plan.direct_kernel {
-                a.extend([
-                    "-kernel".into(),
-                    kernel.display().to_string(),
-                    "-initrd".into(),
-                    initrd.display().to_string(),
-                    "-append".into(),
-                    cmdline.clone(),
-                ]);
-            }
-        }
+        BootFormat::Raw => a.extend(disk_args(plan)?),
         BootFormat::Pxe => {}
     }
-    if let Some(target) = &plan.target_disk {
-        a.push("-drive".into());
-        a.push(format!(
-            "if=none,id=target0,format=raw,file={}",
-            target.display()
-        ));
-        a.extend(["-device".into(), "virtio-blk-pci,drive=target0".into()]);
-    }
-    if !plan.no_network {
-        let mut user0 = format!(
-            "user,id=n0,hostfwd=tcp:127.0.0.1:{}-:8443",
-            plan.wizard_port
-        );
-        if plan.format == BootFormat::Pxe {
-            let tftp = plan
-                .tftp_dir
-                .as_ref()
-                .context("PXE boot needs a TFTP directory")?;
-            user0.push_str(&format!(
-                ",tftp={},bootfile={PXE_CHAIN_SCRIPT}",
-                tftp.display()
-            ));
-        }
-        a.extend(["-netdev".into(), user0]);
-        let mut nic0 = "virtio-net-pci,netdev=n0,mac=52:54:00:5b:00:01".to_owned();
-        if plan.format == BootFormat::Pxe {
-            // QEMU's default ROM for virtio-net is ipxe-qemu's efi-virtio.rom (BIOS and UEFI iPXE).
-            nic0.push_str(",bootindex=0");
-        } else {
-            nic0.push_str(",romfile=");
-        }
-        a.extend(["-device".into(), nic0]);
-        // The second NIC (data network): user-mode too, restricted so it reaches nothing.
+    Ok(a)
+}
+
+/// The disk image as a virtio disk (a snapshot, so the artifact stays as built), and the direct kernel boot.
+fn disk_args(plan: &Plan) -> anyhow::Result<Vec<String>> {
+    let mut a = Vec::new();
+    let (file, fmt) = disk_file(&plan.dir)?;
+    a.push("-drive".into());
+    a.push(format!(
+        "if=none,id=disk0,format={fmt},snapshot=on,file={}",
+        file.display()
+    ));
+    // With a direct kernel boot, QEMU's kernel loader takes boot index 0.
+    let index = if plan.direct_kernel.is_some() {
+        ""
+    } else {
+        ",bootindex=0"
+    };
+    a.extend([
+        "-device".into(),
+        format!("virtio-blk-pci,drive=disk0{index}"),
+    ]);
+    if let Some((kernel, initrd, cmdline)) = &plan.direct_kernel {
         a.extend([
-            "-netdev".into(),
-            "user,id=n1,restrict=on".into(),
-            "-device".into(),
-            "virtio-net-pci,netdev=n1,mac=52:54:00:5b:00:02,romfile=".into(),
+            "-kernel".into(),
+            kernel.display().to_string(),
+            "-initrd".into(),
+            initrd.display().to_string(),
+            "-append".into(),
+            cmdline.clone(),
         ]);
     }
-    a.extend(["-device".into(), "virtio-rng-pci".into()]);
+    Ok(a)
+}
+
+/// Two NICs on user-mode networking: the management NIC with the wizard's port forwarded to loopback (and TFTP
+/// for PXE), and a data NIC that reaches nothing.
+fn network_args(plan: &Plan) -> anyhow::Result<Vec<String>> {
+    let mut a = Vec::new();
+    let mut user0 = format!(
+        "user,id=n0,hostfwd=tcp:127.0.0.1:{}-:8443",
+        plan.wizard_port
+    );
+    if plan.format == BootFormat::Pxe {
+        let tftp = plan
+            .tftp_dir
+            .as_ref()
+            .context("PXE boot needs a TFTP directory")?;
+        user0.push_str(&format!(
+            ",tftp={},bootfile={PXE_CHAIN_SCRIPT}",
+            tftp.display()
+        ));
+    }
+    a.extend(["-netdev".into(), user0]);
+    let mut nic0 = "virtio-net-pci,netdev=n0,mac=52:54:00:5b:00:01".to_owned();
+    if plan.format == BootFormat::Pxe {
+        // QEMU's default ROM for virtio-net is ipxe-qemu's efi-virtio.rom (BIOS and UEFI iPXE).
+        nic0.push_str(",bootindex=0");
+    } else {
+        nic0.push_str(",romfile=");
+    }
+    a.extend(["-device".into(), nic0]);
+    // The second NIC (data network): user-mode too, restricted so it reaches nothing.
+    a.extend([
+        "-netdev".into(),
+        "user,id=n1,restrict=on".into(),
+        "-device".into(),
+        "virtio-net-pci,netdev=n1,mac=52:54:00:5b:00:02,romfile=".into(),
+    ]);
     Ok(a)
 }
 
@@ -482,7 +512,7 @@ pub fn prepare(
     firmware: Firmware,
     wizard_port: u16,
 ) -> anyhow::Result<(Plan, tempfile::TempDir, Option<crate::http::Server>)> {
-    crate::host::check_tools(TOOLS, &[])?;
+    host::check_tools(host::BOOT_TOOLS, &[])?;
     let tmp = tempfile::tempdir().context("creating a scratch directory for QEMU")?;
     let mut plan = Plan {
         dir: dir.to_owned(),

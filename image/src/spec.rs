@@ -181,11 +181,19 @@ impl Spec {
 
     /// Checks what serde cannot: supported suite and flavor, non-empty sets, names that are safe to use.
     pub fn validate(&self, file: &str) -> Result<(), SpecError> {
-        let bad = |key: &str, reason: String| SpecError::Invalid {
-            file: file.to_owned(),
-            key: key.to_owned(),
-            reason,
-        };
+        self.check_names()
+            .and_then(|()| self.check_boot())
+            .and_then(|()| self.check_package_sets())
+            .and_then(|()| self.check_epoch())
+            .map_err(|(key, reason)| SpecError::Invalid {
+                file: file.to_owned(),
+                key,
+                reason,
+            })
+    }
+
+    /// Suite, flavor, host name, locale, time zone and profile.
+    fn check_names(&self) -> Result<(), Invalid> {
         if !SUPPORTED_SUITES.contains(&self.suite.as_str()) {
             return Err(bad(
                 "suite",
@@ -233,6 +241,11 @@ impl Spec {
                 format!("`{}` is not a profile name", self.profile),
             ));
         }
+        Ok(())
+    }
+
+    /// Output formats, the serial console and the extra kernel arguments.
+    fn check_boot(&self) -> Result<(), Invalid> {
         if self.outputs.is_empty() {
             return Err(bad("outputs", "no output format listed".to_owned()));
         }
@@ -260,7 +273,12 @@ impl Spec {
                 ));
             }
         }
-        check_packages(&self.packages.base, "packages.base").map_err(|r| bad(&r.0, r.1))?;
+        Ok(())
+    }
+
+    /// The base packages and every role's package set.
+    fn check_package_sets(&self) -> Result<(), Invalid> {
+        check_packages(&self.packages.base, "packages.base")?;
         if self.roles.is_empty() {
             return Err(bad("roles", "no role package set is defined".to_owned()));
         }
@@ -268,9 +286,13 @@ impl Spec {
             if !is_plain_word(role, "-") {
                 return Err(bad(&format!("roles.{role}"), "not a role name".to_owned()));
             }
-            check_packages(pkgs, &format!("roles.{role}")).map_err(|r| bad(&r.0, r.1))?;
+            check_packages(pkgs, &format!("roles.{role}"))?;
         }
-        // Epochs before 1980 cannot be stored in FAT (the ESP) or ISO 9660 dates.
+        Ok(())
+    }
+
+    /// Epochs before 1980 cannot be stored in FAT (the ESP) or ISO 9660 dates.
+    fn check_epoch(&self) -> Result<(), Invalid> {
         if self.source_date_epoch < 315_532_800 {
             return Err(bad(
                 "source_date_epoch",
@@ -303,7 +325,14 @@ impl Spec {
     }
 }
 
-fn check_packages(pkgs: &[String], key: &str) -> Result<(), (String, String)> {
+/// A failed check: the dotted key and what is wrong with it.
+type Invalid = (String, String);
+
+fn bad(key: &str, reason: String) -> Invalid {
+    (key.to_owned(), reason)
+}
+
+fn check_packages(pkgs: &[String], key: &str) -> Result<(), Invalid> {
     if pkgs.is_empty() {
         return Err((key.to_owned(), "the package set is empty".to_owned()));
     }

@@ -1,9 +1,10 @@
-//! Every file the pipeline renders is compared with a checked-in copy in `tests/golden/`. After an intended
-//! change, regenerate them with `STACKBOX_UPDATE_GOLDEN=1 cargo test -p stackbox-image --test golden` and
-//! review the diff.
+//! Every file the pipeline renders is compared with a checked-in copy in `tests/golden/` through the
+//! workspace's one golden helper ([`stackbox_common::test_utils::golden`]). After an intended change,
+//! regenerate them with `UPDATE_GOLDEN=1 cargo test -p stackbox-image --test golden` and review the diff.
 
 use std::path::Path;
 
+use stackbox_common::test_utils::golden;
 use stackbox_image::host::Archive;
 use stackbox_image::pool::{Indices, render_appliance_sources};
 use stackbox_image::spec::Spec;
@@ -13,17 +14,7 @@ fn check(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
         .join(name);
-    if std::env::var_os("STACKBOX_UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).expect("writing a golden file");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (set STACKBOX_UPDATE_GOLDEN=1 to create it)",
-            path.display()
-        )
-    });
-    assert_eq!(actual, expected, "{name} differs from its golden file");
+    golden(&path, actual);
 }
 
 #[test]
