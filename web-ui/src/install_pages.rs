@@ -9,9 +9,9 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Serialize;
-use stackbox_firstboot::system::Root;
 use stackbox_installer::ClusterConfig;
 use stackbox_installer::plan::{Action, Endpoint, Plan};
+use stackbox_machine::system::Root;
 
 use crate::app;
 use crate::auth::Access;

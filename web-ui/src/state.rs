@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use stackbox_common::fs::write_atomic;
 use stackbox_firstboot::check::Report;
 use stackbox_firstboot::identity::{self, Secret};
-use stackbox_firstboot::system::Root;
 use stackbox_hardware_profiles::Catalog;
+use stackbox_machine::system::Root;
 
 use crate::auth::{PasswordStore, RateLimiter, Sessions};
 use crate::cluster_config::{self, Answers, LiveAddress};
@@ -156,10 +156,10 @@ impl AppState {
             }
         }
         let management = if Root::at(&opts.root).is_live() {
-            stackbox_firstboot::probe::net::addresses()
+            stackbox_machine::probe::net::addresses()
                 .ok()
                 .and_then(|a| {
-                    stackbox_firstboot::probe::net::pick_management_address(&a, &report.facts.nics)
+                    stackbox_machine::probe::net::pick_management_address(&a, &report.facts.nics)
                 })
         } else {
             None
@@ -334,7 +334,7 @@ impl AppState {
     /// Blocking: it asks the kernel over netlink.
     pub fn live_addresses(&self) -> Vec<LiveAddress> {
         if Root::at(&self.opts.root).is_live() {
-            stackbox_firstboot::probe::net::addresses_with_prefix().unwrap_or_default()
+            stackbox_machine::probe::net::addresses_with_prefix().unwrap_or_default()
         } else {
             Vec::new()
         }
