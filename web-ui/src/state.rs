@@ -19,7 +19,7 @@ use crate::auth::{PasswordStore, RateLimiter, Sessions};
 use crate::cluster_config::{self, Answers, LiveAddress};
 use crate::error::WebError;
 use crate::install::{InstallMode, Installer};
-use crate::network::NetworkSettings;
+use stackbox_network::NetworkSettings;
 
 /// The network settings' file in the state directory.
 pub const NETWORK_FILE: &str = "network.json";
@@ -151,7 +151,7 @@ impl AppState {
         let report = run_check(&opts.root, &opts.profile)?;
         let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
         if let Some(h) = &report.facts.hostname {
-            if crate::network::validate_hostname(h).is_ok() {
+            if stackbox_network::check_hostname(h).is_ok() {
                 names.insert(0, h.clone());
             }
         }
