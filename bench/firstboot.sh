@@ -28,5 +28,5 @@ time_cmd() { # time_cmd LABEL CMD...: runs CMD $runs times, prints figures in ms
 time_cmd "stackboxd check (this machine)" "$bin" check --profile lab
 time_cmd "stackboxd check --format json (this machine)" "$bin" check --profile lab --format json
 time_cmd "stackboxd tune --dry-run (this machine)" "$bin" tune --dry-run
-time_cmd "stackboxd check --root intel-server-4nic" "$bin" check --root firstboot/tests/fixtures/machines/intel-server-4nic/root
+time_cmd "stackboxd check --root intel-server-4nic" "$bin" check --root machine/tests/fixtures/machines/intel-server-4nic/root
 echo "binary size: $(stat -c %s "$bin") bytes"

@@ -22,7 +22,7 @@ jar=$state/cookies
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 url=https://127.0.0.1:$port
 "$bin" serve --listen "127.0.0.1:$port" --state "$state" --allow 127.0.0.0/8 --profile lab \
-  --root firstboot/tests/fixtures/machines/intel-server-4nic/root 2>"$state/serve.log" &
+  --root machine/tests/fixtures/machines/intel-server-4nic/root 2>"$state/serve.log" &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$state"; }
 trap cleanup EXIT

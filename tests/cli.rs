@@ -16,7 +16,7 @@ fn stackboxd(args: &[&str]) -> Output {
 
 fn machine(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("firstboot/tests/fixtures/machines")
+        .join("machine/tests/fixtures/machines")
         .join(name)
         .join("root")
         .display()

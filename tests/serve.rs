@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 fn serve_announces_its_address_and_answers_over_tls_1_3() {
     let state = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("firstboot/tests/fixtures/machines/one-nic-live-usb/root");
+        .join("machine/tests/fixtures/machines/one-nic-live-usb/root");
     let mut child = Command::new(env!("CARGO_BIN_EXE_stackboxd"))
         .args([
             "serve",

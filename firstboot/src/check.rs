@@ -5,8 +5,8 @@
 use serde::Serialize;
 use stackbox_hardware_profiles::{Profile, Requirements, Resource, Verdict};
 
-use crate::probe::Facts;
-use crate::probe::platform::Firmware;
+use stackbox_machine::probe::Facts;
+use stackbox_machine::probe::platform::Firmware;
 
 /// The outcome of one check, or of a whole report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

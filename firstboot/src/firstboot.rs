@@ -12,8 +12,8 @@ use stackbox_common::fs::write_atomic;
 
 use crate::check::{Report, Status};
 use crate::identity::{self, WIZARD_PORT, WizardIdentity};
-use crate::system::Root;
 use crate::tune;
+use stackbox_machine::system::Root;
 
 /// The marker the unit's `ConditionPathExists=!` tests; written last, only when first boot completed.
 pub const MARKER: &str = "/var/lib/stackbox/firstboot.done";
@@ -114,11 +114,12 @@ pub fn run(opts: &Options, report: &Report) -> anyhow::Result<Outcome> {
     }
 
     let addresses = if root.is_live() {
-        crate::probe::net::addresses().unwrap_or_default()
+        stackbox_machine::probe::net::addresses().unwrap_or_default()
     } else {
         Vec::new()
     };
-    let address = crate::probe::net::pick_management_address(&addresses, &report.facts.nics);
+    let address =
+        stackbox_machine::probe::net::pick_management_address(&addresses, &report.facts.nics);
     let mut names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into()];
     if let Some(host) = &report.facts.hostname {
         names.insert(0, host.clone());

@@ -1,17 +1,18 @@
-//! The appliance's first boot: hardware probes (thin readers over a [`system::Root`] plus pure parsers),
-//! checks against the hardware profiles, kernel tuning, the wizard's identity and the console banner.
+//! The appliance's first boot: checks of the probed facts against the hardware profiles, kernel tuning, the
+//! wizard's identity and the console banner.
 //!
-//! Nothing here knows about the wizard's HTTP side or the installer.
+//! The machine itself (`Root` and the probes) lives in `stackbox_machine`; nothing here knows about the
+//! wizard's HTTP side or the installer.
 
 pub mod check;
 pub mod firstboot;
 pub mod identity;
-pub mod probe;
 pub mod report;
-pub mod system;
 pub mod tune;
 
 use stackbox_hardware_profiles::{Catalog, ProfileError};
+use stackbox_machine::probe;
+use stackbox_machine::system::Root;
 
 /// Why a hardware check could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +30,7 @@ pub enum CheckError {
 
 /// Probes `root` and judges it under `profile` for `roles` (the profile's default roles when empty).
 pub fn check(
-    root: &system::Root,
+    root: &Root,
     catalog: &Catalog,
     profile: &str,
     roles: &[String],

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use stackbox_common::cmd::Command;
 use stackbox_common::fs::write_if_changed;
 
-use crate::system::Root;
+use stackbox_machine::system::Root;
 
 /// One kernel parameter stackbox sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

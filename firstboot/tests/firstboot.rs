@@ -10,8 +10,8 @@ use stackbox_common::test_utils::golden;
 use stackbox_firstboot::check::Report;
 use stackbox_firstboot::firstboot::{self, Options};
 use stackbox_firstboot::identity::WizardIdentity;
-use stackbox_firstboot::system::Root;
 use stackbox_hardware_profiles::Catalog;
+use stackbox_machine::system::Root;
 
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -37,8 +37,8 @@ fn mode(p: &Path) -> u32 {
 #[test]
 fn first_boot_writes_report_banner_identity_and_marker() {
     let tmp = tempfile::tempdir().unwrap();
-    let machine =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/machines/vm-no-virt/root");
+    let machine = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../machine/tests/fixtures/machines/vm-no-virt/root");
     copy_tree(&machine, tmp.path());
     let root = Root::at(tmp.path());
     let state = tmp.path().join("var/lib/stackbox");
@@ -102,7 +102,8 @@ fn first_boot_writes_report_banner_identity_and_marker() {
 #[test]
 fn banner_and_line_match_golden() {
     let root = Root::at(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/machines/one-nic-live-usb/root"),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../machine/tests/fixtures/machines/one-nic-live-usb/root"),
     );
     let report = fixture_report(&root);
     let identity = WizardIdentity {

@@ -1,5 +1,6 @@
-//! Golden hardware reports of the fixture machines, under both profiles, plus the facts each machine is
-//! there to exercise. `UPDATE_GOLDEN=1` rewrites the golden files.
+//! Golden hardware reports of the fixture machines (the machine crate's `tests/fixtures/machines`), under
+//! both profiles, plus the facts each machine is there to exercise. The reports live in
+//! `tests/golden/reports/MACHINE/`; `UPDATE_GOLDEN=1` rewrites them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests state their expectations by panicking.
 
@@ -7,11 +8,15 @@ use std::path::{Path, PathBuf};
 
 use stackbox_common::test_utils::golden;
 use stackbox_firstboot::check::{Report, Status};
-use stackbox_firstboot::system::Root;
 use stackbox_hardware_profiles::Catalog;
+use stackbox_machine::system::Root;
 
 fn machines_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/machines")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../machine/tests/fixtures/machines")
+}
+
+fn reports_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/reports")
 }
 
 fn report(machine: &str, profile: &str, roles: &[&str]) -> Report {
@@ -48,7 +53,7 @@ fn golden_reports_of_every_machine() {
     for machine in &machines {
         for profile in ["baremetal", "lab"] {
             let r = report(machine, profile, &[]);
-            let dir = machines_dir().join(machine);
+            let dir = reports_dir().join(machine);
             golden(
                 &dir.join(format!("report-{profile}.json")),
                 &(serde_json::to_string_pretty(&r).unwrap() + "\n"),

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use stackbox_common::test_utils::golden;
-use stackbox_firstboot::system::Root;
 use stackbox_firstboot::tune::{self, KeyOutcome, SYSCTLS};
+use stackbox_machine::system::Root;
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")

@@ -2,6 +2,8 @@
 //!
 //! Parsing refuses unknown keys; [`ClusterConfig::validate`] then checks what types cannot (addresses in
 //! the management network, unique names, roles that exist, ranges), naming the field of every problem.
+//! The parts of the networks that stand on their own (the VXLAN range, a provider network) are
+//! `stackbox_network`'s types.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -9,6 +11,7 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use stackbox_common::toml_file::{self, TomlError};
+use stackbox_network::{ProviderNetwork, VniRange};
 
 /// The cloud software the appliance installs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -67,51 +70,6 @@ pub struct Networks {
     #[serde(default)]
     pub vxlan: VniRange,
 }
-
-/// A flat provider network on a NIC of the network nodes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderNetwork {
-    /// The physical network label neutron uses.
-    #[serde(default = "default_physnet")]
-    pub name: String,
-    /// The NIC it is bridged to.
-    pub nic: String,
-    /// Its subnet.
-    pub cidr: IpNet,
-    /// Its router.
-    pub gateway: IpAddr,
-    /// First address handed to VMs and routers.
-    pub pool_start: IpAddr,
-    /// Last address handed out.
-    pub pool_end: IpAddr,
-}
-
-fn default_physnet() -> String {
-    "provider".to_owned()
-}
-
-/// A range of VXLAN network identifiers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VniRange {
-    /// The first VNI.
-    pub first: u32,
-    /// The last VNI (inclusive).
-    pub last: u32,
-}
-
-impl Default for VniRange {
-    fn default() -> Self {
-        VniRange {
-            first: 1,
-            last: 1000,
-        }
-    }
-}
-
-/// The largest VXLAN network identifier (24 bits).
-pub const VNI_MAX: u32 = (1 << 24) - 1;
 
 /// One node of the cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

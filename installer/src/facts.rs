@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use stackbox_firstboot::probe::{kvm, net, platform};
-use stackbox_firstboot::system::Root;
+use stackbox_machine::probe::{kvm, net, platform};
+use stackbox_machine::system::Root;
 
 use crate::ClusterConfig;
 use crate::plan::NodeFacts;

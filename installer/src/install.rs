@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use stackbox_firstboot::system::Root;
 use stackbox_hardware_profiles::Catalog;
+use stackbox_machine::system::Root;
 
 use crate::executor::{Event, ExecError, Executor, Summary, System};
 use crate::journal::Journal;

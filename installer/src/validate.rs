@@ -1,14 +1,22 @@
 //! Validation of a [`ClusterConfig`]: every problem found at once, each naming its field, plus warnings
 //! for configurations that work but are fragile.
+//!
+//! The rules of a single value (a DNS label, an interface name, a host address in its subnet, a VXLAN
+//! range, a provider network on its own) are `stackbox_network`'s, the same the wizard's form uses; this
+//! module words them for the configuration file and adds the rules that need the whole cluster (unique
+//! names and addresses, overlapping networks, roles).
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use ipnet::IpNet;
 use serde::Serialize;
 use stackbox_hardware_profiles::Catalog;
+use stackbox_network::{
+    AddressError, ProviderNetwork, check_host_address, check_hostname, is_dns_label, is_ifname,
+    is_subnet, overlaps,
+};
 
-use crate::config::{ClusterConfig, Flavor, VNI_MAX};
+use crate::config::{ClusterConfig, Flavor, Node};
 
 /// One problem, with the dotted path of the field it is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -55,24 +63,6 @@ impl Validation {
     }
 }
 
-/// A DNS label: lowercase ASCII letters, digits and inner dashes, 1 to 63 characters.
-pub fn is_dns_label(s: &str) -> bool {
-    (1..=63).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-/// A Linux interface name: 1 to 15 bytes, no slash, colon or white space.
-pub fn is_ifname(s: &str) -> bool {
-    (1..=15).contains(&s.len())
-        && s != "."
-        && s != ".."
-        && s.bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b':')
-}
-
 /// The roles without which no OpenStack cloud runs.
 const REQUIRED_ROLES: &[&str] = &["management", "message-bus", "storage-metadata", "compute"];
 
@@ -116,7 +106,7 @@ impl ClusterConfig {
             );
         }
         if let Some(name) = &self.tls.public_name {
-            let ok = name.split('.').all(is_dns_label) || name.parse::<IpAddr>().is_ok();
+            let ok = check_hostname(name).is_ok() || name.parse::<IpAddr>().is_ok();
             if !ok {
                 v.error(
                     "tls.public_name",
@@ -129,7 +119,7 @@ impl ClusterConfig {
 
     fn validate_networks(&self, v: &mut Validation) {
         let net = &self.networks;
-        if net.management_cidr != net.management_cidr.trunc() {
+        if !is_subnet(&net.management_cidr) {
             v.error(
                 "networks.management_cidr",
                 format!(
@@ -146,7 +136,7 @@ impl ClusterConfig {
             );
         }
         if let Some(data) = net.data_cidr
-            && overlap(&data, &net.management_cidr)
+            && overlaps(&data, &net.management_cidr)
         {
             v.error(
                 "networks.data_cidr",
@@ -157,77 +147,41 @@ impl ClusterConfig {
             );
         }
         if let Some(p) = &net.provider {
-            if !is_ifname(&p.nic) {
-                v.error(
-                    "networks.provider.nic",
-                    format!("`{}` is not an interface name", p.nic),
-                );
-            }
-            if !is_dns_label(&p.name) {
-                v.error("networks.provider.name", "must be a lowercase label");
-            }
-            if overlap(&p.cidr, &net.management_cidr) {
-                v.error(
-                    "networks.provider.cidr",
-                    format!(
-                        "{} overlaps the management network {}",
-                        p.cidr, net.management_cidr
-                    ),
-                );
-            }
-            if let Some(data) = net.data_cidr
-                && overlap(&p.cidr, &data)
-            {
-                v.error(
-                    "networks.provider.cidr",
-                    format!("{} overlaps the data network {data}", p.cidr),
-                );
-            }
-            for (field, ip) in [
-                ("gateway", p.gateway),
-                ("pool_start", p.pool_start),
-                ("pool_end", p.pool_end),
-            ] {
-                if !p.cidr.contains(&ip) {
-                    v.error(
-                        format!("networks.provider.{field}"),
-                        format!("{ip} is outside {}", p.cidr),
-                    );
-                }
-            }
-            if p.pool_start > p.pool_end {
-                v.error(
-                    "networks.provider.pool_end",
-                    format!("{} comes before pool_start {}", p.pool_end, p.pool_start),
-                );
-            } else if p.pool_start <= p.gateway && p.gateway <= p.pool_end {
-                v.error(
-                    "networks.provider.gateway",
-                    format!(
-                        "{} lies inside the pool {}-{}",
-                        p.gateway, p.pool_start, p.pool_end
-                    ),
-                );
-            }
+            self.validate_provider(p, v);
         }
-        let vni = net.vxlan;
-        if vni.first == 0 || vni.first > VNI_MAX {
+        for e in net.vxlan.check() {
+            v.error(format!("networks.vxlan.{}", e.field()), e.to_string());
+        }
+    }
+
+    /// The provider network: its own rules, then how it sits beside the management and data networks.
+    fn validate_provider(&self, p: &ProviderNetwork, v: &mut Validation) {
+        let net = &self.networks;
+        let problems = p.check();
+        let mut problems = problems.iter().peekable();
+        // The NIC and the label come first, the overlaps next, the addresses last, as the fields are read.
+        while let Some(e) = problems.next_if(|e| matches!(e.field(), "nic" | "name")) {
+            v.error(format!("networks.provider.{}", e.field()), e.to_string());
+        }
+        if overlaps(&p.cidr, &net.management_cidr) {
             v.error(
-                "networks.vxlan.first",
-                format!("must be from 1 to {VNI_MAX}, got {}", vni.first),
+                "networks.provider.cidr",
+                format!(
+                    "{} overlaps the management network {}",
+                    p.cidr, net.management_cidr
+                ),
             );
         }
-        if vni.last > VNI_MAX {
+        if let Some(data) = net.data_cidr
+            && overlaps(&p.cidr, &data)
+        {
             v.error(
-                "networks.vxlan.last",
-                format!("must be at most {VNI_MAX}, got {}", vni.last),
+                "networks.provider.cidr",
+                format!("{} overlaps the data network {data}", p.cidr),
             );
         }
-        if vni.last < vni.first {
-            v.error(
-                "networks.vxlan.last",
-                format!("{} is below first ({})", vni.last, vni.first),
-            );
+        for e in problems {
+            v.error(format!("networks.provider.{}", e.field()), e.to_string());
         }
     }
 
@@ -255,19 +209,16 @@ impl ClusterConfig {
                     format!("{} is used by another node", node.address),
                 );
             }
-            if !mgmt.contains(&node.address) {
-                v.error(
+            match check_host_address(node.address, &mgmt) {
+                Err(AddressError::Outside { address, .. }) => v.error(
                     at("address"),
-                    format!("{} is outside the management network {mgmt}", node.address),
-                );
-            } else if node.address == mgmt.network()
-                || (mgmt.prefix_len() < mgmt.max_prefix_len() - 1
-                    && node.address == mgmt.broadcast())
-            {
-                v.error(
+                    format!("{address} is outside the management network {mgmt}"),
+                ),
+                Err(AddressError::NetworkOrBroadcast { address }) => v.error(
                     at("address"),
-                    format!("{} is the network's own or broadcast address", node.address),
-                );
+                    format!("{address} is the network's own or broadcast address"),
+                ),
+                Ok(()) => {}
             }
             if let Some(nic) = &node.data_nic
                 && !is_ifname(nic)
@@ -289,23 +240,7 @@ impl ClusterConfig {
                 }
                 _ => {}
             }
-            if node.roles.is_empty() {
-                v.error(at("roles"), "a node needs at least one role");
-            }
-            for (j, role) in node.roles.iter().enumerate() {
-                if catalog.role(role).is_err() {
-                    let known: Vec<&str> = catalog.roles().keys().map(String::as_str).collect();
-                    v.error(
-                        format!("nodes[{i}].roles[{j}]"),
-                        format!("unknown role `{role}` (known roles: {})", known.join(", ")),
-                    );
-                } else if node.roles[..j].contains(role) {
-                    v.error(
-                        format!("nodes[{i}].roles[{j}]"),
-                        format!("`{role}` is listed twice"),
-                    );
-                }
-            }
+            validate_roles(i, node, catalog, v);
             if node.has("compute")
                 && node.data_address.is_none()
                 && self.nodes_with("compute").count() > 1
@@ -332,32 +267,26 @@ impl ClusterConfig {
     }
 }
 
-fn overlap(a: &IpNet, b: &IpNet) -> bool {
-    a.contains(&b.network()) || b.contains(&a.network())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn labels_and_ifnames() {
-        assert!(is_dns_label("node-1"));
-        for bad in [
-            "",
-            "Node1",
-            "node_1",
-            "-a",
-            "a-",
-            "nöde",
-            &"a".repeat(64),
-            "a b",
-        ] {
-            assert!(!is_dns_label(bad), "{bad:?}");
-        }
-        assert!(is_ifname("enp65s0f0np0"));
-        for bad in ["", "a/b", "eth0:1", "a b", "averyveryverylong0"] {
-            assert!(!is_ifname(bad), "{bad:?}");
+/// The roles of node `i`: at least one, each known to `catalog`, none twice.
+fn validate_roles(i: usize, node: &Node, catalog: &Catalog, v: &mut Validation) {
+    if node.roles.is_empty() {
+        v.error(
+            format!("nodes[{i}].roles"),
+            "a node needs at least one role",
+        );
+    }
+    for (j, role) in node.roles.iter().enumerate() {
+        if catalog.role(role).is_err() {
+            let known: Vec<&str> = catalog.roles().keys().map(String::as_str).collect();
+            v.error(
+                format!("nodes[{i}].roles[{j}]"),
+                format!("unknown role `{role}` (known roles: {})", known.join(", ")),
+            );
+        } else if node.roles[..j].contains(role) {
+            v.error(
+                format!("nodes[{i}].roles[{j}]"),
+                format!("`{role}` is listed twice"),
+            );
         }
     }
 }

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use stackbox_firstboot::check::{Report, Status};
-use stackbox_firstboot::system::Root;
 use stackbox_firstboot::{CheckError, firstboot, report, tune};
 use stackbox_hardware_profiles::Catalog;
+use stackbox_machine::system::Root;
 
 /// Exit status for bad arguments (unknown profile or role, a --root that is not a machine's tree).
 const EXIT_USAGE: u8 = 2;
@@ -217,7 +217,7 @@ fn check(args: CheckArgs) -> ExitCode {
 fn tune_cmd(args: TuneArgs) -> ExitCode {
     let root = Root::at(&args.root);
     let cpuinfo = root.read("/proc/cpuinfo").unwrap_or_default();
-    let virtualization = stackbox_firstboot::probe::cpu::parse_cpuinfo(&cpuinfo)
+    let virtualization = stackbox_machine::probe::cpu::parse_cpuinfo(&cpuinfo)
         .ok()
         .and_then(|c| c.virtualization);
     let plan = tune::plan(virtualization.as_deref());

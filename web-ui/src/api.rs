@@ -5,13 +5,14 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
+use stackbox_network::NetworkSettings;
 
 use crate::app;
 use crate::auth::Access;
 use crate::error::WebError;
 use crate::install::{Phase, Update};
 use crate::install_pages;
-use crate::network::{self, NetworkForm, NetworkSettings};
+use crate::network::{self, NetworkForm};
 use crate::pages;
 use crate::roles::SettingsForm;
 use crate::setup_pages;

@@ -11,12 +11,12 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use stackbox_hardware_profiles::Catalog;
 use stackbox_installer::ClusterConfig;
-use stackbox_installer::config::{Flavor, Networks, Node, Overcommit, Tls, VniRange};
+use stackbox_installer::config::{Flavor, Networks, Node, Overcommit, Tls};
 
 use crate::error::WebError;
-use crate::network::{Addressing, NetworkSettings};
 use crate::roles::{RoleAssignment, Settings};
 use crate::state::ClusterSettings;
+use stackbox_network::{Addressing, NetworkSettings, VniRange};
 
 /// An address of this machine: (interface, address, prefix length), as rtnetlink reports it.
 pub type LiveAddress = (String, IpAddr, u8);

@@ -9,15 +9,15 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Serialize;
-use stackbox_firstboot::system::Root;
 use stackbox_installer::ClusterConfig;
 use stackbox_installer::plan::{Action, Endpoint, Plan};
+use stackbox_machine::system::Root;
+use stackbox_network::Addressing;
 
 use crate::app;
 use crate::auth::Access;
 use crate::error::WebError;
 use crate::install::{Phase, Progress};
-use crate::network::Addressing;
 use crate::pages::{Chrome, CsrfOnly, PageError, html};
 use crate::state::AppState;
 

@@ -1,21 +1,18 @@
-//! The network settings the wizard collects: the form as submitted (strings, exactly what the operator
-//! typed) and the validated model that is stored. Validation is pure, so every must-fail input is a unit
-//! test. The model is kept here until the installer's cluster configuration lands; [`NetworkSettings`]
-//! maps field for field onto it.
+//! The wizard's network form: what the operator typed (strings, shown back as typed) and how it becomes
+//! the network model of `stackbox_network`. Parsing is here; every rule is the network crate's, the same
+//! ones the installer checks a cluster configuration with. Validation is pure, so every must-fail input is
+//! a unit test.
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+use stackbox_network::{
+    Addressing, DnsError, NetworkSettings, RangeError, VniRange, check_dns, check_gateway,
+    check_host_address, check_hostname, check_ifname, check_mtu, check_vlan, check_vni,
+};
 
 use crate::error::FieldError;
-
-/// The smallest MTU accepted: IPv6's minimum.
-pub const MTU_MIN: u32 = 1280;
-/// The largest MTU accepted: common jumbo-frame ceiling of data-center switches.
-pub const MTU_MAX: u32 = 9216;
-/// The largest VXLAN network identifier (24 bits).
-pub const VNI_MAX: u32 = 16_777_215;
 
 /// The network form as submitted: every field a string, so that wrong input can be shown back as typed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,100 +94,6 @@ impl NetworkForm {
     }
 }
 
-/// How the management interface gets its address.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "mode", rename_all = "lowercase")]
-pub enum Addressing {
-    /// From a DHCP server; `dns` overrides the offered name servers when not empty.
-    Dhcp {
-        /// Name servers to use instead of the offered ones.
-        dns: Vec<IpAddr>,
-    },
-    /// Fixed.
-    Static {
-        /// The address and its prefix.
-        address: IpNet,
-        /// The default gateway, inside `address`'s subnet.
-        gateway: IpAddr,
-        /// Name servers.
-        dns: Vec<IpAddr>,
-    },
-}
-
-/// Validated network settings, as stored in `network.json` in the state directory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NetworkSettings {
-    /// The node's host name.
-    pub hostname: String,
-    /// The management NIC.
-    pub management_nic: String,
-    /// The data-plane NIC.
-    pub data_nic: String,
-    /// The management addressing.
-    pub addressing: Addressing,
-    /// The management bridge.
-    pub bridge: String,
-    /// The management VLAN, `None` for untagged.
-    pub vlan: Option<u16>,
-    /// The data-plane MTU.
-    pub mtu: u32,
-    /// The first tenant VNI.
-    pub vxlan_min: u32,
-    /// The last tenant VNI.
-    pub vxlan_max: u32,
-}
-
-/// Checks a host name: one or more labels of lowercase ASCII letters, digits and hyphens, each 1 to 63
-/// characters, not starting or ending with a hyphen; 253 characters at most.
-pub fn validate_hostname(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("enter a host name".to_owned());
-    }
-    if name.chars().count() > 253 {
-        return Err("a host name has at most 253 characters".to_owned());
-    }
-    for label in name.split('.') {
-        if label.is_empty() {
-            return Err(
-                "a host name has no empty labels (no leading, trailing or double dots)".to_owned(),
-            );
-        }
-        if label.chars().count() > 63 {
-            return Err("each part of a host name has at most 63 characters".to_owned());
-        }
-        if !label
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            return Err(
-                "a host name uses only lowercase letters a-z, digits 0-9, hyphens and dots (no spaces, no uppercase, no other characters)"
-                    .to_owned(),
-            );
-        }
-        if label.starts_with('-') || label.ends_with('-') {
-            return Err("a part of a host name does not start or end with a hyphen".to_owned());
-        }
-    }
-    Ok(())
-}
-
-/// Checks a Linux interface name for a bridge: 1 to 15 of letters, digits, `-`, `_`, `.`.
-fn validate_ifname(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 15 {
-        return Err("a bridge name has 1 to 15 characters".to_owned());
-    }
-    if name == "." || name == ".." {
-        return Err("a bridge name cannot be . or ..".to_owned());
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        return Err("a bridge name uses only letters, digits, '-', '_' and '.'".to_owned());
-    }
-    Ok(())
-}
-
 /// Parses an unsigned integer the way an operator types it (surrounding spaces allowed, nothing else).
 fn parse_number(text: &str) -> Option<u32> {
     let t = text.trim();
@@ -200,7 +103,25 @@ fn parse_number(text: &str) -> Option<u32> {
     t.parse().ok()
 }
 
-fn parse_dns(text: &str, errors: &mut Vec<FieldError>) -> Vec<IpAddr> {
+/// Parses a number and checks it with `check`; a text that is not a whole number is refused as `kind`.
+fn number<T>(
+    text: &str,
+    field: &'static str,
+    kind: RangeError,
+    check: fn(u32) -> Result<T, RangeError>,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    match parse_number(text).ok_or(kind).and_then(check) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            errors.push(FieldError::new(field, e.to_string()));
+            None
+        }
+    }
+}
+
+/// The name servers, `None` when the list does not parse (the error says why).
+fn parse_dns(text: &str, errors: &mut Vec<FieldError>) -> Option<Vec<IpAddr>> {
     let mut out = Vec::new();
     for item in text
         .split(|c: char| c == ',' || c.is_whitespace())
@@ -213,14 +134,88 @@ fn parse_dns(text: &str, errors: &mut Vec<FieldError>) -> Vec<IpAddr> {
                     "dns",
                     "name servers are IP addresses separated by commas or spaces",
                 ));
-                return Vec::new();
+                return None;
             }
         }
     }
-    if out.len() > 3 {
-        errors.push(FieldError::new("dns", "at most three name servers"));
+    if let Err(e) = check_dns(&out, false) {
+        errors.push(FieldError::new("dns", e.to_string()));
     }
-    out
+    Some(out)
+}
+
+/// The static addressing of the form, or `None` with the reasons in `errors`. `dns` is `None` when the
+/// name servers did not parse (already reported).
+fn static_addressing(
+    form: &NetworkForm,
+    dns: Option<Vec<IpAddr>>,
+    errors: &mut Vec<FieldError>,
+) -> Option<Addressing> {
+    let address = match form.address.trim().parse::<IpNet>() {
+        Ok(net) => match check_host_address(net.addr(), &net) {
+            Ok(()) => Some(net),
+            Err(e) => {
+                errors.push(FieldError::new("address", e.to_string()));
+                None
+            }
+        },
+        Err(_) => {
+            errors.push(FieldError::new(
+                "address",
+                "enter the address with its prefix length in CIDR form, e.g. 10.0.0.5/24",
+            ));
+            None
+        }
+    };
+    let gateway = match form.gateway.trim().parse::<IpAddr>() {
+        Ok(gw) => Some(gw),
+        Err(_) => {
+            errors.push(FieldError::new(
+                "gateway",
+                "enter the gateway as an IP address, e.g. 10.0.0.1",
+            ));
+            None
+        }
+    };
+    // A list that did not parse, or has too many servers, was reported by `parse_dns`.
+    if let Some(servers) = &dns
+        && let Err(e @ DnsError::NoneForStatic) = check_dns(servers, true)
+    {
+        errors.push(FieldError::new("dns", e.to_string()));
+    }
+    let dns = dns.unwrap_or_default();
+    let (address, gateway) = (address?, gateway?);
+    match check_gateway(&address, gateway) {
+        Ok(()) => Some(Addressing::Static {
+            address,
+            gateway,
+            dns,
+        }),
+        Err(e) => {
+            errors.push(FieldError::new("gateway", e.to_string()));
+            None
+        }
+    }
+}
+
+/// Checks that both NICs are among the probed ones.
+fn check_nics(form: &NetworkForm, nics: &[String], errors: &mut Vec<FieldError>) {
+    for (field, nic) in [
+        ("management_nic", &form.management_nic),
+        ("data_nic", &form.data_nic),
+    ] {
+        if !nics.iter().any(|n| n == nic) {
+            let found = if nics.is_empty() {
+                "(none found)".to_owned()
+            } else {
+                nics.join(", ")
+            };
+            errors.push(FieldError::new(
+                field,
+                format!("choose one of the NICs found on this machine: {found}"),
+            ));
+        }
+    }
 }
 
 /// Validates the form against the probed NIC names; returns every problem at once, so the page can
@@ -228,156 +223,46 @@ fn parse_dns(text: &str, errors: &mut Vec<FieldError>) -> Vec<IpAddr> {
 pub fn validate(form: &NetworkForm, nics: &[String]) -> Result<NetworkSettings, Vec<FieldError>> {
     let mut errors = Vec::new();
     let hostname = form.hostname.trim();
-    if let Err(m) = validate_hostname(hostname) {
-        errors.push(FieldError::new("hostname", m));
+    if let Err(e) = check_hostname(hostname) {
+        errors.push(FieldError::new("hostname", e.to_string()));
     }
-    for (field, nic) in [
-        ("management_nic", &form.management_nic),
-        ("data_nic", &form.data_nic),
-    ] {
-        if !nics.iter().any(|n| n == nic) {
-            errors.push(FieldError::new(
-                field,
-                format!(
-                    "choose one of the NICs found on this machine: {}",
-                    if nics.is_empty() {
-                        "(none found)".to_owned()
-                    } else {
-                        nics.join(", ")
-                    }
-                ),
-            ));
-        }
-    }
+    check_nics(form, nics, &mut errors);
     let dns = parse_dns(&form.dns, &mut errors);
     let addressing = match form.mode.as_str() {
-        "dhcp" => Some(Addressing::Dhcp { dns }),
-        "static" => {
-            let address = match form.address.trim().parse::<IpNet>() {
-                Ok(net) => {
-                    let host = net.addr();
-                    let is_edge = net.prefix_len() < net.max_prefix_len().saturating_sub(1)
-                        && (host == net.network() || (host.is_ipv4() && host == net.broadcast()));
-                    if is_edge {
-                        errors.push(FieldError::new(
-                            "address",
-                            format!("{host} is the subnet's network or broadcast address, not a host address"),
-                        ));
-                        None
-                    } else {
-                        Some(net)
-                    }
-                }
-                Err(_) => {
-                    errors.push(FieldError::new(
-                        "address",
-                        "enter the address with its prefix length in CIDR form, e.g. 10.0.0.5/24",
-                    ));
-                    None
-                }
-            };
-            let gateway = match form.gateway.trim().parse::<IpAddr>() {
-                Ok(gw) => Some(gw),
-                Err(_) => {
-                    errors.push(FieldError::new(
-                        "gateway",
-                        "enter the gateway as an IP address, e.g. 10.0.0.1",
-                    ));
-                    None
-                }
-            };
-            if dns.is_empty() && !form.dns.trim().is_empty() {
-                // parse_dns already said why.
-            } else if dns.is_empty() {
-                errors.push(FieldError::new(
-                    "dns",
-                    "a static address needs at least one name server",
-                ));
-            }
-            match (address, gateway) {
-                (Some(address), Some(gateway)) => {
-                    if !address.contains(&gateway) {
-                        errors.push(FieldError::new(
-                            "gateway",
-                            format!(
-                                "the gateway {gateway} is outside the subnet {}",
-                                address.trunc()
-                            ),
-                        ));
-                        None
-                    } else if gateway == address.addr() {
-                        errors.push(FieldError::new(
-                            "gateway",
-                            "the gateway cannot be the node's own address",
-                        ));
-                        None
-                    } else {
-                        Some(Addressing::Static {
-                            address,
-                            gateway,
-                            dns,
-                        })
-                    }
-                }
-                _ => None,
-            }
-        }
+        "dhcp" => dns.clone().map(|dns| Addressing::Dhcp { dns }),
+        "static" => static_addressing(form, dns, &mut errors),
         _ => {
             errors.push(FieldError::new("mode", "choose DHCP or a static address"));
             None
         }
     };
     let bridge = form.bridge.trim();
-    if let Err(m) = validate_ifname(bridge) {
-        errors.push(FieldError::new("bridge", m));
+    if let Err(e) = check_ifname(bridge) {
+        errors.push(FieldError::new(
+            "bridge",
+            format!("a bridge name {}", e.rule()),
+        ));
     }
-    let vlan = if form.vlan.trim().is_empty() {
-        None
-    } else {
-        match parse_number(&form.vlan) {
-            Some(v @ 1..=4094) => u16::try_from(v).ok(),
-            _ => {
-                errors.push(FieldError::new(
-                    "vlan",
-                    "a VLAN id is a whole number from 1 to 4094 (0 and 4095 are reserved); leave it empty for untagged",
-                ));
-                None
-            }
-        }
+    let vlan = match form.vlan.trim() {
+        "" => None,
+        text => number(text, "vlan", RangeError::Vlan, check_vlan, &mut errors),
     };
-    let mtu = match parse_number(&form.mtu) {
-        Some(m @ MTU_MIN..=MTU_MAX) => m,
-        _ => {
-            errors.push(FieldError::new(
-                "mtu",
-                format!("the MTU is a whole number from {MTU_MIN} to {MTU_MAX}"),
-            ));
-            0
-        }
+    let mtu = number(&form.mtu, "mtu", RangeError::Mtu, check_mtu, &mut errors);
+    let vni = |text: &str, field: &'static str, errors: &mut Vec<FieldError>| {
+        number(text, field, RangeError::Vni, check_vni, errors)
     };
-    let vni =
-        |text: &str, field: &'static str, errors: &mut Vec<FieldError>| match parse_number(text) {
-            Some(v @ 1..=VNI_MAX) => Some(v),
-            _ => {
-                errors.push(FieldError::new(
-                    field,
-                    format!("a VXLAN id is a whole number from 1 to {VNI_MAX}"),
-                ));
-                None
-            }
-        };
     let vxlan_min = vni(&form.vxlan_min, "vxlan_min", &mut errors);
     let vxlan_max = vni(&form.vxlan_max, "vxlan_max", &mut errors);
-    if let (Some(lo), Some(hi)) = (vxlan_min, vxlan_max) {
-        if lo > hi {
-            errors.push(FieldError::new(
-                "vxlan_max",
-                "the VXLAN range ends before it starts",
-            ));
-        }
+    if let (Some(first), Some(last)) = (vxlan_min, vxlan_max)
+        && !(VniRange { first, last }.check().is_empty())
+    {
+        errors.push(FieldError::new(
+            "vxlan_max",
+            "the VXLAN range ends before it starts",
+        ));
     }
-    match (addressing, vxlan_min, vxlan_max) {
-        (Some(addressing), Some(vxlan_min), Some(vxlan_max)) if errors.is_empty() => {
+    match (addressing, mtu, vxlan_min, vxlan_max) {
+        (Some(addressing), Some(mtu), Some(vxlan_min), Some(vxlan_max)) if errors.is_empty() => {
             Ok(NetworkSettings {
                 hostname: hostname.to_owned(),
                 management_nic: form.management_nic.clone(),
@@ -550,8 +435,8 @@ mod tests {
                 "hostname",
             );
         }
-        validate_hostname(&"a".repeat(63)).unwrap();
-        validate_hostname("node-1.lab.example").unwrap();
+        check_hostname(&"a".repeat(63)).unwrap();
+        check_hostname("node-1.lab.example").unwrap();
     }
 
     #[test]

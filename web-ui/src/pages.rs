@@ -577,8 +577,8 @@ pub fn network_page(
         nics,
         errors,
         saved,
-        mtu_min: network::MTU_MIN,
-        mtu_max: network::MTU_MAX,
+        mtu_min: stackbox_network::MTU_MIN,
+        mtu_max: stackbox_network::MTU_MAX,
     }
 }
 
@@ -643,8 +643,8 @@ pub fn validate_cluster_name(name: &str) -> Result<(), FieldError> {
             "a cluster name is a single label: no dots",
         ));
     }
-    network::validate_hostname(name)
-        .map_err(|m| FieldError::new("name", m.replace("host name", "cluster name")))
+    stackbox_network::check_hostname(name)
+        .map_err(|e| FieldError::new("name", e.to_string().replace("host name", "cluster name")))
 }
 
 /// Creates the single-node cluster from a name, once the network is stored.

@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 use stackbox_firstboot::check::{self, Report, Status};
-use stackbox_firstboot::probe::Facts;
 use stackbox_hardware_profiles::{Catalog, Profile};
+use stackbox_machine::probe::Facts;
 
 use crate::error::FieldError;
 
@@ -242,11 +242,11 @@ mod tests {
     #[test]
     fn roles_are_judged_against_the_profile() {
         let catalog = Catalog::embedded().unwrap();
-        let root = stackbox_firstboot::system::Root::at(
+        let root = stackbox_machine::system::Root::at(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../firstboot/tests/fixtures/machines/vm-no-virt/root"),
+                .join("../machine/tests/fixtures/machines/vm-no-virt/root"),
         );
-        let facts = stackbox_firstboot::probe::probe(&root).unwrap();
+        let facts = stackbox_machine::probe::probe(&root).unwrap();
         let strict = catalog.profile("baremetal").unwrap();
         let lab = catalog.profile("lab").unwrap();
         let all: Vec<String> = catalog.roles().keys().cloned().collect();

@@ -12,14 +12,14 @@ use serde::{Deserialize, Serialize};
 use stackbox_common::fs::write_atomic;
 use stackbox_firstboot::check::Report;
 use stackbox_firstboot::identity::{self, Secret};
-use stackbox_firstboot::system::Root;
 use stackbox_hardware_profiles::Catalog;
+use stackbox_machine::system::Root;
 
 use crate::auth::{PasswordStore, RateLimiter, Sessions};
 use crate::cluster_config::{self, Answers, LiveAddress};
 use crate::error::WebError;
 use crate::install::{InstallMode, Installer};
-use crate::network::NetworkSettings;
+use stackbox_network::NetworkSettings;
 
 /// The network settings' file in the state directory.
 pub const NETWORK_FILE: &str = "network.json";
@@ -151,15 +151,15 @@ impl AppState {
         let report = run_check(&opts.root, &opts.profile)?;
         let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
         if let Some(h) = &report.facts.hostname {
-            if crate::network::validate_hostname(h).is_ok() {
+            if stackbox_network::check_hostname(h).is_ok() {
                 names.insert(0, h.clone());
             }
         }
         let management = if Root::at(&opts.root).is_live() {
-            stackbox_firstboot::probe::net::addresses()
+            stackbox_machine::probe::net::addresses()
                 .ok()
                 .and_then(|a| {
-                    stackbox_firstboot::probe::net::pick_management_address(&a, &report.facts.nics)
+                    stackbox_machine::probe::net::pick_management_address(&a, &report.facts.nics)
                 })
         } else {
             None
@@ -334,7 +334,7 @@ impl AppState {
     /// Blocking: it asks the kernel over netlink.
     pub fn live_addresses(&self) -> Vec<LiveAddress> {
         if Root::at(&self.opts.root).is_live() {
-            stackbox_firstboot::probe::net::addresses_with_prefix().unwrap_or_default()
+            stackbox_machine::probe::net::addresses_with_prefix().unwrap_or_default()
         } else {
             Vec::new()
         }

@@ -20,7 +20,7 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// A fixture machine's root from the firstboot crate.
 pub fn machine(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../firstboot/tests/fixtures/machines")
+        .join("../machine/tests/fixtures/machines")
         .join(name)
         .join("root")
 }
