@@ -49,3 +49,5 @@ pub fn load_config(path: &std::path::Path) -> Result<ClusterConfig, LoadError> {
 pub mod install;
 pub mod journal;
 pub mod system;
+pub mod progress;
+pub mod runner;
