@@ -206,7 +206,10 @@ async fn roles_put(
 }
 
 async fn settings_get(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "settings": state.wizard.answers.settings()? })))
+    Ok(
+        HttpResponse::Ok()
+            .json(serde_json::json!({ "settings": state.wizard.answers.settings()? })),
+    )
 }
 
 async fn settings_put(

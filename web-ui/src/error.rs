@@ -340,7 +340,11 @@ mod tests {
                     .unwrap_err(),
             )))),
         ] {
-            assert_eq!(web.status_code(), StatusCode::INTERNAL_SERVER_ERROR, "{web:?}");
+            assert_eq!(
+                web.status_code(),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "{web:?}"
+            );
             let problem = web.problem();
             assert_eq!(problem.status, 500);
             assert!(!problem.detail.contains("journal"), "{}", problem.detail);
@@ -353,7 +357,10 @@ mod tests {
         let web = WebError::from(RunError::Prepare(InstallError::Plan(invalid)));
         assert_eq!(web.status_code(), StatusCode::UNPROCESSABLE_ENTITY);
         let detail = web.problem().detail;
-        assert!(detail.starts_with("the installation cannot start: "), "{detail}");
+        assert!(
+            detail.starts_with("the installation cannot start: "),
+            "{detail}"
+        );
         assert_eq!(detail.matches("no role").count(), 1, "{detail}");
         let web = WebError::from(PlanError::Invalid("x".to_owned()));
         assert_eq!(web.status_code(), StatusCode::UNPROCESSABLE_ENTITY);

@@ -171,9 +171,7 @@ pub trait CsrfCarrier: FromRequest + 'static {
 
 /// The token in the API's `X-CSRF-Token` header.
 fn header_token(req: &HttpRequest) -> Option<&str> {
-    req.headers()
-        .get(CSRF_HEADER)
-        .and_then(|v| v.to_str().ok())
+    req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok())
 }
 
 impl<T: serde::de::DeserializeOwned + 'static> CsrfCarrier for web::Json<T> {

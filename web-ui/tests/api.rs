@@ -600,7 +600,11 @@ async fn install_needs_the_csrf_token_and_refuses_a_second_run_while_one_runs() 
         p["smoke"]
     );
     assert_eq!(status_phase(&app).await, "done");
-    assert!(dir.path().join(stackbox_installer::runner::RESULT_FILE).exists());
+    assert!(
+        dir.path()
+            .join(stackbox_installer::runner::RESULT_FILE)
+            .exists()
+    );
 }
 
 #[actix_web::test]

@@ -147,7 +147,14 @@ pub async fn roles_submit(
     match wizard.assign_roles(&chosen)? {
         RolesOutcome::Saved(a, report) => html(
             StatusCode::OK,
-            &roles_page(wizard, post.csrf(), &a.roles, Some(report), Vec::new(), true)?,
+            &roles_page(
+                wizard,
+                post.csrf(),
+                &a.roles,
+                Some(report),
+                Vec::new(),
+                true,
+            )?,
         ),
         RolesOutcome::Refused(errors, report) => html(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -246,4 +253,3 @@ pub async fn settings_submit(
         Err(e) => Err(e.into()),
     }
 }
-

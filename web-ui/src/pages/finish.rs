@@ -105,10 +105,7 @@ pub fn done_page(p: Progress, openrc_taken: bool, csrf: &str) -> DonePage {
 }
 
 /// The review page: the plan for the stored answers, or which step is still to do.
-pub async fn review_page(
-    state: web::Data<AppState>,
-    s: Admin,
-) -> Result<HttpResponse, PageError> {
+pub async fn review_page(state: web::Data<AppState>, s: Admin) -> Result<HttpResponse, PageError> {
     let st = state.clone();
     let review = match web::block(move || review(&st.wizard)).await? {
         Ok(r) => Ok(r),
@@ -127,10 +124,7 @@ pub async fn review_page(
 }
 
 /// The install page: the progress, live with JavaScript, on reload without.
-pub async fn install_view(
-    state: web::Data<AppState>,
-    s: Admin,
-) -> Result<HttpResponse, PageError> {
+pub async fn install_view(state: web::Data<AppState>, s: Admin) -> Result<HttpResponse, PageError> {
     html(
         StatusCode::OK,
         &install_page(state.wizard.runner.progress(), s.csrf()),

@@ -22,7 +22,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/login", web::post().to(sign_in::login_submit))
         .route("/logout", web::post().to(sign_in::logout))
         .route("/set-password", web::get().to(sign_in::set_password_form))
-        .route("/set-password", web::post().to(sign_in::set_password_submit))
+        .route(
+            "/set-password",
+            web::post().to(sign_in::set_password_submit),
+        )
         .route("/hardware", web::get().to(setup::hardware))
         .route("/hardware/rerun", web::post().to(setup::hardware_rerun))
         .route("/network", web::get().to(setup::network_form))

@@ -173,10 +173,7 @@ pub fn network_page(
 }
 
 /// The network form: the stored settings, else defaults from the probed NICs.
-pub async fn network_form(
-    state: web::Data<AppState>,
-    s: Admin,
-) -> Result<HttpResponse, PageError> {
+pub async fn network_form(state: web::Data<AppState>, s: Admin) -> Result<HttpResponse, PageError> {
     let wizard = &state.wizard;
     let nics = wizard.nic_names();
     let (form, saved) = match wizard.answers.network()? {
@@ -184,7 +181,12 @@ pub async fn network_form(
         None => (
             NetworkForm::defaults(
                 &nics,
-                wizard.report().facts.hostname.as_deref().unwrap_or_default(),
+                wizard
+                    .report()
+                    .facts
+                    .hostname
+                    .as_deref()
+                    .unwrap_or_default(),
             ),
             false,
         ),
@@ -231,10 +233,7 @@ pub async fn network_submit(
 }
 
 /// The cluster page: the created cluster, or the form that creates it.
-pub async fn cluster_form(
-    state: web::Data<AppState>,
-    s: Admin,
-) -> Result<HttpResponse, PageError> {
+pub async fn cluster_form(state: web::Data<AppState>, s: Admin) -> Result<HttpResponse, PageError> {
     let answers = &state.wizard.answers;
     let network = answers.network()?;
     let page = ClusterPage {

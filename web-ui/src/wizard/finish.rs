@@ -108,7 +108,6 @@ pub fn ca_pem(wizard: &Wizard) -> Result<String, WebError> {
     }
 }
 
-
 /// Whether the one-time credentials were downloaded already.
 pub fn openrc_taken(wizard: &Wizard) -> bool {
     wizard.state_dir().join(OPENRC_TAKEN).exists()

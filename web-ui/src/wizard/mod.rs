@@ -45,6 +45,10 @@ pub enum RolesOutcome {
     Refused(Vec<FieldError>, Option<Report>),
 }
 
+/// A choice of roles judged: the roles in the catalog's order and the hardware report for them, or why
+/// the choice names no valid roles.
+pub type Judgement = Result<(Vec<String>, Report), Vec<FieldError>>;
+
 /// The wizard: the machine it runs on, the answers, and the installation.
 #[derive(Debug)]
 pub struct Wizard {
@@ -204,7 +208,7 @@ impl Wizard {
     }
 
     /// Judges a choice of roles for this machine under the wizard's profile.
-    pub fn judge_roles(&self, chosen: &[String]) -> Result<Result<(Vec<String>, Report), Vec<FieldError>>, WebError> {
+    pub fn judge_roles(&self, chosen: &[String]) -> Result<Judgement, WebError> {
         let profile = self
             .catalog
             .profile(&self.profile)

@@ -162,4 +162,3 @@ pub fn review(wizard: &Wizard) -> Result<Review, WebError> {
         config,
     })
 }
-
