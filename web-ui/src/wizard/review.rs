@@ -72,20 +72,10 @@ pub struct Review {
     pub files: Vec<FileView>,
 }
 
-/// Builds the review from the stored answers: the configuration, validated, and the plan for this
-/// machine. Blocking (the hardware probes).
-pub fn review(wizard: &Wizard) -> Result<Review, WebError> {
-    let config = wizard.cluster_config()?;
-    let answers = wizard.answers()?;
-    let facts = stackbox_installer::local_facts(&config, &Root::at(wizard.root()));
-    let plan = Plan::build(&config, &wizard.catalog, &facts)?;
-    let node = config
-        .nodes
-        .first()
-        .cloned()
-        .ok_or_else(|| WebError::Conflict("the configuration has no node".to_owned()))?;
+/// The ports this node's roles open.
+fn ports(wizard: &Wizard, roles: &[String]) -> Vec<PortView> {
     let mut ports = Vec::new();
-    for role in &node.roles {
+    for role in roles {
         if let Some(r) = wizard.catalog.roles().get(role) {
             for p in &r.ports {
                 // The management role lists CloudStack's ports too; this installs OpenStack.
@@ -100,6 +90,22 @@ pub fn review(wizard: &Wizard) -> Result<Review, WebError> {
             }
         }
     }
+    ports
+}
+
+/// Builds the review from the stored answers: the configuration, validated, and the plan for this
+/// machine. Blocking (the hardware probes).
+pub fn review(wizard: &Wizard) -> Result<Review, WebError> {
+    let config = wizard.cluster_config()?;
+    let answers = wizard.answers()?;
+    let facts = stackbox_installer::local_facts(&config, &Root::at(wizard.root()));
+    let plan = Plan::build(&config, &wizard.catalog, &facts)?;
+    let node = config
+        .nodes
+        .first()
+        .cloned()
+        .ok_or_else(|| WebError::Conflict("the configuration has no node".to_owned()))?;
+    let ports = ports(wizard, &node.roles);
     let mut files = Vec::new();
     let mut steps = Vec::new();
     for s in plan.for_node(&node.name) {
