@@ -180,3 +180,17 @@ impl ClusterConfig {
         self.nodes.iter().find(|n| n.has(role))
     }
 }
+
+/// A configuration that could not be written as TOML.
+#[derive(Debug, thiserror::Error)]
+#[error("writing the cluster configuration as TOML")]
+pub struct SerializeError(#[source] toml::ser::Error);
+
+impl ClusterConfig {
+    /// The TOML answer file `stackboxd install --config` reads, under one comment line that says who
+    /// wrote it (`written_by`, without the leading `# `); [`ClusterConfig::from_toml`] reads it back.
+    pub fn to_toml_file(&self, written_by: &str) -> Result<String, SerializeError> {
+        let body = toml::to_string(self).map_err(SerializeError)?;
+        Ok(format!("# {written_by}\n{body}"))
+    }
+}

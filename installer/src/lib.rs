@@ -48,4 +48,6 @@ pub fn load_config(path: &std::path::Path) -> Result<ClusterConfig, LoadError> {
 }
 pub mod install;
 pub mod journal;
+pub mod progress;
+pub mod runner;
 pub mod system;

@@ -1,26 +1,36 @@
 //! The JSON API under `/api/v1`: the same model as the pages (status, session, system, hardware report,
-//! network, cluster). It uses the pages' session cookie; every state-changing request carries the
-//! session's CSRF token in `X-CSRF-Token`. Errors are RFC 9457 problem documents.
+//! network, cluster, roles, settings, plan, install and its events, the openrc). It uses the pages'
+//! session cookie; every state-changing request carries the session's CSRF token in `X-CSRF-Token`,
+//! checked by the [`AdminJson`] and [`AdminAction`] extractors before a handler runs. The handlers call
+//! the wizard's flow ([`crate::wizard`]), as the pages do. Errors are RFC 9457 problem documents.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use stackbox_network::NetworkSettings;
-
-use crate::app;
-use crate::auth::Access;
-use crate::error::WebError;
-use crate::install::{Phase, Update};
-use crate::install_pages;
-use crate::network::{self, NetworkForm};
-use crate::pages;
-use crate::roles::SettingsForm;
-use crate::setup_pages;
-use crate::state::{AppState, BODY_LIMIT, CLUSTER_FILE, NETWORK_FILE, ROLES_FILE, SETTINGS_FILE};
+use stackbox_installer::progress::{Phase, Update};
 use tokio::sync::broadcast;
 
-/// The header that carries the CSRF token.
-pub const CSRF_HEADER: &str = "x-csrf-token";
+use crate::answers::network::{self, NetworkForm};
+use crate::answers::roles::SettingsForm;
+use crate::answers::{CLUSTER_FILE, NETWORK_FILE, ROLES_FILE, SETTINGS_FILE};
+use crate::assets;
+use crate::auth::Access;
+use crate::error::WebError;
+use crate::session::{self, AdminAccess, Api, Checked, NoBody};
+use crate::state::{AppState, BODY_LIMIT};
+use crate::wizard::RolesOutcome;
+use crate::wizard::finish::{start_install, take_openrc};
+use crate::wizard::review::review;
+use stackbox_network::NetworkSettings;
+
+pub use crate::session::CSRF_HEADER;
+
+/// The admin's session, for the API.
+pub type Admin = session::Admin<Api>;
+/// A JSON body posted by the admin with the session's CSRF token in the header.
+pub type AdminJson<T> = Checked<AdminAccess, web::Json<T>>;
+/// A request without a body posted by the admin with the session's CSRF token in the header.
+pub type AdminAction = Checked<AdminAccess, NoBody>;
 
 /// The OpenAPI document of this API.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -34,13 +44,6 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -
         }
         other => WebError::BadRequest(other.to_string()).into(),
     }
-}
-
-fn csrf(req: &HttpRequest, session: &crate::auth::Session) -> Result<(), WebError> {
-    app::check_csrf(
-        session,
-        req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()),
-    )
 }
 
 /// Where the wizard stands, without signing in.
@@ -62,21 +65,22 @@ pub struct StatusDoc {
 }
 
 async fn status(state: web::Data<AppState>) -> HttpResponse {
+    let answers = &state.wizard.answers;
     let admin_password_set = state.passwords.is_set();
-    let network_configured = state.opts.state_dir.join(NETWORK_FILE).exists();
-    let cluster_created = state.opts.state_dir.join(CLUSTER_FILE).exists();
+    let network_configured = answers.has(NETWORK_FILE);
+    let cluster_created = answers.has(CLUSTER_FILE);
     let phase = if !admin_password_set {
         "admin-password"
     } else if !network_configured {
         "network"
     } else if !cluster_created {
         "cluster"
-    } else if !state.opts.state_dir.join(ROLES_FILE).exists() {
+    } else if !answers.has(ROLES_FILE) {
         "roles"
-    } else if !state.opts.state_dir.join(SETTINGS_FILE).exists() {
+    } else if !answers.has(SETTINGS_FILE) {
         "settings"
     } else {
-        match state.installer.progress().phase {
+        match state.wizard.phase() {
             Phase::Idle => "review",
             Phase::Running => "installing",
             Phase::Failed => "install-failed",
@@ -87,51 +91,45 @@ async fn status(state: web::Data<AppState>) -> HttpResponse {
         version: env!("CARGO_PKG_VERSION"),
         phase,
         admin_password_set,
-        hardware: state.report().status.as_str(),
+        hardware: state.wizard.report().status.as_str(),
         network_configured,
         cluster_created,
     })
 }
 
-async fn session(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
-    let (_, s) = app::require(&req, &state, Access::SetupToken)?;
+async fn session(signed: session::SignedIn<Api>) -> HttpResponse {
+    let s = signed.session;
     let left = s
         .expires
         .saturating_duration_since(std::time::Instant::now());
-    Ok(HttpResponse::Ok().json(serde_json::json!({
+    HttpResponse::Ok().json(serde_json::json!({
         "access": match s.access { Access::Admin => "admin", _ => "setup-token" },
         "csrf_token": s.csrf,
         "expires_in_secs": left.as_secs(),
-    })))
+    }))
 }
 
-async fn system(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
-    app::require(&req, &state, Access::Admin)?;
-    let report = state.report();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
+async fn system(state: web::Data<AppState>, _: Admin) -> HttpResponse {
+    let report = state.wizard.report();
+    HttpResponse::Ok().json(serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "hostname": report.facts.hostname,
         "profile": report.profile,
         "roles": report.roles,
         "tls_fingerprint": state.fingerprint,
-    })))
+    }))
 }
 
-async fn hardware(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
-    app::require(&req, &state, Access::Admin)?;
-    Ok(HttpResponse::Ok().json(&*state.report()))
+async fn hardware(state: web::Data<AppState>, _: Admin) -> HttpResponse {
+    HttpResponse::Ok().json(&*state.wizard.report())
 }
 
 async fn hardware_rerun(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    _: AdminAction,
 ) -> Result<HttpResponse, WebError> {
-    let (_, s) = app::require(&req, &state, Access::Admin)?;
-    csrf(&req, &s)?;
     let st = state.clone();
-    let report = web::block(move || st.rerun_check())
-        .await
-        .map_err(|e| WebError::Internal(anyhow::anyhow!("re-running the checks: {e}")))??;
+    let report = web::block(move || st.wizard.rerun_check()).await??;
     Ok(HttpResponse::Ok().json(&*report))
 }
 
@@ -144,36 +142,25 @@ pub struct NetworkDoc {
     pub settings: Option<NetworkSettings>,
 }
 
-async fn network_get(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, WebError> {
-    app::require(&req, &state, Access::Admin)?;
+async fn network_get(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
     Ok(HttpResponse::Ok().json(NetworkDoc {
-        nics: state.nic_names(),
-        settings: state.network()?,
+        nics: state.wizard.nic_names(),
+        settings: state.wizard.answers.network()?,
     }))
 }
 
 async fn network_put(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Json<NetworkForm>,
+    put: AdminJson<NetworkForm>,
 ) -> Result<HttpResponse, WebError> {
-    let (_, s) = app::require(&req, &state, Access::Admin)?;
-    csrf(&req, &s)?;
-    let settings = network::validate(&form, &state.nic_names()).map_err(WebError::Invalid)?;
-    state.answers_may_change()?;
-    state.set_network(&settings)?;
+    let wizard = &state.wizard;
+    let settings = network::validate(&put.body, &wizard.nic_names()).map_err(WebError::Invalid)?;
+    wizard.store_network(&settings)?;
     Ok(HttpResponse::Ok().json(settings))
 }
 
-async fn cluster_get(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, WebError> {
-    app::require(&req, &state, Access::Admin)?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "cluster": state.cluster()? })))
+async fn cluster_get(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "cluster": state.wizard.answers.cluster()? })))
 }
 
 /// A request to create the single-node cluster.
@@ -185,22 +172,18 @@ pub struct CreateCluster {
 }
 
 async fn cluster_post(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<CreateCluster>,
+    post: AdminJson<CreateCluster>,
 ) -> Result<HttpResponse, WebError> {
-    let (_, s) = app::require(&req, &state, Access::Admin)?;
-    csrf(&req, &s)?;
-    let cluster = pages::create_cluster(&state, &body.name)?;
+    let cluster = state.wizard.create_cluster(&post.body.name)?;
     Ok(HttpResponse::Created().json(cluster))
 }
 
-async fn roles_get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
-    app::require(&req, &state, Access::Admin)?;
-    let roles: Vec<_> = state.catalog.roles().values().collect();
+async fn roles_get(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
+    let roles: Vec<_> = state.wizard.catalog.roles().values().collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "available": roles,
-        "assignment": state.roles()?,
+        "assignment": state.wizard.answers.roles()?,
     })))
 }
 
@@ -213,89 +196,70 @@ pub struct AssignRoles {
 }
 
 async fn roles_put(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<AssignRoles>,
+    put: AdminJson<AssignRoles>,
 ) -> Result<HttpResponse, WebError> {
-    let (_, s) = app::require(&req, &state, Access::Admin)?;
-    csrf(&req, &s)?;
-    match setup_pages::assign_roles(&state, &body.roles)? {
-        setup_pages::RolesOutcome::Saved(assignment, report) => Ok(HttpResponse::Ok()
+    match state.wizard.assign_roles(&put.body.roles)? {
+        RolesOutcome::Saved(assignment, report) => Ok(HttpResponse::Ok()
             .json(serde_json::json!({ "assignment": assignment, "report": report }))),
-        setup_pages::RolesOutcome::Refused(errors, _) => Err(WebError::Invalid(errors)),
+        RolesOutcome::Refused(errors, _) => Err(WebError::Invalid(errors)),
     }
 }
 
-async fn settings_get(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, WebError> {
-    app::require(&req, &state, Access::Admin)?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "settings": state.settings()? })))
+async fn settings_get(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
+    Ok(
+        HttpResponse::Ok()
+            .json(serde_json::json!({ "settings": state.wizard.answers.settings()? })),
+    )
 }
 
 async fn settings_put(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Json<SettingsForm>,
+    put: AdminJson<SettingsForm>,
 ) -> Result<HttpResponse, WebError> {
-    let (_, s) = app::require(&req, &state, Access::Admin)?;
-    csrf(&req, &s)?;
-    let settings = setup_pages::store_settings(&state, &form)?;
+    let settings = state.wizard.store_settings(&put.body)?;
     Ok(HttpResponse::Ok().json(settings))
 }
 
 /// Everything the wizard has stored, in one document: the input the installer's cluster
 /// configuration is made from (`null` for a step not done yet).
-async fn config(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
-    app::require(&req, &state, Access::Admin)?;
+async fn config(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
+    let answers = &state.wizard.answers;
     Ok(HttpResponse::Ok().json(serde_json::json!({
-        "network": state.network()?,
-        "cluster": state.cluster()?,
-        "roles": state.roles()?,
-        "settings": state.settings()?,
+        "network": answers.network()?,
+        "cluster": answers.cluster()?,
+        "roles": answers.roles()?,
+        "settings": answers.settings()?,
     })))
 }
 
-async fn plan(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
-    app::require(&req, &state, Access::Admin)?;
+async fn plan(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
     let st = state.clone();
-    let review = web::block(move || install_pages::review(&st))
-        .await
-        .map_err(|e| WebError::Internal(anyhow::anyhow!("planning: {e}")))??;
+    let review = web::block(move || review(&st.wizard)).await??;
     Ok(HttpResponse::Ok().json(review))
 }
 
-async fn install_get(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, WebError> {
-    app::require(&req, &state, Access::Admin)?;
-    Ok(HttpResponse::Ok().json(state.installer.progress()))
+async fn install_get(state: web::Data<AppState>, _: Admin) -> HttpResponse {
+    HttpResponse::Ok().json(state.wizard.runner.progress())
 }
 
 /// Starts the installation, or retries it after a failure: 202 with the progress.
 async fn install_post(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    _: AdminAction,
 ) -> Result<HttpResponse, WebError> {
-    let (_, s) = app::require(&req, &state, Access::Admin)?;
-    csrf(&req, &s)?;
     let st = state.clone();
-    web::block(move || install_pages::start_install(&st))
-        .await
-        .map_err(|e| WebError::Internal(anyhow::anyhow!("starting the installation: {e}")))??;
+    web::block(move || start_install(&st.wizard)).await??;
     Ok(HttpResponse::Accepted()
         .insert_header((header::LOCATION, "/api/v1/install"))
-        .json(state.installer.progress()))
+        .json(state.wizard.runner.progress()))
 }
 
 /// Server-sent events: a `snapshot` of the whole progress first, then `step` and `log` events as they
 /// happen, a new `snapshot` when the phase changes, and a comment every 15 s to keep the stream open.
-async fn events(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
-    app::require(&req, &state, Access::Admin)?;
-    let (progress, rx) = state.installer.subscribe();
-    let first = Update::Snapshot(Box::new(progress)).to_sse();
+async fn events(state: web::Data<AppState>, _: Admin) -> HttpResponse {
+    let (progress, rx) = state.wizard.runner.subscribe();
+    let first = sse(&Update::Snapshot(Box::new(progress)));
     let stream = futures::stream::unfold((Some(first), rx), |(first, mut rx)| async move {
         if let Some(text) = first {
             return Some((
@@ -304,7 +268,7 @@ async fn events(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
             ));
         }
         let text = match tokio::time::timeout(std::time::Duration::from_secs(15), rx.recv()).await {
-            Ok(Ok(update)) => update.to_sse(),
+            Ok(Ok(update)) => sse(&update),
             // Missed updates: the browser catches up from a new snapshot.
             Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
                 "event: resync\ndata: {}\n\n".to_owned()
@@ -314,22 +278,23 @@ async fn events(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
         };
         Some((Ok(web::Bytes::from(text)), (None, rx)))
     });
-    Ok(HttpResponse::Ok()
+    HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(stream))
+        .streaming(stream)
+}
+
+/// A progress update as a server-sent event: `event:` its name, `data:` its JSON.
+pub fn sse(update: &Update) -> String {
+    format!("event: {}\ndata: {}\n\n", update.name(), update.json())
 }
 
 /// The admin openrc, once (410 afterwards).
-async fn openrc(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
-    let (_, s) = app::require(&req, &state, Access::Admin)?;
-    csrf(&req, &s)?;
+async fn openrc(state: web::Data<AppState>, _: AdminAction) -> Result<HttpResponse, WebError> {
     let st = state.clone();
-    let text = web::block(move || install_pages::take_openrc(&st))
-        .await
-        .map_err(|e| WebError::Internal(anyhow::anyhow!("reading the credentials: {e}")))??;
+    let text = web::block(move || take_openrc(&st.wizard)).await??;
     tracing::info!("admin credentials downloaded through the API");
-    Ok(install_pages::openrc_response(text))
+    Ok(assets::openrc(text))
 }
 
 async fn openapi() -> HttpResponse {

@@ -1,17 +1,15 @@
-//! The application: routes, the guards every request passes (client subnet, body size, security
-//! headers), and the session helpers the pages and the API share.
-
-use std::net::IpAddr;
-use std::time::Instant;
+//! The application, composed: the routes of the JSON API, the static assets and the pages, the body
+//! limits, and the guards every request passes (client subnet, body size, security headers). Only the
+//! server (and the tests) build it; no handler imports it: what handlers share is in
+//! [`crate::session`] and [`crate::chrome`].
 
 use actix_web::body::MessageBody;
-use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::{DefaultHeaders, Next, from_fn};
-use actix_web::{App, HttpRequest, ResponseError, web};
+use actix_web::{App, ResponseError, web};
 
-use crate::auth::{Access, SESSION_COOKIE, Session};
+use crate::chrome::{self, PageError};
 use crate::error::WebError;
 use crate::state::{AppState, BODY_LIMIT};
 use crate::{api, assets, pages};
@@ -67,7 +65,7 @@ async fn guard(
             let resp = if req.path().starts_with("/api/") {
                 err.error_response()
             } else {
-                pages::PageError(err).error_response()
+                PageError(err).error_response()
             };
             Ok(req.into_response(resp).map_into_right_body())
         }
@@ -98,7 +96,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
                     .app_data(
                         web::FormConfig::default()
                             .limit(BODY_LIMIT)
-                            .error_handler(pages::form_error),
+                            .error_handler(chrome::form_error),
                     )
                     .configure(pages::routes),
             );
@@ -122,85 +120,4 @@ pub fn app(
         .configure(configure(state))
         .wrap(from_fn(guard))
         .wrap(security_headers())
-}
-
-/// What the session cookie of a request leads to.
-#[derive(Debug)]
-pub enum Lookup {
-    /// No cookie, or an unknown id.
-    None,
-    /// The session existed but expired (it is now gone).
-    Expired,
-    /// A live session: its id and contents.
-    Live(String, Session),
-}
-
-/// Finds the request's session.
-pub fn lookup(req: &HttpRequest, state: &AppState) -> Lookup {
-    let Some(cookie) = req.cookie(SESSION_COOKIE) else {
-        return Lookup::None;
-    };
-    let id = cookie.value().to_owned();
-    match state.sessions().get(&id, Instant::now()) {
-        None => Lookup::None,
-        Some(Err(())) => Lookup::Expired,
-        Some(Ok(s)) => Lookup::Live(id, s),
-    }
-}
-
-/// The session when it has at least `need` access: no session is `Unauthenticated`, an expired one
-/// `SessionExpired`, a setup-token session where the admin is needed `PasswordNotSet`.
-pub fn require(
-    req: &HttpRequest,
-    state: &AppState,
-    need: Access,
-) -> Result<(String, Session), WebError> {
-    match lookup(req, state) {
-        Lookup::None => Err(WebError::Unauthenticated),
-        Lookup::Expired => Err(WebError::SessionExpired),
-        Lookup::Live(id, s) => match (need, s.access) {
-            (_, Access::Anonymous) => Err(WebError::Unauthenticated),
-            (Access::Admin, Access::SetupToken) => Err(WebError::PasswordNotSet),
-            _ => Ok((id, s)),
-        },
-    }
-}
-
-/// Checks the CSRF token a state-changing request carries against its session's.
-pub fn check_csrf(session: &Session, given: Option<&str>) -> Result<(), WebError> {
-    match given {
-        Some(t) if crate::auth::secrets_equal(t, &session.csrf) => Ok(()),
-        _ => Err(WebError::Csrf),
-    }
-}
-
-/// The session cookie: HttpOnly, Secure, SameSite=Strict, for the whole site, expiring with the session.
-pub fn session_cookie(id: &str, state: &AppState) -> Cookie<'static> {
-    let ttl = state.sessions().ttl();
-    Cookie::build(SESSION_COOKIE, id.to_owned())
-        .path("/")
-        .http_only(true)
-        .secure(true)
-        .same_site(SameSite::Strict)
-        .max_age(actix_web::cookie::time::Duration::seconds(
-            i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
-        ))
-        .finish()
-}
-
-/// A cookie that removes the session cookie.
-pub fn removal_cookie() -> Cookie<'static> {
-    let mut c = Cookie::build(SESSION_COOKIE, "")
-        .path("/")
-        .http_only(true)
-        .secure(true)
-        .same_site(SameSite::Strict)
-        .finish();
-    c.make_removal();
-    c
-}
-
-/// The client's address (the TCP peer; the wizard sits behind no proxy).
-pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
-    req.peer_addr().map(|a| a.ip().to_canonical())
 }

@@ -1,5 +1,6 @@
 //! Static assets, compiled into the binary: only names in this table are served, so no request path
-//! reaches the file system (a `..` or an encoded slash is simply not a name here).
+//! reaches the file system (a `..` or an encoded slash is simply not a name here). Also the downloads
+//! the pages and the API hand out (the admin openrc, the CA certificate) as attachments.
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -30,4 +31,20 @@ pub async fn serve(name: web::Path<String>) -> Result<HttpResponse, WebError> {
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, *mime))
         .body(*body))
+}
+
+/// A download: `body` as an attachment named `filename`.
+pub fn attachment(content_type: &'static str, filename: &str, body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .body(body)
+}
+
+/// The admin openrc file as a download.
+pub fn openrc(text: String) -> HttpResponse {
+    attachment("text/plain; charset=utf-8", "admin-openrc.sh", text)
 }

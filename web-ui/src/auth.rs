@@ -29,8 +29,7 @@ pub const SESSION_COOKIE: &str = "stackbox_session";
 /// Random bytes as lowercase hex: session ids and CSRF tokens (32 bytes, 256 bits).
 pub fn random_hex() -> anyhow::Result<String> {
     let mut buf = [0u8; 32];
-    getrandom::fill(&mut buf)
-        .map_err(|e| anyhow::anyhow!("reading the system's random source: {e}"))?;
+    getrandom::fill(&mut buf).context("reading the system's random source")?;
     Ok(hex::encode(buf))
 }
 
@@ -95,8 +94,7 @@ impl PasswordStore {
     /// Hashes and stores the password (argon2id, random salt), mode 0600.
     pub fn set(&self, password: &str) -> anyhow::Result<()> {
         let mut salt = [0u8; 16];
-        getrandom::fill(&mut salt)
-            .map_err(|e| anyhow::anyhow!("reading the system's random source: {e}"))?;
+        getrandom::fill(&mut salt).context("reading the system's random source")?;
         let salt =
             SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("encoding the salt: {e}"))?;
         let hash = Argon2::default()

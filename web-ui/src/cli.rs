@@ -54,7 +54,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
     opts.profile = args.profile;
     opts.redirect_http = args.redirect_http;
     if args.plan_only {
-        opts.install = crate::install::InstallMode::PlanOnly {
+        opts.install = stackbox_installer::runner::InstallMode::PlanOnly {
             fail_package_once: None,
             pace: std::time::Duration::from_millis(args.plan_pace_ms),
         };

@@ -1,10 +1,21 @@
 //! The wizard's errors: one variant per way a request can fail, each mapped to an HTTP status and an
 //! RFC 9457 problem document (`application/problem+json`).
+//!
+//! The installer's errors arrive through `From` impls that keep them whole and choose the status by
+//! their kind: input the installer refuses is 422, a request that does not fit its state 409, and its
+//! journal, secrets or files failing 500, with the cause logged once and not shown.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use stackbox_installer::LoadError;
+use stackbox_installer::executor::ExecError;
+use stackbox_installer::install::InstallError;
+use stackbox_installer::journal::JournalError;
+use stackbox_installer::plan::PlanError;
+use stackbox_installer::runner::RunError;
+use stackbox_installer::secrets::SecretsError;
 
 /// The media type of a problem document (RFC 9457).
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -76,9 +87,31 @@ pub enum WebError {
     /// What was asked for existed once and is gone for good (the one-time credentials download).
     #[error("{0}")]
     Gone(String),
+    /// The installer refused the input (its configuration rules): the cause is shown.
+    #[error(transparent)]
+    Rejected(anyhow::Error),
+    /// The request does not fit the installer's state: the cause is shown.
+    #[error(transparent)]
+    StateConflict(anyhow::Error),
     /// Something on the appliance failed; the cause is logged, not shown.
-    #[error("internal error: {0}")]
+    #[error("internal error")]
     Internal(#[source] anyhow::Error),
+}
+
+/// An error and its causes in one line, each cause once: a cause whose text its parent already
+/// carries is left out.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
 }
 
 impl WebError {
@@ -98,6 +131,8 @@ impl WebError {
             WebError::NotFound => "not-found",
             WebError::Conflict(_) => "conflict",
             WebError::Gone(_) => "gone",
+            WebError::Rejected(_) => "invalid-input",
+            WebError::StateConflict(_) => "conflict",
             WebError::Internal(_) => "internal",
         }
     }
@@ -118,6 +153,8 @@ impl WebError {
             WebError::NotFound => "Not found",
             WebError::Conflict(_) => "Conflict with the wizard's state",
             WebError::Gone(_) => "No longer available",
+            WebError::Rejected(_) => "Invalid input",
+            WebError::StateConflict(_) => "Conflict with the wizard's state",
             WebError::Internal(_) => "Internal error",
         }
     }
@@ -134,6 +171,7 @@ impl WebError {
                 WebError::Internal(_) => {
                     "the appliance could not complete the request; see the server log".to_owned()
                 }
+                WebError::Rejected(e) | WebError::StateConflict(e) => chain(e.as_ref()),
                 other => other.to_string(),
             },
             errors: match self {
@@ -164,7 +202,7 @@ impl ResponseError for WebError {
     fn status_code(&self) -> StatusCode {
         match self {
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            WebError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            WebError::Invalid(_) | WebError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             WebError::Unauthenticated | WebError::SessionExpired | WebError::BadCredentials => {
                 StatusCode::UNAUTHORIZED
             }
@@ -174,16 +212,14 @@ impl ResponseError for WebError {
             WebError::LockedOut { .. } => StatusCode::TOO_MANY_REQUESTS,
             WebError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::NotFound => StatusCode::NOT_FOUND,
-            WebError::Conflict(_) => StatusCode::CONFLICT,
+            WebError::Conflict(_) | WebError::StateConflict(_) => StatusCode::CONFLICT,
             WebError::Gone(_) => StatusCode::GONE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let WebError::Internal(e) = self {
-            tracing::error!("wizard request failed: {e:#}");
-        }
+        self.log();
         let mut resp = HttpResponse::build(self.status_code());
         resp.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
         if let WebError::LockedOut { retry_after_secs } = self {
@@ -193,8 +229,159 @@ impl ResponseError for WebError {
     }
 }
 
+impl WebError {
+    /// Logs an internal error's cause (once, with its chain); other errors are the client's to read.
+    pub fn log(&self) {
+        if let WebError::Internal(e) = self {
+            tracing::error!("wizard request failed: {}", chain(e.as_ref()));
+        }
+    }
+}
+
 impl From<anyhow::Error> for WebError {
     fn from(e: anyhow::Error) -> WebError {
         WebError::Internal(e)
+    }
+}
+
+impl From<actix_web::error::BlockingError> for WebError {
+    fn from(e: actix_web::error::BlockingError) -> WebError {
+        WebError::Internal(anyhow::Error::new(e).context("a background task failed"))
+    }
+}
+
+impl From<PlanError> for WebError {
+    fn from(e: PlanError) -> WebError {
+        match e {
+            PlanError::Invalid(_) => WebError::Rejected(e.into()),
+            PlanError::Graph(_) => WebError::Internal(e.into()),
+        }
+    }
+}
+
+impl From<SecretsError> for WebError {
+    fn from(e: SecretsError) -> WebError {
+        WebError::Internal(e.into())
+    }
+}
+
+impl From<JournalError> for WebError {
+    fn from(e: JournalError) -> WebError {
+        WebError::Internal(e.into())
+    }
+}
+
+impl From<InstallError> for WebError {
+    fn from(e: InstallError) -> WebError {
+        match e {
+            InstallError::Load(LoadError::Parse(_))
+            | InstallError::Plan(PlanError::Invalid(_))
+            | InstallError::Exec(ExecError::UnknownStep(_)) => WebError::Rejected(e.into()),
+            InstallError::Node(_) => WebError::StateConflict(e.into()),
+            InstallError::Load(LoadError::Read { .. })
+            | InstallError::Plan(PlanError::Graph(_))
+            | InstallError::Profiles(_)
+            | InstallError::Secrets(_)
+            | InstallError::Exec(_)
+            | InstallError::Journal(_) => WebError::Internal(e.into()),
+        }
+    }
+}
+
+impl From<RunError> for WebError {
+    fn from(e: RunError) -> WebError {
+        match e {
+            RunError::AlreadyRunning => WebError::StateConflict(e.into()),
+            // The status is the cause's: the configuration may be refused, or the journal broken.
+            RunError::Prepare(cause) => match WebError::from(cause) {
+                WebError::Rejected(c) => {
+                    WebError::Rejected(c.context("the installation cannot start"))
+                }
+                WebError::StateConflict(c) => {
+                    WebError::StateConflict(c.context("the installation cannot start"))
+                }
+                other => other.context("the installation cannot start"),
+            },
+            RunError::Serialize(_) | RunError::WriteConfig { .. } | RunError::Spawn(_) => {
+                WebError::Internal(e.into())
+            }
+        }
+    }
+}
+
+impl WebError {
+    /// An internal error with a line of context above its cause; other errors are returned as
+    /// they are.
+    pub fn context(self, what: &'static str) -> WebError {
+        match self {
+            WebError::Internal(e) => WebError::Internal(e.context(what)),
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_journal_io_error_is_a_500_with_its_cause_logged_not_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_a_dir = dir.path().join("file");
+        std::fs::write(&not_a_dir, "").unwrap();
+        let e = stackbox_installer::journal::Journal::open(&not_a_dir.join("journal.db"))
+            .await
+            .unwrap_err();
+        for web in [
+            WebError::from(InstallError::Journal(e)),
+            WebError::from(RunError::Prepare(InstallError::Exec(ExecError::Journal(
+                stackbox_installer::journal::Journal::open(&not_a_dir.join("j.db"))
+                    .await
+                    .unwrap_err(),
+            )))),
+        ] {
+            assert_eq!(
+                web.status_code(),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "{web:?}"
+            );
+            let problem = web.problem();
+            assert_eq!(problem.status, 500);
+            assert!(!problem.detail.contains("journal"), "{}", problem.detail);
+        }
+    }
+
+    #[test]
+    fn a_validation_error_is_a_422_with_its_reason_shown_once() {
+        let invalid = PlanError::Invalid("  nodes[0].roles: no role \"dns\"".to_owned());
+        let web = WebError::from(RunError::Prepare(InstallError::Plan(invalid)));
+        assert_eq!(web.status_code(), StatusCode::UNPROCESSABLE_ENTITY);
+        let detail = web.problem().detail;
+        assert!(
+            detail.starts_with("the installation cannot start: "),
+            "{detail}"
+        );
+        assert_eq!(detail.matches("no role").count(), 1, "{detail}");
+        let web = WebError::from(PlanError::Invalid("x".to_owned()));
+        assert_eq!(web.status_code(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    #[test]
+    fn a_second_run_is_a_409_and_secrets_failures_a_500() {
+        assert_eq!(
+            WebError::from(RunError::AlreadyRunning).status_code(),
+            StatusCode::CONFLICT
+        );
+        let io = SecretsError::Io {
+            path: "/etc/stackbox/secrets.toml".to_owned(),
+            source: std::io::Error::other("disk on fire"),
+        };
+        let web = WebError::from(io);
+        assert_eq!(web.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!web.problem().detail.contains("disk on fire"));
+        let WebError::Internal(e) = &web else {
+            panic!("{web:?}")
+        };
+        assert_eq!(chain(e.as_ref()).matches("disk on fire").count(), 1);
     }
 }

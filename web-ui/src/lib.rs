@@ -1,26 +1,36 @@
 //! The setup wizard: an HTTPS server (actix-web, rustls, TLS 1.3 only) with askama pages that work
 //! without JavaScript and a JSON API under `/api/v1` with the same model.
 //!
-//! Layout: [`server`] binds and runs; [`app`] holds the routes, guards and session helpers; [`pages`]
-//! and [`api`] the handlers; [`auth`] the token, password, sessions and rate limit; [`network`] the
-//! network form and its validation; [`roles`] the roles and settings; [`state`] what the running wizard holds; [`error`] the errors and
-//! their problem documents.
+//! Layout, from the top down (a module imports only modules below it):
+//! - [`cli`] parses `stackboxd serve`'s arguments and runs [`server`], which binds and serves the
+//!   application that [`app`] composes (routes, body limits, guards, security headers);
+//! - [`pages`] (one module per part of the walk) and [`api`] are the handlers: thin, they turn requests
+//!   into calls of the flow and its results into pages or JSON documents, and never call each other;
+//! - [`chrome`] is what every page shares (layout, renderer, error page, the pages' refusals) and
+//!   [`assets`] the static files and downloads;
+//! - [`session`] holds the actix extractors through which a handler states what it needs (an admin
+//!   session, a body whose CSRF token is checked), plus the session cookie;
+//! - [`state`] is what the running wizard holds (options, identity, sessions, the limiter) around the
+//!   [`wizard`]: the flow with no HTTP in it (create the cluster, assign roles, store settings, review,
+//!   start the install, take the openrc), over the [`answers`] (network, cluster, roles, settings, and
+//!   the installer's configuration made from them) and the installer's runner and progress;
+//! - [`auth`] is the token, password, sessions and rate limit; [`network`] the network form and its
+//!   rules (moving to the network crate); [`error`] the errors and their problem documents.
 
+pub mod answers;
 pub mod api;
 pub mod app;
 pub mod assets;
 pub mod auth;
+pub mod chrome;
 pub mod cli;
-pub mod cluster_config;
 pub mod error;
-pub mod install;
-pub mod install_pages;
 pub mod network;
 pub mod pages;
-pub mod roles;
 pub mod server;
-pub mod setup_pages;
+pub mod session;
 pub mod state;
+pub mod wizard;
 
 pub use server::{ServeError, serve};
 pub use state::{AppState, ServeOptions};

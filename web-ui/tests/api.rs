@@ -321,7 +321,7 @@ fn plan_mode(
     pace_ms: u64,
 ) -> stackbox_web::ServeOptions {
     let mut o = options(dir);
-    o.install = stackbox_web::install::InstallMode::PlanOnly {
+    o.install = stackbox_installer::runner::InstallMode::PlanOnly {
         fail_package_once: fail.map(str::to_owned),
         pace: std::time::Duration::from_millis(pace_ms),
     };
@@ -600,7 +600,11 @@ async fn install_needs_the_csrf_token_and_refuses_a_second_run_while_one_runs() 
         p["smoke"]
     );
     assert_eq!(status_phase(&app).await, "done");
-    assert!(dir.path().join(stackbox_web::install::RESULT_FILE).exists());
+    assert!(
+        dir.path()
+            .join(stackbox_installer::runner::RESULT_FILE)
+            .exists()
+    );
 }
 
 #[actix_web::test]
@@ -896,7 +900,7 @@ async fn the_openrc_is_given_once_after_completion_and_its_password_is_shown_now
         "the openrc carries the admin password from the secrets file"
     );
     golden("openrc.sh", &r.body.replace(&password, "{ADMIN_PASSWORD}"));
-    let marker = dir.path().join(stackbox_web::install_pages::OPENRC_TAKEN);
+    let marker = dir.path().join(stackbox_web::wizard::finish::OPENRC_TAKEN);
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&marker).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);

@@ -162,7 +162,7 @@ async fn chromium_walks_sign_in_password_hardware_network_cluster_roles_settings
     let dir = tempfile::tempdir().unwrap();
     let profile = tempfile::tempdir().unwrap();
     let mut opts = options(dir.path());
-    opts.install = stackbox_web::install::InstallMode::PlanOnly {
+    opts.install = stackbox_installer::runner::InstallMode::PlanOnly {
         fail_package_once: Some("glance".to_owned()),
         pace: Duration::from_millis(20),
     };

@@ -913,7 +913,7 @@ where
 async fn review_install_and_done_render_as_their_golden_files() {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = options(dir.path());
-    opts.install = stackbox_web::install::InstallMode::PlanOnly {
+    opts.install = stackbox_installer::runner::InstallMode::PlanOnly {
         fail_package_once: Some("glance".into()),
         pace: std::time::Duration::ZERO,
     };

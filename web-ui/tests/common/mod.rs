@@ -30,7 +30,7 @@ pub fn options(dir: &Path) -> ServeOptions {
     let mut o = ServeOptions::new(dir);
     o.root = machine("intel-server-4nic");
     // Never install anything on the test host: the install step walks the plan only.
-    o.install = stackbox_web::install::InstallMode::PlanOnly {
+    o.install = stackbox_installer::runner::InstallMode::PlanOnly {
         fail_package_once: None,
         pace: std::time::Duration::ZERO,
     };

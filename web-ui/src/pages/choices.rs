@@ -1,58 +1,18 @@
-//! The pages of the steps after the cluster: the node's roles (checked against the hardware profile as
-//! they are chosen) and the cloud's settings (flavor, overcommit ratios). The logic both pages and the
-//! API use lives here too.
+//! The steps after the cluster: the node's roles (judged against the hardware profile as they are
+//! chosen) and the cloud's settings (flavor, overcommit ratios).
 
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use stackbox_firstboot::check::Report;
 
-use crate::app;
-use crate::auth::Access;
+use crate::answers::roles::{self, SettingsForm};
+use crate::chrome::{Admin, AdminForm, Chrome, CsrfField, PageError, field_error, html, redirect};
 use crate::error::{FieldError, WebError};
-use crate::pages::{Chrome, PageError, html};
-use crate::roles::{self, RoleAssignment, Settings, SettingsForm};
 use crate::state::AppState;
-
-/// What became of a choice of roles.
-#[derive(Debug)]
-pub enum RolesOutcome {
-    /// Stored; the report may carry warnings.
-    Saved(RoleAssignment, Report),
-    /// Refused and not stored: the reasons, and the report when the roles were known.
-    Refused(Vec<FieldError>, Option<Report>),
-}
-
-/// Judges and, when the hardware can carry them, stores this node's roles. The cluster must exist.
-pub fn assign_roles(state: &AppState, chosen: &[String]) -> Result<RolesOutcome, WebError> {
-    state.answers_may_change()?;
-    let cluster = state.cluster()?.ok_or_else(|| {
-        WebError::Conflict("create the cluster before assigning roles".to_owned())
-    })?;
-    let profile = state
-        .catalog
-        .profile(&state.opts.profile)
-        .map_err(|e| WebError::Internal(anyhow::anyhow!("the wizard's profile: {e}")))?;
-    let facts = state.report().facts.clone();
-    match roles::judge_roles(chosen, &state.catalog, profile, &facts) {
-        Err(errors) => Ok(RolesOutcome::Refused(errors, None)),
-        Ok((roles, report)) => {
-            let failed = roles::failures(&report);
-            if !failed.is_empty() {
-                return Ok(RolesOutcome::Refused(failed, Some(report)));
-            }
-            let assignment = RoleAssignment {
-                node: cluster.members.first().cloned().unwrap_or_default(),
-                roles,
-            };
-            state.set_roles(&assignment)?;
-            Ok(RolesOutcome::Saved(assignment, report))
-        }
-    }
-}
+use crate::wizard::{RolesOutcome, Wizard};
 
 /// One role as the page shows it.
 #[derive(Debug, Clone)]
@@ -93,17 +53,17 @@ pub struct RolesPage {
 
 /// Builds the roles page for a choice.
 pub fn roles_page(
-    state: &AppState,
+    wizard: &Wizard,
     csrf: &str,
     chosen: &[String],
     report: Option<Report>,
     errors: Vec<FieldError>,
     saved: bool,
 ) -> Result<RolesPage, WebError> {
-    let cluster = state.cluster()?;
-    let hw: Arc<Report> = state.report();
+    let cluster = wizard.answers.cluster()?;
+    let hw: Arc<Report> = wizard.report();
     let f = &hw.facts;
-    let roles = state
+    let roles = wizard
         .catalog
         .roles()
         .values()
@@ -156,59 +116,49 @@ fn plural(n: usize, what: &str) -> String {
     }
 }
 
-async fn roles_form(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, PageError> {
-    let (_, s) = app::require(&req, &state, Access::Admin)?;
-    let (chosen, report, saved) = match state.roles()? {
+/// The roles page: the stored choice with its judgement, else the profile's default roles.
+pub async fn roles_form(state: web::Data<AppState>, s: Admin) -> Result<HttpResponse, PageError> {
+    let wizard = &state.wizard;
+    let (chosen, report, saved) = match wizard.answers.roles()? {
         Some(stored) => {
-            let profile = state
-                .catalog
-                .profile(&state.opts.profile)
-                .map_err(|e| WebError::Internal(anyhow::anyhow!("the wizard's profile: {e}")))?;
-            let report = roles::judge_roles(
-                &stored.roles,
-                &state.catalog,
-                profile,
-                &state.report().facts,
-            )
-            .ok()
-            .map(|(_, r)| r);
+            let report = wizard.judge_roles(&stored.roles)?.ok().map(|(_, r)| r);
             (stored.roles, report, true)
         }
-        None => (state.report().roles.clone(), None, false),
+        None => (wizard.report().roles.clone(), None, false),
     };
     html(
         StatusCode::OK,
-        &roles_page(&state, &s.csrf, &chosen, report, Vec::new(), saved)?,
+        &roles_page(wizard, s.csrf(), &chosen, report, Vec::new(), saved)?,
     )
 }
 
-async fn roles_submit(
-    req: HttpRequest,
+/// Judges the chosen roles and stores them when the hardware can carry them.
+pub async fn roles_submit(
     state: web::Data<AppState>,
-    pairs: web::Form<Vec<(String, String)>>,
+    post: AdminForm<Vec<(String, String)>>,
 ) -> Result<HttpResponse, PageError> {
-    let (_, s) = app::require(&req, &state, Access::Admin)?;
-    let csrf = pairs
-        .iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v.as_str());
-    app::check_csrf(&s, csrf)?;
-    let chosen: Vec<String> = pairs
+    let wizard = &state.wizard;
+    let chosen: Vec<String> = post
+        .body
         .iter()
         .filter(|(k, _)| k == "role")
         .map(|(_, v)| v.clone())
         .collect();
-    match assign_roles(&state, &chosen)? {
+    match wizard.assign_roles(&chosen)? {
         RolesOutcome::Saved(a, report) => html(
             StatusCode::OK,
-            &roles_page(&state, &s.csrf, &a.roles, Some(report), Vec::new(), true)?,
+            &roles_page(
+                wizard,
+                post.csrf(),
+                &a.roles,
+                Some(report),
+                Vec::new(),
+                true,
+            )?,
         ),
         RolesOutcome::Refused(errors, report) => html(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &roles_page(&state, &s.csrf, &chosen, report, errors, false)?,
+            &roles_page(wizard, post.csrf(), &chosen, report, errors, false)?,
         ),
     }
 }
@@ -235,10 +185,7 @@ pub struct SettingsPage {
 
 impl SettingsPage {
     fn err(&self, field: &str) -> Option<&str> {
-        self.errors
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| e.message.as_str())
+        field_error(&self.errors, field)
     }
 }
 
@@ -260,31 +207,18 @@ pub fn settings_page(
     }
 }
 
-/// Validates and stores the settings; the roles must be assigned first.
-pub fn store_settings(state: &AppState, form: &SettingsForm) -> Result<Settings, WebError> {
-    state.answers_may_change()?;
-    if state.roles()?.is_none() {
-        return Err(WebError::Conflict(
-            "assign the node's roles before the settings".to_owned(),
-        ));
-    }
-    let settings = roles::validate_settings(form).map_err(WebError::Invalid)?;
-    state.set_settings(&settings)?;
-    Ok(settings)
-}
-
-async fn settings_form(
-    req: HttpRequest,
+/// The settings page: the stored settings, else Nova's defaults.
+pub async fn settings_form(
     state: web::Data<AppState>,
+    s: Admin,
 ) -> Result<HttpResponse, PageError> {
-    let (_, s) = app::require(&req, &state, Access::Admin)?;
-    let (form, saved) = match state.settings()? {
+    let (form, saved) = match state.wizard.answers.settings()? {
         Some(stored) => (SettingsForm::from_settings(&stored), true),
         None => (SettingsForm::defaults(), false),
     };
     html(
         StatusCode::OK,
-        &settings_page(&s.csrf, form, Vec::new(), saved),
+        &settings_page(s.csrf(), form, Vec::new(), saved),
     )
 }
 
@@ -297,30 +231,25 @@ pub struct SettingsPost {
     form: SettingsForm,
 }
 
-async fn settings_submit(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    post: web::Form<SettingsPost>,
-) -> Result<HttpResponse, PageError> {
-    let (_, s) = app::require(&req, &state, Access::Admin)?;
-    app::check_csrf(&s, Some(&post.csrf))?;
-    let form = post.into_inner().form;
-    match store_settings(&state, &form) {
-        Ok(_) => Ok(HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, "/settings"))
-            .finish()),
-        Err(WebError::Invalid(errors)) => html(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &settings_page(&s.csrf, form, errors, false),
-        ),
-        Err(e) => Err(e.into()),
+impl CsrfField for SettingsPost {
+    fn csrf(&self) -> Option<&str> {
+        Some(&self.csrf)
     }
 }
 
-/// Registers the roles and settings pages.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/roles", web::get().to(roles_form))
-        .route("/roles", web::post().to(roles_submit))
-        .route("/settings", web::get().to(settings_form))
-        .route("/settings", web::post().to(settings_submit));
+/// Stores valid settings, or shows the form again with what is wrong.
+pub async fn settings_submit(
+    state: web::Data<AppState>,
+    post: AdminForm<SettingsPost>,
+) -> Result<HttpResponse, PageError> {
+    let csrf = post.csrf().to_owned();
+    let form = post.body.into_inner().form;
+    match state.wizard.store_settings(&form) {
+        Ok(_) => Ok(redirect("/settings")),
+        Err(WebError::Invalid(errors)) => html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &settings_page(&csrf, form, errors, false),
+        ),
+        Err(e) => Err(e.into()),
+    }
 }

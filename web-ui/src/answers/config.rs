@@ -1,4 +1,4 @@
-//! The wizard's stored answers (network, cluster, roles, settings) turned into the installer's
+//! The answers (network, cluster, roles, settings) turned into the installer's
 //! [`ClusterConfig`]: the one model `stackboxd plan` and `stackboxd install` take, so the wizard, the
 //! answer file and the API install the same way.
 //!
@@ -13,26 +13,12 @@ use stackbox_hardware_profiles::Catalog;
 use stackbox_installer::ClusterConfig;
 use stackbox_installer::config::{Flavor, Networks, Node, Overcommit, Tls};
 
+use super::Answers;
 use crate::error::WebError;
-use crate::roles::{RoleAssignment, Settings};
-use crate::state::ClusterSettings;
-use stackbox_network::{Addressing, NetworkSettings, VniRange};
+use stackbox_network::{Addressing, VniRange};
 
 /// An address of this machine: (interface, address, prefix length), as rtnetlink reports it.
 pub type LiveAddress = (String, IpAddr, u8);
-
-/// Everything the wizard stored, each step's answer.
-#[derive(Debug, Clone)]
-pub struct Answers {
-    /// The network page.
-    pub network: NetworkSettings,
-    /// The cluster page.
-    pub cluster: ClusterSettings,
-    /// The roles page.
-    pub roles: RoleAssignment,
-    /// The settings page.
-    pub settings: Settings,
-}
 
 /// The first IPv4 address (else IPv6) on one of `names`, with its network.
 fn address_on(addrs: &[LiveAddress], names: &[&str]) -> Option<(IpAddr, IpNet)> {
@@ -123,19 +109,13 @@ pub fn cluster_config(
     Ok(config)
 }
 
-/// The configuration as the TOML answer file `stackboxd install --config` reads.
-pub fn render_toml(config: &ClusterConfig) -> Result<String, WebError> {
-    let body = toml::to_string(config)
-        .map_err(|e| WebError::Internal(anyhow::anyhow!("writing the configuration: {e}")))?;
-    Ok(format!(
-        "# Written by the stackbox setup wizard from its answers; `stackboxd install --config` reads it.\n{body}"
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::roles::Overcommit as WizardOvercommit;
+    use crate::answers::cluster::ClusterSettings;
+    use crate::answers::roles::{Overcommit as WizardOvercommit, RoleAssignment, Settings};
+    use stackbox_installer::runner::WRITTEN_BY;
+    use stackbox_network::NetworkSettings;
 
     fn answers(addressing: Addressing) -> Answers {
         Answers {
@@ -202,7 +182,7 @@ mod tests {
         assert_eq!(c.nodes[0].data_address.unwrap().to_string(), "10.30.0.11");
         assert_eq!(c.networks.data_cidr.unwrap().to_string(), "10.30.0.0/24");
         assert_eq!(c.overcommit.cpu, 8.0);
-        let toml = render_toml(&c).unwrap();
+        let toml = c.to_toml_file(WRITTEN_BY).unwrap();
         let back = ClusterConfig::from_toml("wizard.toml", &toml).unwrap();
         assert_eq!(back, c);
         let golden =

@@ -1,0 +1,235 @@
+//! What every page shares: the layout ([`Chrome`]), the one renderer ([`html`]), the redirect, the
+//! error page and [`PageError`] (how the pages answer a refusal: no session sends the browser to sign
+//! in, anything else is an HTML error page with the problem's status), and the form bodies that carry
+//! a CSRF token ([`CsrfField`]).
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use anyhow::Context;
+use askama::Template;
+use serde::Deserialize;
+
+use crate::error::{FieldError, WebError};
+use crate::session::{self, CsrfCarrier, Face};
+use crate::state::BODY_LIMIT;
+
+/// A [`WebError`] answered as a page: no session sends the browser to the sign-in page, a setup-token
+/// session to the password page, anything else is an HTML error page with the same status.
+#[derive(Debug)]
+pub struct PageError(pub WebError);
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<WebError> for PageError {
+    fn from(e: WebError) -> PageError {
+        PageError(e)
+    }
+}
+
+impl From<anyhow::Error> for PageError {
+    fn from(e: anyhow::Error) -> PageError {
+        PageError(e.into())
+    }
+}
+
+impl From<actix_web::error::BlockingError> for PageError {
+    fn from(e: actix_web::error::BlockingError) -> PageError {
+        PageError(e.into())
+    }
+}
+
+/// The pages' face: refusals are redirects or error pages.
+#[derive(Debug)]
+pub struct Page;
+
+impl Face for Page {
+    fn refuse(e: WebError) -> actix_web::Error {
+        PageError(e).into()
+    }
+}
+
+/// A `303 See Other` to `to`.
+pub fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to))
+        .finish()
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self.0 {
+            WebError::Unauthenticated | WebError::SessionExpired | WebError::PasswordNotSet => {
+                StatusCode::SEE_OTHER
+            }
+            ref e => e.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match &self.0 {
+            WebError::Unauthenticated => return redirect("/login"),
+            WebError::SessionExpired => {
+                let mut r = redirect("/login?expired");
+                let _ = r.add_cookie(&session::removal_cookie());
+                return r;
+            }
+            WebError::PasswordNotSet => return redirect("/set-password"),
+            other => other.log(),
+        }
+        let problem = self.0.problem();
+        let page = ErrorPage {
+            c: Chrome::public("Error"),
+            title: problem.title,
+            detail: problem.detail,
+            errors: problem.errors,
+            back: if matches!(self.0, WebError::Csrf | WebError::LockedOut { .. }) {
+                "/login"
+            } else {
+                "/"
+            },
+        };
+        let mut resp = HttpResponse::build(self.0.status_code());
+        resp.content_type("text/html; charset=utf-8");
+        if let WebError::LockedOut { retry_after_secs } = self.0 {
+            resp.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+        }
+        resp.body(page.render().unwrap_or_else(|_| problem.title.to_owned()))
+    }
+}
+
+/// Turns a form-body error into a page error: 413 past the limit, else 400.
+pub fn form_error(err: actix_web::error::UrlencodedError, _req: &HttpRequest) -> actix_web::Error {
+    use actix_web::error::UrlencodedError as E;
+    match err {
+        E::Overflow { .. } => PageError(WebError::PayloadTooLarge { limit: BODY_LIMIT }).into(),
+        other => PageError(WebError::BadRequest(other.to_string())).into(),
+    }
+}
+
+/// The parts of the layout every page shares.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    /// The page's title.
+    pub title: &'static str,
+    /// Whether the step navigation and sign-out are shown (signed in as the admin).
+    pub nav: bool,
+    /// The session's CSRF token for the forms.
+    pub csrf: String,
+    /// The current step, highlighted in the navigation.
+    pub step: &'static str,
+    /// The wizard's version.
+    pub version: &'static str,
+}
+
+impl Chrome {
+    /// The layout of a page seen before signing in as the admin.
+    pub fn public(title: &'static str) -> Chrome {
+        Chrome {
+            title,
+            nav: false,
+            csrf: String::new(),
+            step: "",
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+
+    /// The layout of a signed-in admin's page.
+    pub fn admin(title: &'static str, step: &'static str, csrf: &str) -> Chrome {
+        Chrome {
+            title,
+            nav: true,
+            csrf: csrf.to_owned(),
+            step,
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+
+    /// The same layout with the session's CSRF token for its forms.
+    pub fn with_csrf(mut self, csrf: &str) -> Chrome {
+        self.csrf = csrf.to_owned();
+        self
+    }
+}
+
+/// The message of the first error about `field`.
+pub fn field_error<'a>(errors: &'a [FieldError], field: &str) -> Option<&'a str> {
+    errors
+        .iter()
+        .find(|e| e.field == field)
+        .map(|e| e.message.as_str())
+}
+
+/// An error page.
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    /// Layout.
+    pub c: Chrome,
+    /// The problem's title.
+    pub title: &'static str,
+    /// The problem's detail.
+    pub detail: String,
+    /// Invalid fields.
+    pub errors: Vec<FieldError>,
+    /// Where the back link goes.
+    pub back: &'static str,
+}
+
+/// Renders a page with a status (the one place pages are turned into responses).
+pub fn html(status: StatusCode, page: &impl Template) -> Result<HttpResponse, PageError> {
+    let body = page.render().context("rendering a page")?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body))
+}
+
+/// A page form's fields that carry the CSRF token.
+pub trait CsrfField {
+    /// The token as posted, if any.
+    fn csrf(&self) -> Option<&str>;
+}
+
+impl<T: CsrfField + serde::de::DeserializeOwned + 'static> CsrfCarrier for web::Form<T> {
+    type Face = Page;
+
+    fn csrf_token<'a>(&'a self, _: &'a HttpRequest) -> Option<&'a str> {
+        self.0.csrf()
+    }
+}
+
+/// A form of repeated fields (the roles' check boxes): the token is its `csrf` field.
+impl CsrfField for Vec<(String, String)> {
+    fn csrf(&self) -> Option<&str> {
+        self.iter()
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The form fields every state-changing page request carries.
+#[derive(Debug, Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+impl CsrfField for CsrfOnly {
+    fn csrf(&self) -> Option<&str> {
+        Some(&self.csrf)
+    }
+}
+
+/// A page's form posted with the session's CSRF token, read in this order: the body, the admin's
+/// session, the token.
+pub type AdminForm<T> = session::Checked<session::AdminAccess, web::Form<T>>;
+/// A page's form posted by a session signed in with the setup token or as the admin.
+pub type SignedInForm<T> = session::Checked<session::TokenAccess, web::Form<T>>;
+/// The admin's session, for a page.
+pub type Admin = session::Admin<Page>;
+/// A session signed in with the setup token or as the admin, for a page.
+pub type SignedIn = session::SignedIn<Page>;

@@ -1,0 +1,178 @@
+//! The last pages: review (the plan, the ports it opens and the files it writes), install (live
+//! progress, the failed step with its remedy and a retry) and done (the smoke test's result, the
+//! endpoints and the one-time admin credentials).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use stackbox_installer::plan::Endpoint;
+use stackbox_installer::progress::{Phase, Progress};
+
+use crate::assets;
+use crate::chrome::{Admin, AdminForm, Chrome, CsrfOnly, PageError, html, redirect};
+use crate::error::WebError;
+use crate::session;
+use crate::state::AppState;
+use crate::wizard::finish::{ca_pem, openrc_taken, start_install, take_openrc};
+use crate::wizard::review::{Review, review};
+
+/// The review page.
+#[derive(Template)]
+#[template(path = "review.html")]
+pub struct ReviewPage {
+    /// Layout.
+    pub c: Chrome,
+    /// The review, or why there is none yet.
+    pub review: Result<Review, String>,
+    /// Whether this is plan mode.
+    pub plan_only: bool,
+}
+
+/// The install page.
+#[derive(Template)]
+#[template(path = "install.html")]
+pub struct InstallPage {
+    /// Layout.
+    pub c: Chrome,
+    /// The progress.
+    pub p: Progress,
+    /// The phase in words.
+    pub phase_text: String,
+    /// Steps done or skipped.
+    pub finished: usize,
+    /// Steps in all.
+    pub total: usize,
+}
+
+/// Builds the install page for a progress.
+pub fn install_page(p: Progress, csrf: &str) -> InstallPage {
+    let (finished, total) = p.counts();
+    let phase_text = match p.phase {
+        Phase::Idle => "Not started.".to_owned(),
+        Phase::Running => match p.running_step() {
+            Some(s) => format!("Running {}: {}", s.name, s.title),
+            None => "Running.".to_owned(),
+        },
+        Phase::Failed => {
+            "Stopped at a failed step. Fix the cause and retry: done steps are not redone."
+                .to_owned()
+        }
+        Phase::Complete => "Complete.".to_owned(),
+    };
+    InstallPage {
+        c: Chrome::admin("Install", "install", csrf),
+        p,
+        phase_text,
+        finished,
+        total,
+    }
+}
+
+/// The done page.
+#[derive(Template)]
+#[template(path = "done.html")]
+pub struct DonePage {
+    /// Layout.
+    pub c: Chrome,
+    /// The progress.
+    pub p: Progress,
+    /// Whether the smoke report carries the smoke test's success marker.
+    pub smoke_passed: bool,
+    /// The cloud's endpoints.
+    pub endpoints: Vec<Endpoint>,
+    /// Whether the credentials were downloaded already.
+    pub openrc_taken: bool,
+}
+
+/// Builds the done page.
+pub fn done_page(p: Progress, openrc_taken: bool, csrf: &str) -> DonePage {
+    let smoke_passed = !p.plan_only
+        && p.smoke
+            .as_deref()
+            .is_some_and(|s| s.contains(stackbox_installer::smoke::MARKER));
+    let endpoints = p
+        .config
+        .as_ref()
+        .map(stackbox_installer::plan::public_endpoints)
+        .unwrap_or_default();
+    DonePage {
+        c: Chrome::admin("Done", "done", csrf),
+        p,
+        smoke_passed,
+        endpoints,
+        openrc_taken,
+    }
+}
+
+/// The review page: the plan for the stored answers, or which step is still to do.
+pub async fn review_page(state: web::Data<AppState>, s: Admin) -> Result<HttpResponse, PageError> {
+    let st = state.clone();
+    let review = match web::block(move || review(&st.wizard)).await? {
+        Ok(r) => Ok(r),
+        Err(WebError::Conflict(m)) => Err(m),
+        Err(e @ (WebError::StateConflict(_) | WebError::Rejected(_))) => Err(e.problem().detail),
+        Err(e) => return Err(e.into()),
+    };
+    html(
+        StatusCode::OK,
+        &ReviewPage {
+            c: Chrome::admin("Review", "review", s.csrf()),
+            review,
+            plan_only: state.wizard.runner.mode().plan_only(),
+        },
+    )
+}
+
+/// The install page: the progress, live with JavaScript, on reload without.
+pub async fn install_view(state: web::Data<AppState>, s: Admin) -> Result<HttpResponse, PageError> {
+    html(
+        StatusCode::OK,
+        &install_page(state.wizard.runner.progress(), s.csrf()),
+    )
+}
+
+/// Starts the installation, or retries it.
+pub async fn install_start(
+    state: web::Data<AppState>,
+    _: AdminForm<CsrfOnly>,
+) -> Result<HttpResponse, PageError> {
+    let st = state.clone();
+    web::block(move || start_install(&st.wizard)).await??;
+    Ok(redirect("/install"))
+}
+
+/// The done page: the smoke test's result, the endpoints and the credentials' download.
+pub async fn done_view(state: web::Data<AppState>, s: Admin) -> Result<HttpResponse, PageError> {
+    let wizard = &state.wizard;
+    html(
+        StatusCode::OK,
+        &done_page(wizard.runner.progress(), openrc_taken(wizard), s.csrf()),
+    )
+}
+
+/// The admin openrc, once.
+pub async fn openrc_download(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    _: AdminForm<CsrfOnly>,
+) -> Result<HttpResponse, PageError> {
+    let st = state.clone();
+    let text = web::block(move || take_openrc(&st.wizard)).await??;
+    tracing::info!(
+        "admin credentials downloaded by {}",
+        session::client_ip(&req)
+            .map(|ip| ip.to_string())
+            .unwrap_or_default()
+    );
+    Ok(assets::openrc(text))
+}
+
+/// The cluster CA certificate, once the installation made it.
+pub async fn ca_download(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, PageError> {
+    let pem = ca_pem(&state.wizard)?;
+    Ok(assets::attachment(
+        "application/x-pem-file",
+        "stackbox-ca.pem",
+        pem,
+    ))
+}

@@ -1,0 +1,48 @@
+//! The server-rendered pages (askama), one module per part of the walk: signing in ([`sign_in`]), the
+//! hardware report, network and cluster ([`setup`]), roles and settings ([`choices`]), and review,
+//! install and done ([`finish`]). Every form works without JavaScript and carries the session's CSRF
+//! token, checked by the [`crate::chrome::AdminForm`] extractor before a handler runs; bad input is shown
+//! back, escaped, with a message beside its field, and nothing is stored. The handlers call the
+//! wizard's flow ([`crate::wizard`]) and render its answers; the layout is [`crate::chrome`]'s.
+
+pub mod choices;
+pub mod finish;
+pub mod setup;
+pub mod sign_in;
+
+use actix_web::{HttpResponse, web};
+
+use crate::chrome::PageError;
+use crate::error::WebError;
+
+/// Registers the pages.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(sign_in::index))
+        .route("/login", web::get().to(sign_in::login_form))
+        .route("/login", web::post().to(sign_in::login_submit))
+        .route("/logout", web::post().to(sign_in::logout))
+        .route("/set-password", web::get().to(sign_in::set_password_form))
+        .route(
+            "/set-password",
+            web::post().to(sign_in::set_password_submit),
+        )
+        .route("/hardware", web::get().to(setup::hardware))
+        .route("/hardware/rerun", web::post().to(setup::hardware_rerun))
+        .route("/network", web::get().to(setup::network_form))
+        .route("/network", web::post().to(setup::network_submit))
+        .route("/cluster", web::get().to(setup::cluster_form))
+        .route("/cluster", web::post().to(setup::cluster_submit))
+        .route("/roles", web::get().to(choices::roles_form))
+        .route("/roles", web::post().to(choices::roles_submit))
+        .route("/settings", web::get().to(choices::settings_form))
+        .route("/settings", web::post().to(choices::settings_submit))
+        .route("/review", web::get().to(finish::review_page))
+        .route("/install", web::get().to(finish::install_view))
+        .route("/install", web::post().to(finish::install_start))
+        .route("/done", web::get().to(finish::done_view))
+        .route("/done/openrc", web::post().to(finish::openrc_download))
+        .route("/done/ca.pem", web::get().to(finish::ca_download))
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(PageError(WebError::NotFound))
+        }));
+}

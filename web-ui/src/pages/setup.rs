@@ -1,0 +1,283 @@
+//! The first steps after signing in: the hardware report (and running the checks again), the network
+//! form and the cluster page. Each form is validated by the answers' rules and stored through the
+//! wizard's flow; bad input is shown back, escaped, with a message beside its field.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use stackbox_firstboot::check::{Report, Status};
+
+use crate::answers::cluster::ClusterSettings;
+use crate::answers::network::{self, NetworkForm};
+use crate::chrome::{
+    Admin, AdminForm, Chrome, CsrfField, CsrfOnly, PageError, field_error, html, redirect,
+};
+use crate::error::{FieldError, WebError};
+use crate::state::AppState;
+
+/// The hardware report.
+#[derive(Template)]
+#[template(path = "hardware.html")]
+pub struct HardwarePage {
+    /// Layout.
+    pub c: Chrome,
+    /// The report.
+    pub report: Arc<Report>,
+    /// `Ready`, `Usable, with warnings` or `Not ready`.
+    pub verdict: &'static str,
+    /// Checks passed.
+    pub passed: usize,
+    /// Checks warned.
+    pub warned: usize,
+    /// Checks failed.
+    pub failed: usize,
+    /// The host name or `(unnamed)`.
+    pub hostname: String,
+    /// CPU model and count.
+    pub cpu: String,
+    /// Memory in GiB.
+    pub memory: String,
+    /// Whether the checks were just run again.
+    pub rerun: bool,
+}
+
+impl HardwarePage {
+    fn gb(&self, bytes: &u64) -> String {
+        format!("{:.0} GB", *bytes as f64 / 1e9)
+    }
+}
+
+/// The network form.
+#[derive(Template)]
+#[template(path = "network.html")]
+pub struct NetworkPage {
+    /// Layout.
+    pub c: Chrome,
+    /// The form's values.
+    pub form: NetworkForm,
+    /// The NICs to choose from.
+    pub nics: Vec<String>,
+    /// What was wrong with the submission.
+    pub errors: Vec<FieldError>,
+    /// Whether stored settings are shown.
+    pub saved: bool,
+    /// The smallest MTU.
+    pub mtu_min: u32,
+    /// The largest MTU.
+    pub mtu_max: u32,
+}
+
+impl NetworkPage {
+    fn err(&self, field: &str) -> Option<&str> {
+        field_error(&self.errors, field)
+    }
+}
+
+/// The cluster page: create a single-node cluster.
+#[derive(Template)]
+#[template(path = "cluster.html")]
+pub struct ClusterPage {
+    /// Layout.
+    pub c: Chrome,
+    /// The created cluster, if any.
+    pub cluster: Option<ClusterSettings>,
+    /// Whether network settings are stored.
+    pub network_set: bool,
+    /// The name field's value.
+    pub name: String,
+    /// What was wrong with the submission.
+    pub errors: Vec<FieldError>,
+}
+
+impl ClusterPage {
+    fn err(&self, field: &str) -> Option<&str> {
+        field_error(&self.errors, field)
+    }
+}
+
+/// Renders the hardware page for a report (also used by the golden tests).
+pub fn hardware_page(report: Arc<Report>, csrf: &str) -> HardwarePage {
+    let f = &report.facts;
+    HardwarePage {
+        c: Chrome::admin("Hardware", "hardware", csrf),
+        verdict: match report.status {
+            Status::Pass => "Ready",
+            Status::Warn => "Usable, with warnings",
+            Status::Fail => "Not ready: fix the failed checks",
+        },
+        passed: report.count(Status::Pass),
+        warned: report.count(Status::Warn),
+        failed: report.count(Status::Fail),
+        hostname: f.hostname.clone().unwrap_or_else(|| "(unnamed)".to_owned()),
+        cpu: format!(
+            "{} ({} online CPUs{})",
+            if f.cpu.model.is_empty() {
+                "unknown model"
+            } else {
+                f.cpu.model.as_str()
+            },
+            f.cpu.online,
+            f.cpu
+                .virtualization
+                .as_deref()
+                .map(|v| format!(", {v}"))
+                .unwrap_or_default()
+        ),
+        memory: format!("{:.1} GiB", f.memory_bytes as f64 / (1u64 << 30) as f64),
+        report,
+        rerun: false,
+    }
+}
+
+/// The hardware report page.
+pub async fn hardware(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    s: Admin,
+) -> Result<HttpResponse, PageError> {
+    let mut page = hardware_page(state.wizard.report(), s.csrf());
+    page.rerun = req.query_string() == "rerun";
+    html(StatusCode::OK, &page)
+}
+
+/// Runs the hardware checks again.
+pub async fn hardware_rerun(
+    state: web::Data<AppState>,
+    _: AdminForm<CsrfOnly>,
+) -> Result<HttpResponse, PageError> {
+    let st = state.clone();
+    web::block(move || st.wizard.rerun_check()).await??;
+    Ok(redirect("/hardware?rerun"))
+}
+
+/// The network page for stored settings, defaults or a rejected submission.
+pub fn network_page(
+    form: NetworkForm,
+    nics: Vec<String>,
+    errors: Vec<FieldError>,
+    saved: bool,
+    csrf: &str,
+) -> NetworkPage {
+    NetworkPage {
+        c: Chrome::admin("Network", "network", csrf),
+        form,
+        nics,
+        errors,
+        saved,
+        mtu_min: stackbox_network::MTU_MIN,
+        mtu_max: stackbox_network::MTU_MAX,
+    }
+}
+
+/// The network form: the stored settings, else defaults from the probed NICs.
+pub async fn network_form(state: web::Data<AppState>, s: Admin) -> Result<HttpResponse, PageError> {
+    let wizard = &state.wizard;
+    let nics = wizard.nic_names();
+    let (form, saved) = match wizard.answers.network()? {
+        Some(stored) => (NetworkForm::from_settings(&stored), true),
+        None => (
+            NetworkForm::defaults(
+                &nics,
+                wizard
+                    .report()
+                    .facts
+                    .hostname
+                    .as_deref()
+                    .unwrap_or_default(),
+            ),
+            false,
+        ),
+    };
+    html(
+        StatusCode::OK,
+        &network_page(form, nics, Vec::new(), saved, s.csrf()),
+    )
+}
+
+/// The network form as posted: the CSRF token plus the fields.
+#[derive(Deserialize)]
+pub struct NetworkPost {
+    #[serde(default)]
+    csrf: String,
+    #[serde(flatten)]
+    form: NetworkForm,
+}
+
+impl CsrfField for NetworkPost {
+    fn csrf(&self) -> Option<&str> {
+        Some(&self.csrf)
+    }
+}
+
+/// Stores valid network settings, or shows the form again with what is wrong.
+pub async fn network_submit(
+    state: web::Data<AppState>,
+    post: AdminForm<NetworkPost>,
+) -> Result<HttpResponse, PageError> {
+    let nics = state.wizard.nic_names();
+    let csrf = post.csrf().to_owned();
+    let form = post.body.into_inner().form;
+    match network::validate(&form, &nics) {
+        Ok(settings) => {
+            state.wizard.store_network(&settings)?;
+            Ok(redirect("/cluster"))
+        }
+        Err(errors) => html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &network_page(form, nics, errors, false, &csrf),
+        ),
+    }
+}
+
+/// The cluster page: the created cluster, or the form that creates it.
+pub async fn cluster_form(state: web::Data<AppState>, s: Admin) -> Result<HttpResponse, PageError> {
+    let answers = &state.wizard.answers;
+    let network = answers.network()?;
+    let page = ClusterPage {
+        c: Chrome::admin("Cluster", "cluster", s.csrf()),
+        cluster: answers.cluster()?,
+        network_set: network.is_some(),
+        name: "stackbox".to_owned(),
+        errors: Vec::new(),
+    };
+    html(StatusCode::OK, &page)
+}
+
+/// The cluster form.
+#[derive(Deserialize)]
+pub struct ClusterPost {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+}
+
+impl CsrfField for ClusterPost {
+    fn csrf(&self) -> Option<&str> {
+        Some(&self.csrf)
+    }
+}
+
+/// Creates the cluster, or shows the form again with what is wrong with the name.
+pub async fn cluster_submit(
+    state: web::Data<AppState>,
+    post: AdminForm<ClusterPost>,
+) -> Result<HttpResponse, PageError> {
+    match state.wizard.create_cluster(&post.body.name) {
+        Ok(_) => Ok(redirect("/cluster")),
+        Err(WebError::Invalid(errors)) => html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &ClusterPage {
+                c: Chrome::admin("Cluster", "cluster", post.csrf()),
+                cluster: None,
+                network_set: true,
+                name: post.body.name.clone(),
+                errors,
+            },
+        ),
+        Err(e) => Err(e.into()),
+    }
+}

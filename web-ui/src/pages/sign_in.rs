@@ -1,0 +1,267 @@
+//! Signing in and out: the sign-in page (the setup token, then the admin password), the page that sets
+//! the admin password, and signing out. The sign-in limiter locks an address out after repeated
+//! failures.
+
+use std::time::Instant;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use anyhow::Context;
+use askama::Template;
+use serde::Deserialize;
+
+use crate::auth::{self, Access, PASSWORD_MIN_CHARS, PasswordStore};
+use crate::chrome::{
+    Admin, Chrome, CsrfField, CsrfOnly, PageError, SignedIn, SignedInForm, field_error, html,
+    redirect,
+};
+use crate::error::{FieldError, WebError};
+use crate::session::{self, Lookup};
+use crate::state::AppState;
+
+/// The sign-in page.
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    /// Layout.
+    pub c: Chrome,
+    /// Whether the admin password is set (ask for it) or not (ask for the setup token).
+    pub password_set: bool,
+    /// A neutral notice (session expired, signed out).
+    pub notice: Option<&'static str>,
+    /// Why the last attempt failed.
+    pub error: Option<String>,
+}
+
+/// The page that sets the admin password.
+#[derive(Template)]
+#[template(path = "set_password.html")]
+pub struct SetPasswordPage {
+    /// Layout.
+    pub c: Chrome,
+    /// The shortest password accepted.
+    pub min_chars: usize,
+    /// What was wrong with the last attempt.
+    pub errors: Vec<FieldError>,
+}
+
+impl SetPasswordPage {
+    fn err(&self, field: &str) -> Option<&str> {
+        field_error(&self.errors, field)
+    }
+}
+
+/// `/`: to the first step.
+pub async fn index(_: Admin) -> HttpResponse {
+    redirect("/hardware")
+}
+
+/// Adds a cookie to a response.
+fn with_cookie(
+    mut resp: HttpResponse,
+    cookie: &actix_web::cookie::Cookie<'_>,
+) -> Result<HttpResponse, PageError> {
+    resp.add_cookie(cookie).context("setting the cookie")?;
+    Ok(resp)
+}
+
+/// The sign-in page; a browser without a session gets an anonymous one to carry the form's token.
+pub async fn login_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    lookup: Lookup,
+) -> Result<HttpResponse, PageError> {
+    let expired = req.query_string() == "expired";
+    let (cookie, csrf) = match lookup {
+        Lookup::Live(_, s) if s.access == Access::Admin => return Ok(redirect("/hardware")),
+        Lookup::Live(_, s) if s.access == Access::SetupToken => {
+            return Ok(redirect("/set-password"));
+        }
+        Lookup::Live(_, s) => (None, s.csrf),
+        Lookup::None | Lookup::Expired => {
+            let (id, s) = state.sessions().create(Access::Anonymous, Instant::now())?;
+            (Some(session::session_cookie(&id, &state)), s.csrf)
+        }
+    };
+    let page = LoginPage {
+        c: Chrome::public("Sign in").with_csrf(&csrf),
+        password_set: state.passwords.is_set(),
+        notice: expired.then_some("Your session expired. Sign in again."),
+        error: None,
+    };
+    let resp = html(StatusCode::OK, &page)?;
+    match cookie {
+        Some(c) => with_cookie(resp, &c),
+        None => Ok(resp),
+    }
+}
+
+/// The sign-in form.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    secret: String,
+}
+
+/// Checks the setup token or the admin password, under the sign-in limiter; a success replaces the
+/// anonymous session with a signed-in one.
+pub async fn login_submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<LoginForm>,
+    lookup: Lookup,
+) -> Result<HttpResponse, PageError> {
+    // Signing in has no session to require yet: the anonymous one carries the form's token.
+    let (anon_id, session) = match lookup {
+        Lookup::Live(id, s) if s.access == Access::Anonymous => (id, s),
+        Lookup::Live(..) => return Ok(redirect("/")),
+        _ => return Err(WebError::Csrf.into()),
+    };
+    session::check_csrf(&session, Some(&form.csrf))?;
+    let ip = session::client_ip(&req).ok_or(WebError::AddressNotAllowed)?;
+    if let Err(left) = state.limiter().check(ip, Instant::now()) {
+        return Err(WebError::LockedOut {
+            retry_after_secs: left.as_secs().max(1),
+        }
+        .into());
+    }
+    let password_set = state.passwords.is_set();
+    let ok = if password_set {
+        let store = state.passwords.clone();
+        let secret = form.secret.clone();
+        web::block(move || store.verify(&secret)).await??
+    } else {
+        auth::secrets_equal(&auth::normalise_token(&form.secret), state.token().expose())
+    };
+    if !ok {
+        return refuse_sign_in(&state, ip, session.csrf, password_set);
+    }
+    state.limiter().succeed(ip);
+    let access = if password_set {
+        Access::Admin
+    } else {
+        Access::SetupToken
+    };
+    let (id, _) = {
+        let mut sessions = state.sessions();
+        sessions.remove(&anon_id);
+        sessions.create(access, Instant::now())?
+    };
+    tracing::info!("signed in from {ip} ({access:?})");
+    let resp = redirect(if password_set {
+        "/hardware"
+    } else {
+        "/set-password"
+    });
+    with_cookie(resp, &session::session_cookie(&id, &state))
+}
+
+/// A wrong token or password: counted against the address, locked out past the limit.
+fn refuse_sign_in(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    csrf: String,
+    password_set: bool,
+) -> Result<HttpResponse, PageError> {
+    let lockout = state.limiter().fail(ip, Instant::now());
+    tracing::warn!("failed sign-in from {ip}");
+    if let Some(length) = lockout {
+        tracing::warn!("{ip} locked out for {} s", length.as_secs());
+        return Err(WebError::LockedOut {
+            retry_after_secs: length.as_secs(),
+        }
+        .into());
+    }
+    let page = LoginPage {
+        c: Chrome::public("Sign in").with_csrf(&csrf),
+        password_set,
+        notice: None,
+        error: Some(if password_set {
+            "That password is wrong.".to_owned()
+        } else {
+            "That setup token is wrong. It is on the appliance's console.".to_owned()
+        }),
+    };
+    html(StatusCode::UNAUTHORIZED, &page)
+}
+
+/// Signs out: the session is gone and its cookie removed.
+pub async fn logout(
+    state: web::Data<AppState>,
+    post: SignedInForm<CsrfOnly>,
+) -> Result<HttpResponse, PageError> {
+    state.sessions().remove(&post.id);
+    let mut resp = redirect("/login");
+    let _ = resp.add_cookie(&session::removal_cookie());
+    Ok(resp)
+}
+
+/// The password page, for a session signed in with the setup token.
+pub async fn set_password_form(s: SignedIn) -> Result<HttpResponse, PageError> {
+    if s.session.access == Access::Admin {
+        return Ok(redirect("/hardware"));
+    }
+    html(
+        StatusCode::OK,
+        &SetPasswordPage {
+            c: Chrome::public("Admin password").with_csrf(s.csrf()),
+            min_chars: PASSWORD_MIN_CHARS,
+            errors: Vec::new(),
+        },
+    )
+}
+
+/// The password form.
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+impl CsrfField for PasswordForm {
+    fn csrf(&self) -> Option<&str> {
+        Some(&self.csrf)
+    }
+}
+
+/// Sets the admin password once; the setup token and every session it opened are spent.
+pub async fn set_password_submit(
+    state: web::Data<AppState>,
+    post: SignedInForm<PasswordForm>,
+) -> Result<HttpResponse, PageError> {
+    if post.session.access == Access::Admin || state.passwords.is_set() {
+        return Err(WebError::Conflict("the admin password is already set".to_owned()).into());
+    }
+    let form = &post.body;
+    if let Err(errors) = PasswordStore::check_new(&form.password, &form.confirm) {
+        return html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &SetPasswordPage {
+                c: Chrome::public("Admin password").with_csrf(post.csrf()),
+                min_chars: PASSWORD_MIN_CHARS,
+                errors,
+            },
+        );
+    }
+    let store = state.passwords.clone();
+    let password = form.password.clone();
+    web::block(move || store.set(&password)).await??;
+    tracing::info!("admin password set; the setup token no longer signs in");
+    let (new_id, _) = {
+        // The token is spent: so is every session it opened, this one included.
+        let mut sessions = state.sessions();
+        sessions.remove(&post.id);
+        sessions.revoke(Access::SetupToken);
+        sessions.create(Access::Admin, Instant::now())?
+    };
+    with_cookie(
+        redirect("/hardware"),
+        &session::session_cookie(&new_id, &state),
+    )
+}

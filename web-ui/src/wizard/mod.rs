@@ -1,0 +1,259 @@
+//! The wizard's flow, with no HTTP in it: what each step does with the operator's answers. Create the
+//! cluster, assign the roles, store the settings ([`Wizard`]'s methods here), review the plan
+//! ([`review`]), start the installation, take the one-time credentials ([`finish`]). The pages and the
+//! JSON API both call these and never each other; they only turn requests into calls and results into
+//! pages or documents.
+//!
+//! The wizard holds the latest hardware report, the answers' store and the installation's
+//! [`Runner`]; a step refused is a [`WebError`] whose kind says why (invalid input, a step still to do,
+//! the installation running).
+
+pub mod finish;
+pub mod review;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context;
+use stackbox_firstboot::check::Report;
+use stackbox_hardware_profiles::Catalog;
+use stackbox_installer::ClusterConfig;
+use stackbox_installer::progress::Phase;
+use stackbox_installer::runner::{InstallMode, Runner};
+use stackbox_machine::system::Root;
+
+use crate::answers::cluster::{ClusterSettings, validate_cluster_name};
+use crate::answers::config::{self, LiveAddress};
+use crate::answers::roles::{self, RoleAssignment, Settings, SettingsForm};
+use crate::answers::{AnswerStore, Answers};
+use crate::error::{FieldError, WebError};
+use stackbox_network::NetworkSettings;
+
+/// Judges the machine at `root` under `profile` for the profile's default roles.
+pub fn run_check(root: &Path, profile: &str) -> anyhow::Result<Report> {
+    let catalog = Catalog::embedded().context("loading the built-in hardware profiles")?;
+    stackbox_firstboot::check(&Root::at(root), &catalog, profile, &[])
+        .context("checking the hardware")
+}
+
+/// What became of a choice of roles.
+#[derive(Debug)]
+pub enum RolesOutcome {
+    /// Stored; the report may carry warnings.
+    Saved(RoleAssignment, Report),
+    /// Refused and not stored: the reasons, and the report when the roles were known.
+    Refused(Vec<FieldError>, Option<Report>),
+}
+
+/// A choice of roles judged: the roles in the catalog's order and the hardware report for them, or why
+/// the choice names no valid roles.
+pub type Judgement = Result<(Vec<String>, Report), Vec<FieldError>>;
+
+/// The wizard: the machine it runs on, the answers, and the installation.
+#[derive(Debug)]
+pub struct Wizard {
+    root: PathBuf,
+    profile: String,
+    state_dir: PathBuf,
+    report: RwLock<Arc<Report>>,
+    /// The hardware profiles and roles.
+    pub catalog: Catalog,
+    /// The answers stored so far.
+    pub answers: AnswerStore,
+    /// The installation.
+    pub runner: Arc<Runner>,
+}
+
+impl Wizard {
+    /// The wizard for the machine at `root`, judged under `profile` (`report` is its first judgement),
+    /// keeping its answers in `state_dir` and installing in `mode`.
+    pub fn new(
+        root: &Path,
+        profile: &str,
+        state_dir: &Path,
+        mode: InstallMode,
+        report: Report,
+    ) -> anyhow::Result<Wizard> {
+        Ok(Wizard {
+            root: root.to_owned(),
+            profile: profile.to_owned(),
+            state_dir: state_dir.to_owned(),
+            report: RwLock::new(Arc::new(report)),
+            catalog: Catalog::embedded().context("loading the built-in hardware profiles")?,
+            answers: AnswerStore::new(state_dir),
+            runner: Arc::new(Runner::new(mode, state_dir)),
+        })
+    }
+
+    /// The machine's root (`/`, or a fixture tree).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// The latest hardware report.
+    pub fn report(&self) -> Arc<Report> {
+        self.report
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Probes and judges the hardware again (blocking: call it off the async workers).
+    pub fn rerun_check(&self) -> anyhow::Result<Arc<Report>> {
+        let report = Arc::new(run_check(&self.root, &self.profile)?);
+        *self.report.write().unwrap_or_else(|p| p.into_inner()) = report.clone();
+        Ok(report)
+    }
+
+    /// Names of the NICs an operator may choose from (the probed uplinks; all of them when none is).
+    pub fn nic_names(&self) -> Vec<String> {
+        let report = self.report();
+        let uplinks: Vec<String> = report
+            .facts
+            .nics
+            .iter()
+            .filter(|n| n.is_uplink())
+            .map(|n| n.name.clone())
+            .collect();
+        if uplinks.is_empty() {
+            report.facts.nics.iter().map(|n| n.name.clone()).collect()
+        } else {
+            uplinks
+        }
+    }
+
+    /// The installation's phase.
+    pub fn phase(&self) -> Phase {
+        self.runner.progress().phase
+    }
+
+    /// Refuses a change of the answers while the installation runs or after it completed: the cloud is
+    /// (being) built from them, and the review must keep showing what was installed.
+    pub fn answers_may_change(&self) -> Result<(), WebError> {
+        match self.phase() {
+            Phase::Running => Err(WebError::Conflict(
+                "the installation is running: the answers cannot change until it ends".to_owned(),
+            )),
+            Phase::Complete => Err(WebError::Conflict(
+                "the cloud is installed with these answers; they can no longer change here"
+                    .to_owned(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every step's answer, or a conflict naming the first step still to do.
+    pub fn answers(&self) -> Result<Answers, WebError> {
+        let missing = |what: &str| {
+            WebError::Conflict(format!("the {what} step is not done yet: finish it first"))
+        };
+        let a = &self.answers;
+        Ok(Answers {
+            network: a.network()?.ok_or_else(|| missing("network"))?,
+            cluster: a.cluster()?.ok_or_else(|| missing("cluster"))?,
+            roles: a.roles()?.ok_or_else(|| missing("roles"))?,
+            settings: a.settings()?.ok_or_else(|| missing("settings"))?,
+        })
+    }
+
+    /// This machine's addresses (none when the wizard reads a fixture tree instead of the machine).
+    /// Blocking: it asks the kernel over netlink.
+    pub fn live_addresses(&self) -> Vec<LiveAddress> {
+        if Root::at(&self.root).is_live() {
+            stackbox_machine::probe::net::addresses_with_prefix().unwrap_or_default()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The installer's cluster configuration made from the answers (blocking: see
+    /// [`Wizard::live_addresses`]).
+    pub fn cluster_config(&self) -> Result<ClusterConfig, WebError> {
+        let answers = self.answers()?;
+        config::cluster_config(&answers, &self.live_addresses(), &self.catalog)
+    }
+
+    /// Validates and stores the network settings.
+    pub fn store_network(&self, settings: &NetworkSettings) -> Result<(), WebError> {
+        self.answers_may_change()?;
+        Ok(self.answers.set_network(settings)?)
+    }
+
+    /// Creates the single-node cluster from a name, once the network is stored.
+    pub fn create_cluster(&self, name: &str) -> Result<ClusterSettings, WebError> {
+        self.answers_may_change()?;
+        let name = name.trim();
+        validate_cluster_name(name).map_err(|e| WebError::Invalid(vec![e]))?;
+        let network = self.answers.network()?.ok_or_else(|| {
+            WebError::Conflict("save the network settings before creating the cluster".to_owned())
+        })?;
+        if let Some(existing) = self.answers.cluster()? {
+            return Err(WebError::Conflict(format!(
+                "this node already belongs to the cluster {}",
+                existing.name
+            )));
+        }
+        let cluster = ClusterSettings {
+            name: name.to_owned(),
+            mode: "single-node".to_owned(),
+            members: vec![network.hostname],
+        };
+        self.answers.set_cluster(&cluster)?;
+        Ok(cluster)
+    }
+
+    /// Judges a choice of roles for this machine under the wizard's profile.
+    pub fn judge_roles(&self, chosen: &[String]) -> Result<Judgement, WebError> {
+        let profile = self
+            .catalog
+            .profile(&self.profile)
+            .context("the wizard's profile")?;
+        Ok(roles::judge_roles(
+            chosen,
+            &self.catalog,
+            profile,
+            &self.report().facts,
+        ))
+    }
+
+    /// Judges and, when the hardware can carry them, stores this node's roles. The cluster must exist.
+    pub fn assign_roles(&self, chosen: &[String]) -> Result<RolesOutcome, WebError> {
+        self.answers_may_change()?;
+        let cluster = self.answers.cluster()?.ok_or_else(|| {
+            WebError::Conflict("create the cluster before assigning roles".to_owned())
+        })?;
+        match self.judge_roles(chosen)? {
+            Err(errors) => Ok(RolesOutcome::Refused(errors, None)),
+            Ok((roles, report)) => {
+                let failed = roles::failures(&report);
+                if !failed.is_empty() {
+                    return Ok(RolesOutcome::Refused(failed, Some(report)));
+                }
+                let assignment = RoleAssignment {
+                    node: cluster.members.first().cloned().unwrap_or_default(),
+                    roles,
+                };
+                self.answers.set_roles(&assignment)?;
+                Ok(RolesOutcome::Saved(assignment, report))
+            }
+        }
+    }
+
+    /// Validates and stores the settings; the roles must be assigned first.
+    pub fn store_settings(&self, form: &SettingsForm) -> Result<Settings, WebError> {
+        self.answers_may_change()?;
+        if self.answers.roles()?.is_none() {
+            return Err(WebError::Conflict(
+                "assign the node's roles before the settings".to_owned(),
+            ));
+        }
+        let settings = roles::validate_settings(form).map_err(WebError::Invalid)?;
+        self.answers.set_settings(&settings)?;
+        Ok(settings)
+    }
+}
