@@ -242,7 +242,10 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.to_string().ends_with("(exit status: 3): boom"), "{err}");
-        let err = Command::new("stackbox-no-such-program").run_async().await.unwrap_err();
+        let err = Command::new("stackbox-no-such-program")
+            .run_async()
+            .await
+            .unwrap_err();
         assert!(err.is_not_found());
     }
 
