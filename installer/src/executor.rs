@@ -14,8 +14,10 @@ use crate::journal::{Journal, JournalError, State};
 use crate::plan::{Action, DoneCheck, FileSpec, Plan, Step};
 use crate::secrets::Secrets;
 
-/// The machine as the executor sees it: the real one ([`crate::system::RealSystem`]) or a fake in tests.
-/// Arguments arrive with secrets filled in.
+/// The machine as the executor sees it: the real one ([`crate::system::RealSystem`]), the plan-only one
+/// ([`crate::dry_run::PlanOnlySystem`]) or a fake in tests. Only primitive verbs (packages, files, units,
+/// SQL, commands, paths; waiting is the executor's loop over a command): it knows no flavor. Arguments
+/// arrive with secrets filled in.
 #[allow(async_fn_in_trait)]
 pub trait System {
     /// Whether every package is installed.
@@ -40,10 +42,6 @@ pub trait System {
     async fn path_exists(&self, path: &str) -> bool;
     /// Creates an empty marker file (and its directory).
     async fn touch(&self, path: &str) -> Result<(), StepError>;
-    /// Makes the cluster CA and the endpoint certificate.
-    async fn certificate(&self, names: &[String]) -> Result<(), StepError>;
-    /// Runs the smoke test with the admin credentials in `env`; returns its report.
-    async fn smoke(&self, env: &[(String, String)]) -> Result<String, StepError>;
     /// Whether a step's own check can be asked again after it acted. A machine that only says what it
     /// would do (plan mode) cannot: its checks always answer "not done".
     fn verifies(&self) -> bool {
@@ -270,15 +268,16 @@ impl<S: System> Executor<'_, S> {
     }
 
     /// Each step's input hash: its action with secrets filled in (so a changed secret counts), folded with
-    /// the hashes of the steps it watches. The smoke test watches every step before it: any change to the
-    /// cloud is proven again, and an unchanged cloud is not.
+    /// the hashes of the steps it watches. A step that is never done before it runs (the smoke test)
+    /// watches every step before it: any change to the cloud is proven again, and an unchanged cloud is
+    /// not.
     fn input_hashes(&self, plan: &Plan) -> Result<BTreeMap<String, String>, ExecError> {
         let mut hashes: BTreeMap<String, String> = BTreeMap::new();
         for step in &plan.steps {
             let action = serde_json::to_string(&step.action).unwrap_or_default();
             let mut h = Sha256::new();
             h.update(self.secrets.fill(&action)?.as_bytes());
-            if matches!(step.action, Action::Smoke { .. }) {
+            if step.done == DoneCheck::Never {
                 for earlier in hashes.values() {
                     h.update(earlier.as_bytes());
                 }
@@ -348,7 +347,7 @@ impl<S: System> Executor<'_, S> {
     }
 
     /// Acts, then asks the step's check again (except for steps whose evidence is the marker written
-    /// here, and the smoke test).
+    /// here, and those never done before they run).
     async fn act_and_verify(&self, step: &Step, redo: bool) -> Result<String, StepError> {
         let output = self.act(step, redo).await?;
         match &step.done {
@@ -401,10 +400,6 @@ impl<S: System> Executor<'_, S> {
                 }
                 Ok(out)
             }
-            Action::Certificate { names } => {
-                sys.certificate(names).await?;
-                Ok("certificate ready\n".into())
-            }
             Action::Wait { argv, timeout_secs } => {
                 let argv = self.fill_all(argv)?;
                 let deadline = Instant::now() + std::time::Duration::from_secs(*timeout_secs);
@@ -412,17 +407,14 @@ impl<S: System> Executor<'_, S> {
                     match sys.run(&argv, &[]).await {
                         Ok(out) => return Ok(out),
                         Err(e) if Instant::now() >= deadline => {
-                            return Err(StepError::NotDone(format!(
-                                "not ready within {timeout_secs}s: {e}"
-                            )));
+                            return Err(StepError::NotReady {
+                                seconds: *timeout_secs,
+                                source: Box::new(e),
+                            });
                         }
                         Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
                     }
                 }
-            }
-            Action::Smoke { env } => {
-                let env = self.fill_env(env)?;
-                sys.smoke(&env).await
             }
         }
     }
