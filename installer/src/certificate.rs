@@ -90,8 +90,12 @@ pub fn generate(paths: &Paths, names: &[String]) -> Result<(), CertificateError>
     let leaf_key = rcgen::KeyPair::generate().map_err(tls)?;
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let leaf = leaf_params.signed_by(&leaf_key, &issuer).map_err(tls)?;
-    write_atomic(&paths.ca_key, issuer.key().serialize_pem().as_bytes(), 0o600)
-        .map_err(io(&paths.ca_key))?;
+    write_atomic(
+        &paths.ca_key,
+        issuer.key().serialize_pem().as_bytes(),
+        0o600,
+    )
+    .map_err(io(&paths.ca_key))?;
     write_atomic(&paths.ca_cert, ca_cert.pem().as_bytes(), 0o644).map_err(io(&paths.ca_cert))?;
     // Written last: its existence is the step's evidence.
     write_atomic(

@@ -169,85 +169,104 @@ impl<S: System> Executor<'_, S> {
         let hashes = self.input_hashes(plan)?;
         let mut summary = Summary::default();
         for step in plan.for_node(node) {
-            let hash = &hashes[&step.id];
-            let record = self.journal.get(&step.id).await?;
-            // A unit must restart when a step it watches acted in this run, even if it is already
-            // running: a package's postinst starts its service before stackbox writes the configuration.
-            let watched_acted = step.watch.iter().any(|w| summary.acted.contains(w));
-            let redo = match &record {
-                Some(r) if r.state == State::Done && &r.input_hash == hash && !watched_acted => {
-                    on_event(Event::Skipped {
-                        id: step.id.clone(),
-                        reason: "unchanged".into(),
-                    });
-                    summary.unchanged.push(step.id.clone());
-                    if self.pause_here(step, stop_after, &mut summary, on_event) {
-                        return Ok(summary);
-                    }
-                    continue;
-                }
-                Some(r) => r.state == State::Done || watched_acted,
-                None => watched_acted,
-            };
-            if !redo && self.is_done(step).await.unwrap_or(false) {
-                self.journal
-                    .finish(&step.id, hash, State::Done, "already done\n", None)
-                    .await?;
-                on_event(Event::Skipped {
-                    id: step.id.clone(),
-                    reason: "already done".into(),
-                });
-                summary.already_done.push(step.id.clone());
-                if self.pause_here(step, stop_after, &mut summary, on_event) {
-                    return Ok(summary);
-                }
-                continue;
-            }
-            self.journal.begin(&step.id, hash).await?;
-            on_event(Event::Started {
-                id: step.id.clone(),
-                title: step.title.clone(),
-                redo,
-            });
-            let started = Instant::now();
-            match self.act_and_verify(step, redo).await {
-                Ok(output) => {
-                    let output = self.secrets.redact(&output);
-                    for line in output.lines().filter(|l| !l.trim().is_empty()) {
-                        on_event(Event::Output {
-                            id: step.id.clone(),
-                            line: line.to_owned(),
-                        });
-                    }
-                    self.journal
-                        .finish(&step.id, hash, State::Done, tail(&output), None)
-                        .await?;
-                    on_event(Event::Finished {
-                        id: step.id.clone(),
-                        seconds: started.elapsed().as_secs_f64(),
-                    });
-                    summary.acted.push(step.id.clone());
-                }
-                Err(e) => {
-                    let error = self.secrets.redact(&error_chain(&e));
-                    self.journal
-                        .finish(&step.id, hash, State::Failed, "", Some(&error))
-                        .await?;
-                    on_event(Event::Failed {
-                        id: step.id.clone(),
-                        error,
-                        log: step.log.clone(),
-                        remedy: step.remedy.clone(),
-                    });
-                    summary.failed = Some(step.id.clone());
-                    return Ok(summary);
-                }
-            }
-            if self.pause_here(step, stop_after, &mut summary, on_event) {
+            self.step(step, &hashes[&step.id], &mut summary, on_event)
+                .await?;
+            if summary.failed.is_some() || self.pause_here(step, stop_after, &mut summary, on_event)
+            {
                 return Ok(summary);
             }
         }
         Ok(summary)
+    }
+
+    /// One step: skipped when the journal has it done with the same inputs, or its own check finds it
+    /// done; else carried out (redone when its inputs changed). A failure lands in `summary.failed`.
+    async fn step(
+        &self,
+        step: &Step,
+        hash: &str,
+        summary: &mut Summary,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<(), ExecError> {
+        let record = self.journal.get(&step.id).await?;
+        // A unit must restart when a step it watches acted in this run, even if it is already
+        // running: a package's postinst starts its service before stackbox writes the configuration.
+        let watched_acted = step.watch.iter().any(|w| summary.acted.contains(w));
+        let redo = match &record {
+            Some(r) if r.state == State::Done && r.input_hash == hash && !watched_acted => {
+                on_event(Event::Skipped {
+                    id: step.id.clone(),
+                    reason: "unchanged".into(),
+                });
+                summary.unchanged.push(step.id.clone());
+                return Ok(());
+            }
+            Some(r) => r.state == State::Done || watched_acted,
+            None => watched_acted,
+        };
+        if !redo && self.is_done(step).await.unwrap_or(false) {
+            self.journal
+                .finish(&step.id, hash, State::Done, "already done\n", None)
+                .await?;
+            on_event(Event::Skipped {
+                id: step.id.clone(),
+                reason: "already done".into(),
+            });
+            summary.already_done.push(step.id.clone());
+            return Ok(());
+        }
+        self.carry_out(step, hash, redo, summary, on_event).await
+    }
+
+    /// Acts, journals the outcome (output or error, secrets redacted) and reports it.
+    async fn carry_out(
+        &self,
+        step: &Step,
+        hash: &str,
+        redo: bool,
+        summary: &mut Summary,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<(), ExecError> {
+        self.journal.begin(&step.id, hash).await?;
+        on_event(Event::Started {
+            id: step.id.clone(),
+            title: step.title.clone(),
+            redo,
+        });
+        let started = Instant::now();
+        match self.act_and_verify(step, redo).await {
+            Ok(output) => {
+                let output = self.secrets.redact(&output);
+                for line in output.lines().filter(|l| !l.trim().is_empty()) {
+                    on_event(Event::Output {
+                        id: step.id.clone(),
+                        line: line.to_owned(),
+                    });
+                }
+                self.journal
+                    .finish(&step.id, hash, State::Done, tail(&output), None)
+                    .await?;
+                on_event(Event::Finished {
+                    id: step.id.clone(),
+                    seconds: started.elapsed().as_secs_f64(),
+                });
+                summary.acted.push(step.id.clone());
+            }
+            Err(e) => {
+                let error = self.secrets.redact(&error_chain(&e));
+                self.journal
+                    .finish(&step.id, hash, State::Failed, "", Some(&error))
+                    .await?;
+                on_event(Event::Failed {
+                    id: step.id.clone(),
+                    error,
+                    log: step.log.clone(),
+                    remedy: step.remedy.clone(),
+                });
+                summary.failed = Some(step.id.clone());
+            }
+        }
+        Ok(())
     }
 
     fn pause_here(

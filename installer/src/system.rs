@@ -70,7 +70,10 @@ impl RealSystem {
                     .port(self.db_port)
                     .username("stackbox")
                     .password(self.db_password.expose()),
-                format!("connecting as stackbox to {}:{}", self.db_host, self.db_port),
+                format!(
+                    "connecting as stackbox to {}:{}",
+                    self.db_host, self.db_port
+                ),
             )
         };
         options.connect().await.map_err(sql(what))

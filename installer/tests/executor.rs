@@ -9,10 +9,10 @@ use std::sync::Mutex;
 
 use stackbox_hardware_profiles::Catalog;
 use stackbox_installer::ClusterConfig;
+use stackbox_installer::build_plan;
 use stackbox_installer::error::StepError;
 use stackbox_installer::executor::{Event, Executor, System};
 use stackbox_installer::journal::{Journal, State};
-use stackbox_installer::build_plan;
 use stackbox_installer::plan::{FileSpec, NodeFacts, Plan};
 use stackbox_installer::secrets::Secrets;
 

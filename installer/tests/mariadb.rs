@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use stackbox_hardware_profiles::Catalog;
 use stackbox_installer::ClusterConfig;
+use stackbox_installer::build_plan;
 use stackbox_installer::executor::{Executor, System};
 use stackbox_installer::journal::Journal;
-use stackbox_installer::build_plan;
 use stackbox_installer::plan::{NodeFacts, Plan};
 use stackbox_installer::secrets::Secrets;
 use stackbox_installer::system::RealSystem;

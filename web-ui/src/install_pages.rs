@@ -10,8 +10,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Serialize;
 use stackbox_firstboot::system::Root;
+use stackbox_hardware_profiles::Flavor;
 use stackbox_installer::ClusterConfig;
-use stackbox_installer::plan::{Action, Endpoint, Plan};
+use stackbox_installer::flavor::openstack::endpoints::{
+    Endpoint, admin_openrc, api_host, public_endpoints,
+};
+use stackbox_installer::flavor::openstack::smoke::MARKER;
+use stackbox_installer::plan::Action;
 
 use crate::app;
 use crate::auth::Access;
@@ -96,7 +101,7 @@ pub fn review(state: &AppState) -> Result<Review, WebError> {
     let config = state.cluster_config()?;
     let answers = state.answers()?;
     let facts = stackbox_installer::local_facts(&config, &Root::at(&state.opts.root));
-    let plan = Plan::build(&config, &state.catalog, &facts)
+    let plan = stackbox_installer::build_plan(&config, &state.catalog, &facts)
         .map_err(|e| WebError::Conflict(e.to_string()))?;
     let node = config
         .nodes
@@ -108,7 +113,7 @@ pub fn review(state: &AppState) -> Result<Review, WebError> {
         if let Some(r) = state.catalog.roles().get(role) {
             for p in &r.ports {
                 // The management role lists CloudStack's ports too; this installs OpenStack.
-                if p.purpose.starts_with("CloudStack") {
+                if p.flavor.is_some_and(|f| f != Flavor::Openstack) {
                     continue;
                 }
                 ports.push(PortView {
@@ -167,7 +172,7 @@ pub fn review(state: &AppState) -> Result<Review, WebError> {
         data_plane,
         roles: node.roles.join(", "),
         overcommit: format!("CPU {:?}, memory {:?}, disk {:?}", o.cpu, o.ram, o.disk),
-        api_host: stackbox_installer::plan::api_host(&config),
+        api_host: api_host(&config),
         not_applied: not_applied.join(", "),
         warnings: config
             .validate(&state.catalog)
@@ -244,11 +249,7 @@ pub fn take_openrc(state: &AppState) -> Result<String, WebError> {
             _ => WebError::Internal(anyhow::anyhow!("marking the credentials taken: {e}")),
         })?;
     let _ = writeln!(file, "downloaded");
-    Ok(stackbox_installer::plan::admin_openrc(
-        &config,
-        password.expose(),
-        CA_ON_CLIENT,
-    ))
+    Ok(admin_openrc(&config, password.expose(), CA_ON_CLIENT))
 }
 
 trait Mode0600 {
@@ -335,15 +336,8 @@ pub struct DonePage {
 
 /// Builds the done page.
 pub fn done_page(p: Progress, openrc_taken: bool, csrf: &str) -> DonePage {
-    let smoke_passed = !p.plan_only
-        && p.smoke
-            .as_deref()
-            .is_some_and(|s| s.contains(stackbox_installer::smoke::MARKER));
-    let endpoints = p
-        .config
-        .as_ref()
-        .map(stackbox_installer::plan::public_endpoints)
-        .unwrap_or_default();
+    let smoke_passed = !p.plan_only && p.smoke.as_deref().is_some_and(|s| s.contains(MARKER));
+    let endpoints = p.config.as_ref().map(public_endpoints).unwrap_or_default();
     DonePage {
         c: Chrome::admin("Done", "done", csrf),
         p,

@@ -143,24 +143,7 @@ impl NodeSteps<'_> {
         step.log = Some(log.to_owned());
         step
     }
-}
 
-/// Succeeds when `url` answers through haproxy with a status below 500 (a version document, a redirect or
-/// an authentication demand all mean the service is up), verifying the endpoint certificate against the
-/// cluster CA.
-pub fn http_ready(url: &str) -> Vec<String> {
-    argv(&[
-        "python3",
-        "-c",
-        "import ssl, sys, urllib.error, urllib.request\n\
-         ctx = ssl.create_default_context(cafile='/etc/stackbox/ca.pem')\n\
-         try:\n    urllib.request.urlopen(sys.argv[1], context=ctx, timeout=5)\n\
-         except urllib.error.HTTPError as e:\n    sys.exit(0 if e.code < 500 else 1)",
-        url,
-    ])
-}
-
-impl NodeSteps<'_> {
     /// Waits until a service answers through its public endpoint.
     pub fn ready(&mut self, name: &str, title: &str, after: &[&str], url: &str, log: &str) {
         let check = http_ready(url);
@@ -179,6 +162,21 @@ impl NodeSteps<'_> {
         )
         .log = Some(log.to_owned());
     }
+}
+
+/// Succeeds when `url` answers through haproxy with a status below 500 (a version document, a redirect or
+/// an authentication demand all mean the service is up), verifying the endpoint certificate against the
+/// cluster CA.
+pub fn http_ready(url: &str) -> Vec<String> {
+    argv(&[
+        "python3",
+        "-c",
+        "import ssl, sys, urllib.error, urllib.request\n\
+         ctx = ssl.create_default_context(cafile='/etc/stackbox/ca.pem')\n\
+         try:\n    urllib.request.urlopen(sys.argv[1], context=ctx, timeout=5)\n\
+         except urllib.error.HTTPError as e:\n    sys.exit(0 if e.code < 500 else 1)",
+        url,
+    ])
 }
 
 /// A file to write.

@@ -34,4 +34,3 @@ pub fn steps(s: &mut NodeSteps, ctx: &OpenStackCtx, mgmt_leader: &str) {
         "/var/log/nova/nova-novncproxy.log",
     );
 }
-

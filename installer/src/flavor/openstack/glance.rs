@@ -52,5 +52,4 @@ pub fn steps(s: &mut NodeSteps, ctx: &OpenStackCtx, m: &Mgmt) {
         &ctx.public_url_glance(),
         "/var/log/glance/glance-api.log",
     );
-
 }

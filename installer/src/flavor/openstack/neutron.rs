@@ -120,4 +120,3 @@ pub fn config(s: &mut NodeSteps, ctx: &OpenStackCtx, after: &[&str], network_nod
     }
     s.files("neutron.config", "configure neutron", after, files);
 }
-

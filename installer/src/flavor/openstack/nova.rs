@@ -21,7 +21,11 @@ pub fn controller(s: &mut NodeSteps, ctx: &OpenStackCtx, m: &Mgmt) {
     if m.is_leader {
         cells(s, m);
     }
-    let nova_db: &str = if m.is_leader { "nova.db-sync" } else { &m.endpoints };
+    let nova_db: &str = if m.is_leader {
+        "nova.db-sync"
+    } else {
+        &m.endpoints
+    };
     s.files(
         "nova.api-default",
         "bind nova-api to the internal port",
@@ -64,7 +68,6 @@ pub fn controller(s: &mut NodeSteps, ctx: &OpenStackCtx, m: &Mgmt) {
         &format!("https://{}:{}", ctx.api_host, ports::NOVA.0),
         "/var/log/nova/nova-api.log",
     );
-
 }
 
 /// The leader's nova databases: the API tables, cell0, cell1 and the cell tables.
@@ -132,7 +135,6 @@ pub fn config(s: &mut NodeSteps, ctx: &OpenStackCtx, after: &[&str]) {
         )],
     );
 }
-
 
 /// On the management leader, once every compute node runs: maps the compute hosts into cell1.
 pub fn discover_hosts(s: &mut NodeSteps, compute_nodes: &[&Node]) {

@@ -67,5 +67,4 @@ pub fn steps(s: &mut NodeSteps, ctx: &OpenStackCtx, m: &Mgmt) {
         &format!("https://{}:{}", ctx.api_host, ports::PLACEMENT.0),
         "/var/log/placement/placement-api.log",
     );
-
 }

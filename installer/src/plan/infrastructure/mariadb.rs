@@ -31,6 +31,15 @@ pub fn steps(s: &mut NodeSteps, ctx: &Ctx, db_leader: &str) {
             File::MariadbCnf.render(ctx),
         )],
     );
+    start(s, ctx, db_leader);
+    if ctx.node_name == db_leader {
+        admin_user(s, ctx);
+    }
+}
+
+/// Starts MariaDB: the leader of a Galera cluster bootstraps it, the other members start after the
+/// leader.
+fn start(s: &mut NodeSteps, ctx: &Ctx, db_leader: &str) {
     let is_leader = ctx.node_name == db_leader;
     if ctx.galera && is_leader {
         let step = s.add(
@@ -59,36 +68,41 @@ pub fn steps(s: &mut NodeSteps, ctx: &Ctx, db_leader: &str) {
             "/var/log/mysql/error.log",
         );
     }
-    if is_leader {
-        let mut statements = vec![
-            format!(
-                "CREATE USER IF NOT EXISTS 'stackbox'@'%' IDENTIFIED BY '{}'",
-                placeholder("db-stackbox")
-            ),
-            format!(
-                "ALTER USER 'stackbox'@'%' IDENTIFIED BY '{}'",
-                placeholder("db-stackbox")
-            ),
-            "GRANT ALL PRIVILEGES ON *.* TO 'stackbox'@'%' WITH GRANT OPTION".to_owned(),
-        ];
-        if ctx.galera {
-            statements.push(format!(
-                "CREATE USER IF NOT EXISTS 'sst'@'localhost' IDENTIFIED BY '{}'",
-                placeholder("db-sst")
-            ));
-            statements.push("GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO 'sst'@'localhost'".to_owned());
-        }
-        s.add(
-            "mariadb.admin",
-            "create stackbox's administrative database user",
-            &["mariadb.start"],
-            Action::Sql {
-                statements,
-                local_root: true,
-            },
-            DoneCheck::SqlRows {
-                query: "SELECT 1 FROM mysql.user WHERE User = 'stackbox' AND Host = '%'".into(),
-            },
+}
+
+/// The leader creates stackbox's administrative user (and, with Galera, the state-transfer user).
+fn admin_user(s: &mut NodeSteps, ctx: &Ctx) {
+    let mut statements = vec![
+        format!(
+            "CREATE USER IF NOT EXISTS 'stackbox'@'%' IDENTIFIED BY '{}'",
+            placeholder("db-stackbox")
+        ),
+        format!(
+            "ALTER USER 'stackbox'@'%' IDENTIFIED BY '{}'",
+            placeholder("db-stackbox")
+        ),
+        "GRANT ALL PRIVILEGES ON *.* TO 'stackbox'@'%' WITH GRANT OPTION".to_owned(),
+    ];
+    if ctx.galera {
+        statements.push(format!(
+            "CREATE USER IF NOT EXISTS 'sst'@'localhost' IDENTIFIED BY '{}'",
+            placeholder("db-sst")
+        ));
+        statements.push(
+            "GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO 'sst'@'localhost'"
+                .to_owned(),
         );
     }
+    s.add(
+        "mariadb.admin",
+        "create stackbox's administrative database user",
+        &["mariadb.start"],
+        Action::Sql {
+            statements,
+            local_root: true,
+        },
+        DoneCheck::SqlRows {
+            query: "SELECT 1 FROM mysql.user WHERE User = 'stackbox' AND Host = '%'".into(),
+        },
+    );
 }

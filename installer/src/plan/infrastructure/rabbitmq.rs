@@ -48,56 +48,54 @@ pub fn steps(s: &mut NodeSteps, ctx: &Ctx, bus_leader: &str, user: &str) {
         "/var/log/rabbitmq/",
     );
     if ctx.node_name == bus_leader {
-        s.add(
-            "rabbitmq.user",
-            &format!("create the {user} user on the message bus"),
-            &["rabbitmq.start"],
-            Action::Commands {
-                commands: vec![
-                    argv(&[
-                        "rabbitmqctl",
-                        "add_user",
-                        user,
-                        &placeholder("rabbit"),
-                    ]),
-                    argv(&[
-                        "rabbitmqctl",
-                        "set_permissions",
-                        user,
-                        ".*",
-                        ".*",
-                        ".*",
-                    ]),
-                ],
-                env: Vec::new(),
-            },
-            DoneCheck::Command {
-                argv: argv(&["rabbitmqctl", "--silent", "list_users"]),
-                contains: Some(user.to_owned()),
-            },
-        );
+        create_user(s, user);
     } else {
-        let leader_up = format!("{bus_leader}/rabbitmq.start");
-        s.add(
-            "rabbitmq.join",
-            "join the RabbitMQ cluster",
-            &["rabbitmq.start", &leader_up],
-            Action::Commands {
-                commands: vec![
-                    argv(&["rabbitmqctl", "stop_app"]),
-                    argv(&[
-                        "rabbitmqctl",
-                        "join_cluster",
-                        &format!("rabbit@{bus_leader}"),
-                    ]),
-                    argv(&["rabbitmqctl", "start_app"]),
-                ],
-                env: Vec::new(),
-            },
-            DoneCheck::Command {
-                argv: argv(&["rabbitmqctl", "cluster_status"]),
-                contains: Some(format!("rabbit@{bus_leader}")),
-            },
-        );
+        join(s, bus_leader);
     }
+}
+
+/// The leader creates the flavor's user with its permissions.
+fn create_user(s: &mut NodeSteps, user: &str) {
+    s.add(
+        "rabbitmq.user",
+        &format!("create the {user} user on the message bus"),
+        &["rabbitmq.start"],
+        Action::Commands {
+            commands: vec![
+                argv(&["rabbitmqctl", "add_user", user, &placeholder("rabbit")]),
+                argv(&["rabbitmqctl", "set_permissions", user, ".*", ".*", ".*"]),
+            ],
+            env: Vec::new(),
+        },
+        DoneCheck::Command {
+            argv: argv(&["rabbitmqctl", "--silent", "list_users"]),
+            contains: Some(user.to_owned()),
+        },
+    );
+}
+
+/// The other members join the leader's cluster.
+fn join(s: &mut NodeSteps, bus_leader: &str) {
+    let leader_up = format!("{bus_leader}/rabbitmq.start");
+    s.add(
+        "rabbitmq.join",
+        "join the RabbitMQ cluster",
+        &["rabbitmq.start", &leader_up],
+        Action::Commands {
+            commands: vec![
+                argv(&["rabbitmqctl", "stop_app"]),
+                argv(&[
+                    "rabbitmqctl",
+                    "join_cluster",
+                    &format!("rabbit@{bus_leader}"),
+                ]),
+                argv(&["rabbitmqctl", "start_app"]),
+            ],
+            env: Vec::new(),
+        },
+        DoneCheck::Command {
+            argv: argv(&["rabbitmqctl", "cluster_status"]),
+            contains: Some(format!("rabbit@{bus_leader}")),
+        },
+    );
 }

@@ -118,7 +118,15 @@ impl Client<'_> {
     /// Creates the server and waits until it is ACTIVE.
     fn boot(&mut self) -> Result<(), SmokeError> {
         self.openstack(&[
-            "server", "create", "--flavor", NAME, "--image", NAME, "--network", NAME, NAME,
+            "server",
+            "create",
+            "--flavor",
+            NAME,
+            "--image",
+            NAME,
+            "--network",
+            NAME,
+            NAME,
         ])?;
         let started = Instant::now();
         loop {
