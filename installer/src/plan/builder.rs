@@ -2,7 +2,7 @@
 //! (packages, files, units that restart when their configuration changes, commands evidenced by a marker,
 //! waiting for an endpoint), and the small helpers that build their arguments.
 
-use super::{Action, DoneCheck, FileSpec, Step};
+use super::step::{Action, DoneCheck, FileSpec, Step};
 
 /// Where a step that has no other evidence leaves its marker.
 pub const MARKERS: &str = "/var/lib/stackbox/markers";

@@ -1,7 +1,7 @@
 //! glance, the image service, on every management node; the leader creates its tables.
 
-use super::Mgmt;
 use super::context::{File, OpenStackCtx};
+use super::mgmt::Mgmt;
 use crate::plan::builder::{NodeSteps, as_user, file};
 
 /// glance's steps on a management node.

@@ -2,11 +2,11 @@
 //! and credential keys, bootstraps the admin and the identity endpoints, and once keystone answers,
 //! registers the other services: the service project, each service's user and its three endpoints.
 
-use super::Mgmt;
 use super::context::{File, OpenStackCtx, admin_env, service_default};
 use super::endpoints::ports;
+use super::mgmt::Mgmt;
 use crate::plan::builder::{NodeSteps, argv, as_user, file};
-use crate::plan::{Action, DoneCheck};
+use crate::plan::step::{Action, DoneCheck};
 use crate::secrets::placeholder;
 
 /// keystone's steps on a management node.

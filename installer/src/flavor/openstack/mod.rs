@@ -4,7 +4,7 @@
 //! [`console`] proxy -> [`compute`] -> host discovery -> [`smoke`] test.
 //!
 //! [`context`] holds the services' template context and files, [`endpoints`] the public endpoints, their
-//! ports and the admin's openrc. This folder imports the generic plan (`crate::plan`); nothing there
+//! ports and the admin's openrc, [`mgmt`] what a management node's services wait for. This folder imports the generic plan (`crate::plan`); nothing there
 //! imports it.
 
 pub mod compute;
@@ -13,6 +13,7 @@ pub mod context;
 pub mod endpoints;
 pub mod glance;
 pub mod keystone;
+pub mod mgmt;
 pub mod neutron;
 pub mod nova;
 pub mod placement;
@@ -25,6 +26,7 @@ use crate::config::{ClusterConfig, Node};
 use crate::plan::infrastructure::{self, Leaders, haproxy, memcached};
 use crate::plan::{NodeFacts, NodeSteps, Planner, Step};
 use context::{OpenStackCtx, admin_env, context};
+use mgmt::Mgmt;
 
 /// The OpenStack flavor's [`Planner`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -32,41 +34,6 @@ pub struct OpenStack;
 
 /// The user OpenStack's services use on the message bus.
 const BUS_USER: &str = "openstack";
-
-/// Where a management node's service steps wait: the leader waits for its own database, bootstrap and
-/// catalog steps; the other management nodes wait for the leader's catalog, which comes after them all.
-pub struct Mgmt {
-    /// Whether this node is the management leader.
-    pub is_leader: bool,
-    /// The step after which the services' databases exist.
-    pub dbs: String,
-    /// The step after which keystone's admin and identity endpoints exist.
-    pub keystone: String,
-    /// The step after which every service is in keystone's catalog.
-    pub endpoints: String,
-    /// The step that created the message-bus user (a full id).
-    pub bus_user: String,
-}
-
-impl Mgmt {
-    fn new(node: &str, leaders: &Leaders) -> Mgmt {
-        let is_leader = node == leaders.mgmt;
-        let on_leader = |own: &str| {
-            if is_leader {
-                own.to_owned()
-            } else {
-                format!("{}/keystone.endpoints", leaders.mgmt)
-            }
-        };
-        Mgmt {
-            is_leader,
-            dbs: on_leader("databases"),
-            keystone: on_leader("keystone.bootstrap"),
-            endpoints: on_leader("keystone.endpoints"),
-            bus_user: format!("{}/rabbitmq.user", leaders.bus),
-        }
-    }
-}
 
 impl Planner for OpenStack {
     fn steps(&self, config: &ClusterConfig, facts: &BTreeMap<String, NodeFacts>) -> Vec<Step> {

@@ -2,9 +2,9 @@
 //! metadata, linuxbridge); the leader creates its tables. Its configuration files, also for the
 //! linuxbridge agent of a compute node.
 
-use super::Mgmt;
 use super::context::{File, OpenStackCtx, service_default};
 use super::endpoints::ports;
+use super::mgmt::Mgmt;
 use crate::plan::builder::{NodeSteps, as_user, file};
 
 /// neutron's steps on a management node.

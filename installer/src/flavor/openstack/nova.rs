@@ -2,12 +2,12 @@
 //! and the cells), nova.conf for every node that runs a nova service, and the discovery of the compute
 //! hosts once they run.
 
-use super::Mgmt;
 use super::context::{File, OpenStackCtx, service_default};
 use super::endpoints::ports;
+use super::mgmt::Mgmt;
 use crate::config::Node;
 use crate::plan::builder::{NodeSteps, as_user, file};
-use crate::plan::{Action, DoneCheck};
+use crate::plan::step::{Action, DoneCheck};
 
 /// nova's controller steps on a management node.
 pub fn controller(s: &mut NodeSteps, ctx: &OpenStackCtx, m: &Mgmt) {

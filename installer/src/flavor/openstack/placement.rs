@@ -1,9 +1,9 @@
 //! placement, the resource inventory nova schedules against, on every management node; the leader
 //! creates its tables.
 
-use super::Mgmt;
 use super::context::{File, OpenStackCtx, service_default};
 use super::endpoints::ports;
+use super::mgmt::Mgmt;
 use crate::plan::builder::{NodeSteps, as_user, file};
 
 /// placement's steps on a management node.

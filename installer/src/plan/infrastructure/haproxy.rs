@@ -5,7 +5,7 @@
 use crate::certificate::ENDPOINT_PEM;
 use crate::config::Tls;
 use crate::plan::builder::{NodeSteps, argv, file};
-use crate::plan::{Action, DoneCheck};
+use crate::plan::step::{Action, DoneCheck};
 use crate::render::{Ctx, File};
 
 /// The command that makes (or, with the operator's files in `tls`, installs) the endpoint certificate

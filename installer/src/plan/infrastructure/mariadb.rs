@@ -3,7 +3,7 @@
 //! database user, which every flavor's database steps connect as.
 
 use crate::plan::builder::{NodeSteps, argv, file};
-use crate::plan::{Action, DoneCheck};
+use crate::plan::step::{Action, DoneCheck};
 use crate::render::{Ctx, File};
 use crate::secrets::placeholder;
 

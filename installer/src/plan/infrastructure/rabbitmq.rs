@@ -2,7 +2,7 @@
 //! flavor's user (the other members join the leader).
 
 use crate::plan::builder::{NodeSteps, argv, file};
-use crate::plan::{Action, DoneCheck};
+use crate::plan::step::{Action, DoneCheck};
 use crate::render::{Ctx, File};
 use crate::secrets::placeholder;
 

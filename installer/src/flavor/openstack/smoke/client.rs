@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use stackbox_common::cmd::Command;
 
+use super::error::{MARKER, NAME, SmokeError, fail};
 use super::guest::build_guest;
-use super::{MARKER, NAME, SmokeError, fail};
 
 /// How long the server may take to become ACTIVE, and then to print the marker (TCG is slow).
 const ACTIVE_TIMEOUT: Duration = Duration::from_secs(300);

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use stackbox_common::cmd::Command;
 
-use super::{SmokeError, fail, io};
+use super::error::{SmokeError, fail, io};
 
 /// Where the guest is built.
 const WORK: &str = "/var/lib/stackbox/smoke";
