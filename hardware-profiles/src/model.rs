@@ -45,6 +45,16 @@ impl std::fmt::Display for Protocol {
     }
 }
 
+/// The cloud software (flavor) a port belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    /// OpenStack.
+    Openstack,
+    /// Apache CloudStack.
+    Cloudstack,
+}
+
 /// A port a role opens, with what it is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Port {
@@ -54,6 +64,9 @@ pub struct Port {
     pub protocol: Protocol,
     /// What listens there.
     pub purpose: String,
+    /// The flavor that opens it; `None` when every flavor does (the database, the message bus).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flavor: Option<Flavor>,
 }
 
 /// What one role needs of its node.

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use stackbox_common::toml_file;
 
 use crate::ProfileError;
-use crate::model::{Port, Profile, Protocol, Resource, Role, Verdict, Verdicts};
+use crate::model::{Flavor, Port, Profile, Protocol, Resource, Role, Verdict, Verdicts};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,6 +45,8 @@ struct RawPort {
     port: i64,
     protocol: Protocol,
     purpose: String,
+    #[serde(default)]
+    flavor: Option<Flavor>,
 }
 
 #[derive(Deserialize)]
@@ -65,6 +67,19 @@ impl<'de> Deserialize<'de> for Protocol {
             other => Err(serde::de::Error::invalid_value(
                 serde::de::Unexpected::Str(other),
                 &"`tcp` or `udp`",
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Flavor {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "openstack" => Ok(Flavor::Openstack),
+            "cloudstack" => Ok(Flavor::Cloudstack),
+            other => Err(serde::de::Error::invalid_value(
+                serde::de::Unexpected::Str(other),
+                &"`openstack` or `cloudstack` (leave it out for a port every flavor opens)",
             )),
         }
     }
@@ -210,108 +225,119 @@ pub(crate) fn parse_roles(file: &str, text: &str) -> Result<BTreeMap<String, Rol
     }
     let mut roles = BTreeMap::new();
     for (name, raw) in parsed.roles {
-        if !valid_name(&name) {
-            return Err(invalid(
-                file,
-                format!("roles.{name}"),
-                "a role name is lowercase letters, digits and dashes",
-            ));
-        }
-        if raw.description.trim().is_empty() {
-            return Err(invalid(
-                file,
-                format!("roles.{name}.description"),
-                "must not be empty",
-            ));
-        }
-        if !(1..=10).contains(&raw.impact) {
-            return Err(invalid(
-                file,
-                format!("roles.{name}.impact"),
-                format!("must be from 1 to 10, got {}", raw.impact),
-            ));
-        }
-        let vcpus = resource(file, &name, &VCPUS, raw.vcpus.as_ref())?;
-        let memory = resource(file, &name, &MEMORY_GB, raw.memory_gb.as_ref())?;
-        let disk = resource(file, &name, &DISK_GB, raw.disk_gb.as_ref())?;
-        let nics = resource(file, &name, &NICS, raw.nics.as_ref())?;
-        let (vcpus, memory) = match (vcpus, memory) {
-            (Some(v), Some(m)) => (v, m),
-            (None, None) if disk.is_none() && nics.is_none() => {
-                return Err(invalid(
-                    file,
-                    format!("roles.{name}"),
-                    "the role has no resources: give at least vcpus and memory_gb",
-                ));
-            }
-            (None, _) => {
-                return Err(invalid(
-                    file,
-                    format!("roles.{name}.vcpus"),
-                    "missing: every role needs CPUs",
-                ));
-            }
-            (_, None) => {
-                return Err(invalid(
-                    file,
-                    format!("roles.{name}.memory_gb"),
-                    "missing: every role needs memory",
-                ));
-            }
-        };
-        let mut ports: Vec<Port> = Vec::new();
-        for (i, p) in raw.ports.into_iter().enumerate() {
-            let key = format!("roles.{name}.ports[{i}].port");
-            let port = u16::try_from(p.port)
-                .ok()
-                .filter(|&n| n != 0)
-                .ok_or_else(|| {
-                    invalid(
-                        file,
-                        &key,
-                        format!("must be from 1 to 65535, got {}", p.port),
-                    )
-                })?;
-            if ports
-                .iter()
-                .any(|q| q.port == port && q.protocol == p.protocol)
-            {
-                return Err(invalid(
-                    file,
-                    key,
-                    format!("{port}/{} is listed twice", p.protocol),
-                ));
-            }
-            if p.purpose.trim().is_empty() {
-                return Err(invalid(
-                    file,
-                    format!("roles.{name}.ports[{i}].purpose"),
-                    "must not be empty",
-                ));
-            }
-            ports.push(Port {
-                port,
-                protocol: p.protocol,
-                purpose: p.purpose,
-            });
-        }
-        let role = Role {
-            name: name.clone(),
-            description: raw.description,
-            impact: raw.impact as u8,
-            virtualization: raw.virtualization,
-            vcpus,
-            memory_gb: memory,
-            disk_gb: disk.unwrap_or_default(),
-            nics: nics.unwrap_or(Resource {
-                min: 1,
-                recommended: 1,
-            }),
-            ports,
-        };
+        let role = parse_role(file, &name, raw)?;
         roles.insert(name, role);
     }
     Ok(roles)
+}
+
+/// Validates one role.
+fn parse_role(file: &str, name: &str, raw: RawRole) -> Result<Role, ProfileError> {
+    if !valid_name(name) {
+        return Err(invalid(
+            file,
+            format!("roles.{name}"),
+            "a role name is lowercase letters, digits and dashes",
+        ));
+    }
+    if raw.description.trim().is_empty() {
+        return Err(invalid(
+            file,
+            format!("roles.{name}.description"),
+            "must not be empty",
+        ));
+    }
+    if !(1..=10).contains(&raw.impact) {
+        return Err(invalid(
+            file,
+            format!("roles.{name}.impact"),
+            format!("must be from 1 to 10, got {}", raw.impact),
+        ));
+    }
+    let vcpus = resource(file, name, &VCPUS, raw.vcpus.as_ref())?;
+    let memory = resource(file, name, &MEMORY_GB, raw.memory_gb.as_ref())?;
+    let disk = resource(file, name, &DISK_GB, raw.disk_gb.as_ref())?;
+    let nics = resource(file, name, &NICS, raw.nics.as_ref())?;
+    let (vcpus, memory) = match (vcpus, memory) {
+        (Some(v), Some(m)) => (v, m),
+        (None, None) if disk.is_none() && nics.is_none() => {
+            return Err(invalid(
+                file,
+                format!("roles.{name}"),
+                "the role has no resources: give at least vcpus and memory_gb",
+            ));
+        }
+        (None, _) => {
+            return Err(invalid(
+                file,
+                format!("roles.{name}.vcpus"),
+                "missing: every role needs CPUs",
+            ));
+        }
+        (_, None) => {
+            return Err(invalid(
+                file,
+                format!("roles.{name}.memory_gb"),
+                "missing: every role needs memory",
+            ));
+        }
+    };
+    Ok(Role {
+        name: name.to_owned(),
+        description: raw.description,
+        impact: raw.impact as u8,
+        virtualization: raw.virtualization,
+        vcpus,
+        memory_gb: memory,
+        disk_gb: disk.unwrap_or_default(),
+        nics: nics.unwrap_or(Resource {
+            min: 1,
+            recommended: 1,
+        }),
+        ports: parse_ports(file, name, raw.ports)?,
+    })
+}
+
+/// Validates a role's ports: numbers in range, none listed twice, each with a purpose.
+fn parse_ports(file: &str, name: &str, raw: Vec<RawPort>) -> Result<Vec<Port>, ProfileError> {
+    let mut ports: Vec<Port> = Vec::new();
+    for (i, p) in raw.into_iter().enumerate() {
+        let key = format!("roles.{name}.ports[{i}].port");
+        let port = u16::try_from(p.port)
+            .ok()
+            .filter(|&n| n != 0)
+            .ok_or_else(|| {
+                invalid(
+                    file,
+                    &key,
+                    format!("must be from 1 to 65535, got {}", p.port),
+                )
+            })?;
+        if ports
+            .iter()
+            .any(|q| q.port == port && q.protocol == p.protocol)
+        {
+            return Err(invalid(
+                file,
+                key,
+                format!("{port}/{} is listed twice", p.protocol),
+            ));
+        }
+        if p.purpose.trim().is_empty() {
+            return Err(invalid(
+                file,
+                format!("roles.{name}.ports[{i}].purpose"),
+                "must not be empty",
+            ));
+        }
+        ports.push(Port {
+            port,
+            protocol: p.protocol,
+            purpose: p.purpose,
+            flavor: p.flavor,
+        });
+    }
+    Ok(ports)
 }
 
 /// Parses and validates one profile file against the roles; the name is the file's stem.

@@ -55,6 +55,20 @@ fn every_role_opens_its_ports() {
 }
 
 #[test]
+fn ports_name_their_flavor() {
+    let catalog = Catalog::embedded().unwrap();
+    let management = &catalog.roles()["management"].ports;
+    let flavor = |port: u16| management.iter().find(|p| p.port == port).unwrap().flavor;
+    assert_eq!(flavor(8080), Some(Flavor::Cloudstack));
+    assert_eq!(flavor(5000), Some(Flavor::Openstack));
+    let bus = &catalog.roles()["message-bus"].ports;
+    assert!(
+        bus.iter().all(|p| p.flavor.is_none()),
+        "shared by every flavor"
+    );
+}
+
+#[test]
 fn requirements_add_up_and_nics_take_the_maximum() {
     let c = Catalog::embedded().unwrap();
     let r = c

@@ -1,4 +1,6 @@
-//! Why a step failed, by kind, so the wizard can map each to a status and a remedy.
+//! Why a step failed, by kind, so the wizard can map each to a status and a remedy. Where a lower layer
+//! failed, its error is kept as the `#[source]` and the message names only this layer, so that printing
+//! the chain (the executor's `error_chain`, with secrets redacted) shows each cause once.
 
 use stackbox_common::cmd::CmdError;
 
@@ -11,7 +13,7 @@ pub enum StepError {
     #[error(transparent)]
     Command(#[from] CmdError),
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: String,
@@ -19,15 +21,39 @@ pub enum StepError {
         #[source]
         source: std::io::Error,
     },
-    /// A database statement or connection failed.
-    #[error("database: {0}")]
-    Sql(String),
-    /// systemd refused or failed a unit.
+    /// A database connection or statement failed.
+    #[error("database: {what}")]
+    Sql {
+        /// What was being done (never a statement: statements hold secrets).
+        what: String,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// systemd could not be reached or refused a request.
+    #[error("systemd: {what}")]
+    Systemd {
+        /// What was being asked.
+        what: String,
+        /// The D-Bus error.
+        #[source]
+        source: zbus::Error,
+    },
+    /// A unit did not become active.
     #[error("systemd: {0}")]
-    Systemd(String),
+    Unit(String),
     /// A secret placeholder could not be filled.
     #[error(transparent)]
     Secrets(#[from] SecretsError),
+    /// A wait ran out of time; the source is the last attempt's failure.
+    #[error("not ready within {seconds}s")]
+    NotReady {
+        /// How long it waited.
+        seconds: u64,
+        /// Why the last attempt failed.
+        #[source]
+        source: Box<StepError>,
+    },
     /// The action succeeded but the step's own check still says it is not done.
     #[error("the step ran but is still not done: {0}")]
     NotDone(String),

@@ -14,8 +14,10 @@ use crate::journal::{Journal, JournalError, State};
 use crate::plan::{Action, DoneCheck, FileSpec, Plan, Step};
 use crate::secrets::Secrets;
 
-/// The machine as the executor sees it: the real one ([`crate::system::RealSystem`]) or a fake in tests.
-/// Arguments arrive with secrets filled in.
+/// The machine as the executor sees it: the real one ([`crate::system::RealSystem`]), the plan-only one
+/// ([`crate::dry_run::PlanOnlySystem`]) or a fake in tests. Only primitive verbs (packages, files, units,
+/// SQL, commands, paths; waiting is the executor's loop over a command): it knows no flavor. Arguments
+/// arrive with secrets filled in.
 #[allow(async_fn_in_trait)]
 pub trait System {
     /// Whether every package is installed.
@@ -40,10 +42,6 @@ pub trait System {
     async fn path_exists(&self, path: &str) -> bool;
     /// Creates an empty marker file (and its directory).
     async fn touch(&self, path: &str) -> Result<(), StepError>;
-    /// Makes the cluster CA and the endpoint certificate.
-    async fn certificate(&self, names: &[String]) -> Result<(), StepError>;
-    /// Runs the smoke test with the admin credentials in `env`; returns its report.
-    async fn smoke(&self, env: &[(String, String)]) -> Result<String, StepError>;
     /// Whether a step's own check can be asked again after it acted. A machine that only says what it
     /// would do (plan mode) cannot: its checks always answer "not done".
     fn verifies(&self) -> bool {
@@ -171,85 +169,104 @@ impl<S: System> Executor<'_, S> {
         let hashes = self.input_hashes(plan)?;
         let mut summary = Summary::default();
         for step in plan.for_node(node) {
-            let hash = &hashes[&step.id];
-            let record = self.journal.get(&step.id).await?;
-            // A unit must restart when a step it watches acted in this run, even if it is already
-            // running: a package's postinst starts its service before stackbox writes the configuration.
-            let watched_acted = step.watch.iter().any(|w| summary.acted.contains(w));
-            let redo = match &record {
-                Some(r) if r.state == State::Done && &r.input_hash == hash && !watched_acted => {
-                    on_event(Event::Skipped {
-                        id: step.id.clone(),
-                        reason: "unchanged".into(),
-                    });
-                    summary.unchanged.push(step.id.clone());
-                    if self.pause_here(step, stop_after, &mut summary, on_event) {
-                        return Ok(summary);
-                    }
-                    continue;
-                }
-                Some(r) => r.state == State::Done || watched_acted,
-                None => watched_acted,
-            };
-            if !redo && self.is_done(step).await.unwrap_or(false) {
-                self.journal
-                    .finish(&step.id, hash, State::Done, "already done\n", None)
-                    .await?;
-                on_event(Event::Skipped {
-                    id: step.id.clone(),
-                    reason: "already done".into(),
-                });
-                summary.already_done.push(step.id.clone());
-                if self.pause_here(step, stop_after, &mut summary, on_event) {
-                    return Ok(summary);
-                }
-                continue;
-            }
-            self.journal.begin(&step.id, hash).await?;
-            on_event(Event::Started {
-                id: step.id.clone(),
-                title: step.title.clone(),
-                redo,
-            });
-            let started = Instant::now();
-            match self.act_and_verify(step, redo).await {
-                Ok(output) => {
-                    let output = self.secrets.redact(&output);
-                    for line in output.lines().filter(|l| !l.trim().is_empty()) {
-                        on_event(Event::Output {
-                            id: step.id.clone(),
-                            line: line.to_owned(),
-                        });
-                    }
-                    self.journal
-                        .finish(&step.id, hash, State::Done, tail(&output), None)
-                        .await?;
-                    on_event(Event::Finished {
-                        id: step.id.clone(),
-                        seconds: started.elapsed().as_secs_f64(),
-                    });
-                    summary.acted.push(step.id.clone());
-                }
-                Err(e) => {
-                    let error = self.secrets.redact(&error_chain(&e));
-                    self.journal
-                        .finish(&step.id, hash, State::Failed, "", Some(&error))
-                        .await?;
-                    on_event(Event::Failed {
-                        id: step.id.clone(),
-                        error,
-                        log: step.log.clone(),
-                        remedy: step.remedy.clone(),
-                    });
-                    summary.failed = Some(step.id.clone());
-                    return Ok(summary);
-                }
-            }
-            if self.pause_here(step, stop_after, &mut summary, on_event) {
+            self.step(step, &hashes[&step.id], &mut summary, on_event)
+                .await?;
+            if summary.failed.is_some() || self.pause_here(step, stop_after, &mut summary, on_event)
+            {
                 return Ok(summary);
             }
         }
         Ok(summary)
+    }
+
+    /// One step: skipped when the journal has it done with the same inputs, or its own check finds it
+    /// done; else carried out (redone when its inputs changed). A failure lands in `summary.failed`.
+    async fn step(
+        &self,
+        step: &Step,
+        hash: &str,
+        summary: &mut Summary,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<(), ExecError> {
+        let record = self.journal.get(&step.id).await?;
+        // A unit must restart when a step it watches acted in this run, even if it is already
+        // running: a package's postinst starts its service before stackbox writes the configuration.
+        let watched_acted = step.watch.iter().any(|w| summary.acted.contains(w));
+        let redo = match &record {
+            Some(r) if r.state == State::Done && r.input_hash == hash && !watched_acted => {
+                on_event(Event::Skipped {
+                    id: step.id.clone(),
+                    reason: "unchanged".into(),
+                });
+                summary.unchanged.push(step.id.clone());
+                return Ok(());
+            }
+            Some(r) => r.state == State::Done || watched_acted,
+            None => watched_acted,
+        };
+        if !redo && self.is_done(step).await.unwrap_or(false) {
+            self.journal
+                .finish(&step.id, hash, State::Done, "already done\n", None)
+                .await?;
+            on_event(Event::Skipped {
+                id: step.id.clone(),
+                reason: "already done".into(),
+            });
+            summary.already_done.push(step.id.clone());
+            return Ok(());
+        }
+        self.carry_out(step, hash, redo, summary, on_event).await
+    }
+
+    /// Acts, journals the outcome (output or error, secrets redacted) and reports it.
+    async fn carry_out(
+        &self,
+        step: &Step,
+        hash: &str,
+        redo: bool,
+        summary: &mut Summary,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<(), ExecError> {
+        self.journal.begin(&step.id, hash).await?;
+        on_event(Event::Started {
+            id: step.id.clone(),
+            title: step.title.clone(),
+            redo,
+        });
+        let started = Instant::now();
+        match self.act_and_verify(step, redo).await {
+            Ok(output) => {
+                let output = self.secrets.redact(&output);
+                for line in output.lines().filter(|l| !l.trim().is_empty()) {
+                    on_event(Event::Output {
+                        id: step.id.clone(),
+                        line: line.to_owned(),
+                    });
+                }
+                self.journal
+                    .finish(&step.id, hash, State::Done, tail(&output), None)
+                    .await?;
+                on_event(Event::Finished {
+                    id: step.id.clone(),
+                    seconds: started.elapsed().as_secs_f64(),
+                });
+                summary.acted.push(step.id.clone());
+            }
+            Err(e) => {
+                let error = self.secrets.redact(&error_chain(&e));
+                self.journal
+                    .finish(&step.id, hash, State::Failed, "", Some(&error))
+                    .await?;
+                on_event(Event::Failed {
+                    id: step.id.clone(),
+                    error,
+                    log: step.log.clone(),
+                    remedy: step.remedy.clone(),
+                });
+                summary.failed = Some(step.id.clone());
+            }
+        }
+        Ok(())
     }
 
     fn pause_here(
@@ -270,15 +287,16 @@ impl<S: System> Executor<'_, S> {
     }
 
     /// Each step's input hash: its action with secrets filled in (so a changed secret counts), folded with
-    /// the hashes of the steps it watches. The smoke test watches every step before it: any change to the
-    /// cloud is proven again, and an unchanged cloud is not.
+    /// the hashes of the steps it watches. A step that is never done before it runs (the smoke test)
+    /// watches every step before it: any change to the cloud is proven again, and an unchanged cloud is
+    /// not.
     fn input_hashes(&self, plan: &Plan) -> Result<BTreeMap<String, String>, ExecError> {
         let mut hashes: BTreeMap<String, String> = BTreeMap::new();
         for step in &plan.steps {
             let action = serde_json::to_string(&step.action).unwrap_or_default();
             let mut h = Sha256::new();
             h.update(self.secrets.fill(&action)?.as_bytes());
-            if matches!(step.action, Action::Smoke { .. }) {
+            if step.done == DoneCheck::Never {
                 for earlier in hashes.values() {
                     h.update(earlier.as_bytes());
                 }
@@ -348,7 +366,7 @@ impl<S: System> Executor<'_, S> {
     }
 
     /// Acts, then asks the step's check again (except for steps whose evidence is the marker written
-    /// here, and the smoke test).
+    /// here, and those never done before they run).
     async fn act_and_verify(&self, step: &Step, redo: bool) -> Result<String, StepError> {
         let output = self.act(step, redo).await?;
         match &step.done {
@@ -401,10 +419,6 @@ impl<S: System> Executor<'_, S> {
                 }
                 Ok(out)
             }
-            Action::Certificate { names } => {
-                sys.certificate(names).await?;
-                Ok("certificate ready\n".into())
-            }
             Action::Wait { argv, timeout_secs } => {
                 let argv = self.fill_all(argv)?;
                 let deadline = Instant::now() + std::time::Duration::from_secs(*timeout_secs);
@@ -412,17 +426,14 @@ impl<S: System> Executor<'_, S> {
                     match sys.run(&argv, &[]).await {
                         Ok(out) => return Ok(out),
                         Err(e) if Instant::now() >= deadline => {
-                            return Err(StepError::NotDone(format!(
-                                "not ready within {timeout_secs}s: {e}"
-                            )));
+                            return Err(StepError::NotReady {
+                                seconds: *timeout_secs,
+                                source: Box::new(e),
+                            });
                         }
                         Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
                     }
                 }
-            }
-            Action::Smoke { env } => {
-                let env = self.fill_env(env)?;
-                sys.smoke(&env).await
             }
         }
     }

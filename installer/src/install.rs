@@ -82,7 +82,7 @@ pub fn prepare(opts: &Options) -> Result<Prepared, InstallError> {
     let config = crate::load_config(&opts.config)?;
     let catalog = Catalog::embedded()?;
     let facts = crate::facts::local_facts(&config, &Root::at(&opts.root));
-    let plan = Plan::build(&config, &catalog, &facts)?;
+    let plan = crate::flavor::build_plan(&config, &catalog, &facts)?;
     let node = match &opts.node {
         Some(name) if config.nodes.iter().any(|n| &n.name == name) => name.clone(),
         Some(name) => {
@@ -157,11 +157,6 @@ pub async fn execute(
             .get("db-stackbox")
             .cloned()
             .unwrap_or_else(|| String::new().into()),
-        provided_tls: config
-            .tls
-            .cert_file
-            .clone()
-            .zip(config.tls.key_file.clone()),
     };
     execute_on(prepared, &system, &secrets, on_event).await
 }

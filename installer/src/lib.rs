@@ -1,8 +1,16 @@
 //! The installer: the cluster configuration, its validation, the plan of idempotent steps that installs
-//! an OpenStack cloud, and the journal and executor that carry the plan out on a node.
+//! a cloud, and the journal and executor that carry the plan out on a node.
+//!
+//! The house: [`config`] and [`validate`] (the answers), [`plan`] (the generic plan: step types, order,
+//! the step builder and the infrastructure every flavor shares), [`flavor`] (one folder per flavor, a
+//! file per service; imports the plan, never the reverse), [`render`] (generic templates), [`secrets`],
+//! [`journal`], [`executor`] (runs steps through a primitive [`executor::System`]: [`system`] for the
+//! real machine, [`dry_run`] for plan mode), [`certificate`] (the endpoint certificate that
+//! `stackboxd certificate` makes) and [`install`] (`stackboxd install`).
 //!
 //! Nothing here knows about HTTP: the wizard drives it through these types.
 
+pub mod certificate;
 pub mod config;
 pub mod dry_run;
 pub mod error;
@@ -11,12 +19,13 @@ pub mod validate;
 
 pub use config::ClusterConfig;
 pub mod facts;
+pub mod flavor;
 pub mod plan;
 pub mod render;
 pub mod secrets;
-pub mod smoke;
 
 pub use facts::local_facts;
+pub use flavor::build_plan;
 
 /// Why a configuration file could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,6 @@
 //! The real machine: apt through the command runner, files through atomic writes, systemd through its
-//! D-Bus API (zbus), MariaDB through sqlx, certificates through rcgen.
+//! D-Bus API (zbus), MariaDB through sqlx. Only primitive verbs: what is more than a command line (the
+//! endpoint certificate, the smoke test) is a `stackboxd` subcommand the plan runs as a command.
 //!
 //! SQL statements are the plan's own (with generated secrets filled in), never operator input: hence
 //! `AssertSqlSafe`.
@@ -23,10 +24,6 @@ use crate::plan::FileSpec;
 pub const MYSQL_SOCKET: &str = "/run/mysqld/mysqld.sock";
 /// How long a unit may take to become active.
 const UNIT_TIMEOUT: Duration = Duration::from_secs(300);
-/// The cluster CA and endpoint certificate.
-const CA_CERT: &str = "/etc/stackbox/ca.pem";
-const CA_KEY: &str = "/etc/stackbox/ca-key.pem";
-const ENDPOINT_PEM: &str = "/etc/haproxy/stackbox.pem";
 
 /// This node.
 pub struct RealSystem {
@@ -38,8 +35,6 @@ pub struct RealSystem {
     pub db_socket: std::path::PathBuf,
     /// That user's password.
     pub db_password: Secret,
-    /// A certificate and key (PEM) to serve instead of generated ones.
-    pub provided_tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 fn io(path: &str) -> impl FnOnce(std::io::Error) -> StepError + '_ {
@@ -49,33 +44,48 @@ fn io(path: &str) -> impl FnOnce(std::io::Error) -> StepError + '_ {
     }
 }
 
-fn systemd(e: zbus::Error) -> StepError {
-    StepError::Systemd(e.to_string())
+fn systemd(what: impl Into<String>) -> impl FnOnce(zbus::Error) -> StepError {
+    let what = what.into();
+    move |source| StepError::Systemd { what, source }
 }
 
-fn sql(e: sqlx::Error) -> StepError {
-    StepError::Sql(e.to_string())
+fn sql(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StepError {
+    let what = what.into();
+    move |source| StepError::Sql { what, source }
 }
 
 impl RealSystem {
     async fn connect(&self, local_root: bool) -> Result<sqlx::MySqlConnection, StepError> {
-        let options = if local_root {
-            MySqlConnectOptions::new()
-                .socket(&self.db_socket)
-                .username("root")
+        let (options, what) = if local_root {
+            (
+                MySqlConnectOptions::new()
+                    .socket(&self.db_socket)
+                    .username("root"),
+                format!("connecting as root over {}", self.db_socket.display()),
+            )
         } else {
-            MySqlConnectOptions::new()
-                .host(&self.db_host)
-                .port(self.db_port)
-                .username("stackbox")
-                .password(self.db_password.expose())
+            (
+                MySqlConnectOptions::new()
+                    .host(&self.db_host)
+                    .port(self.db_port)
+                    .username("stackbox")
+                    .password(self.db_password.expose()),
+                format!(
+                    "connecting as stackbox to {}:{}",
+                    self.db_host, self.db_port
+                ),
+            )
         };
-        options.connect().await.map_err(sql)
+        options.connect().await.map_err(sql(what))
     }
 
     async fn manager() -> Result<(zbus::Connection, ManagerProxy<'static>), StepError> {
-        let conn = zbus::Connection::system().await.map_err(systemd)?;
-        let manager = ManagerProxy::new(&conn).await.map_err(systemd)?;
+        let conn = zbus::Connection::system()
+            .await
+            .map_err(systemd("connecting to the system bus"))?;
+        let manager = ManagerProxy::new(&conn)
+            .await
+            .map_err(systemd("reaching the service manager"))?;
         Ok((conn, manager))
     }
 
@@ -84,14 +94,15 @@ impl RealSystem {
         manager: &ManagerProxy<'_>,
         unit: &str,
     ) -> Result<ActiveState, StepError> {
-        let path = manager.load_unit(unit).await.map_err(systemd)?;
+        let what = || format!("reading the state of {unit}");
+        let path = manager.load_unit(unit).await.map_err(systemd(what()))?;
         let proxy = UnitProxy::builder(conn)
             .path(path)
-            .map_err(systemd)?
+            .map_err(systemd(what()))?
             .build()
             .await
-            .map_err(systemd)?;
-        proxy.active_state().await.map_err(systemd)
+            .map_err(systemd(what()))?;
+        proxy.active_state().await.map_err(systemd(what()))
     }
 }
 
@@ -205,42 +216,46 @@ impl System for RealSystem {
         manager
             .enable_unit_files(&names, false, true)
             .await
-            .map_err(systemd)?;
+            .map_err(systemd(format!("enabling {}", names.join(" "))))?;
         // Wait for each job's JobRemoved signal: its result says whether the start worked, without
         // mistaking the moment between stop and start of a restart for a failure.
-        manager.subscribe().await.map_err(systemd)?;
-        let mut removed = manager.receive_job_removed().await.map_err(systemd)?;
+        let watch = "watching the start jobs";
+        manager.subscribe().await.map_err(systemd(watch))?;
+        let mut removed = manager
+            .receive_job_removed()
+            .await
+            .map_err(systemd(watch))?;
         for unit in units {
             let job = if restart {
                 manager
                     .restart_unit(unit, Mode::Replace)
                     .await
-                    .map_err(systemd)?
+                    .map_err(systemd(format!("restarting {unit}")))?
             } else {
                 manager
                     .start_unit(unit, Mode::Replace)
                     .await
-                    .map_err(systemd)?
+                    .map_err(systemd(format!("starting {unit}")))?
             };
             let result = tokio::time::timeout(UNIT_TIMEOUT, async {
                 while let Some(signal) = removed.next().await {
-                    let args = signal.args().map_err(systemd)?;
+                    let args = signal.args().map_err(systemd(watch))?;
                     if args.job().as_str() == job.as_str() {
                         let result: String = (*args.result()).to_owned();
                         return Ok(result);
                     }
                 }
-                Err(StepError::Systemd("the systemd signal stream ended".into()))
+                Err(StepError::Unit("the systemd signal stream ended".into()))
             })
             .await
             .map_err(|_| {
-                StepError::Systemd(format!(
+                StepError::Unit(format!(
                     "{unit}: no result within {}s",
                     UNIT_TIMEOUT.as_secs()
                 ))
             })??;
             if result != "done" {
-                return Err(StepError::Systemd(format!(
+                return Err(StepError::Unit(format!(
                     "{unit}: start job ended with `{result}`"
                 )));
             }
@@ -248,7 +263,7 @@ impl System for RealSystem {
         for unit in units {
             let state = Self::state(&conn, &manager, unit).await?;
             if state != ActiveState::Active {
-                return Err(StepError::Systemd(format!(
+                return Err(StepError::Unit(format!(
                     "{unit} is {state:?} after its start job finished"
                 )));
             }
@@ -258,13 +273,13 @@ impl System for RealSystem {
 
     async fn sql(&self, local_root: bool, statements: &[String]) -> Result<(), StepError> {
         let mut conn = self.connect(local_root).await?;
-        for statement in statements {
+        for (i, statement) in statements.iter().enumerate() {
             sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone()))
                 .execute(&mut conn)
                 .await
-                .map_err(sql)?;
+                .map_err(sql(format!("statement {} of {}", i + 1, statements.len())))?;
         }
-        conn.close().await.map_err(sql)
+        conn.close().await.map_err(sql("closing the connection"))
     }
 
     async fn sql_rows(&self, local_root: bool, query: &str) -> Result<bool, StepError> {
@@ -276,7 +291,7 @@ impl System for RealSystem {
         let rows = sqlx::raw_sql(sqlx::AssertSqlSafe(query.to_owned()))
             .fetch_all(&mut conn)
             .await
-            .map_err(sql)?;
+            .map_err(sql("the step's query"))?;
         let _ = conn.close().await;
         Ok(!rows.is_empty())
     }
@@ -300,64 +315,4 @@ impl System for RealSystem {
     async fn touch(&self, path: &str) -> Result<(), StepError> {
         write_atomic(Path::new(path), b"", 0o644).map_err(io(path))
     }
-
-    async fn certificate(&self, names: &[String]) -> Result<(), StepError> {
-        if let Some((cert, key)) = &self.provided_tls {
-            let read = |p: &Path| {
-                std::fs::read_to_string(p).map_err(|source| StepError::Io {
-                    path: p.display().to_string(),
-                    source,
-                })
-            };
-            let (cert, key) = (read(cert)?, read(key)?);
-            write_atomic(Path::new(CA_CERT), cert.as_bytes(), 0o644).map_err(io(CA_CERT))?;
-            return write_atomic(
-                Path::new(ENDPOINT_PEM),
-                format!("{cert}{key}").as_bytes(),
-                0o600,
-            )
-            .map_err(io(ENDPOINT_PEM));
-        }
-        let tls = |e: rcgen::Error| StepError::NotDone(format!("making the certificate: {e}"));
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(tls)?;
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "stackbox cluster CA");
-        ca_params.key_usages = vec![
-            rcgen::KeyUsagePurpose::KeyCertSign,
-            rcgen::KeyUsagePurpose::CrlSign,
-        ];
-        let ca_key = rcgen::KeyPair::generate().map_err(tls)?;
-        let ca_cert = ca_params.self_signed(&ca_key).map_err(tls)?;
-        let mut leaf_params = rcgen::CertificateParams::new(names.to_vec()).map_err(tls)?;
-        leaf_params.distinguished_name.push(
-            rcgen::DnType::CommonName,
-            names.first().map(String::as_str).unwrap_or("stackbox"),
-        );
-        let leaf_key = rcgen::KeyPair::generate().map_err(tls)?;
-        let issuer = rcgen::Issuer::new(ca_params, ca_key);
-        let leaf = leaf_params.signed_by(&leaf_key, &issuer).map_err(tls)?;
-        write_atomic(Path::new(CA_KEY), issuer_key_pem(&issuer).as_bytes(), 0o600)
-            .map_err(io(CA_KEY))?;
-        write_atomic(Path::new(CA_CERT), ca_cert.pem().as_bytes(), 0o644).map_err(io(CA_CERT))?;
-        // Written last: its existence is the step's evidence.
-        write_atomic(
-            Path::new(ENDPOINT_PEM),
-            format!("{}{}", leaf.pem(), leaf_key.serialize_pem()).as_bytes(),
-            0o600,
-        )
-        .map_err(io(ENDPOINT_PEM))
-    }
-
-    async fn smoke(&self, env: &[(String, String)]) -> Result<String, StepError> {
-        let env = env.to_vec();
-        tokio::task::spawn_blocking(move || crate::smoke::run(&env))
-            .await
-            .map_err(|e| StepError::NotDone(format!("the smoke test did not finish: {e}")))?
-    }
-}
-
-fn issuer_key_pem(issuer: &rcgen::Issuer<'_, rcgen::KeyPair>) -> String {
-    issuer.key().serialize_pem()
 }

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use stackbox_hardware_profiles::Catalog;
 use stackbox_installer::ClusterConfig;
+use stackbox_installer::build_plan;
 use stackbox_installer::error::StepError;
 use stackbox_installer::executor::{Event, Executor, System};
 use stackbox_installer::journal::{Journal, State};
@@ -93,7 +94,25 @@ impl System for Fake {
             .iter()
             .any(|u| query.contains(&format!("User = '{u}'"))))
     }
-    async fn run(&self, argv: &[String], _env: &[(String, String)]) -> Result<String, StepError> {
+    async fn run(&self, argv: &[String], env: &[(String, String)]) -> Result<String, StepError> {
+        // `stackboxd smoke` and `stackboxd certificate` are commands like any other; the fake plays them.
+        if argv[..] == ["stackboxd", "smoke"] {
+            assert!(
+                env.iter()
+                    .any(|(k, v)| k == "OS_PASSWORD" && !v.contains("@@secret")),
+                "credentials filled in"
+            );
+            self.act();
+            return Ok("server ACTIVE, marker seen\n".into());
+        }
+        if argv[..2] == ["stackboxd", "certificate"] {
+            self.act();
+            self.paths
+                .lock()
+                .unwrap()
+                .insert("/etc/haproxy/stackbox.pem".to_owned());
+            return Ok(String::new());
+        }
         let mut fail = self.fail_once.lock().unwrap();
         if fail.as_deref() == Some(argv[0].as_str()) {
             *fail = None;
@@ -172,23 +191,6 @@ impl System for Fake {
         self.paths.lock().unwrap().insert(path.to_owned());
         Ok(())
     }
-    async fn certificate(&self, _names: &[String]) -> Result<(), StepError> {
-        self.act();
-        self.paths
-            .lock()
-            .unwrap()
-            .insert("/etc/haproxy/stackbox.pem".to_owned());
-        Ok(())
-    }
-    async fn smoke(&self, env: &[(String, String)]) -> Result<String, StepError> {
-        assert!(
-            env.iter()
-                .any(|(k, v)| k == "OS_PASSWORD" && !v.contains("@@secret")),
-            "credentials filled in"
-        );
-        self.act();
-        Ok("server ACTIVE, marker seen\n".into())
-    }
 }
 
 fn example_plan(edit: impl FnOnce(&mut ClusterConfig)) -> Plan {
@@ -204,7 +206,7 @@ fn example_plan(edit: impl FnOnce(&mut ClusterConfig)) -> Plan {
         },
     )]
     .into();
-    Plan::build(&config, &Catalog::embedded().unwrap(), &facts).unwrap()
+    build_plan(&config, &Catalog::embedded().unwrap(), &facts).unwrap()
 }
 
 struct Setup {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use stackbox_hardware_profiles::Catalog;
 use stackbox_installer::ClusterConfig;
+use stackbox_installer::build_plan;
 use stackbox_installer::executor::{Executor, System};
 use stackbox_installer::journal::Journal;
 use stackbox_installer::plan::{NodeFacts, Plan};
@@ -109,7 +110,7 @@ fn database_steps() -> Plan {
     let config =
         ClusterConfig::from_toml("allinone", &std::fs::read_to_string(path).unwrap()).unwrap();
     let facts = [("stackbox".to_owned(), NodeFacts::default())].into();
-    let mut plan = Plan::build(&config, &Catalog::embedded().unwrap(), &facts).unwrap();
+    let mut plan = build_plan(&config, &Catalog::embedded().unwrap(), &facts).unwrap();
     plan.steps
         .retain(|s| s.name == "mariadb.admin" || s.name == "databases");
     assert_eq!(plan.steps.len(), 2);
@@ -126,7 +127,6 @@ async fn database_steps_against_a_real_mariadb() {
         db_port: server.port,
         db_socket: server.socket.clone(),
         db_password: secrets.get("db-stackbox").unwrap().clone(),
-        provided_tls: None,
     };
     let plan = database_steps();
 

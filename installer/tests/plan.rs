@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use stackbox_common::test_utils::golden;
 use stackbox_hardware_profiles::Catalog;
 use stackbox_installer::ClusterConfig;
+use stackbox_installer::build_plan;
+use stackbox_installer::flavor::openstack::endpoints;
 use stackbox_installer::plan::{Action, NodeFacts, Plan};
 
 fn example(name: &str) -> ClusterConfig {
@@ -19,7 +21,7 @@ fn example(name: &str) -> ClusterConfig {
 }
 
 fn plan(name: &str, facts: &BTreeMap<String, NodeFacts>) -> Plan {
-    Plan::build(&example(name), &Catalog::embedded().unwrap(), facts).unwrap()
+    build_plan(&example(name), &Catalog::embedded().unwrap(), facts).unwrap()
 }
 
 fn golden_dir(name: &str) -> PathBuf {
@@ -207,7 +209,7 @@ fn plans_hold_no_secrets_only_placeholders() {
 fn invalid_config_is_rejected_before_planning() {
     let mut config = example("allinone");
     config.nodes[0].address = "192.0.2.1".parse().unwrap();
-    let err = Plan::build(&config, &Catalog::embedded().unwrap(), &BTreeMap::new())
+    let err = build_plan(&config, &Catalog::embedded().unwrap(), &BTreeMap::new())
         .unwrap_err()
         .to_string();
     assert!(
@@ -227,7 +229,7 @@ fn the_same_config_gives_the_same_plan() {
 #[test]
 fn endpoints_and_openrc() {
     let config = example("allinone");
-    let endpoints = stackbox_installer::plan::public_endpoints(&config);
+    let endpoints = endpoints::public_endpoints(&config);
     assert_eq!(endpoints[0].url, "https://10.20.0.11:5000/v3");
     assert!(
         endpoints
@@ -236,7 +238,7 @@ fn endpoints_and_openrc() {
     );
     // A password with a quote, a dollar and a backslash stays one shell word.
     let password = "it's $HOME \\ `x`";
-    let openrc = stackbox_installer::plan::admin_openrc(&config, password, "$HOME/stackbox-ca.pem");
+    let openrc = endpoints::admin_openrc(&config, password, "$HOME/stackbox-ca.pem");
     stackbox_common::test_utils::golden(&golden_dir("allinone").join("admin-openrc.sh"), &openrc);
     let out = std::process::Command::new("sh")
         .arg("-c")

@@ -56,6 +56,29 @@ enum Command {
     ///
     /// Uses (and creates when missing) the setup token and TLS certificate in the state directory.
     Serve(stackbox_web::cli::ServeArgs),
+    /// Make the endpoint certificate haproxy serves and the cluster CA (a step of the install plan).
+    ///
+    /// Writes /etc/stackbox/ca-key.pem, /etc/stackbox/ca.pem and, last, /etc/haproxy/stackbox.pem.
+    /// With --cert and --key, installs the operator's certificate instead. Exit status: 0 or 1.
+    Certificate(CertificateArgs),
+    /// Boot a test VM through the cloud and read its console (the install plan's last step).
+    ///
+    /// Takes the admin credentials from the environment (OS_AUTH_URL, OS_PASSWORD, ...), prints its
+    /// report and deletes what it created. Exit status: 0 when the VM came up, 1 otherwise.
+    Smoke,
+}
+
+#[derive(Args)]
+struct CertificateArgs {
+    /// A name or address the certificate is valid for (the first is its common name); repeatable.
+    #[arg(long = "name", value_name = "NAME", required = true)]
+    names: Vec<String>,
+    /// The operator's certificate (PEM, chain included) to install instead of a generated one.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -166,6 +189,54 @@ fn main() -> ExitCode {
         Command::Plan(args) => plan(args),
         Command::Install(args) => install(args),
         Command::Serve(args) => serve(args),
+        Command::Certificate(args) => certificate(args),
+        Command::Smoke => smoke(),
+    }
+}
+
+/// An error and its causes, one line, each cause once.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
+fn certificate(args: CertificateArgs) -> ExitCode {
+    use stackbox_installer::certificate::{Paths, generate, install_provided};
+    let paths = Paths::default();
+    let result = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => install_provided(&paths, cert, key),
+        _ => generate(&paths, &args.names),
+    };
+    match result {
+        Ok(()) => {
+            out(&format!(
+                "certificate ready: {}\n",
+                paths.endpoint.display()
+            ));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("stackboxd certificate: {}", chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn smoke() -> ExitCode {
+    match stackbox_installer::flavor::openstack::smoke::run(&[]) {
+        Ok(report) => {
+            out(&report);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("stackboxd smoke: {}", chain(&e));
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -277,7 +348,7 @@ fn plan(args: PlanArgs) -> ExitCode {
         }
     };
     let facts = stackbox_installer::local_facts(&config, &Root::at(&args.root));
-    match stackbox_installer::plan::Plan::build(&config, &catalog, &facts) {
+    match stackbox_installer::build_plan(&config, &catalog, &facts) {
         Ok(plan) => {
             match args.format {
                 Format::Text => out(&plan.render_text()),

@@ -1,151 +1,34 @@
-//! The plan: a graph of idempotent steps per node, in a stable order, built as a pure function of the
-//! cluster configuration and each node's hardware facts.
+//! The generic plan: a graph of idempotent steps per node, in a stable order, built as a pure function of
+//! the cluster configuration and each node's hardware facts.
+//!
+//! The house:
+//! - [`step`]: the vocabulary (actions, done checks, steps), re-exported here;
+//! - [`builder`]: [`NodeSteps`], the step builder every flavor and the infrastructure use, and its helpers;
+//! - [`infrastructure`]: what every flavor shares (hosts, time, apt, MariaDB/Galera, RabbitMQ, memcached,
+//!   haproxy with its certificate);
+//! - this module: [`Plan`], its ordering and text rendering, and the [`Planner`] a flavor implements.
+//!
+//! Flavors (`crate::flavor::*`) import this module; it imports none of them.
 
-mod openstack;
+pub mod builder;
+pub mod infrastructure;
+pub mod step;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
+pub use builder::NodeSteps;
+pub use step::{Action, DoneCheck, FileSpec, NodeFacts, SMOKE_COMMAND, Step};
+
 use crate::config::ClusterConfig;
 
-/// What the plan needs to know of a node's hardware.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub struct NodeFacts {
-    /// /dev/kvm is usable: nova-compute runs `virt_type = kvm`, else `qemu` (emulation).
-    pub kvm: bool,
-    /// The node is a system container (libvirt cannot manage cgroup controllers there).
-    pub in_container: bool,
-}
-
-/// A file a step writes; `content` may hold `@@secret:NAME@@` placeholders.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FileSpec {
-    /// Absolute path.
-    pub path: String,
-    /// Permission bits.
-    pub mode: u32,
-    /// Owner and group (`user:group`) when not root.
-    pub owner: Option<String>,
-    /// The contents.
-    pub content: String,
-}
-
-/// What a step does.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Action {
-    /// Installs packages from the offline pool with apt, non-interactively (debconf preseeded).
-    Packages {
-        /// Package names.
-        packages: Vec<String>,
-    },
-    /// Writes files (atomically, with their modes).
-    Files {
-        /// The files.
-        files: Vec<FileSpec>,
-    },
-    /// Enables and starts systemd units, and restarts them when a watched step changed.
-    Units {
-        /// Unit names.
-        units: Vec<String>,
-    },
-    /// Runs SQL statements on the storage-metadata leader.
-    Sql {
-        /// Statements; may hold secret placeholders.
-        statements: Vec<String>,
-        /// Connect as root over the local socket (on the database node itself) instead of the
-        /// `stackbox` administrative user over TCP.
-        local_root: bool,
-    },
-    /// Runs commands, in order, through the command runner.
-    Commands {
-        /// Each command's argv; may hold secret placeholders.
-        commands: Vec<Vec<String>>,
-        /// Extra environment (for the `openstack` client's credentials).
-        env: Vec<(String, String)>,
-    },
-    /// Makes the cluster's CA and the endpoint certificate (haproxy's PEM) unless given.
-    Certificate {
-        /// Names and addresses the certificate is valid for.
-        names: Vec<String>,
-    },
-    /// Waits until a command succeeds (a service answering through its endpoint), polling once a
-    /// second up to a deadline.
-    Wait {
-        /// The command that succeeds once the service is ready.
-        argv: Vec<String>,
-        /// How long to wait.
-        timeout_secs: u64,
-    },
-    /// Boots a test VM and checks its console (the smoke test).
-    Smoke {
-        /// The admin credentials for the `openstack` client.
-        env: Vec<(String, String)>,
-    },
-}
-
-/// How a step tells that it is already done, before it acts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum DoneCheck {
-    /// Every package is installed (dpkg status).
-    PackagesInstalled,
-    /// Every file exists with exactly the content (secrets filled in) and mode.
-    FilesMatch,
-    /// Every unit of the step's `Units` action is active.
-    UnitsActive,
-    /// One unit is active (for a step that starts it by other means, such as `galera_new_cluster`).
-    UnitActive {
-        /// The unit.
-        unit: String,
-    },
-    /// The query returns at least one row.
-    SqlRows {
-        /// The query.
-        query: String,
-    },
-    /// The command succeeds and, when given, its output contains the text.
-    Command {
-        /// argv.
-        argv: Vec<String>,
-        /// Text the output must contain.
-        contains: Option<String>,
-    },
-    /// The path exists (a file the action produces, or the step's marker under
-    /// /var/lib/stackbox/markers, written when the action succeeded).
-    Path {
-        /// The path.
-        path: String,
-    },
-    /// Never done before it runs (the smoke test runs every time it is reached).
-    Never,
-}
-
-/// One step of the plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Step {
-    /// `node/name`: unique in the plan.
-    pub id: String,
-    /// The node that executes it.
-    pub node: String,
-    /// Short name (`keystone.db-sync`).
-    pub name: String,
-    /// What it does, for people.
-    pub title: String,
-    /// Steps that must be done first (ids).
-    pub after: Vec<String>,
-    /// Steps whose changes this step must react to (a unit restarts when its configuration changed).
-    pub watch: Vec<String>,
-    /// What it does.
-    pub action: Action,
-    /// How it knows it is done.
-    pub done: DoneCheck,
-    /// The log to read when it fails.
-    pub log: Option<String>,
-    /// What to try when it fails.
-    pub remedy: Option<String>,
+/// What a flavor gives the generic plan: every step of the cluster, in the builder's order (the plan
+/// then orders them by their dependencies).
+pub trait Planner {
+    /// The steps for a configuration that validated.
+    fn steps(&self, config: &ClusterConfig, facts: &BTreeMap<String, NodeFacts>) -> Vec<Step>;
 }
 
 /// The whole plan, in execution order.
@@ -169,12 +52,14 @@ pub enum PlanError {
 }
 
 impl Plan {
-    /// Builds the plan for a valid configuration; `facts` per node name (missing nodes: no KVM, not a
-    /// container).
+    /// Builds the plan for a valid configuration with the flavor's `planner`; `facts` per node name
+    /// (missing nodes: no KVM, not a container). The flavor is the caller's choice
+    /// (`crate::flavor::build_plan` picks it from the configuration): the plan never names one.
     pub fn build(
         config: &ClusterConfig,
         catalog: &stackbox_hardware_profiles::Catalog,
         facts: &BTreeMap<String, NodeFacts>,
+        planner: &dyn Planner,
     ) -> Result<Plan, PlanError> {
         let v = config.validate(catalog);
         if !v.is_ok() {
@@ -186,7 +71,7 @@ impl Plan {
                     .join("\n"),
             ));
         }
-        let steps = openstack::steps(config, facts);
+        let steps = planner.steps(config, facts);
         Ok(Plan {
             cluster: config.name.clone(),
             steps: order(steps)?,
@@ -255,106 +140,6 @@ impl Plan {
         }
         out
     }
-}
-
-/// A public API endpoint of the cloud (through haproxy, TLS).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Endpoint {
-    /// The OpenStack service (`keystone`, `nova`, ...).
-    pub service: &'static str,
-    /// What it is for.
-    pub kind: &'static str,
-    /// Its public URL.
-    pub url: String,
-}
-
-/// The host name or address clients reach the public endpoints on: the configured public name, else the
-/// first management node's address.
-pub fn api_host(config: &ClusterConfig) -> String {
-    config.tls.public_name.clone().unwrap_or_else(|| {
-        config
-            .nodes
-            .iter()
-            .find(|n| n.has("management"))
-            .map(|n| n.address.to_string())
-            .unwrap_or_default()
-    })
-}
-
-/// The cloud's public endpoints, as the catalog registers them.
-pub fn public_endpoints(config: &ClusterConfig) -> Vec<Endpoint> {
-    use crate::render::ports;
-    let host = api_host(config);
-    let url = |port: u16, path: &str| {
-        if port == 443 {
-            format!("https://{host}{path}")
-        } else {
-            format!("https://{host}:{port}{path}")
-        }
-    };
-    vec![
-        Endpoint {
-            service: "keystone",
-            kind: "identity",
-            url: url(ports::KEYSTONE.0, "/v3"),
-        },
-        Endpoint {
-            service: "glance",
-            kind: "image",
-            url: url(ports::GLANCE.0, ""),
-        },
-        Endpoint {
-            service: "placement",
-            kind: "placement",
-            url: url(ports::PLACEMENT.0, ""),
-        },
-        Endpoint {
-            service: "nova",
-            kind: "compute",
-            url: url(ports::NOVA.0, "/v2.1"),
-        },
-        Endpoint {
-            service: "neutron",
-            kind: "network",
-            url: url(ports::NEUTRON.0, ""),
-        },
-        Endpoint {
-            service: "novnc",
-            kind: "VM consoles",
-            url: url(ports::NOVNC.0, "/vnc_auto.html"),
-        },
-    ]
-}
-
-/// The admin's credentials as an openrc file for the `openstack` client. `ca_file` is where the
-/// cluster's CA certificate will be on the machine that sources the file; it is double-quoted, so
-/// `$HOME` in it expands there.
-pub fn admin_openrc(config: &ClusterConfig, admin_password: &str, ca_file: &str) -> String {
-    let quote = |v: &str| format!("'{}'", v.replace('\'', "'\\''"));
-    let keystone = public_endpoints(config)
-        .into_iter()
-        .next()
-        .map(|e| e.url)
-        .unwrap_or_default();
-    format!(
-        "# Admin credentials of the stackbox cloud {cluster}. Keep this file private (chmod 600):\n\
-         # it holds the admin password. Use it with: . ./admin-openrc.sh && openstack server list\n\
-         # The endpoints' CA certificate is /etc/stackbox/ca.pem on the appliance; copy it to {ca}.\n\
-         export OS_AUTH_URL={auth}\n\
-         export OS_IDENTITY_API_VERSION=3\n\
-         export OS_USERNAME=admin\n\
-         export OS_PASSWORD={password}\n\
-         export OS_PROJECT_NAME=admin\n\
-         export OS_USER_DOMAIN_NAME=Default\n\
-         export OS_PROJECT_DOMAIN_NAME=Default\n\
-         export OS_REGION_NAME={region}\n\
-         export OS_CACERT=\"{ca_file}\"\n",
-        cluster = config.name,
-        ca = ca_file,
-        auth = quote(&keystone),
-        password = quote(admin_password),
-        region = quote(&config.region),
-    )
 }
 
 /// Orders steps so each follows its dependencies, keeping the builder's order among ready steps (Kahn's

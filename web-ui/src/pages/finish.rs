@@ -5,7 +5,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use stackbox_installer::plan::Endpoint;
+use stackbox_installer::flavor::openstack::endpoints::{Endpoint, public_endpoints};
+use stackbox_installer::flavor::openstack::smoke::MARKER;
 use stackbox_installer::progress::{Phase, Progress};
 
 use crate::assets;
@@ -86,15 +87,8 @@ pub struct DonePage {
 
 /// Builds the done page.
 pub fn done_page(p: Progress, openrc_taken: bool, csrf: &str) -> DonePage {
-    let smoke_passed = !p.plan_only
-        && p.smoke
-            .as_deref()
-            .is_some_and(|s| s.contains(stackbox_installer::smoke::MARKER));
-    let endpoints = p
-        .config
-        .as_ref()
-        .map(stackbox_installer::plan::public_endpoints)
-        .unwrap_or_default();
+    let smoke_passed = !p.plan_only && p.smoke.as_deref().is_some_and(|s| s.contains(MARKER));
+    let endpoints = p.config.as_ref().map(public_endpoints).unwrap_or_default();
     DonePage {
         c: Chrome::admin("Done", "done", csrf),
         p,

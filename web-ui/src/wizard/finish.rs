@@ -78,11 +78,13 @@ pub fn take_openrc(wizard: &Wizard) -> Result<String, WebError> {
             _ => WebError::Internal(anyhow::Error::new(e).context("marking the credentials taken")),
         })?;
     let _ = writeln!(file, "downloaded");
-    Ok(stackbox_installer::plan::admin_openrc(
-        &config,
-        password.expose(),
-        CA_ON_CLIENT,
-    ))
+    Ok(
+        stackbox_installer::flavor::openstack::endpoints::admin_openrc(
+            &config,
+            password.expose(),
+            CA_ON_CLIENT,
+        ),
+    )
 }
 
 trait Mode0600 {

@@ -2,8 +2,10 @@
 //! opens, the steps and the files it writes), as the review page and `GET /api/v1/plan` show it.
 
 use serde::Serialize;
+use stackbox_hardware_profiles::Flavor;
 use stackbox_installer::ClusterConfig;
-use stackbox_installer::plan::{Action, Plan};
+use stackbox_installer::flavor::openstack::endpoints::api_host;
+use stackbox_installer::plan::Action;
 use stackbox_machine::system::Root;
 
 use super::Wizard;
@@ -79,7 +81,7 @@ fn ports(wizard: &Wizard, roles: &[String]) -> Vec<PortView> {
         if let Some(r) = wizard.catalog.roles().get(role) {
             for p in &r.ports {
                 // The management role lists CloudStack's ports too; this installs OpenStack.
-                if p.purpose.starts_with("CloudStack") {
+                if p.flavor.is_some_and(|f| f != Flavor::Openstack) {
                     continue;
                 }
                 ports.push(PortView {
@@ -99,7 +101,7 @@ pub fn review(wizard: &Wizard) -> Result<Review, WebError> {
     let config = wizard.cluster_config()?;
     let answers = wizard.answers()?;
     let facts = stackbox_installer::local_facts(&config, &Root::at(wizard.root()));
-    let plan = Plan::build(&config, &wizard.catalog, &facts)?;
+    let plan = stackbox_installer::build_plan(&config, &wizard.catalog, &facts)?;
     let node = config
         .nodes
         .first()
@@ -154,7 +156,7 @@ pub fn review(wizard: &Wizard) -> Result<Review, WebError> {
         data_plane,
         roles: node.roles.join(", "),
         overcommit: format!("CPU {:?}, memory {:?}, disk {:?}", o.cpu, o.ram, o.disk),
-        api_host: stackbox_installer::plan::api_host(&config),
+        api_host: api_host(&config),
         not_applied: not_applied.join(", "),
         warnings: config
             .validate(&wizard.catalog)

@@ -1,0 +1,101 @@
+//! The OpenStack flavor: its steps on top of the generic plan, one file per service, in the known-good
+//! order: shared infrastructure (time, MariaDB, RabbitMQ, memcached, haproxy) -> debconf answers and
+//! databases ([`setup`]) -> [`keystone`] -> [`glance`] and [`placement`] -> [`nova`] -> [`neutron`] ->
+//! [`console`] proxy -> [`compute`] -> host discovery -> [`smoke`] test.
+//!
+//! [`context`] holds the services' template context and files, [`endpoints`] the public endpoints, their
+//! ports and the admin's openrc, [`mgmt`] what a management node's services wait for. This folder imports the generic plan (`crate::plan`); nothing there
+//! imports it.
+
+pub mod compute;
+pub mod console;
+pub mod context;
+pub mod endpoints;
+pub mod glance;
+pub mod keystone;
+pub mod mgmt;
+pub mod neutron;
+pub mod nova;
+pub mod placement;
+pub mod setup;
+pub mod smoke;
+
+use std::collections::BTreeMap;
+
+use crate::config::{ClusterConfig, Node};
+use crate::plan::infrastructure::{self, Leaders, haproxy, memcached};
+use crate::plan::{NodeFacts, NodeSteps, Planner, Step};
+use context::{OpenStackCtx, admin_env, context};
+use mgmt::Mgmt;
+
+/// The OpenStack flavor's [`Planner`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenStack;
+
+/// The user OpenStack's services use on the message bus.
+const BUS_USER: &str = "openstack";
+
+impl Planner for OpenStack {
+    fn steps(&self, config: &ClusterConfig, facts: &BTreeMap<String, NodeFacts>) -> Vec<Step> {
+        let mut steps = Vec::new();
+        let leaders = Leaders::of(config);
+        for node in &config.nodes {
+            let facts = facts.get(&node.name).copied().unwrap_or_default();
+            let ctx = context(config, node, facts);
+            let mut s = NodeSteps::new(&node.name, &mut steps);
+            node_steps(&mut s, config, node, &ctx, &leaders);
+        }
+        // Host discovery and the smoke test on the management leader, once every compute node runs.
+        if leaders.mgmt.is_empty() {
+            return steps;
+        }
+        let compute_nodes: Vec<&Node> = config.nodes_with("compute").collect();
+        let leader_ctx = context(
+            config,
+            config.leader("management").unwrap_or(&config.nodes[0]),
+            facts.get(&leaders.mgmt).copied().unwrap_or_default(),
+        );
+        let mut s = NodeSteps::new(&leaders.mgmt, &mut steps);
+        nova::discover_hosts(&mut s, &compute_nodes);
+        smoke::step(&mut s, admin_env(&leader_ctx));
+        steps
+    }
+}
+
+/// One node's steps, by its roles.
+fn node_steps(
+    s: &mut NodeSteps,
+    config: &ClusterConfig,
+    node: &Node,
+    ctx: &OpenStackCtx,
+    leaders: &Leaders,
+) {
+    infrastructure::node(s, &ctx.base, node, leaders, BUS_USER);
+    if node.has("management") {
+        management(s, config, ctx, leaders);
+    }
+    if node.has("console-proxy")
+        || (node.has("management") && config.leader("console-proxy").is_none())
+    {
+        console::steps(s, ctx, &leaders.mgmt);
+    }
+    if node.has("compute") {
+        compute::steps(s, ctx, &leaders.mgmt);
+    }
+}
+
+/// The API services on a management node; the leader also creates databases, users and endpoints.
+fn management(s: &mut NodeSteps, config: &ClusterConfig, ctx: &OpenStackCtx, leaders: &Leaders) {
+    let m = Mgmt::new(s.node(), leaders);
+    memcached::steps(s, &ctx.base);
+    haproxy::steps(s, &ctx.base, &config.tls);
+    setup::debconf(s, ctx);
+    if m.is_leader {
+        setup::databases(s, &format!("{}/mariadb.admin", leaders.db));
+    }
+    keystone::steps(s, ctx, &m);
+    glance::steps(s, ctx, &m);
+    placement::steps(s, ctx, &m);
+    nova::controller(s, ctx, &m);
+    neutron::server(s, ctx, &m);
+}

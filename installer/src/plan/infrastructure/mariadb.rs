@@ -1,0 +1,108 @@
+//! MariaDB, with Galera when more than one node holds the storage-metadata role: packages, settings,
+//! the start (the leader bootstraps the Galera cluster, the others join it) and stackbox's administrative
+//! database user, which every flavor's database steps connect as.
+
+use crate::plan::builder::{NodeSteps, argv, file};
+use crate::plan::step::{Action, DoneCheck};
+use crate::render::{Ctx, File};
+use crate::secrets::placeholder;
+
+/// The steps of a storage-metadata node; `db_leader` bootstraps the cluster.
+pub fn steps(s: &mut NodeSteps, ctx: &Ctx, db_leader: &str) {
+    s.packages(
+        "mariadb.packages",
+        "install MariaDB and Galera",
+        &["hosts"],
+        &[
+            "mariadb-server",
+            "galera-4",
+            "mariadb-backup",
+            "python3-pymysql",
+        ],
+    );
+    s.files(
+        "mariadb.config",
+        "configure MariaDB",
+        &["mariadb.packages"],
+        vec![file(
+            "/etc/mysql/mariadb.conf.d/60-stackbox.cnf",
+            0o644,
+            None,
+            File::MariadbCnf.render(ctx),
+        )],
+    );
+    start(s, ctx, db_leader);
+    if ctx.node_name == db_leader {
+        admin_user(s, ctx);
+    }
+}
+
+/// Starts MariaDB: the leader of a Galera cluster bootstraps it, the other members start after the
+/// leader.
+fn start(s: &mut NodeSteps, ctx: &Ctx, db_leader: &str) {
+    let is_leader = ctx.node_name == db_leader;
+    if ctx.galera && is_leader {
+        let step = s.add(
+            "mariadb.start",
+            "bootstrap the Galera cluster",
+            &["mariadb.config", "time"],
+            Action::Commands {
+                commands: vec![argv(&["galera_new_cluster"])],
+                env: Vec::new(),
+            },
+            DoneCheck::UnitsActive,
+        );
+        step.log = Some("/var/log/mysql/error.log".into());
+    } else {
+        let after_leader = format!("{db_leader}/mariadb.start");
+        let mut after = vec!["mariadb.config", "time"];
+        if !is_leader {
+            after.push(&after_leader);
+        }
+        s.units(
+            "mariadb.start",
+            "start MariaDB",
+            &after,
+            &["mariadb.config"],
+            &["mariadb.service"],
+            "/var/log/mysql/error.log",
+        );
+    }
+}
+
+/// The leader creates stackbox's administrative user (and, with Galera, the state-transfer user).
+fn admin_user(s: &mut NodeSteps, ctx: &Ctx) {
+    let mut statements = vec![
+        format!(
+            "CREATE USER IF NOT EXISTS 'stackbox'@'%' IDENTIFIED BY '{}'",
+            placeholder("db-stackbox")
+        ),
+        format!(
+            "ALTER USER 'stackbox'@'%' IDENTIFIED BY '{}'",
+            placeholder("db-stackbox")
+        ),
+        "GRANT ALL PRIVILEGES ON *.* TO 'stackbox'@'%' WITH GRANT OPTION".to_owned(),
+    ];
+    if ctx.galera {
+        statements.push(format!(
+            "CREATE USER IF NOT EXISTS 'sst'@'localhost' IDENTIFIED BY '{}'",
+            placeholder("db-sst")
+        ));
+        statements.push(
+            "GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO 'sst'@'localhost'"
+                .to_owned(),
+        );
+    }
+    s.add(
+        "mariadb.admin",
+        "create stackbox's administrative database user",
+        &["mariadb.start"],
+        Action::Sql {
+            statements,
+            local_root: true,
+        },
+        DoneCheck::SqlRows {
+            query: "SELECT 1 FROM mysql.user WHERE User = 'stackbox' AND Host = '%'".into(),
+        },
+    );
+}

@@ -1,0 +1,101 @@
+//! RabbitMQ, clustered: packages, settings and the Erlang cookie, the start, and on the bus leader the
+//! flavor's user (the other members join the leader).
+
+use crate::plan::builder::{NodeSteps, argv, file};
+use crate::plan::step::{Action, DoneCheck};
+use crate::render::{Ctx, File};
+use crate::secrets::placeholder;
+
+/// The steps of a message-bus node; `bus_leader` creates `user`, the others join it.
+pub fn steps(s: &mut NodeSteps, ctx: &Ctx, bus_leader: &str, user: &str) {
+    s.packages(
+        "rabbitmq.packages",
+        "install RabbitMQ",
+        &["hosts"],
+        &["rabbitmq-server"],
+    );
+    s.files(
+        "rabbitmq.config",
+        "configure RabbitMQ and its Erlang cookie",
+        &["rabbitmq.packages"],
+        vec![
+            file(
+                "/etc/rabbitmq/rabbitmq-env.conf",
+                0o644,
+                None,
+                File::RabbitmqEnv.render(ctx),
+            ),
+            file(
+                "/etc/rabbitmq/rabbitmq.conf",
+                0o644,
+                None,
+                File::RabbitmqConf.render(ctx),
+            ),
+            file(
+                "/var/lib/rabbitmq/.erlang.cookie",
+                0o400,
+                Some("rabbitmq:rabbitmq"),
+                placeholder("erlang-cookie"),
+            ),
+        ],
+    );
+    s.units(
+        "rabbitmq.start",
+        "start RabbitMQ",
+        &["rabbitmq.config", "time"],
+        &["rabbitmq.config"],
+        &["rabbitmq-server.service"],
+        "/var/log/rabbitmq/",
+    );
+    if ctx.node_name == bus_leader {
+        create_user(s, user);
+    } else {
+        join(s, bus_leader);
+    }
+}
+
+/// The leader creates the flavor's user with its permissions.
+fn create_user(s: &mut NodeSteps, user: &str) {
+    s.add(
+        "rabbitmq.user",
+        &format!("create the {user} user on the message bus"),
+        &["rabbitmq.start"],
+        Action::Commands {
+            commands: vec![
+                argv(&["rabbitmqctl", "add_user", user, &placeholder("rabbit")]),
+                argv(&["rabbitmqctl", "set_permissions", user, ".*", ".*", ".*"]),
+            ],
+            env: Vec::new(),
+        },
+        DoneCheck::Command {
+            argv: argv(&["rabbitmqctl", "--silent", "list_users"]),
+            contains: Some(user.to_owned()),
+        },
+    );
+}
+
+/// The other members join the leader's cluster.
+fn join(s: &mut NodeSteps, bus_leader: &str) {
+    let leader_up = format!("{bus_leader}/rabbitmq.start");
+    s.add(
+        "rabbitmq.join",
+        "join the RabbitMQ cluster",
+        &["rabbitmq.start", &leader_up],
+        Action::Commands {
+            commands: vec![
+                argv(&["rabbitmqctl", "stop_app"]),
+                argv(&[
+                    "rabbitmqctl",
+                    "join_cluster",
+                    &format!("rabbit@{bus_leader}"),
+                ]),
+                argv(&["rabbitmqctl", "start_app"]),
+            ],
+            env: Vec::new(),
+        },
+        DoneCheck::Command {
+            argv: argv(&["rabbitmqctl", "cluster_status"]),
+            contains: Some(format!("rabbit@{bus_leader}")),
+        },
+    );
+}
