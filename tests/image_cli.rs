@@ -47,11 +47,11 @@ fn verify_fails_on_a_missing_artifact_and_passes_on_a_whole_build() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("rootfs.tar: missing"));
 }
 
-/// A directory with one artifact, its manifest and its sums, as a build leaves it.
-fn whole_build() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("rootfs.tar"), b"tar").unwrap();
-    let manifest = stackbox_image::manifest::Manifest {
+/// A manifest listing `artifacts`, with placeholder build facts.
+fn manifest_of(
+    artifacts: Vec<stackbox_image::manifest::Artifact>,
+) -> stackbox_image::manifest::Manifest {
+    stackbox_image::manifest::Manifest {
         manifest_version: 1,
         spec_sha256: String::new(),
         source_date_epoch: 1_735_689_600,
@@ -59,11 +59,19 @@ fn whole_build() -> tempfile::TempDir {
         archive_state: Default::default(),
         root_uuid: String::new(),
         kernel: String::new(),
-        artifacts: stackbox_image::manifest::artifacts(dir.path()).unwrap(),
+        artifacts,
         root_packages: vec![],
         pool_packages: vec![],
-    };
-    stackbox_image::manifest::write(dir.path(), &manifest).unwrap();
+    }
+}
+
+/// A directory with one artifact, its manifest and its sums, as a build leaves it.
+fn whole_build() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    std::fs::write(dir.path().join("rootfs.tar"), b"tar").expect("writing rootfs.tar");
+    let artifacts = stackbox_image::manifest::artifacts(dir.path()).expect("hashing artifacts");
+    stackbox_image::manifest::write(dir.path(), &manifest_of(artifacts))
+        .expect("writing the manifest");
     dir
 }
 
@@ -88,19 +96,7 @@ fn verify_fails_when_the_manifest_line_is_deleted_from_the_sums() {
 fn verify_fails_on_an_empty_build() {
     let dir = whole_build();
     std::fs::remove_file(dir.path().join("rootfs.tar")).unwrap();
-    let manifest = stackbox_image::manifest::Manifest {
-        manifest_version: 1,
-        spec_sha256: String::new(),
-        source_date_epoch: 1_735_689_600,
-        suite: "bookworm".into(),
-        archive_state: Default::default(),
-        root_uuid: String::new(),
-        kernel: String::new(),
-        artifacts: vec![],
-        root_packages: vec![],
-        pool_packages: vec![],
-    };
-    stackbox_image::manifest::write(dir.path(), &manifest).unwrap();
+    stackbox_image::manifest::write(dir.path(), &manifest_of(vec![])).unwrap();
     let out = stackbox(&["verify", dir.path().to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
