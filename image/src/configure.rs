@@ -2,6 +2,35 @@
 //! wired NIC, the serial console, chrony, nftables, the offline pool's apt source, the `stackboxd` binary and its
 //! first-boot unit. Every rendered file comes from a pure `render_*` function with a golden file in
 //! `tests/golden/`.
+//!
+//! # The firewall and its drop-ins (the contract the installer writes against)
+//!
+//! `/etc/nftables.conf` ([`render_nftables`], loaded by `nftables.service`) starts with `flush ruleset`, defines
+//! table `inet stackbox` and ends with `include "/etc/nftables.d/*.nft"` ([`NFTABLES_DROPIN_DIR`]; a glob that
+//! matches nothing, or a missing directory, is not an error for `nft`). The chain `input` (hook input, policy
+//! drop) accepts loopback, established flows, ICMP, DHCP, SSH (22) and the wizard (8443), drops invalid
+//! packets, and then, as its last rule, jumps to the chain `roles` ([`NFTABLES_ROLES_CHAIN`]), which the base
+//! defines empty. A packet that `roles` does not accept returns to `input` and meets the drop policy.
+//!
+//! The installer opens exactly the assigned roles' ports by writing one file `/etc/nftables.d/NN-NAME.nft`
+//! (files are read in name order) that adds `accept` rules to that chain, for example keystone and VXLAN:
+//!
+//! ```text
+//! table inet stackbox {
+//!     chain roles {
+//!         tcp dport { 5000 } accept
+//!         udp dport { 4789 } accept
+//!     }
+//! }
+//! ```
+//!
+//! Rules there may match sources too (`ip saddr { 10.0.0.2, 10.0.0.3 } tcp dport 4567 accept`) and may declare
+//! sets in the same table. A drop-in must not `flush ruleset`, must not add a chain with a hook or touch other
+//! chains, and must not `drop` (the policy does that). To apply it: write it atomically, check the whole with
+//! `nft -c -f /etc/nftables.conf`, then reload with `nft -f /etc/nftables.conf` (or `systemctl reload
+//! nftables`); since the base flushes first, the reload replaces the ruleset in one transaction, and removing a
+//! role is deleting (or rewriting) its file and reloading. `tests/nftables.rs` runs Debian's `nft` on the base
+//! and on the base plus the example above.
 
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
@@ -54,27 +83,42 @@ pub fn render_networkd_dhcp() -> String {
         .to_owned()
 }
 
-/// `/etc/nftables.conf`: drop inbound except loopback, established flows, ICMP, DHCP, SSH and the wizard (8443).
+/// The directory of firewall drop-ins, included by `/etc/nftables.conf` (see the module doc).
+pub const NFTABLES_DROPIN_DIR: &str = "/etc/nftables.d";
+
+/// The chain of table `inet stackbox` that drop-ins fill with `accept` rules for role ports.
+pub const NFTABLES_ROLES_CHAIN: &str = "roles";
+
+/// `/etc/nftables.conf`: drop inbound except loopback, established flows, ICMP, DHCP, SSH and the wizard (8443);
+/// role ports are accepted by the chain `roles`, which the drop-ins in [`NFTABLES_DROPIN_DIR`] fill.
 pub fn render_nftables() -> String {
-    "#!/usr/sbin/nft -f\n\
-     # stackbox appliance baseline: inbound traffic is dropped except what the first boot and the wizard need.\n\
-     # Role ports (Galera, RabbitMQ, OpenStack APIs, VXLAN) are opened by the installer when a role is assigned.\n\
-     flush ruleset\n\n\
-     table inet stackbox {\n\
-     \tchain input {\n\
-     \t\ttype filter hook input priority filter; policy drop;\n\
-     \t\tiif lo accept\n\
-     \t\tct state established,related accept\n\
-     \t\tct state invalid drop\n\
-     \t\tmeta l4proto { icmp, icmpv6 } accept\n\
-     \t\tudp dport { 68, 546 } accept\n\
-     \t\ttcp dport { 22, 8443 } accept\n\
-     \t}\n\
-     \tchain forward {\n\
-     \t\ttype filter hook forward priority filter; policy accept;\n\
-     \t}\n\
-     }\n"
-    .to_owned()
+    format!(
+        "#!/usr/sbin/nft -f\n\
+         # stackbox appliance baseline: inbound traffic is dropped except what the first boot and the wizard need.\n\
+         # Role ports (Galera, RabbitMQ, OpenStack APIs, VXLAN) are opened by the installer: it writes a drop-in\n\
+         # {NFTABLES_DROPIN_DIR}/NN-NAME.nft that adds accept rules to chain {NFTABLES_ROLES_CHAIN} of this table.\n\
+         flush ruleset\n\n\
+         table inet stackbox {{\n\
+         \t# Filled by the drop-ins; what it does not accept returns to input and is dropped.\n\
+         \tchain {NFTABLES_ROLES_CHAIN} {{\n\
+         \t}}\n\
+         \tchain input {{\n\
+         \t\ttype filter hook input priority filter; policy drop;\n\
+         \t\tiif lo accept\n\
+         \t\tct state established,related accept\n\
+         \t\tct state invalid drop\n\
+         \t\tmeta l4proto {{ icmp, icmpv6 }} accept\n\
+         \t\tudp dport {{ 68, 546 }} accept\n\
+         \t\ttcp dport {{ 22, 8443 }} accept\n\
+         \t\tjump {NFTABLES_ROLES_CHAIN}\n\
+         \t}}\n\
+         \tchain forward {{\n\
+         \t\ttype filter hook forward priority filter; policy accept;\n\
+         \t}}\n\
+         }}\n\n\
+         # Drop-ins, in name order; none is fine.\n\
+         include \"{NFTABLES_DROPIN_DIR}/*.nft\"\n"
+    )
 }
 
 /// `/etc/default/stackbox`, read by the first-boot unit.
@@ -256,6 +300,8 @@ fn configure_time_and_firewall(root: &Path) -> anyhow::Result<()> {
         "/lib/systemd/system/chrony.service",
     )?;
     write(root, "etc/nftables.conf", &render_nftables(), 0o755)?;
+    let dropins = root.join(NFTABLES_DROPIN_DIR.trim_start_matches('/'));
+    std::fs::create_dir_all(&dropins).with_context(|| format!("creating {}", dropins.display()))?;
     enable(
         root,
         "sysinit.target.wants",

@@ -1,6 +1,7 @@
 //! `manifest.json` and `SHA256SUMS`: every artifact (path, size, SHA-256), every package in the root and in the
 //! pool (name, version, SHA-256 from the signed index), the spec's hash and the epoch; and `stackbox verify`,
-//! which recomputes every checksum.
+//! which recomputes every checksum. `SHA256SUMS` vouches for the manifest with its own line, and the manifest
+//! for the artifacts: a build whose sums lack the manifest's line, or whose manifest lists nothing, fails.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -152,8 +153,10 @@ pub struct VerifyReport {
     pub problems: Vec<String>,
 }
 
-/// Recomputes every checksum of `SHA256SUMS` and `manifest.json` in `dir`; also flags artifacts that are in the
-/// directory but in neither list.
+/// Recomputes every checksum of `SHA256SUMS` and `manifest.json` in `dir`. The manifest is vouched for by its own
+/// line in `SHA256SUMS` (a missing line is a problem, not a pass); it must list at least one artifact, and every
+/// artifact it lists must be in `SHA256SUMS` with the same hash, present, and of the listed size. Files in the
+/// directory that no list mentions, and paths listed twice, are problems too.
 pub fn verify(dir: &Path) -> anyhow::Result<VerifyReport> {
     let mut report = VerifyReport::default();
     let sums_text = std::fs::read_to_string(dir.join(SUMS))
@@ -165,63 +168,102 @@ pub fn verify(dir: &Path) -> anyhow::Result<VerifyReport> {
         serde_json::from_str(&manifest_text).context("parsing manifest.json")?;
     let mut expected: BTreeMap<String, String> = BTreeMap::new();
     for (hash, path) in &sums {
-        expected.insert(path.clone(), hash.clone());
-    }
-    for a in &manifest.artifacts {
-        match expected.get(&a.path) {
-            Some(h) if h != &a.sha256 => report
+        if expected.insert(path.clone(), hash.clone()).is_some() {
+            report
                 .problems
-                .push(format!("{}: manifest.json and SHA256SUMS disagree", a.path)),
-            Some(_) => {}
-            None => report.problems.push(format!(
-                "{}: in manifest.json but not in SHA256SUMS",
-                a.path
-            )),
+                .push(format!("{path}: listed more than once in {SUMS}"));
         }
     }
+    if !expected.contains_key(MANIFEST) {
+        report.problems.push(format!(
+            "{MANIFEST}: not in {SUMS}, so nothing vouches for it"
+        ));
+    }
+    if manifest.artifacts.is_empty() {
+        report
+            .problems
+            .push(format!("{MANIFEST}: lists no artifacts"));
+    }
+    compare_lists(&manifest, &expected, &mut report);
     for (path, hash) in &expected {
-        if path.contains("..") || path.starts_with('/') {
-            report
-                .problems
-                .push(format!("{path}: path leaves the directory"));
-            continue;
-        }
-        let abs = dir.join(path);
-        if !abs.is_file() {
-            report.problems.push(format!("{path}: missing"));
-            continue;
-        }
-        let got = sha256_file(&abs)?;
-        if &got != hash {
-            report
-                .problems
-                .push(format!("{path}: SHA-256 is {got}, expected {hash}"));
-        } else {
-            report.ok.push(path.clone());
-        }
-        if path != MANIFEST {
-            if let Some(a) = manifest.artifacts.iter().find(|a| &a.path == path) {
-                let size = abs.metadata()?.len();
-                if size != a.size {
-                    report
-                        .problems
-                        .push(format!("{path}: size is {size}, manifest says {}", a.size));
-                }
-            } else {
-                report
-                    .problems
-                    .push(format!("{path}: in SHA256SUMS but not in manifest.json"));
-            }
-        }
+        check_file(dir, path, hash, &manifest, &mut report)?;
     }
     for extra in list_files(dir)? {
         if !expected.contains_key(&extra) {
             report
                 .problems
-                .push(format!("{extra}: present but not in SHA256SUMS"));
+                .push(format!("{extra}: present but not in {SUMS}"));
         }
     }
     Ok(report)
+}
+
+/// Every artifact of the manifest must be in `SHA256SUMS` with the same hash.
+fn compare_lists(
+    manifest: &Manifest,
+    expected: &BTreeMap<String, String>,
+    report: &mut VerifyReport,
+) {
+    for a in &manifest.artifacts {
+        match expected.get(&a.path) {
+            Some(h) if h != &a.sha256 => report
+                .problems
+                .push(format!("{}: {MANIFEST} and {SUMS} disagree", a.path)),
+            Some(_) => {}
+            None => report
+                .problems
+                .push(format!("{}: in {MANIFEST} but not in {SUMS}", a.path)),
+        }
+    }
+}
+
+/// Checks one line of `SHA256SUMS`: the path stays inside `dir`, the file exists, its hash matches, and (for an
+/// artifact) the manifest lists it with the same size.
+fn check_file(
+    dir: &Path,
+    path: &str,
+    hash: &str,
+    manifest: &Manifest,
+    report: &mut VerifyReport,
+) -> anyhow::Result<()> {
+    if path.contains("..") || path.starts_with('/') {
+        report
+            .problems
+            .push(format!("{path}: path leaves the directory"));
+        return Ok(());
+    }
+    let abs = dir.join(path);
+    if !abs.is_file() {
+        report.problems.push(format!("{path}: missing"));
+        return Ok(());
+    }
+    let got = sha256_file(&abs)?;
+    if got != hash {
+        report
+            .problems
+            .push(format!("{path}: SHA-256 is {got}, expected {hash}"));
+    } else {
+        report.ok.push(path.to_owned());
+    }
+    if path == MANIFEST {
+        return Ok(());
+    }
+    if let Some(a) = manifest.artifacts.iter().find(|a| a.path == path) {
+        let size = abs
+            .metadata()
+            .with_context(|| format!("stat {}", abs.display()))?
+            .len();
+        if size != a.size {
+            report
+                .problems
+                .push(format!("{path}: size is {size}, manifest says {}", a.size));
+        }
+    } else {
+        report
+            .problems
+            .push(format!("{path}: in {SUMS} but not in {MANIFEST}"));
+    }
+    Ok(())
 }
 
 /// The installed packages of a dpkg `status` file: (name, version, arch).
@@ -302,6 +344,77 @@ mod tests {
         );
         assert!(
             r.problems.iter().any(|p| p.starts_with("stray:")),
+            "{:?}",
+            r.problems
+        );
+    }
+
+    /// A directory with one artifact, its manifest and its sums, as a build leaves it.
+    fn whole_build() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("rootfs.tar"), b"tar").unwrap();
+        write(dir.path(), &manifest(artifacts(dir.path()).unwrap())).unwrap();
+        assert!(verify(dir.path()).unwrap().problems.is_empty());
+        dir
+    }
+
+    #[test]
+    fn verify_requires_the_manifest_line_in_the_sums() {
+        let dir = whole_build();
+        let sums = std::fs::read_to_string(dir.path().join(SUMS)).unwrap();
+        let without: String = sums
+            .lines()
+            .filter(|l| !l.ends_with(MANIFEST))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(dir.path().join(SUMS), without).unwrap();
+        let r = verify(dir.path()).unwrap();
+        assert!(
+            r.problems.contains(
+                &"manifest.json: not in SHA256SUMS, so nothing vouches for it".to_owned()
+            ),
+            "{:?}",
+            r.problems
+        );
+    }
+
+    #[test]
+    fn verify_checks_the_manifest_against_its_line() {
+        let dir = whole_build();
+        let path = dir.path().join(MANIFEST);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("bookworm", "trixie")).unwrap();
+        let r = verify(dir.path()).unwrap();
+        assert!(
+            r.problems
+                .iter()
+                .any(|p| p.starts_with("manifest.json: SHA-256 is")),
+            "{:?}",
+            r.problems
+        );
+    }
+
+    #[test]
+    fn verify_refuses_an_empty_build() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &manifest(vec![])).unwrap();
+        let r = verify(dir.path()).unwrap();
+        assert_eq!(
+            r.problems,
+            vec!["manifest.json: lists no artifacts".to_owned()]
+        );
+    }
+
+    #[test]
+    fn verify_refuses_a_path_listed_twice() {
+        let dir = whole_build();
+        let sums = std::fs::read_to_string(dir.path().join(SUMS)).unwrap();
+        let first = sums.lines().next().unwrap().to_owned();
+        std::fs::write(dir.path().join(SUMS), format!("{sums}{first}\n")).unwrap();
+        let r = verify(dir.path()).unwrap();
+        assert!(
+            r.problems
+                .contains(&"rootfs.tar: listed more than once in SHA256SUMS".to_owned()),
             "{:?}",
             r.problems
         );

@@ -91,15 +91,17 @@ pub fn parse_release_sha256(text: &str) -> BTreeMap<String, (String, u64)> {
     out
 }
 
-/// Percent-decodes a URI path (apt quotes `+`, `:` and `~` in the URIs it prints).
+/// Percent-decodes a URI path (apt quotes `+`, `:` and `~` in the URIs it prints). Works on bytes, so any
+/// input is safe: an escape that is not `%` and two hex digits stays as it is, and decoded bytes that are not
+/// UTF-8 become U+FFFD.
 pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
+        if let [b'%', hi, lo, ..] = bytes[i..] {
+            if let (Some(hi), Some(lo)) = (hex_value(hi), hex_value(lo)) {
+                out.push((hi << 4) | lo);
                 i += 3;
                 continue;
             }
@@ -108,6 +110,13 @@ pub fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The value of one hex digit, or `None`.
+fn hex_value(b: u8) -> Option<u8> {
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// A package that went into the pool.
@@ -375,6 +384,21 @@ BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD\n\nPackage: nof
             "libstdc++6_1:2.deb"
         );
         assert_eq!(percent_decode("a%zz%2"), "a%zz%2");
+    }
+
+    #[test]
+    fn decode_non_ascii_and_truncated_escapes() {
+        for s in [
+            "%1\u{e9}", "%\u{e9}1", "a%\u{e9}", "%\u{e9}", "\u{e9}%", "%", "%2", "a%2", "%%%",
+        ] {
+            assert_eq!(percent_decode(s), s, "{s:?}");
+        }
+        assert_eq!(percent_decode("\u{e9}%2B\u{e9}%2b"), "\u{e9}+\u{e9}+");
+        assert_eq!(percent_decode("%C3%A9"), "\u{e9}");
+        // A sign is not a hex digit (u8::from_str_radix would take `+1`).
+        assert_eq!(percent_decode("%+1%-1"), "%+1%-1");
+        // Bytes that are not UTF-8 come out as the replacement character, not a panic.
+        assert_eq!(percent_decode("%ff"), "\u{fffd}");
     }
 
     fn pkg(file: &str, sha: &str) -> PoolPackage {
