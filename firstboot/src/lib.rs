@@ -5,6 +5,7 @@
 //! wizard's HTTP side or the installer.
 
 pub mod check;
+pub mod cli;
 pub mod firstboot;
 pub mod identity;
 pub mod report;

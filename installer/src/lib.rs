@@ -11,6 +11,7 @@
 //! Nothing here knows about HTTP: the wizard drives it through these types.
 
 pub mod certificate;
+pub mod cli;
 pub mod config;
 pub mod dry_run;
 pub mod error;

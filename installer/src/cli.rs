@@ -1,0 +1,198 @@
+//! `stackboxd plan`, `install`, `certificate` and `smoke`: their arguments and their runs. The binary only
+//! dispatches here, so the options live beside the code that uses them.
+//!
+//! Exit status: 0 on success; 1 when the configuration is invalid, a step failed or the command's work
+//! failed; 2 for bad arguments (a configuration file that cannot be read or parsed).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use stackbox_common::cli::{chain, out, usage};
+use stackbox_hardware_profiles::Catalog;
+use stackbox_machine::system::Root;
+
+use crate::{install, journal, secrets};
+
+/// How a plan is printed.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// For programs.
+    Json,
+}
+
+/// The arguments of `stackboxd plan`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// The cluster configuration (TOML), e.g. examples/allinone.toml.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Judge this node by the hardware probed under DIR (for the nodes whose address is local, or the
+    /// only node of a single-node cluster); other nodes are planned without KVM.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+}
+
+/// The arguments of `stackboxd install`.
+#[derive(Debug, clap::Args)]
+pub struct InstallArgs {
+    /// The cluster configuration (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Stop after this step (a name such as keystone.db-sync, or a node/name id).
+    #[arg(long, value_name = "STEP")]
+    pub stop_after: Option<String>,
+    /// Which node this is; default: the only node, or the node whose address is on this machine.
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+    /// The secrets file.
+    #[arg(long, value_name = "FILE", default_value = secrets::DEFAULT_PATH)]
+    pub secrets: PathBuf,
+    /// The journal.
+    #[arg(long, value_name = "FILE", default_value = journal::DEFAULT_PATH)]
+    pub journal: PathBuf,
+    /// Print every step's output, not only its outcome.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+/// The arguments of `stackboxd certificate`.
+#[derive(Debug, clap::Args)]
+pub struct CertificateArgs {
+    /// A name or address the certificate is valid for (the first is its common name); repeatable.
+    #[arg(long = "name", value_name = "NAME", required = true)]
+    pub names: Vec<String>,
+    /// The operator's certificate (PEM, chain included) to install instead of a generated one.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+}
+
+/// `stackboxd plan`: prints the plan for a configuration.
+pub fn plan(args: PlanArgs) -> ExitCode {
+    let config = match crate::load_config(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("stackboxd plan: {e}");
+            return usage();
+        }
+    };
+    let catalog = match Catalog::embedded() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("stackboxd plan: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let facts = crate::local_facts(&config, &Root::at(&args.root));
+    let plan = match crate::build_plan(&config, &catalog, &facts) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("stackboxd plan: {}: {e}", args.config.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    match args.format {
+        Format::Text => out(&plan.render_text()),
+        Format::Json => match serde_json::to_string_pretty(&plan) {
+            Ok(json) => out(&format!("{json}\n")),
+            Err(e) => {
+                eprintln!("stackboxd plan: serialising the plan: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    }
+    ExitCode::SUCCESS
+}
+
+/// `stackboxd install`: runs this node's steps of the plan, journaled, printing each step's outcome.
+pub fn install(args: InstallArgs) -> ExitCode {
+    let verbose = args.verbose;
+    let options = install::Options {
+        root: PathBuf::from("/"),
+        config: args.config,
+        node: args.node,
+        secrets: args.secrets,
+        journal: args.journal,
+        stop_after: args.stop_after,
+    };
+    let failed = |e: &install::InstallError| {
+        eprintln!("stackboxd install: {e}");
+        if e.is_usage() {
+            usage()
+        } else {
+            ExitCode::FAILURE
+        }
+    };
+    let prepared = match install::prepare(&options) {
+        Ok(p) => p,
+        Err(e) => return failed(&e),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("stackboxd install: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(install::execute(&prepared, &mut |event| {
+        out(&install::render_event(&event, verbose));
+    }));
+    match result {
+        Ok(summary) => {
+            out(&install::render_summary(&summary));
+            if summary.failed.is_none() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => failed(&e),
+    }
+}
+
+/// `stackboxd certificate`: makes the cluster CA and the endpoint certificate, or installs the operator's.
+pub fn certificate(args: CertificateArgs) -> ExitCode {
+    use crate::certificate::{Paths, generate, install_provided};
+    let paths = Paths::default();
+    let result = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => install_provided(&paths, cert, key),
+        _ => generate(&paths, &args.names),
+    };
+    match result {
+        Ok(()) => {
+            out(&format!(
+                "certificate ready: {}\n",
+                paths.endpoint.display()
+            ));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("stackboxd certificate: {}", chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `stackboxd smoke`: boots a test VM through the cloud (credentials from the environment) and reports.
+pub fn smoke() -> ExitCode {
+    match crate::flavor::openstack::smoke::run(&[]) {
+        Ok(report) => {
+            out(&report);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("stackboxd smoke: {}", chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
