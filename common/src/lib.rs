@@ -1,13 +1,16 @@
 //! Shared plumbing for every stackbox crate: the one command runner, blocking and async ([`cmd`]), file
 //! writes that never leave a half-written file behind ([`fs`]), secrets that never reach a log
-//! ([`secret`]), TOML parsing whose errors name file, line and key ([`toml_file`]), what the command-line
+//! ([`secret`]), the PKI helpers: CA, leaf certificates, fingerprints ([`pki`]), TOML parsing whose errors name file, line and key ([`toml_file`]), operator values cut for messages
+//! ([`text`]), what the command-line
 //! front ends share ([`cli`]) and, behind the `test-utils` feature, the golden-file helper
 //! ([`test_utils`]).
 
 pub mod cli;
 pub mod cmd;
 pub mod fs;
+pub mod pki;
 pub mod secret;
 #[cfg(feature = "test-utils")]
 pub mod test_utils;
+pub mod text;
 pub mod toml_file;

@@ -25,7 +25,8 @@ pub fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, TomlError
         file: file.to_owned(),
         line: err.span().map(|s| line_of(text, s.start)).unwrap_or(0),
         key,
-        reason: err.message().trim().to_owned(),
+        // serde echoes the offending value whole (`invalid value: string "..."`): cut it.
+        reason: crate::text::excerpt(err.message().trim()).into_owned(),
     };
     let de = toml::Deserializer::parse(text).map_err(|e| make("(document)".to_owned(), e))?;
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -65,6 +66,21 @@ mod tests {
     #[allow(dead_code)]
     struct Inner {
         count: u32,
+    }
+
+    #[test]
+    fn a_huge_bad_value_is_not_echoed_whole() {
+        let text = format!(
+            "name = 'x'\n[inner]\ncount = '{}'\n",
+            "9".repeat(10_000_000)
+        );
+        let err = parse::<Doc>("a.toml", &text).unwrap_err();
+        assert_eq!(err.key, "inner.count");
+        assert!(
+            err.to_string().len() < 1_000,
+            "{} bytes",
+            err.to_string().len()
+        );
     }
 
     #[test]

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
-use sha2::{Digest, Sha256};
+
 use stackbox_common::fs::write_atomic;
+use stackbox_common::pki;
 use stackbox_common::secret::random_string;
 
 /// The port the wizard listens on.
@@ -53,13 +54,6 @@ pub fn generate_token() -> anyhow::Result<Secret> {
     Ok(Secret::from(groups.join("-")))
 }
 
-/// `SHA256:AB:CD:...` of DER bytes, as browsers show certificate fingerprints.
-pub fn fingerprint(der: &[u8]) -> String {
-    let digest = Sha256::digest(der);
-    let hex: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
-    format!("SHA256:{}", hex.join(":"))
-}
-
 /// Loads the token and certificate from `state_dir`, creating whichever is missing. `names` are the host
 /// names and addresses the certificate is valid for (used only when it is created).
 pub fn ensure(state_dir: &Path, names: &[String]) -> anyhow::Result<WizardIdentity> {
@@ -80,18 +74,14 @@ pub fn ensure(state_dir: &Path, names: &[String]) -> anyhow::Result<WizardIdenti
     let cert_path = state_dir.join(CERT_FILE);
     let key_path = state_dir.join(KEY_FILE);
     if !(cert_path.exists() && key_path.exists()) {
-        let mut params = rcgen::CertificateParams::new(names.to_vec())
-            .context("the certificate's names are not valid DNS names or addresses")?;
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "stackbox setup wizard");
+        // A server certificate of two years (pki::LEAF_DAYS): the wizard keeps running on the controller.
+        let mut params = pki::leaf_params(names, "stackbox setup wizard", pki::Purpose::Server)
+            .context("the wizard's certificate")?;
         params
             .distinguished_name
             .push(rcgen::DnType::OrganizationName, "stackbox appliance");
-        let key = rcgen::KeyPair::generate().context("generating the wizard's TLS key")?;
-        let cert = params
-            .self_signed(&key)
-            .context("signing the wizard's certificate")?;
+        let (cert, key) =
+            pki::new_self_signed(params).context("making the wizard's certificate")?;
         // Key first: a certificate without its key would be taken as complete on the next run.
         write_atomic(&key_path, key.serialize_pem().as_bytes(), 0o600)
             .with_context(|| format!("writing {}", key_path.display()))?;
@@ -102,7 +92,7 @@ pub fn ensure(state_dir: &Path, names: &[String]) -> anyhow::Result<WizardIdenti
         .with_context(|| format!("reading the certificate {}", cert_path.display()))?;
     Ok(WizardIdentity {
         token,
-        fingerprint: fingerprint(&der),
+        fingerprint: pki::fingerprint(&der),
         cert_path,
         key_path,
     })
@@ -130,7 +120,7 @@ mod tests {
 
     #[test]
     fn fingerprint_format() {
-        let fp = fingerprint(b"abc");
+        let fp = pki::fingerprint(b"abc");
         assert!(fp.starts_with("SHA256:BA:78:16:BF:"), "{fp}");
         assert_eq!(fp.len(), "SHA256:".len() + 32 * 3 - 1);
     }

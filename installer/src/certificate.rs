@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use stackbox_common::fs::write_atomic;
+use stackbox_common::pki;
 
 /// The cluster CA's certificate (public; clients trust it).
 pub const CA_CERT: &str = "/etc/stackbox/ca.pem";
@@ -27,7 +28,7 @@ pub enum CertificateError {
     },
     /// The certificate or a key could not be generated.
     #[error("making the certificate")]
-    Generate(#[source] rcgen::Error),
+    Generate(#[from] pki::PkiError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CertificateError + '_ {
@@ -68,28 +69,15 @@ pub fn install_provided(paths: &Paths, cert: &Path, key: &Path) -> Result<(), Ce
         .map_err(io(&paths.endpoint))
 }
 
-/// Makes a cluster CA and an endpoint certificate for `names` (the first is the common name).
+/// Makes a cluster CA and an endpoint certificate for `names` (the first is the common name), with the
+/// validity and extensions of [`stackbox_common::pki`]: the CA ten years, the endpoint two.
 pub fn generate(paths: &Paths, names: &[String]) -> Result<(), CertificateError> {
-    let tls = CertificateError::Generate;
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(tls)?;
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "stackbox cluster CA");
-    ca_params.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::CrlSign,
-    ];
-    let ca_key = rcgen::KeyPair::generate().map_err(tls)?;
-    let ca_cert = ca_params.self_signed(&ca_key).map_err(tls)?;
-    let mut leaf_params = rcgen::CertificateParams::new(names.to_vec()).map_err(tls)?;
-    leaf_params.distinguished_name.push(
-        rcgen::DnType::CommonName,
-        names.first().map(String::as_str).unwrap_or("stackbox"),
-    );
-    let leaf_key = rcgen::KeyPair::generate().map_err(tls)?;
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let leaf = leaf_params.signed_by(&leaf_key, &issuer).map_err(tls)?;
+    let (ca_cert, issuer) = pki::new_ca("stackbox cluster CA")?;
+    let common_name = names.first().map(String::as_str).unwrap_or("stackbox");
+    let (leaf, leaf_key) = pki::new_leaf(
+        pki::leaf_params(names, common_name, pki::Purpose::Server)?,
+        &issuer,
+    )?;
     write_atomic(
         &paths.ca_key,
         issuer.key().serialize_pem().as_bytes(),

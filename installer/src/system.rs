@@ -111,7 +111,8 @@ impl System for RealSystem {
         let out = Command::new("dpkg-query")
             .args(["-W", "-f=${Status}\\n"])
             .args(packages)
-            .run();
+            .run_async()
+            .await;
         Ok(match out {
             Ok(out) => {
                 out.stdout.lines().count() == packages.len()
@@ -129,7 +130,8 @@ impl System for RealSystem {
             let configure = Command::new("dpkg")
                 .args(["--force-confdef", "--force-confold", "--configure", "-a"])
                 .env("DEBIAN_FRONTEND", "noninteractive")
-                .run();
+                .run_async()
+                .await;
             match configure {
                 Ok(_) => break,
                 Err(e)
@@ -155,7 +157,8 @@ impl System for RealSystem {
             ])
             .args(packages)
             .env("DEBIAN_FRONTEND", "noninteractive")
-            .run()?;
+            .run_async()
+            .await?;
         Ok(out.stdout)
     }
 
@@ -304,7 +307,7 @@ impl System for RealSystem {
         for (k, v) in env {
             cmd = cmd.env(k, v);
         }
-        let out = cmd.run()?;
+        let out = cmd.run_async().await?;
         Ok(out.stdout + &out.stderr)
     }
 

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use serde::Serialize;
+use stackbox_common::text::excerpt;
 use stackbox_hardware_profiles::Catalog;
 use stackbox_network::{
     AddressError, ProviderNetwork, check_host_address, check_hostname, is_dns_label, is_ifname,
@@ -42,19 +43,25 @@ pub struct Validation {
     pub warnings: Vec<Issue>,
 }
 
+impl Issue {
+    /// An issue; messages may quote what the operator wrote, so both parts are cut (a huge value stays a
+    /// readable error in the CLI, the journal and the wizard).
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Issue {
+        let (field, message) = (field.into(), message.into());
+        Issue {
+            field: excerpt(&field).into_owned(),
+            message: excerpt(&message).into_owned(),
+        }
+    }
+}
+
 impl Validation {
     fn error(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(Issue {
-            field: field.into(),
-            message: message.into(),
-        });
+        self.errors.push(Issue::new(field, message));
     }
 
     fn warn(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.warnings.push(Issue {
-            field: field.into(),
-            message: message.into(),
-        });
+        self.warnings.push(Issue::new(field, message));
     }
 
     /// Whether the configuration may be used.

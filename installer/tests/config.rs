@@ -11,7 +11,11 @@ use stackbox_installer::ClusterConfig;
 fn load(path: &Path) -> Result<ClusterConfig, String> {
     let text = std::fs::read_to_string(path).unwrap();
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
-    let config = ClusterConfig::from_toml(&name, &text).map_err(|e| e.to_string())?;
+    load_text(&name, &text)
+}
+
+fn load_text(name: &str, text: &str) -> Result<ClusterConfig, String> {
+    let config = ClusterConfig::from_toml(name, text).map_err(|e| e.to_string())?;
     let v = config.validate(&Catalog::embedded().unwrap());
     if v.is_ok() {
         Ok(config)
@@ -88,4 +92,23 @@ fn json_and_toml_are_one_model() {
         .unwrap_err()
         .to_string();
     assert!(err.starts_with("networks.data_nic: invalid type"), "{err}");
+}
+
+#[test]
+fn a_huge_bad_value_is_echoed_cut() {
+    // Issue 10, item 14: a 10 MB mistake must not become a 10 MB error message.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let text = std::fs::read_to_string(dir.join("allinone.toml")).unwrap();
+    let huge = "x".repeat(10_000_000);
+    let bad_node = text.replacen("name = \"", &format!("name = \"{huge}"), 1);
+    let err = load_text("allinone.toml", &bad_node).unwrap_err();
+    assert!(err.len() < 2_000, "{} bytes", err.len());
+    let bad_type = text.replacen(
+        "first = 1000",
+        &format!("first = \"{}\"", "9".repeat(10_000_000)),
+        1,
+    );
+    assert_ne!(bad_type, text);
+    let err = load_text("allinone.toml", &bad_type).unwrap_err();
+    assert!(err.len() < 2_000, "{} bytes", err.len());
 }
