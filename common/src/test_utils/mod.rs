@@ -1,4 +1,7 @@
-//! Helpers shared by this workspace's tests: golden-file comparison.
+//! Helpers shared by this workspace's tests: golden-file comparison and, in [`mutation`], mutations of
+//! valid texts for property tests.
+
+pub mod mutation;
 
 use std::path::Path;
 
