@@ -29,6 +29,8 @@ struct Fake {
     actions: Mutex<usize>,
     /// A command (first word) that fails, once, echoing its arguments like a careless tool would.
     fail_once: Mutex<Option<String>>,
+    /// The firewall chain the kernel holds: the drop-in loaded last by `nft -f`.
+    nft_chain: Mutex<String>,
 }
 
 impl Fake {
@@ -37,6 +39,25 @@ impl Fake {
     }
     fn actions(&self) -> usize {
         *self.actions.lock().unwrap()
+    }
+}
+
+impl Fake {
+    /// `nft -c` checks, `nft -f` loads the drop-in, `nft list` shows what is loaded.
+    fn nft(&self, argv: &[String]) -> String {
+        use stackbox_installer::plan::infrastructure::firewall::DROPIN;
+        match argv[1].as_str() {
+            "list" => self.nft_chain.lock().unwrap().clone(),
+            "-c" => String::new(),
+            _ => {
+                self.act();
+                self.commands.lock().unwrap().push(argv.to_vec());
+                let files = self.files.lock().unwrap();
+                *self.nft_chain.lock().unwrap() =
+                    files.get(DROPIN).map(|f| f.0.clone()).unwrap_or_default();
+                String::new()
+            }
+        }
     }
 }
 
@@ -112,6 +133,9 @@ impl System for Fake {
                 .unwrap()
                 .insert("/etc/haproxy/stackbox.pem".to_owned());
             return Ok(String::new());
+        }
+        if argv[0] == "nft" {
+            return Ok(self.nft(argv));
         }
         let mut fail = self.fail_once.lock().unwrap();
         if fail.as_deref() == Some(argv[0].as_str()) {

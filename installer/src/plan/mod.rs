@@ -27,8 +27,13 @@ use crate::config::ClusterConfig;
 /// What a flavor gives the generic plan: every step of the cluster, in the builder's order (the plan
 /// then orders them by their dependencies).
 pub trait Planner {
-    /// The steps for a configuration that validated.
-    fn steps(&self, config: &ClusterConfig, facts: &BTreeMap<String, NodeFacts>) -> Vec<Step>;
+    /// The steps for a configuration that validated; `catalog` says which ports each role opens.
+    fn steps(
+        &self,
+        config: &ClusterConfig,
+        catalog: &stackbox_hardware_profiles::Catalog,
+        facts: &BTreeMap<String, NodeFacts>,
+    ) -> Vec<Step>;
 }
 
 /// The whole plan, in execution order.
@@ -71,7 +76,7 @@ impl Plan {
                     .join("\n"),
             ));
         }
-        let steps = planner.steps(config, facts);
+        let steps = planner.steps(config, catalog, facts);
         Ok(Plan {
             cluster: config.name.clone(),
             steps: order(steps)?,
