@@ -27,7 +27,8 @@ struct Fake {
     commands: Mutex<Vec<Vec<String>>>,
     sql_users: Mutex<BTreeSet<String>>,
     actions: Mutex<usize>,
-    /// A command (first word) that fails, once, echoing its arguments like a careless tool would.
+    /// A command (first word) that fails, once, echoing its arguments and environment like a careless tool
+    /// would.
     fail_once: Mutex<Option<String>>,
     /// The firewall chain the kernel holds: the drop-in loaded last by `nft -f`.
     nft_chain: Mutex<String>,
@@ -140,10 +141,12 @@ impl System for Fake {
         let mut fail = self.fail_once.lock().unwrap();
         if fail.as_deref() == Some(argv[0].as_str()) {
             *fail = None;
+            let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
             return Err(StepError::NotDone(format!(
-                "{} crashed with arguments {}",
+                "{} crashed with arguments {} and environment {}",
                 argv[0],
-                argv.join(" ")
+                argv.join(" "),
+                env.join(" ")
             )));
         }
         // Checks (list, show, status) are not actions: they answer from what the actions did.
@@ -174,9 +177,9 @@ impl System for Fake {
                 ("map_cell0", " cell0 "),
                 ("create_cell", " cell1 "),
                 ("discover_hosts", "stackbox"),
-                ("add_user openstack", "openstack"),
+                ("rabbitmqctl add_user", "openstack"),
                 (
-                    "endpoint create --region RegionOne neutron admin",
+                    "sh neutron admin RegionOne https://10.20.0.11:9696",
                     "https://10.20.0.11:9696",
                 ),
             ] {
@@ -435,7 +438,7 @@ async fn a_failure_is_journaled_with_secrets_redacted_and_a_rerun_resumes() {
         .unwrap()
         .unwrap();
     assert_eq!(bootstrap_failed.state, State::Failed);
-    // The admin password goes through the command line of the next step; make it fail to see redaction.
+    // The admin password goes through the environment of the next step; make it fail to see redaction.
     let (paused, _) = run(&fake, &s, &plan, Some("keystone.fernet")).await;
     assert_eq!(
         paused.acted,
