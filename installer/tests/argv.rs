@@ -1,6 +1,7 @@
 //! What the plan puts on command lines, over every example configuration: no secret (a command line is
 //! world-readable in /proc/PID/cmdline while it runs) and no configuration value inside a shell script
-//! (a value travels as an argv word of its own, never as shell text).
+//! (a value travels as an argv word of its own, never as shell text). Also: every step's check is one the
+//! executor can evaluate for its action.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests state their expectations by panicking.
 
@@ -77,6 +78,21 @@ fn no_shell_script_holds_a_configuration_value() {
                     "{name}: {id} puts a configuration value into shell text: {script}"
                 );
             }
+        }
+    }
+}
+
+#[test]
+fn every_check_fits_its_action() {
+    for (name, plan) in example_plans(|_| {}) {
+        for step in &plan.steps {
+            assert!(
+                step.done.fits(&step.action),
+                "{name}: {}: {:?} cannot be evaluated for {:?}",
+                step.id,
+                step.done,
+                step.action
+            );
         }
     }
 }
