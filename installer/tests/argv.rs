@@ -96,3 +96,32 @@ fn every_check_fits_its_action() {
         }
     }
 }
+
+#[test]
+fn a_file_with_a_secret_is_not_world_readable() {
+    for (name, plan) in example_plans(|_| {}) {
+        for step in &plan.steps {
+            let Action::Files { files } = &step.action else {
+                continue;
+            };
+            for f in files.iter().filter(|f| f.content.contains("@@secret:")) {
+                assert_eq!(
+                    f.mode & 0o007,
+                    0,
+                    "{name}: {} writes {} with mode {:o}",
+                    step.id,
+                    f.path,
+                    f.mode
+                );
+                if f.mode & 0o070 != 0 {
+                    assert!(
+                        f.owner.as_deref().is_some_and(|o| !o.ends_with(":root")),
+                        "{name}: {} gives {}'s group read access but names no service group",
+                        step.id,
+                        f.path
+                    );
+                }
+            }
+        }
+    }
+}

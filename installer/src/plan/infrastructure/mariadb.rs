@@ -24,10 +24,12 @@ pub fn steps(s: &mut NodeSteps, ctx: &Ctx, db_leader: &str) {
         "mariadb.config",
         "configure MariaDB",
         &["mariadb.packages"],
+        // With Galera it holds the state-transfer password (wsrep_sst_auth): the server, which runs as
+        // mysql, reads it; nobody else.
         vec![file(
             "/etc/mysql/mariadb.conf.d/60-stackbox.cnf",
-            0o644,
-            None,
+            0o640,
+            Some("root:mysql"),
             File::MariadbCnf.render(ctx),
         )],
     );
