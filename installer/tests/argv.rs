@@ -125,3 +125,17 @@ fn a_file_with_a_secret_is_not_world_readable() {
         }
     }
 }
+
+#[test]
+fn no_command_uses_a_shared_temporary_directory() {
+    for (name, plan) in example_plans(|_| {}) {
+        for (id, argv) in argvs(&plan) {
+            assert!(
+                !argv
+                    .iter()
+                    .any(|w| w.contains("/tmp/") || w.contains("/var/tmp/")),
+                "{name}: {id} uses a fixed path in a world-writable directory: {argv:?}"
+            );
+        }
+    }
+}
