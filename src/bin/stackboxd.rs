@@ -347,7 +347,12 @@ fn plan(args: PlanArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let facts = stackbox_installer::local_facts(&config, &Root::at(&args.root));
+    let root = Root::at(&args.root);
+    if let Err(e) = stackbox_installer::check_root(&root) {
+        eprintln!("stackboxd plan: {e}");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let facts = stackbox_installer::local_facts(&config, &root);
     match stackbox_installer::build_plan(&config, &catalog, &facts) {
         Ok(plan) => {
             match args.format {
