@@ -205,6 +205,34 @@ fn repo(path: &str) -> String {
 }
 
 #[test]
+fn plan_refuses_a_root_that_is_not_a_machine() {
+    let empty = tempfile::tempdir().unwrap();
+    for (root, message) in [
+        ("/nonexistent-stackbox-root", "no such directory"),
+        (empty.path().to_str().unwrap(), "proc/cpuinfo"),
+    ] {
+        let out = stackboxd(&[
+            "plan",
+            "--config",
+            &repo("examples/allinone.toml"),
+            "--root",
+            root,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{root}: {}", stderr(&out));
+        assert!(stderr(&out).contains(message), "{root}: {}", stderr(&out));
+        assert!(out.stdout.is_empty(), "{root}: nothing is planned");
+    }
+    let machine = stackboxd(&[
+        "plan",
+        "--config",
+        &repo("examples/allinone.toml"),
+        "--root",
+        &machine("vm-no-virt"),
+    ]);
+    assert_eq!(machine.status.code(), Some(0), "{}", stderr(&machine));
+}
+
+#[test]
 fn plan_prints_the_steps_or_names_the_problem() {
     let text = stackboxd(&["plan", "--config", &repo("examples/allinone.toml")]);
     assert_eq!(text.status.code(), Some(0), "{}", stderr(&text));

@@ -8,7 +8,8 @@ use std::path::Path;
 /// Writes `contents` to `path` atomically with the given permission bits, creating parent directories.
 ///
 /// The temporary file is created with `mode` already applied, so a file meant to be 0600 is never
-/// world-readable. An interrupted write leaves the old file (or no file) in place, never half a file.
+/// world-readable. An interrupted write leaves the old file (or no file) in place, never half a file; once
+/// it returns, the new file and its name are on disk (the file and its directory are synced).
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
     let dir = path
         .parent()
@@ -31,7 +32,10 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<
         file.set_permissions(std::fs::Permissions::from_mode(mode))?;
         file.write_all(contents)?;
         file.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        // The rename lives in the directory: sync it too, or a power cut can bring back the old file
+        // after the journal (synchronous=FULL) already recorded the new one.
+        std::fs::File::open(dir)?.sync_all()
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);

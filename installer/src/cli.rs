@@ -90,7 +90,12 @@ pub fn plan(args: PlanArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let facts = crate::local_facts(&config, &Root::at(&args.root));
+    let root = Root::at(&args.root);
+    if let Err(e) = crate::check_root(&root) {
+        eprintln!("stackboxd plan: {e}");
+        return usage();
+    }
+    let facts = crate::local_facts(&config, &root);
     let plan = match crate::build_plan(&config, &catalog, &facts) {
         Ok(plan) => plan,
         Err(e) => {

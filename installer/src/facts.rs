@@ -8,6 +8,37 @@ use stackbox_machine::system::Root;
 use crate::ClusterConfig;
 use crate::plan::NodeFacts;
 
+/// A `--root` that cannot stand for a machine: planning from it would silently assume no KVM.
+#[derive(Debug, thiserror::Error)]
+#[error("--root {dir}: {reason}")]
+pub struct RootError {
+    /// The directory given.
+    pub dir: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// Refuses a root other than `/` that is not a machine's tree: a missing directory, or one without a
+/// readable `proc/cpuinfo` (what every probe starts from).
+pub fn check_root(root: &Root) -> Result<(), RootError> {
+    if root.is_live() {
+        return Ok(());
+    }
+    let error = |reason: &str| RootError {
+        dir: root.dir().display().to_string(),
+        reason: reason.to_owned(),
+    };
+    if !root.dir().is_dir() {
+        return Err(error("no such directory"));
+    }
+    if root.read("/proc/cpuinfo").is_none() {
+        return Err(error(
+            "not a machine's tree: cannot read proc/cpuinfo under it",
+        ));
+    }
+    Ok(())
+}
+
 /// Facts for the nodes this machine is: the only node of a single-node cluster, or the nodes whose
 /// management address is one of this machine's addresses. Other nodes get none (no KVM assumed) until
 /// their agents report.

@@ -54,6 +54,57 @@ fn sql(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StepError {
     move |source| StepError::Sql { what, source }
 }
 
+/// The uid and gid of the file's `user:group` owner (root when none is named); an unknown user or
+/// group is an error.
+fn owner_ids(file: &FileSpec) -> Result<Option<(nix::unistd::Uid, nix::unistd::Gid)>, StepError> {
+    let Some(owner) = &file.owner else {
+        return Ok(None);
+    };
+    let (user, group) = owner.split_once(':').unwrap_or((owner, owner));
+    let lookup = |e: nix::Error| StepError::Io {
+        path: file.path.clone(),
+        source: e.into(),
+    };
+    let missing = |what: &str| StepError::Io {
+        path: file.path.clone(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no {what} named in owner `{owner}` exists"),
+        ),
+    };
+    let uid = nix::unistd::User::from_name(user)
+        .map_err(lookup)?
+        .ok_or_else(|| missing("user"))?
+        .uid;
+    let gid = nix::unistd::Group::from_name(group)
+        .map_err(lookup)?
+        .ok_or_else(|| missing("group"))?
+        .gid;
+    Ok(Some((uid, gid)))
+}
+
+/// Whether the file holds exactly `content` with its mode and its owner (root:root when none is named):
+/// a crash between the write and the chown leaves a file that is not done.
+fn file_matches(file: &FileSpec, content: &str) -> Result<bool, StepError> {
+    use std::os::unix::fs::MetadataExt;
+    let existing = match std::fs::read(&file.path) {
+        Ok(existing) => existing,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io(&file.path)(e)),
+    };
+    let meta = std::fs::metadata(&file.path).map_err(io(&file.path))?;
+    let (uid, gid) = match owner_ids(file) {
+        Ok(Some((uid, gid))) => (uid.as_raw(), gid.as_raw()),
+        Ok(None) => (0, 0),
+        // The owner does not exist yet: the file cannot be done.
+        Err(_) => return Ok(false),
+    };
+    Ok(existing == content.as_bytes()
+        && meta.permissions().mode() & 0o7777 == file.mode
+        && meta.uid() == uid
+        && meta.gid() == gid)
+}
+
 impl RealSystem {
     async fn connect(&self, local_root: bool) -> Result<sqlx::MySqlConnection, StepError> {
         let (options, what) = if local_root {
@@ -163,40 +214,18 @@ impl System for RealSystem {
     }
 
     async fn file_matches(&self, file: &FileSpec, content: &str) -> Result<bool, StepError> {
-        match std::fs::read(&file.path) {
-            Ok(existing) => {
-                let mode = std::fs::metadata(&file.path)
-                    .map_err(io(&file.path))?
-                    .permissions()
-                    .mode()
-                    & 0o7777;
-                Ok(existing == content.as_bytes() && mode == file.mode)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(io(&file.path)(e)),
-        }
+        file_matches(file, content)
     }
 
     async fn write_file(&self, file: &FileSpec, content: &str) -> Result<(), StepError> {
         write_atomic(Path::new(&file.path), content.as_bytes(), file.mode)
             .map_err(io(&file.path))?;
-        if let Some(owner) = &file.owner {
-            let (user, group) = owner.split_once(':').unwrap_or((owner, owner));
-            let uid = nix::unistd::User::from_name(user)
-                .map_err(|e| StepError::Io {
+        if let Some((uid, gid)) = owner_ids(file)? {
+            nix::unistd::chown(Path::new(&file.path), Some(uid), Some(gid)).map_err(|e| {
+                StepError::Io {
                     path: file.path.clone(),
                     source: e.into(),
-                })?
-                .map(|u| u.uid);
-            let gid = nix::unistd::Group::from_name(group)
-                .map_err(|e| StepError::Io {
-                    path: file.path.clone(),
-                    source: e.into(),
-                })?
-                .map(|g| g.gid);
-            nix::unistd::chown(Path::new(&file.path), uid, gid).map_err(|e| StepError::Io {
-                path: file.path.clone(),
-                source: e.into(),
+                }
             })?;
         }
         Ok(())
@@ -317,5 +346,45 @@ impl System for RealSystem {
 
     async fn touch(&self, path: &str) -> Result<(), StepError> {
         write_atomic(Path::new(path), b"", 0o644).map_err(io(path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(path: &std::path::Path, owner: Option<&str>) -> FileSpec {
+        FileSpec {
+            path: path.display().to_string(),
+            mode: 0o640,
+            owner: owner.map(str::to_owned),
+            content: "x = 1\n".into(),
+        }
+    }
+
+    #[test]
+    fn a_file_with_the_wrong_owner_is_not_done() -> Result<(), Box<dyn std::error::Error>> {
+        if !nix::unistd::geteuid().is_root() {
+            return Err("this test changes owners: run it as root".into());
+        }
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("service.conf");
+        let f = spec(&path, Some("nobody:nogroup"));
+        // The crash between rename and chown: content and mode are right, the owner is root.
+        write_atomic(&path, b"x = 1\n", 0o640)?;
+        assert!(!file_matches(&f, "x = 1\n")?);
+        assert!(file_matches(&spec(&path, None), "x = 1\n")?);
+        nix::unistd::chown(
+            &path,
+            nix::unistd::User::from_name("nobody")?.map(|u| u.uid),
+            nix::unistd::Group::from_name("nogroup")?.map(|g| g.gid),
+        )?;
+        assert!(file_matches(&f, "x = 1\n")?);
+        assert!(!file_matches(&spec(&path, None), "x = 1\n")?);
+        assert!(!file_matches(
+            &spec(&path, Some("no-such-user:root")),
+            "x = 1\n"
+        )?);
+        Ok(())
     }
 }

@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use ipnet::IpNet;
 use serde::Serialize;
 use stackbox_common::text::excerpt;
 use stackbox_hardware_profiles::Catalog;
@@ -89,8 +90,17 @@ impl ClusterConfig {
         if self.flavor == Flavor::Cloudstack {
             v.error("flavor", "cloudstack is not installable yet; use openstack");
         }
-        if self.region.trim().is_empty() || self.region.len() > 255 {
+        if self.region.is_empty() || self.region.len() > 255 {
             v.error("region", "must be 1 to 255 characters");
+        } else if !is_region(&self.region) {
+            // The region lands in every service's INI file and on the services' command lines.
+            v.error(
+                "region",
+                format!(
+                    "`{}` may hold only letters, digits, '.', '_' and '-'",
+                    self.region.escape_debug()
+                ),
+            );
         }
         self.validate_networks(&mut v);
         self.validate_nodes(catalog, &mut v);
@@ -126,6 +136,13 @@ impl ClusterConfig {
 
     fn validate_networks(&self, v: &mut Validation) {
         let net = &self.networks;
+        let cidrs = std::iter::once(("networks.management_cidr", net.management_cidr))
+            .chain(net.data_cidr.map(|c| ("networks.data_cidr", c)));
+        for (field, cidr) in cidrs {
+            if let Some(kind) = special_network(&cidr) {
+                v.error(field, format!("{cidr} is a {kind} network"));
+            }
+        }
         if !is_subnet(&net.management_cidr) {
             v.error(
                 "networks.management_cidr",
@@ -190,6 +207,22 @@ impl ClusterConfig {
         for e in problems {
             v.error(format!("networks.provider.{}", e.field()), e.to_string());
         }
+        if let IpNet::V4(cidr) = p.cidr
+            && cidr.prefix_len() < 31
+        {
+            for (what, address) in [("network", cidr.network()), ("broadcast", cidr.broadcast())] {
+                let address = IpAddr::V4(address);
+                if p.pool_start <= address && address <= p.pool_end {
+                    v.error(
+                        "networks.provider.pool_end",
+                        format!(
+                            "the pool {}-{} holds the {what} address {address}",
+                            p.pool_start, p.pool_end
+                        ),
+                    );
+                }
+            }
+        }
     }
 
     fn validate_nodes(&self, catalog: &Catalog, v: &mut Validation) {
@@ -199,6 +232,7 @@ impl ClusterConfig {
         }
         let mut names = BTreeSet::new();
         let mut addresses = BTreeSet::new();
+        let mut data_addresses = BTreeSet::new();
         let mgmt = self.networks.management_cidr;
         for (i, node) in self.nodes.iter().enumerate() {
             let at = |f: &str| format!("nodes[{i}].{f}");
@@ -231,6 +265,20 @@ impl ClusterConfig {
                 && !is_ifname(nic)
             {
                 v.error(at("data_nic"), format!("`{nic}` is not an interface name"));
+            }
+            if let Some(ip) = node.data_address {
+                if !data_addresses.insert(ip) {
+                    v.error(at("data_address"), format!("{ip} is used by another node"));
+                }
+                if let Some(cidr) = self.networks.data_cidr
+                    && let Err(AddressError::NetworkOrBroadcast { address }) =
+                        check_host_address(ip, &cidr)
+                {
+                    v.error(
+                        at("data_address"),
+                        format!("{address} is the data network's own or broadcast address"),
+                    );
+                }
             }
             match (node.data_address, self.networks.data_cidr) {
                 (Some(ip), Some(cidr)) if !cidr.contains(&ip) => {
@@ -271,6 +319,35 @@ impl ClusterConfig {
                 v.warn("nodes", format!("two `{role}` nodes: {what} has no quorum when one of them fails; use one or three"));
             }
         }
+    }
+}
+
+/// Whether `region` is safe in an INI file and as a command's argument: letters, digits, `.`, `_`, `-`.
+fn is_region(region: &str) -> bool {
+    region
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// `loopback` or `multicast` when `net` holds such addresses: no cluster network can be one.
+fn special_network(net: &IpNet) -> Option<&'static str> {
+    let (loopback, multicast): (IpAddr, IpAddr) = match net {
+        IpNet::V4(_) => ([127, 0, 0, 1].into(), [224, 0, 0, 1].into()),
+        IpNet::V6(_) => (
+            std::net::Ipv6Addr::LOCALHOST.into(),
+            "ff02::1"
+                .parse()
+                .unwrap_or(std::net::Ipv6Addr::LOCALHOST)
+                .into(),
+        ),
+    };
+    let first = net.network();
+    if first.is_loopback() || net.contains(&loopback) {
+        Some("loopback")
+    } else if first.is_multicast() || net.contains(&multicast) {
+        Some("multicast")
+    } else {
+        None
     }
 }
 

@@ -27,8 +27,11 @@ struct Fake {
     commands: Mutex<Vec<Vec<String>>>,
     sql_users: Mutex<BTreeSet<String>>,
     actions: Mutex<usize>,
-    /// A command (first word) that fails, once, echoing its arguments like a careless tool would.
+    /// A command (first word) that fails, once, echoing its arguments and environment like a careless tool
+    /// would.
     fail_once: Mutex<Option<String>>,
+    /// The firewall chain the kernel holds: the drop-in loaded last by `nft -f`.
+    nft_chain: Mutex<String>,
 }
 
 impl Fake {
@@ -37,6 +40,25 @@ impl Fake {
     }
     fn actions(&self) -> usize {
         *self.actions.lock().unwrap()
+    }
+}
+
+impl Fake {
+    /// `nft -c` checks, `nft -f` loads the drop-in, `nft list` shows what is loaded.
+    fn nft(&self, argv: &[String]) -> String {
+        use stackbox_installer::plan::infrastructure::firewall::DROPIN;
+        match argv[1].as_str() {
+            "list" => self.nft_chain.lock().unwrap().clone(),
+            "-c" => String::new(),
+            _ => {
+                self.act();
+                self.commands.lock().unwrap().push(argv.to_vec());
+                let files = self.files.lock().unwrap();
+                *self.nft_chain.lock().unwrap() =
+                    files.get(DROPIN).map(|f| f.0.clone()).unwrap_or_default();
+                String::new()
+            }
+        }
     }
 }
 
@@ -113,13 +135,18 @@ impl System for Fake {
                 .insert("/etc/haproxy/stackbox.pem".to_owned());
             return Ok(String::new());
         }
+        if argv[0] == "nft" {
+            return Ok(self.nft(argv));
+        }
         let mut fail = self.fail_once.lock().unwrap();
         if fail.as_deref() == Some(argv[0].as_str()) {
             *fail = None;
+            let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
             return Err(StepError::NotDone(format!(
-                "{} crashed with arguments {}",
+                "{} crashed with arguments {} and environment {}",
                 argv[0],
-                argv.join(" ")
+                argv.join(" "),
+                env.join(" ")
             )));
         }
         // Checks (list, show, status) are not actions: they answer from what the actions did.
@@ -150,9 +177,9 @@ impl System for Fake {
                 ("map_cell0", " cell0 "),
                 ("create_cell", " cell1 "),
                 ("discover_hosts", "stackbox"),
-                ("add_user openstack", "openstack"),
+                ("rabbitmqctl add_user", "openstack"),
                 (
-                    "endpoint create --region RegionOne neutron admin",
+                    "sh neutron admin RegionOne https://10.20.0.11:9696",
                     "https://10.20.0.11:9696",
                 ),
             ] {
@@ -411,7 +438,7 @@ async fn a_failure_is_journaled_with_secrets_redacted_and_a_rerun_resumes() {
         .unwrap()
         .unwrap();
     assert_eq!(bootstrap_failed.state, State::Failed);
-    // The admin password goes through the command line of the next step; make it fail to see redaction.
+    // The admin password goes through the environment of the next step; make it fail to see redaction.
     let (paused, _) = run(&fake, &s, &plan, Some("keystone.fernet")).await;
     assert_eq!(
         paused.acted,

@@ -4,8 +4,10 @@
 # wizard that the image starts at boot is answered over HTTPS (tests/cluster/wizard.py) and must plan the
 # same configuration as examples/allinone.toml; `stackboxd install` then pauses with --stop-after and is
 # killed with -9 in the middle; the wizard resumes the installation to its done page (smoke test, endpoints,
-# one-time openrc); a last `stackboxd install` must skip every step. Nothing leaves the namespaces: the
-# bridges live in a namespace of their own, and the wizard is reached on the node's own loopback.
+# one-time openrc); every public endpoint must answer from a client namespace on the management bridge (as
+# an operator's laptop would, through the node's firewall); a last `stackboxd install` must skip every step.
+# Nothing leaves the namespaces: the bridges live in a namespace of their own, and the wizard is reached on
+# the node's own loopback.
 #
 #   tests/cluster/allinone.sh ROOTFS.tar STACKBOXD [WORKDIR]
 #
@@ -24,12 +26,13 @@ check() { # check NAME CMD...: one assertion
   if "${@:2}"; then passed=$((passed + 1)); echo "ok: $1"; else failed=$((failed + 1)); echo "FAILED: $1"; fi
 }
 
-sw=sbx-sw-$$ n1=sbx-n1-$$
+sw=sbx-sw-$$ n1=sbx-n1-$$ cl=sbx-cl-$$
 cleanup() {
   if [ -n "${KEEP:-}" ]; then echo "cluster: KEEP set, container left running (pid ${nspawn_pid:-}, netns $n1)"; return; fi
   [ -n "${nspawn_pid:-}" ] && kill "$nspawn_pid" 2>/dev/null && wait "$nspawn_pid" 2>/dev/null
   ip netns del "$sw" 2>/dev/null || true
   ip netns del "$n1" 2>/dev/null || true
+  ip netns del "$cl" 2>/dev/null || true
 }
 trap cleanup EXIT
 
@@ -50,6 +53,13 @@ ip -n "$sw" link add n1-m type veth peer name eth0 netns "$n1"
 ip -n "$sw" link add n1-d type veth peer name eth1 netns "$n1"
 ip -n "$sw" link set n1-m master br-mgmt up
 ip -n "$sw" link set n1-d master br-data up
+# The operator's laptop: a client namespace of its own on the management bridge (10.20.0.99/24).
+ip netns add "$cl"
+ip -n "$sw" link add cl-m type veth peer name eth0 netns "$cl"
+ip -n "$sw" link set cl-m master br-mgmt up
+ip -n "$cl" link set lo up
+ip -n "$cl" addr add 10.20.0.99/24 dev eth0
+ip -n "$cl" link set eth0 up
 
 # os-vif and the neutron agents write /proc/sys/net inside the node (bridge and IPv6 settings of the
 # VMs' taps); the node has a network namespace of its own, so let it.
@@ -102,15 +112,27 @@ check "the installer was killed in the middle" grep -q "glance.packages: install
 wizard install "$work"
 end=$(date +%s)
 echo "install took $((end - start)) s in all"
-for port in 5000 9292 8778 8774 9696; do
-  check "the API on port $port answers through haproxy" inside python3 -c "
+# The endpoints from the client namespace, through the node's firewall: an HTTP answer (any status below
+# 500) means the port is open; a dropped port times out. The CA is the cluster's, read from the node's root.
+inside nft list chain inet stackbox input > "$work/nft-input.txt" 2>&1 || true
+inside nft list chain inet stackbox roles > "$work/nft-roles.txt" 2>&1 || true
+check "the node's firewall drops what its roles do not open" grep -q 'policy drop' "$work/nft-input.txt"
+check "the node's firewall holds the installer's role ports" grep -q 'stackbox-roles ' "$work/nft-roles.txt"
+client_get() { # client_get URL [CAFILE]: succeeds on an HTTP answer below 500 from the client namespace
+  ip netns exec "$cl" python3 -c "
 import ssl, sys, urllib.error, urllib.request
-ctx = ssl.create_default_context(cafile='/etc/stackbox/ca.pem')
+ctx = ssl.create_default_context(cafile=sys.argv[2]) if sys.argv[2] else None
 try:
-    urllib.request.urlopen('https://10.20.0.11:$port/', context=ctx, timeout=10)
+    urllib.request.urlopen(sys.argv[1], context=ctx, timeout=10)
 except urllib.error.HTTPError as e:
-    sys.exit(0 if e.code < 500 else 1)"
+    sys.exit(0 if e.code < 500 else 1)" "$1" "${2:-}"
+}
+for endpoint in 5000/v3 9292/ 8778/ 8774/v2.1 9696/ 443/vnc_auto.html; do
+  check "https://10.20.0.11:$endpoint answers from another namespace" \
+    client_get "https://10.20.0.11:$endpoint" "$work/root/etc/stackbox/ca.pem"
 done
+check "the console proxy (noVNC, 6080) answers from another namespace" \
+  client_get "http://10.20.0.11:6080/vnc_auto.html"
 # 4. Once more, from the answer file: the wizard's configuration was the same, so every step is skipped.
 rerun_start=$SECONDS
 inside stackboxd install --config /root/allinone.toml > "$work/rerun.log" 2>&1 || true

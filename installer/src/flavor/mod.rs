@@ -16,7 +16,12 @@ use crate::plan::{NodeFacts, Plan, PlanError, Planner, Step};
 struct NotInstallable;
 
 impl Planner for NotInstallable {
-    fn steps(&self, _config: &ClusterConfig, _facts: &BTreeMap<String, NodeFacts>) -> Vec<Step> {
+    fn steps(
+        &self,
+        _config: &ClusterConfig,
+        _catalog: &stackbox_hardware_profiles::Catalog,
+        _facts: &BTreeMap<String, NodeFacts>,
+    ) -> Vec<Step> {
         Vec::new()
     }
 }

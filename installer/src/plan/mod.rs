@@ -27,8 +27,13 @@ use crate::config::ClusterConfig;
 /// What a flavor gives the generic plan: every step of the cluster, in the builder's order (the plan
 /// then orders them by their dependencies).
 pub trait Planner {
-    /// The steps for a configuration that validated.
-    fn steps(&self, config: &ClusterConfig, facts: &BTreeMap<String, NodeFacts>) -> Vec<Step>;
+    /// The steps for a configuration that validated; `catalog` says which ports each role opens.
+    fn steps(
+        &self,
+        config: &ClusterConfig,
+        catalog: &stackbox_hardware_profiles::Catalog,
+        facts: &BTreeMap<String, NodeFacts>,
+    ) -> Vec<Step>;
 }
 
 /// The whole plan, in execution order.
@@ -46,7 +51,8 @@ pub enum PlanError {
     /// The configuration did not validate.
     #[error("the configuration is invalid:\n{0}")]
     Invalid(String),
-    /// A dependency names no step, or the steps depend on each other in a circle: a bug in the builder.
+    /// A dependency names no step, the steps depend on each other in a circle, or a step's check cannot
+    /// be evaluated for its action: a bug in the builder.
     #[error("plan graph: {0}")]
     Graph(String),
 }
@@ -71,7 +77,13 @@ impl Plan {
                     .join("\n"),
             ));
         }
-        let steps = planner.steps(config, facts);
+        let steps = planner.steps(config, catalog, facts);
+        if let Some(s) = steps.iter().find(|s| !s.done.fits(&s.action)) {
+            return Err(PlanError::Graph(format!(
+                "{}: the check {:?} cannot be evaluated for its action {:?}",
+                s.id, s.done, s.action
+            )));
+        }
         Ok(Plan {
             cluster: config.name.clone(),
             steps: order(steps)?,
@@ -181,4 +193,52 @@ fn order(steps: Vec<Step>) -> Result<Vec<Step>, PlanError> {
         ordered.push(step);
     }
     Ok(ordered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A flavor with a bug: a command evidenced by the state of units it does not name.
+    struct Mismatched;
+
+    impl Planner for Mismatched {
+        fn steps(
+            &self,
+            _config: &ClusterConfig,
+            _catalog: &stackbox_hardware_profiles::Catalog,
+            _facts: &BTreeMap<String, NodeFacts>,
+        ) -> Vec<Step> {
+            let mut steps = Vec::new();
+            NodeSteps::new("n1", &mut steps).add(
+                "db.start",
+                "start",
+                &[],
+                Action::Commands {
+                    commands: vec![vec!["galera_new_cluster".into()]],
+                    env: Vec::new(),
+                },
+                DoneCheck::UnitsActive,
+            );
+            steps
+        }
+    }
+
+    #[test]
+    fn a_check_that_does_not_fit_its_action_is_refused() -> Result<(), Box<dyn std::error::Error>> {
+        let config = ClusterConfig::from_toml(
+            "allinone.toml",
+            include_str!("../../../examples/allinone.toml"),
+        )?;
+        let catalog = stackbox_hardware_profiles::Catalog::embedded()?;
+        let err = Plan::build(&config, &catalog, &BTreeMap::new(), &Mismatched)
+            .err()
+            .ok_or("a mismatched step was planned")?
+            .to_string();
+        assert!(
+            err.contains("n1/db.start: the check UnitsActive cannot be evaluated"),
+            "{err}"
+        );
+        Ok(())
+    }
 }

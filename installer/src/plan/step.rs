@@ -109,6 +109,24 @@ pub enum DoneCheck {
     Never,
 }
 
+impl DoneCheck {
+    /// Whether the executor can evaluate this check for `action`: the checks that read the action's own
+    /// list (packages, files, units) need that kind of action; the others stand alone. [`crate::plan::Plan`]
+    /// refuses a step whose check does not fit, so such a pair never reaches a machine.
+    pub fn fits(&self, action: &Action) -> bool {
+        match self {
+            DoneCheck::PackagesInstalled => matches!(action, Action::Packages { .. }),
+            DoneCheck::FilesMatch => matches!(action, Action::Files { .. }),
+            DoneCheck::UnitsActive => matches!(action, Action::Units { .. }),
+            DoneCheck::UnitActive { .. }
+            | DoneCheck::SqlRows { .. }
+            | DoneCheck::Command { .. }
+            | DoneCheck::Path { .. }
+            | DoneCheck::Never => true,
+        }
+    }
+}
+
 /// One step of the plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Step {

@@ -109,15 +109,15 @@ fn bootstrap(s: &mut NodeSteps, ctx: &OpenStackCtx, m: &Mgmt) {
         },
     );
     let url = ctx.public_url_keystone() + "/v3/";
-    s.once(
+    // keystone-manage reads the admin's password from OS_BOOTSTRAP_PASSWORD: it stays off the command
+    // line (the environment of a root process is readable by root only).
+    let step = s.once(
         "keystone.bootstrap",
         "bootstrap keystone's admin user and identity endpoints",
         &["keystone.fernet"],
         vec![argv(&[
             "keystone-manage",
             "bootstrap",
-            "--bootstrap-password",
-            &placeholder("admin"),
             "--bootstrap-admin-url",
             &url,
             "--bootstrap-internal-url",
@@ -129,18 +129,27 @@ fn bootstrap(s: &mut NodeSteps, ctx: &OpenStackCtx, m: &Mgmt) {
         ])],
         "/var/log/keystone/keystone-manage.log",
     );
+    if let Action::Commands { env, .. } = &mut step.action {
+        env.push(("OS_BOOTSTRAP_PASSWORD".to_owned(), placeholder("admin")));
+    }
 }
 
 /// The leader registers the services in keystone's catalog once keystone answers.
 fn catalog(s: &mut NodeSteps, ctx: &OpenStackCtx) {
-    let commands = catalog_commands(ctx);
+    let mut env = admin_env(ctx);
+    env.extend(SERVICE_USERS.iter().map(|(user, ..)| {
+        (
+            password_variable(user),
+            placeholder(&format!("user-{user}")),
+        )
+    }));
     let step = s.add(
         "keystone.endpoints",
         "create the service project, the services' users and their endpoints",
         &["keystone.ready"],
         Action::Commands {
-            commands,
-            env: admin_env(ctx),
+            commands: catalog_commands(ctx),
+            env,
         },
         DoneCheck::Command {
             argv: argv(&[
@@ -162,43 +171,61 @@ fn catalog(s: &mut NodeSteps, ctx: &OpenStackCtx) {
     step.log = Some("/var/log/keystone/keystone.log".into());
 }
 
+/// The services registered in the catalog: user, service name, type and public port.
+const SERVICE_USERS: [(&str, &str, &str, u16); 4] = [
+    ("glance", "glance", "image", ports::GLANCE.0),
+    ("placement", "placement", "placement", ports::PLACEMENT.0),
+    ("nova", "nova", "compute", ports::NOVA.0),
+    ("neutron", "neutron", "network", ports::NEUTRON.0),
+];
+
+/// The environment variable that carries `user`'s password to [`SET_USER_PASSWORD`].
+fn password_variable(user: &str) -> String {
+    format!("STACKBOX_PASSWORD_{}", user.to_uppercase())
+}
+
+/// Creates the user `argv[1]` in the default domain, or sets its password when it exists, with the password
+/// from the environment variable `argv[2]`: the `openstack` client takes a password only as an argument
+/// or from a terminal, so this uses its library (openstacksdk, which reads the admin's `OS_*` variables).
+const SET_USER_PASSWORD: &str = "import os, sys, openstack
+name, password = sys.argv[1], os.environ[sys.argv[2]]
+conn = openstack.connect()
+user = conn.identity.find_user(name)
+if user is None:
+    conn.identity.create_user(name=name, password=password, domain_id='default')
+else:
+    conn.identity.update_user(user, password=password)
+";
+
+/// Creates the project `$1` unless it exists.
+const PROJECT: &str = "openstack project show \"$1\" >/dev/null 2>&1 \
+    || openstack project create --domain default --description 'Service Project' \"$1\"";
+
+/// Creates the service `$1` of type `$2` unless it exists.
+const SERVICE: &str = "openstack service show \"$1\" >/dev/null 2>&1 \
+    || openstack service create --name \"$1\" \"$2\"";
+
+/// Creates the endpoint of service `$1`, interface `$2`, in region `$3`, at URL `$4`, unless it exists.
+const ENDPOINT: &str = "openstack endpoint list --service \"$1\" --interface \"$2\" -f value -c URL \
+    | grep -qxF -- \"$4\" || openstack endpoint create --region \"$3\" \"$1\" \"$2\" \"$4\"";
+
 /// The service project, then per service its user (its password set again, in case it changed), its
-/// admin role, the service and its public, internal and admin endpoints: each only when missing.
+/// admin role, the service and its public, internal and admin endpoints: each only when missing. The
+/// shell scripts are constants: every value reaches them as an argument (`$1`...), never as shell text.
 fn catalog_commands(ctx: &OpenStackCtx) -> Vec<Vec<String>> {
-    let mut commands = vec![argv(&[
-        "sh",
-        "-c",
-        "openstack project show service >/dev/null 2>&1 || openstack project create --domain default --description 'Service Project' service",
-    ])];
-    for (user, service, kind, port) in [
-        ("glance", "glance", "image", ports::GLANCE.0),
-        ("placement", "placement", "placement", ports::PLACEMENT.0),
-        ("nova", "nova", "compute", ports::NOVA.0),
-        ("neutron", "neutron", "network", ports::NEUTRON.0),
-    ] {
+    let mut commands = vec![argv(&["sh", "-c", PROJECT, "sh", "service"])];
+    for (user, service, kind, port) in SERVICE_USERS {
         let url = if kind == "compute" {
             format!("https://{}:{port}/v2.1", ctx.api_host)
         } else {
             format!("https://{}:{port}", ctx.api_host)
         };
         commands.push(argv(&[
-            "openstack",
-            "user",
-            "create",
-            "--or-show",
-            "--domain",
-            "default",
-            "--password",
-            &placeholder(&format!("user-{user}")),
+            "python3",
+            "-c",
+            SET_USER_PASSWORD,
             user,
-        ]));
-        commands.push(argv(&[
-            "openstack",
-            "user",
-            "set",
-            "--password",
-            &placeholder(&format!("user-{user}")),
-            user,
+            &password_variable(user),
         ]));
         commands.push(argv(&[
             "openstack",
@@ -210,15 +237,17 @@ fn catalog_commands(ctx: &OpenStackCtx) -> Vec<Vec<String>> {
             user,
             "admin",
         ]));
-        commands.push(argv(&["sh", "-c", &format!("openstack service show {service} >/dev/null 2>&1 || openstack service create --name {service} {kind}")]));
+        commands.push(argv(&["sh", "-c", SERVICE, "sh", service, kind]));
         for interface in ["public", "internal", "admin"] {
             commands.push(argv(&[
                 "sh",
                 "-c",
-                &format!(
-                    "openstack endpoint list --service {service} --interface {interface} -f value -c URL | grep -qx '{url}' || openstack endpoint create --region {} {service} {interface} {url}",
-                    ctx.region
-                ),
+                ENDPOINT,
+                "sh",
+                service,
+                interface,
+                &ctx.region,
+                &url,
             ]));
         }
     }

@@ -11,6 +11,7 @@ pub mod compute;
 pub mod console;
 pub mod context;
 pub mod endpoints;
+pub mod firewall;
 pub mod glance;
 pub mod keystone;
 pub mod mgmt;
@@ -21,6 +22,8 @@ pub mod setup;
 pub mod smoke;
 
 use std::collections::BTreeMap;
+
+use stackbox_hardware_profiles::Catalog;
 
 use crate::config::{ClusterConfig, Node};
 use crate::plan::infrastructure::{self, Leaders, haproxy, memcached};
@@ -36,14 +39,19 @@ pub struct OpenStack;
 const BUS_USER: &str = "openstack";
 
 impl Planner for OpenStack {
-    fn steps(&self, config: &ClusterConfig, facts: &BTreeMap<String, NodeFacts>) -> Vec<Step> {
+    fn steps(
+        &self,
+        config: &ClusterConfig,
+        catalog: &Catalog,
+        facts: &BTreeMap<String, NodeFacts>,
+    ) -> Vec<Step> {
         let mut steps = Vec::new();
         let leaders = Leaders::of(config);
         for node in &config.nodes {
             let facts = facts.get(&node.name).copied().unwrap_or_default();
             let ctx = context(config, node, facts);
             let mut s = NodeSteps::new(&node.name, &mut steps);
-            node_steps(&mut s, config, node, &ctx, &leaders);
+            node_steps(&mut s, config, catalog, node, &ctx, &leaders);
         }
         // Host discovery and the smoke test on the management leader, once every compute node runs.
         if leaders.mgmt.is_empty() {
@@ -66,17 +74,20 @@ impl Planner for OpenStack {
 fn node_steps(
     s: &mut NodeSteps,
     config: &ClusterConfig,
+    catalog: &Catalog,
     node: &Node,
     ctx: &OpenStackCtx,
     leaders: &Leaders,
 ) {
+    let serves_console = node.has("console-proxy")
+        || (node.has("management") && config.leader("console-proxy").is_none());
+    // The ports first: other nodes reach this one's database and bus as soon as they start.
+    firewall::steps(s, ctx, catalog, node, serves_console);
     infrastructure::node(s, &ctx.base, node, leaders, BUS_USER);
     if node.has("management") {
         management(s, config, ctx, leaders);
     }
-    if node.has("console-proxy")
-        || (node.has("management") && config.leader("console-proxy").is_none())
-    {
+    if serves_console {
         console::steps(s, ctx, &leaders.mgmt);
     }
     if node.has("compute") {

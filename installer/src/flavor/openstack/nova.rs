@@ -6,7 +6,7 @@ use super::context::{File, OpenStackCtx, service_default};
 use super::endpoints::ports;
 use super::mgmt::Mgmt;
 use crate::config::Node;
-use crate::plan::builder::{NodeSteps, as_user, file};
+use crate::plan::builder::{NodeSteps, argv, as_user, file};
 use crate::plan::step::{Action, DoneCheck};
 
 /// nova's controller steps on a management node.
@@ -136,6 +136,15 @@ pub fn config(s: &mut NodeSteps, ctx: &OpenStackCtx, after: &[&str]) {
     );
 }
 
+/// Discovers the compute hosts as nova, then succeeds when every host named in `$@` is mapped. The host
+/// list stays in a shell variable: no file, so nothing in a shared directory for another user to plant
+/// or read.
+const DISCOVER_HOSTS: &str =
+    "hosts=$(su -s /bin/sh -c 'nova-manage cell_v2 discover_hosts --verbose \
+    && nova-manage cell_v2 list_hosts' nova) || exit 1
+printf '%s\\n' \"$hosts\"
+for host in \"$@\"; do printf '%s\\n' \"$hosts\" | grep -qw -- \"$host\" || exit 1; done";
+
 /// On the management leader, once every compute node runs: maps the compute hosts into cell1.
 pub fn discover_hosts(s: &mut NodeSteps, compute_nodes: &[&Node]) {
     let computes_up: Vec<String> = compute_nodes
@@ -145,6 +154,7 @@ pub fn discover_hosts(s: &mut NodeSteps, compute_nodes: &[&Node]) {
     let mut after: Vec<&str> = computes_up.iter().map(String::as_str).collect();
     after.push("neutron.ready");
     let check = as_user("nova", "nova-manage cell_v2 list_hosts");
+    let names: Vec<String> = compute_nodes.iter().map(|n| n.name.clone()).collect();
     s.add(
         "nova.discover-hosts",
         "map the compute nodes into cell1",
@@ -152,13 +162,7 @@ pub fn discover_hosts(s: &mut NodeSteps, compute_nodes: &[&Node]) {
         // A compute node registers itself a moment after nova-compute starts: discover until every
         // compute node is mapped.
         Action::Wait {
-            argv: as_user(
-                "nova",
-                &format!(
-                    "nova-manage cell_v2 discover_hosts --verbose && nova-manage cell_v2 list_hosts > /tmp/stackbox-hosts && {}",
-                    compute_nodes.iter().map(|n| format!("grep -qw {} /tmp/stackbox-hosts", n.name)).collect::<Vec<_>>().join(" && ")
-                ),
-            ),
+            argv: [argv(&["sh", "-c", DISCOVER_HOSTS, "sh"]), names].concat(),
             timeout_secs: 300,
         },
         DoneCheck::Command {

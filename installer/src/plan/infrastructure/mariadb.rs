@@ -24,10 +24,12 @@ pub fn steps(s: &mut NodeSteps, ctx: &Ctx, db_leader: &str) {
         "mariadb.config",
         "configure MariaDB",
         &["mariadb.packages"],
+        // With Galera it holds the state-transfer password (wsrep_sst_auth): the server, which runs as
+        // mysql, reads it; nobody else.
         vec![file(
             "/etc/mysql/mariadb.conf.d/60-stackbox.cnf",
-            0o644,
-            None,
+            0o640,
+            Some("root:mysql"),
             File::MariadbCnf.render(ctx),
         )],
     );
@@ -50,7 +52,19 @@ fn start(s: &mut NodeSteps, ctx: &Ctx, db_leader: &str) {
                 commands: vec![argv(&["galera_new_cluster"])],
                 env: Vec::new(),
             },
-            DoneCheck::UnitsActive,
+            // Done when this server is in a primary component: a MariaDB that its package's postinst
+            // started without Galera is not (galera_new_cluster restarts it), and neither is a stopped one.
+            DoneCheck::Command {
+                argv: argv(&[
+                    "mysql",
+                    "--protocol=socket",
+                    "-N",
+                    "-B",
+                    "-e",
+                    "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_status'",
+                ]),
+                contains: Some("Primary".into()),
+            },
         );
         step.log = Some("/var/log/mysql/error.log".into());
     } else {

@@ -1,8 +1,9 @@
 //! The infrastructure every flavor shares, as steps: the base of every node (/etc/hosts, time, the
-//! package index) here, and one module per service: [`mariadb`] (with Galera), [`rabbitmq`],
+//! package index) here, the node's firewall openings ([`firewall`]), and one module per service: [`mariadb`] (with Galera), [`rabbitmq`],
 //! [`memcached`] and [`haproxy`] (with the endpoint certificate). Also the generic template context of a
 //! node ([`context`]), which a flavor's context extends.
 
+pub mod firewall;
 pub mod haproxy;
 pub mod mariadb;
 pub mod memcached;

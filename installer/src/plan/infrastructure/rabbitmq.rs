@@ -54,7 +54,17 @@ pub fn steps(s: &mut NodeSteps, ctx: &Ctx, bus_leader: &str, user: &str) {
     }
 }
 
-/// The leader creates the flavor's user with its permissions.
+/// Creates `$1` with the password in `$STACKBOX_SECRET`, or sets the password of the existing user: the
+/// password reaches `rabbitmqctl` on its standard input (it reads it there when the argument is left
+/// out), through `printf`, a shell builtin, so it is on no command line.
+const CREATE_OR_UPDATE_USER: &str = "printf '%s\\n' \"$STACKBOX_SECRET\" | rabbitmqctl add_user \"$1\" \
+    || printf '%s\\n' \"$STACKBOX_SECRET\" | rabbitmqctl change_password \"$1\"";
+
+/// Succeeds when a user named exactly `$1` exists.
+const USER_EXISTS: &str = "rabbitmqctl --silent list_users | cut -f1 | grep -qxF -- \"$1\"";
+
+/// The leader creates the flavor's user (or, after the secret changed, sets its new password) with its
+/// permissions.
 fn create_user(s: &mut NodeSteps, user: &str) {
     s.add(
         "rabbitmq.user",
@@ -62,14 +72,14 @@ fn create_user(s: &mut NodeSteps, user: &str) {
         &["rabbitmq.start"],
         Action::Commands {
             commands: vec![
-                argv(&["rabbitmqctl", "add_user", user, &placeholder("rabbit")]),
+                argv(&["sh", "-c", CREATE_OR_UPDATE_USER, "sh", user]),
                 argv(&["rabbitmqctl", "set_permissions", user, ".*", ".*", ".*"]),
             ],
-            env: Vec::new(),
+            env: vec![("STACKBOX_SECRET".to_owned(), placeholder("rabbit"))],
         },
         DoneCheck::Command {
-            argv: argv(&["rabbitmqctl", "--silent", "list_users"]),
-            contains: Some(user.to_owned()),
+            argv: argv(&["sh", "-c", USER_EXISTS, "sh", user]),
+            contains: None,
         },
     );
 }

@@ -1,0 +1,70 @@
+//! The ports an OpenStack node accepts: its roles' ports from the role catalog (OpenStack's and the shared
+//! ones), plus what this flavor's topology adds that a role's list cannot say: the haproxy backends on
+//! the other management nodes, the token cache they share, the console proxy's public frontend, the VNC
+//! consoles of the VMs and VXLAN to the network node.
+
+use stackbox_hardware_profiles::{Catalog, Flavor, Protocol};
+
+use super::context::OpenStackCtx;
+use super::endpoints::ports;
+use crate::config::Node;
+use crate::plan::builder::NodeSteps;
+use crate::plan::infrastructure::firewall::{self, Opening, catalog_openings};
+
+/// The VNC ports of the VMs on a compute node, reached by the console proxy: libvirt gives each VM the
+/// next free port from 5900; this opens the first 1024.
+pub const VNC: (u16, u16) = (5900, 6923);
+
+/// What `node` accepts; `serves_console`: it runs the console proxy (its role, or a management node when
+/// no node has that role).
+pub fn openings(catalog: &Catalog, node: &Node, serves_console: bool) -> Vec<Opening> {
+    let mut all = catalog_openings(catalog, &node.roles, Flavor::Openstack);
+    let tcp = |port: u16, purpose: &str| Opening::port(Protocol::Tcp, port, purpose);
+    if node.has("management") {
+        for (name, (_, internal)) in [
+            ("keystone", ports::KEYSTONE),
+            ("glance", ports::GLANCE),
+            ("placement", ports::PLACEMENT),
+            ("nova", ports::NOVA),
+            ("neutron", ports::NEUTRON),
+        ] {
+            all.push(tcp(
+                internal,
+                &format!("{name} behind haproxy, from the management nodes"),
+            ));
+        }
+        all.push(tcp(ports::NOVNC.0, "console proxy through haproxy (TLS)"));
+        all.push(tcp(
+            11211,
+            "memcached, the token cache of the management nodes",
+        ));
+        all.push(Opening::port(
+            Protocol::Udp,
+            4789,
+            "VXLAN to the network node (neutron's agents)",
+        ));
+    }
+    if serves_console {
+        all.push(tcp(ports::NOVNC.1, "noVNC proxy behind haproxy"));
+    }
+    if node.has("compute") {
+        all.push(Opening::range(
+            Protocol::Tcp,
+            VNC.0,
+            VNC.1,
+            "VNC consoles of the VMs, from the console proxy",
+        ));
+    }
+    all
+}
+
+/// The firewall steps of `node`.
+pub fn steps(
+    s: &mut NodeSteps,
+    ctx: &OpenStackCtx,
+    catalog: &Catalog,
+    node: &Node,
+    serves_console: bool,
+) {
+    firewall::steps(s, &ctx.roles, &openings(catalog, node, serves_console));
+}
