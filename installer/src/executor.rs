@@ -316,6 +316,8 @@ impl<S: System> Executor<'_, S> {
             .collect()
     }
 
+    /// SQL statements with their secrets filled in. Command lines are never filled: the plan refuses a
+    /// secret there, so an argv is used as planned.
     fn fill_all(&self, items: &[String]) -> Result<Vec<String>, StepError> {
         items
             .iter()
@@ -351,7 +353,7 @@ impl<S: System> Executor<'_, S> {
                     Action::Commands { env, .. } => self.fill_env(env)?,
                     _ => Vec::new(),
                 };
-                match sys.run(&self.fill_all(argv)?, &env).await {
+                match sys.run(argv, &env).await {
                     Ok(out) => Ok(contains.as_ref().is_none_or(|c| out.contains(c.as_str()))),
                     Err(StepError::Command(_)) => Ok(false),
                     Err(e) => Err(e),
@@ -415,15 +417,14 @@ impl<S: System> Executor<'_, S> {
                 let env = self.fill_env(env)?;
                 let mut out = String::new();
                 for argv in commands {
-                    out.push_str(&sys.run(&self.fill_all(argv)?, &env).await?);
+                    out.push_str(&sys.run(argv, &env).await?);
                 }
                 Ok(out)
             }
             Action::Wait { argv, timeout_secs } => {
-                let argv = self.fill_all(argv)?;
                 let deadline = Instant::now() + std::time::Duration::from_secs(*timeout_secs);
                 loop {
-                    match sys.run(&argv, &[]).await {
+                    match sys.run(argv, &[]).await {
                         Ok(out) => return Ok(out),
                         Err(e) if Instant::now() >= deadline => {
                             return Err(StepError::NotReady {

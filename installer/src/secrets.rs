@@ -30,9 +30,13 @@ pub const NAMES: &[&str] = &[
     "metadata-proxy",
 ];
 
-/// The placeholder that stands for a secret in rendered files and commands.
+/// How every secret placeholder begins: `@@secret:NAME@@`.
+pub const MARK: &str = "@@secret:";
+
+/// The placeholder that stands for a secret in rendered files, SQL and a command's environment (never in
+/// its argv: see [`crate::plan::Plan::build`]).
 pub fn placeholder(name: &str) -> String {
-    format!("@@secret:{name}@@")
+    format!("{MARK}{name}@@")
 }
 
 /// Why the secrets could not be loaded or used.
@@ -129,9 +133,9 @@ impl Secrets {
     pub fn fill(&self, text: &str) -> Result<String, SecretsError> {
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
-        while let Some(at) = rest.find("@@secret:") {
+        while let Some(at) = rest.find(MARK) {
             out.push_str(&rest[..at]);
-            let after = &rest[at + "@@secret:".len()..];
+            let after = &rest[at + MARK.len()..];
             let len = after
                 .bytes()
                 .take_while(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')

@@ -23,6 +23,7 @@ pub use builder::NodeSteps;
 pub use step::{Action, DoneCheck, FileSpec, NodeFacts, SMOKE_COMMAND, Step};
 
 use crate::config::ClusterConfig;
+use crate::secrets::MARK as SECRET_MARK;
 
 /// What a flavor gives the generic plan: every step of the cluster, in the builder's order (the plan
 /// then orders them by their dependencies).
@@ -82,6 +83,19 @@ impl Plan {
             return Err(PlanError::Graph(format!(
                 "{}: the check {:?} cannot be evaluated for its action {:?}",
                 s.id, s.done, s.action
+            )));
+        }
+        // A command line is world-readable (/proc/PID/cmdline): secrets go in the environment or a file.
+        let on_command_line = |s: &&Step| {
+            s.action
+                .argv_words()
+                .chain(s.done.argv_words())
+                .any(|w| w.contains(SECRET_MARK))
+        };
+        if let Some(s) = steps.iter().find(on_command_line) {
+            return Err(PlanError::Graph(format!(
+                "{}: a secret on a command line (pass it in the environment)",
+                s.id
             )));
         }
         Ok(Plan {
@@ -222,6 +236,54 @@ mod tests {
             );
             steps
         }
+    }
+
+    /// A flavor with a bug: a password on a command line.
+    struct Leaky;
+
+    impl Planner for Leaky {
+        fn steps(
+            &self,
+            _config: &ClusterConfig,
+            _catalog: &stackbox_hardware_profiles::Catalog,
+            _facts: &BTreeMap<String, NodeFacts>,
+        ) -> Vec<Step> {
+            let mut steps = Vec::new();
+            NodeSteps::new("n1", &mut steps).add(
+                "bus.user",
+                "user",
+                &[],
+                Action::Commands {
+                    commands: vec![vec![
+                        "rabbitmqctl".into(),
+                        "add_user".into(),
+                        "openstack".into(),
+                        crate::secrets::placeholder("rabbitmq"),
+                    ]],
+                    env: Vec::new(),
+                },
+                DoneCheck::Never,
+            );
+            steps
+        }
+    }
+
+    #[test]
+    fn a_secret_on_a_command_line_is_refused() -> Result<(), Box<dyn std::error::Error>> {
+        let config = ClusterConfig::from_toml(
+            "allinone.toml",
+            include_str!("../../../examples/allinone.toml"),
+        )?;
+        let catalog = stackbox_hardware_profiles::Catalog::embedded()?;
+        let err = Plan::build(&config, &catalog, &BTreeMap::new(), &Leaky)
+            .err()
+            .ok_or("a secret on a command line was planned")?
+            .to_string();
+        assert!(
+            err.contains("n1/bus.user: a secret on a command line"),
+            "{err}"
+        );
+        Ok(())
     }
 
     #[test]

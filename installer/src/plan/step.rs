@@ -56,9 +56,10 @@ pub enum Action {
     /// Runs commands, in order, through the command runner. Work that is more than a command line (the
     /// endpoint certificate, the smoke test) is a `stackboxd` subcommand run this way.
     Commands {
-        /// Each command's argv; may hold secret placeholders.
+        /// Each command's argv. Never a secret placeholder: a command line is world-readable in
+        /// /proc/PID/cmdline; [`crate::plan::Plan`] refuses one, and secrets travel in `env` instead.
         commands: Vec<Vec<String>>,
-        /// Extra environment (for the `openstack` client's credentials).
+        /// Extra environment (credentials; may hold secret placeholders).
         env: Vec<(String, String)>,
     },
     /// Waits until a command succeeds (a service answering through its endpoint), polling once a
@@ -109,7 +110,26 @@ pub enum DoneCheck {
     Never,
 }
 
+impl Action {
+    /// Every word the action puts on a command line.
+    pub fn argv_words(&self) -> Box<dyn Iterator<Item = &String> + '_> {
+        match self {
+            Action::Commands { commands, .. } => Box::new(commands.iter().flatten()),
+            Action::Wait { argv, .. } => Box::new(argv.iter()),
+            _ => Box::new(std::iter::empty()),
+        }
+    }
+}
+
 impl DoneCheck {
+    /// Every word the check puts on a command line.
+    pub fn argv_words(&self) -> Box<dyn Iterator<Item = &String> + '_> {
+        match self {
+            DoneCheck::Command { argv, .. } => Box::new(argv.iter()),
+            _ => Box::new(std::iter::empty()),
+        }
+    }
+
     /// Whether the executor can evaluate this check for `action`: the checks that read the action's own
     /// list (packages, files, units) need that kind of action; the others stand alone. [`crate::plan::Plan`]
     /// refuses a step whose check does not fit, so such a pair never reaches a machine.
