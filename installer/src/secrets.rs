@@ -1,5 +1,5 @@
 //! The cluster's secrets: generated when absent, kept in one TOML file with mode 0600 (by default
-//! `/etc/stackbox/secrets.toml`), substituted into files and commands only when they are executed, and
+//! `/etc/stackbox/secrets.toml`), substituted into files, SQL and commands' environments (never their argv) only when they are executed, and
 //! redacted from anything reported.
 
 use std::collections::BTreeMap;

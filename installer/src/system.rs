@@ -127,7 +127,13 @@ impl RealSystem {
                 ),
             )
         };
-        options.connect().await.map_err(sql(what))
+        // The plan's statements carry secrets (CREATE USER ... IDENTIFIED BY): sqlx would log each one at
+        // debug level, so `STACKBOX_LOG=debug` would print them.
+        options
+            .disable_statement_logging()
+            .connect()
+            .await
+            .map_err(sql(what))
     }
 
     async fn manager() -> Result<(zbus::Connection, ManagerProxy<'static>), StepError> {

@@ -98,8 +98,11 @@ wizard configure "$here/examples/allinone.toml"
 
 start=$(date +%s)
 install() { inside stackboxd install -v --config /root/allinone.toml "$@"; }
-# 1. An operator pause: --stop-after stops cleanly after the step.
-install --stop-after keystone.db-sync > "$work/pause.log" 2>&1 || true
+# 1. An operator pause: --stop-after stops cleanly after the step. Logged at debug level (every command the
+#    runner starts), so that the log can be searched for secrets below.
+inside env STACKBOX_LOG=debug stackboxd install -v --config /root/allinone.toml --stop-after keystone.db-sync \
+  > "$work/pause.log" 2>&1 || true
+check "the debug log names the commands it ran" grep -q 'running' "$work/pause.log"
 check "--stop-after pauses after keystone.db-sync" grep -q "keystone.db-sync: paused here" "$work/pause.log"
 # 2. A crash: kill -9 the installer while it installs glance, then go on.
 install > "$work/killed.log" 2>&1 &
@@ -108,6 +111,15 @@ for _ in $(seq 3000); do grep -q "glance.packages: install glance" "$work/killed
 pkill -9 -f "stackboxd install -v --config /root/allinone.toml" || true
 wait "$installer" 2>/dev/null || true
 check "the installer was killed in the middle" grep -q "glance.packages: install glance" "$work/killed.log"
+# No secret in the debug log of the commands (keystone's bootstrap, rabbitmq's user, the databases ran).
+no_secret_in() { # no_secret_in LOG: fails when any generated secret's value appears in LOG
+  local value
+  while IFS= read -r value; do
+    [ -n "$value" ] && grep -qF -- "$value" "$1" && { echo "a secret is in $1"; return 1; }
+  done < <(sed -n 's/^[A-Za-z0-9_-]* *= *"\(.*\)"$/\1/p' "$work/root/etc/stackbox/secrets.toml")
+  [ -s "$work/root/etc/stackbox/secrets.toml" ]
+}
+check "no secret reaches the installer's debug log" no_secret_in "$work/pause.log"
 # 3. The wizard resumes the installation and follows it to the done page, smoke test included.
 wizard install "$work"
 end=$(date +%s)
