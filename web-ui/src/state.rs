@@ -12,7 +12,7 @@ use stackbox_firstboot::identity::{self, Secret};
 use stackbox_installer::runner::InstallMode;
 use stackbox_machine::system::Root;
 
-use crate::auth::{PasswordStore, RateLimiter, Sessions};
+use crate::auth::{PasswordStore, Sessions, SignInGate, VERIFIERS};
 use crate::wizard::{Wizard, run_check};
 
 /// The largest request body the wizard reads.
@@ -68,7 +68,8 @@ pub struct AppState {
     /// The admin password store.
     pub passwords: PasswordStore,
     sessions: Mutex<Sessions>,
-    limiter: Mutex<RateLimiter>,
+    /// The sign-in limiter and the bound on argon2 verifications.
+    pub sign_in: SignInGate,
     /// The client subnets allowed.
     pub allow: Vec<IpNet>,
     /// The wizard's flow: the hardware report, the answers and the installation.
@@ -145,7 +146,7 @@ impl AppState {
             wizard,
             passwords: PasswordStore::new(&opts.state_dir),
             sessions: Mutex::new(Sessions::new(opts.session_ttl)),
-            limiter: Mutex::new(RateLimiter::new()),
+            sign_in: SignInGate::new(VERIFIERS),
             token: id.token,
             fingerprint: id.fingerprint,
             allow,
@@ -161,11 +162,6 @@ impl AppState {
     /// The session table.
     pub fn sessions(&self) -> MutexGuard<'_, Sessions> {
         lock(&self.sessions)
-    }
-
-    /// The sign-in limiter.
-    pub fn limiter(&self) -> MutexGuard<'_, RateLimiter> {
-        lock(&self.limiter)
     }
 
     /// Whether a client address may reach the wizard.
