@@ -42,6 +42,10 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -
         E::Overflow { .. } | E::OverflowKnownLength { .. } => {
             WebError::PayloadTooLarge { limit: BODY_LIMIT }.into()
         }
+        E::Payload(e) if crate::connections::is_timeout(&e) => WebError::BodyTimeout {
+            secs: crate::connections::BODY_TIMEOUT.as_secs(),
+        }
+        .into(),
         other => WebError::BadRequest(other.to_string()).into(),
     }
 }

@@ -113,6 +113,10 @@ pub fn form_error(err: actix_web::error::UrlencodedError, _req: &HttpRequest) ->
     use actix_web::error::UrlencodedError as E;
     match err {
         E::Overflow { .. } => PageError(WebError::PayloadTooLarge { limit: BODY_LIMIT }).into(),
+        E::Payload(e) if crate::connections::is_timeout(&e) => PageError(WebError::BodyTimeout {
+            secs: crate::connections::BODY_TIMEOUT.as_secs(),
+        })
+        .into(),
         other => PageError(WebError::BadRequest(other.to_string())).into(),
     }
 }

@@ -81,6 +81,18 @@ pub enum WebError {
         /// Seconds to wait before trying again.
         retry_after_secs: u64,
     },
+    /// The client's address has as many connections open as it may.
+    #[error("this address has {limit} connections open to the wizard already; close some")]
+    TooManyConnections {
+        /// Connections allowed per address.
+        limit: usize,
+    },
+    /// The request's body did not arrive in time.
+    #[error("the request body did not arrive within {secs} s")]
+    BodyTimeout {
+        /// The deadline in seconds.
+        secs: u64,
+    },
     /// The body is larger than the wizard accepts.
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge {
@@ -138,6 +150,8 @@ impl WebError {
             WebError::LockedOut { .. } => "locked-out",
             WebError::SignInInFlight => "sign-in-in-flight",
             WebError::Busy { .. } => "busy",
+            WebError::TooManyConnections { .. } => "too-many-connections",
+            WebError::BodyTimeout { .. } => "body-timeout",
             WebError::PayloadTooLarge { .. } => "payload-too-large",
             WebError::NotFound => "not-found",
             WebError::Conflict(_) => "conflict",
@@ -162,6 +176,8 @@ impl WebError {
             WebError::LockedOut { .. } => "Too many failed sign-ins",
             WebError::SignInInFlight => "Sign-in already being checked",
             WebError::Busy { .. } => "Busy",
+            WebError::TooManyConnections { .. } => "Too many connections",
+            WebError::BodyTimeout { .. } => "Request body too slow",
             WebError::PayloadTooLarge { .. } => "Request body too large",
             WebError::NotFound => "Not found",
             WebError::Conflict(_) => "Conflict with the wizard's state",
@@ -222,7 +238,10 @@ impl ResponseError for WebError {
             WebError::Csrf | WebError::AddressNotAllowed | WebError::PasswordNotSet => {
                 StatusCode::FORBIDDEN
             }
-            WebError::LockedOut { .. } | WebError::SignInInFlight => StatusCode::TOO_MANY_REQUESTS,
+            WebError::LockedOut { .. }
+            | WebError::SignInInFlight
+            | WebError::TooManyConnections { .. } => StatusCode::TOO_MANY_REQUESTS,
+            WebError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             WebError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             WebError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::NotFound => StatusCode::NOT_FOUND,
@@ -252,6 +271,7 @@ impl WebError {
                 Some(*retry_after_secs)
             }
             WebError::SignInInFlight => Some(1),
+            WebError::TooManyConnections { .. } => Some(5),
             _ => None,
         }
     }

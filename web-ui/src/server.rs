@@ -9,6 +9,7 @@ use actix_web::{HttpServer, web};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::connections;
 use crate::state::{AppState, ServeOptions};
 
 /// Why the server could not start.
@@ -83,7 +84,9 @@ pub fn bind(
     let st = state.clone();
     let mut server = HttpServer::new(move || crate::app::app(st.clone()))
         .max_connections(4096)
-        .client_request_timeout(std::time::Duration::from_secs(10))
+        .on_connect(connections::on_connect)
+        .client_request_timeout(connections::HEAD_TIMEOUT)
+        .client_disconnect_timeout(std::time::Duration::from_secs(1))
         .shutdown_timeout(2);
     if workers > 0 {
         server = server.workers(workers);
@@ -173,6 +176,10 @@ pub fn bind_redirect(
 
 /// `stackboxd serve`: prepares the state, binds and serves until SIGINT or SIGTERM.
 pub fn serve(opts: ServeOptions) -> Result<(), ServeError> {
+    match connections::raise_file_limit() {
+        Ok(n) => tracing::debug!("open-file limit {n}"),
+        Err(e) => tracing::warn!("could not raise the open-file limit: {e}"),
+    }
     let state = web::Data::new(AppState::new(opts).map_err(ServeError::State)?);
     actix_web::rt::System::new().block_on(async move {
         let (server, addrs) = bind(state.clone())?;

@@ -13,6 +13,7 @@ use stackbox_installer::runner::InstallMode;
 use stackbox_machine::system::Root;
 
 use crate::auth::{PasswordStore, Sessions, SignInGate, VERIFIERS};
+use crate::connections::Connections;
 use crate::wizard::{Wizard, run_check};
 
 /// The largest request body the wizard reads.
@@ -72,6 +73,8 @@ pub struct AppState {
     pub sign_in: SignInGate,
     /// The client subnets allowed.
     pub allow: Vec<IpNet>,
+    /// Open connections per client address.
+    pub connections: Connections,
     /// The wizard's flow: the hardware report, the answers and the installation.
     pub wizard: Wizard,
 }
@@ -150,6 +153,7 @@ impl AppState {
             token: id.token,
             fingerprint: id.fingerprint,
             allow,
+            connections: Connections::default(),
             opts,
         })
     }
