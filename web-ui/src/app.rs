@@ -18,7 +18,11 @@ use crate::{api, assets, connections, pages};
 /// The Content-Security-Policy of every response: nothing inline, nothing from elsewhere, no framing.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// The headers every response carries.
+/// The `Strict-Transport-Security` of every HTTPS response: a year, this host only (browsers ignore it
+/// while the certificate is not trusted, and for addresses). Never sent over plain HTTP.
+pub const HSTS: &str = "max-age=31536000";
+
+/// The headers every response carries (the plain-HTTP redirects too).
 pub fn security_headers() -> DefaultHeaders {
     DefaultHeaders::new()
         .add((header::CONTENT_SECURITY_POLICY, CSP))
@@ -122,8 +126,8 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
     }
 }
 
-/// Builds the whole application around `state`: routes, then the guard, then the headers (outermost,
-/// so refusals carry them too).
+/// Builds the whole application around `state`: routes, then the guard, then the headers with HSTS
+/// (outermost, so refusals carry them too).
 pub fn app(
     state: web::Data<AppState>,
 ) -> App<
@@ -138,5 +142,5 @@ pub fn app(
     App::new()
         .configure(configure(state))
         .wrap(from_fn(guard))
-        .wrap(security_headers())
+        .wrap(security_headers().add((header::STRICT_TRANSPORT_SECURITY, HSTS)))
 }
