@@ -149,27 +149,64 @@ pub fn render_pool_selftest_unit() -> String {
 
 /// `stackbox-wizard.service`: the setup wizard (`stackboxd serve`, HTTPS on 8443) from the first boot on.
 /// It runs as root because its install step installs the cloud; the certificate and token first boot
-/// made are in /var/lib/stackbox.
+/// made are in /var/lib/stackbox. It gets the sandboxing that leaves the install step working; the
+/// unit's comments say why each of the rest is left out.
 pub fn render_wizard_unit() -> String {
-    "[Unit]\n\
-     Description=stackbox setup wizard (HTTPS on port 8443)\n\
-     Documentation=man:stackboxd(8)\n\
-     # First boot makes the token and certificate the wizard shows; it runs only once, so this is\n\
-     # an ordering, not a requirement.\n\
-     After=stackbox-firstboot.service network-online.target\n\
-     Wants=network-online.target\n\n\
-     [Service]\n\
-     Type=exec\n\
-     # STACKBOX_PROFILE (baremetal or lab) chooses how strictly the hardware is judged.\n\
-     EnvironmentFile=-/etc/default/stackbox\n\
-     # The openstack client the install step runs keeps its caches under $HOME.\n\
-     Environment=HOME=/root\n\
-     ExecStart=/usr/bin/stackboxd serve --state /var/lib/stackbox\n\
-     Restart=on-failure\n\
-     RestartSec=2s\n\n\
-     [Install]\n\
-     WantedBy=multi-user.target\n"
-        .to_owned()
+    r#"[Unit]
+Description=stackbox setup wizard (HTTPS on port 8443)
+Documentation=man:stackboxd(8)
+# First boot makes the token and certificate the wizard shows; it runs only once, so this is
+# an ordering, not a requirement.
+After=stackbox-firstboot.service network-online.target
+Wants=network-online.target
+
+[Service]
+Type=exec
+# STACKBOX_PROFILE (baremetal or lab) chooses how strictly the hardware is judged.
+EnvironmentFile=-/etc/default/stackbox
+# The openstack client the install step runs keeps its caches under $HOME.
+Environment=HOME=/root
+ExecStart=/usr/bin/stackboxd serve --state /var/lib/stackbox
+Restart=on-failure
+RestartSec=2s
+# Every connection takes a descriptor; the wizard caps them per address (16) and in all (4096 a worker).
+LimitNOFILE=65536
+# Sandboxing. The wizard stays root with most capabilities: its install step runs apt and the packages'
+# maintainer scripts (which add users, chown, load AppArmor profiles, create setuid files), writes /etc
+# and /var/lib, runs commands as service users (su), starts units over D-Bus, applies the network
+# (netlink, namespaces) and installs to disk (block devices, mount). So these are NOT set, on purpose:
+#  ProtectSystem=, ProtectHome= (apt writes /usr and /etc; the openstack client caches in /root),
+#  NoNewPrivileges=, RestrictSUIDSGID= (packages ship setuid helpers; AppArmor transitions of children),
+#  ProtectKernelTunables= (postinst scripts apply sysctl), ProtectKernelModules= (it hides
+#  /usr/lib/modules, which install-to-disk copies), ProtectClock= and PrivateDevices= (both close the
+#  device list: install-to-disk needs the disks), ProtectHostname= (a hostname set in a private UTS
+#  namespace would silently not apply), RestrictNamespaces= (network namespaces), MemoryDenyWriteExecute=
+#  (rabbitmqctl runs Erlang's JIT), ProcSubset=/ProtectProc= (the hardware report reads /proc).
+# What it can bear:
+# its own /tmp and /var/tmp (nothing it writes there is read by another service);
+PrivateTmp=yes
+# the cgroup tree is systemd's (units are started over D-Bus), read-only here;
+ProtectControlGroups=yes
+# nothing it runs reads or writes the kernel log;
+ProtectKernelLogs=yes
+# no realtime scheduling, no personality changes, native system calls only;
+RestrictRealtime=yes
+LockPersonality=yes
+SystemCallArchitectures=native
+# sockets: local, IP, netlink (the network apply) and packet (DHCP clients);
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK AF_PACKET
+# no clock setting, debugging, raw I/O ports, swap, reboot or obsolete calls (EPERM, not a kill):
+# chrony sets the clock as its own service, and a reboot goes through systemd;
+SystemCallFilter=~@clock @cpu-emulation @debug @obsolete @raw-io @reboot @swap
+SystemCallErrorNumber=EPERM
+# and none of the capabilities those need, nor the ones for audit, the kernel log, leases,
+# immutable files, accounting or terminals.
+CapabilityBoundingSet=~CAP_SYS_TIME CAP_WAKE_ALARM CAP_SYS_BOOT CAP_SYS_PACCT CAP_SYS_TTY_CONFIG CAP_LEASE CAP_LINUX_IMMUTABLE CAP_BLOCK_SUSPEND CAP_AUDIT_CONTROL CAP_SYSLOG CAP_SYS_RAWIO
+
+[Install]
+WantedBy=multi-user.target
+"#
+    .to_owned()
 }
 
 /// The script behind [`render_pool_selftest_unit`].

@@ -16,7 +16,7 @@ use crate::answers::{CLUSTER_FILE, NETWORK_FILE, ROLES_FILE, SETTINGS_FILE};
 use crate::assets;
 use crate::auth::Access;
 use crate::error::WebError;
-use crate::session::{self, AdminAccess, Api, Checked, NoBody};
+use crate::session::{self, AdminAccess, Api, Checked, NoBody, OptionalJson};
 use crate::state::{AppState, BODY_LIMIT};
 use crate::wizard::RolesOutcome;
 use crate::wizard::finish::{start_install, take_openrc};
@@ -42,6 +42,10 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -
         E::Overflow { .. } | E::OverflowKnownLength { .. } => {
             WebError::PayloadTooLarge { limit: BODY_LIMIT }.into()
         }
+        E::Payload(e) if crate::connections::is_timeout(&e) => WebError::BodyTimeout {
+            secs: crate::connections::BODY_TIMEOUT.as_secs(),
+        }
+        .into(),
         other => WebError::BadRequest(other.to_string()).into(),
     }
 }
@@ -243,13 +247,24 @@ async fn install_get(state: web::Data<AppState>, _: Admin) -> HttpResponse {
     HttpResponse::Ok().json(state.wizard.runner.progress())
 }
 
-/// Starts the installation, or retries it after a failure: 202 with the progress.
+/// The optional body of `POST /install`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartInstall {
+    /// Run a complete installation again (refused with 409 otherwise).
+    #[serde(default)]
+    pub reinstall: bool,
+}
+
+/// Starts the installation, or retries it after a failure: 202 with the progress. A complete one is
+/// run again only with `{"reinstall": true}`.
 async fn install_post(
     state: web::Data<AppState>,
-    _: AdminAction,
+    post: Checked<AdminAccess, OptionalJson<StartInstall>>,
 ) -> Result<HttpResponse, WebError> {
     let st = state.clone();
-    web::block(move || start_install(&st.wizard)).await??;
+    let reinstall = post.body.0.reinstall;
+    web::block(move || start_install(&st.wizard, reinstall)).await??;
     Ok(HttpResponse::Accepted()
         .insert_header((header::LOCATION, "/api/v1/install"))
         .json(state.wizard.runner.progress()))

@@ -3,21 +3,26 @@
 //! server (and the tests) build it; no handler imports it: what handlers share is in
 //! [`crate::session`] and [`crate::chrome`].
 
+use actix_web::HttpMessage as _;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::header;
+use actix_web::http::{ConnectionType, header};
 use actix_web::middleware::{DefaultHeaders, Next, from_fn};
 use actix_web::{App, ResponseError, web};
 
 use crate::chrome::{self, PageError};
 use crate::error::WebError;
 use crate::state::{AppState, BODY_LIMIT};
-use crate::{api, assets, pages};
+use crate::{api, assets, connections, pages};
 
 /// The Content-Security-Policy of every response: nothing inline, nothing from elsewhere, no framing.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// The headers every response carries.
+/// The `Strict-Transport-Security` of every HTTPS response: a year, this host only (browsers ignore it
+/// while the certificate is not trusted, and for addresses). Never sent over plain HTTP.
+pub const HSTS: &str = "max-age=31536000";
+
+/// The headers every response carries (the plain-HTTP redirects too).
 pub fn security_headers() -> DefaultHeaders {
     DefaultHeaders::new()
         .add((header::CONTENT_SECURITY_POLICY, CSP))
@@ -29,50 +34,68 @@ pub fn security_headers() -> DefaultHeaders {
         .add(("Cross-Origin-Resource-Policy", "same-origin"))
 }
 
-/// Refuses clients outside the allowed subnets (403) and bodies announced larger than the limit (413)
-/// before any handler runs.
+/// Refuses clients outside the allowed subnets (403), connections past the per-address cap (429) and
+/// bodies announced larger than the limit (413) before any handler runs, closing the connection after
+/// the refusal; puts a deadline on the body of every request it lets through.
 async fn guard(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let allowed = match (req.app_data::<web::Data<AppState>>(), req.peer_addr()) {
-        (Some(state), Some(peer)) => state.allowed(peer.ip()),
-        _ => false,
+    let refusal = refusal(&req);
+    match refusal {
+        Some(err) => {
+            let mut resp = if req.path().starts_with("/api/") {
+                err.error_response()
+            } else {
+                PageError(err).error_response()
+            };
+            resp.head_mut().set_connection_type(ConnectionType::Close);
+            Ok(req.into_response(resp).map_into_right_body())
+        }
+        None => {
+            let payload = req.take_payload();
+            req.set_payload(connections::with_deadline(
+                payload,
+                connections::BODY_TIMEOUT,
+            ));
+            next.call(req)
+                .await
+                .map(ServiceResponse::map_into_left_body)
+        }
+    }
+}
+
+/// Why a request is refused before any handler runs, if it is.
+fn refusal(req: &ServiceRequest) -> Option<WebError> {
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Some(WebError::AddressNotAllowed);
     };
-    let refusal = if !allowed {
+    let Some(peer) = req.peer_addr().filter(|p| state.allowed(p.ip())) else {
         if let Some(peer) = req.peer_addr() {
             tracing::warn!(
                 "refused a request from {} (outside the allowed subnets)",
                 peer.ip()
             );
         }
-        Some(WebError::AddressNotAllowed)
-    } else {
-        let announced = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        match announced {
-            Some(n) if n > BODY_LIMIT as u64 => {
-                Some(WebError::PayloadTooLarge { limit: BODY_LIMIT })
-            }
-            _ => None,
-        }
+        return Some(WebError::AddressNotAllowed);
     };
-    match refusal {
-        Some(err) => {
-            let resp = if req.path().starts_with("/api/") {
-                err.error_response()
-            } else {
-                PageError(err).error_response()
-            };
-            Ok(req.into_response(resp).map_into_right_body())
+    // Counted only on a real connection (tests that call the service directly have none).
+    if let Some(slot) = req.conn_data::<connections::ConnSlot>() {
+        if !state.connections.admit(slot, peer.ip()) {
+            tracing::warn!("refused a connection from {} (too many open)", peer.ip());
+            return Some(WebError::TooManyConnections {
+                limit: connections::PER_ADDRESS,
+            });
         }
-        None => next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body),
+    }
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match announced {
+        Some(n) if n > BODY_LIMIT as u64 => Some(WebError::PayloadTooLarge { limit: BODY_LIMIT }),
+        _ => None,
     }
 }
 
@@ -103,8 +126,8 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
     }
 }
 
-/// Builds the whole application around `state`: routes, then the guard, then the headers (outermost,
-/// so refusals carry them too).
+/// Builds the whole application around `state`: routes, then the guard, then the headers with HSTS
+/// (outermost, so refusals carry them too).
 pub fn app(
     state: web::Data<AppState>,
 ) -> App<
@@ -119,5 +142,5 @@ pub fn app(
     App::new()
         .configure(configure(state))
         .wrap(from_fn(guard))
-        .wrap(security_headers())
+        .wrap(security_headers().add((header::STRICT_TRANSPORT_SECURITY, HSTS)))
 }

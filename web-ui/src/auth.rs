@@ -4,9 +4,11 @@
 //!
 //! Nothing here logs a token, a password or a session id.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -51,6 +53,8 @@ pub fn normalise_token(typed: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct PasswordStore {
     path: PathBuf,
+    /// How many argon2 verifications ran (shared by the clones): what the sign-in limits bound.
+    evaluations: Arc<AtomicU64>,
 }
 
 impl PasswordStore {
@@ -58,7 +62,13 @@ impl PasswordStore {
     pub fn new(state_dir: &Path) -> PasswordStore {
         PasswordStore {
             path: state_dir.join(PASSWORD_FILE),
+            evaluations: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// How many argon2 verifications this store (and its clones) ran since the wizard started.
+    pub fn evaluations(&self) -> u64 {
+        self.evaluations.load(Ordering::Relaxed)
     }
 
     /// Whether the admin password has been set (then the setup token no longer works).
@@ -114,6 +124,7 @@ impl PasswordStore {
         };
         let hash = PasswordHash::new(stored.trim())
             .map_err(|e| anyhow::anyhow!("{} holds no argon2 hash: {e}", self.path.display()))?;
+        self.evaluations.fetch_add(1, Ordering::Relaxed);
         Ok(Argon2::default()
             .verify_password(password.as_bytes(), &hash)
             .is_ok())
@@ -225,10 +236,20 @@ struct Record {
     locked_until: Option<Instant>,
 }
 
-/// Failed sign-ins per client address.
+/// Failed sign-ins per client address, and the addresses with an attempt being checked.
 #[derive(Debug, Default)]
 pub struct RateLimiter {
     map: HashMap<IpAddr, Record>,
+    in_flight: HashSet<IpAddr>,
+}
+
+/// Why a sign-in attempt was not let in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The address is locked out for this long.
+    LockedOut(Duration),
+    /// Another attempt from the address is still being checked.
+    InFlight,
 }
 
 /// The address a failure is counted against: an IPv4 address itself, an IPv6 address's /64 (one
@@ -295,6 +316,108 @@ impl RateLimiter {
             r.locked_until = None;
         }
     }
+
+    /// Lets one attempt from `ip` in, or says why not: refused while the address is locked out or
+    /// while another of its attempts is being checked. The failure is counted before the check runs
+    /// (a success takes it back), so attempts in flight cannot pass the limit; returns the lockout
+    /// that counting started, if any.
+    fn begin(&mut self, ip: IpAddr, now: Instant) -> Result<Option<Duration>, Refused> {
+        self.check(ip, now).map_err(Refused::LockedOut)?;
+        if !self.in_flight.insert(limiter_key(ip)) {
+            return Err(Refused::InFlight);
+        }
+        Ok(self.fail(ip, now))
+    }
+
+    /// Takes back a failure counted by [`RateLimiter::begin`], with the lockout it started.
+    fn take_back(&mut self, ip: IpAddr, started_lockout: bool) {
+        if let Some(r) = self.map.get_mut(&limiter_key(ip)) {
+            if started_lockout {
+                r.lockouts = r.lockouts.saturating_sub(1);
+            }
+        }
+        self.succeed(ip);
+    }
+}
+
+/// How many argon2 verifications may run at once (each takes about 19 MiB and a core for a while).
+pub const VERIFIERS: usize = 2;
+
+/// The sign-in gate: the per-address limiter (one attempt in flight per address, failures counted up
+/// front) and the bound on concurrent argon2 verifications. Clones share both.
+#[derive(Debug, Clone)]
+pub struct SignInGate {
+    limiter: Arc<Mutex<RateLimiter>>,
+    verifiers: Arc<tokio::sync::Semaphore>,
+}
+
+impl SignInGate {
+    /// A gate that lets `verifiers` argon2 verifications run at once.
+    pub fn new(verifiers: usize) -> SignInGate {
+        SignInGate {
+            limiter: Arc::new(Mutex::new(RateLimiter::new())),
+            verifiers: Arc::new(tokio::sync::Semaphore::new(verifiers)),
+        }
+    }
+
+    /// The limiter's table.
+    pub fn limiter(&self) -> MutexGuard<'_, RateLimiter> {
+        self.limiter.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `Err(remaining)` while `ip` is locked out; counts nothing.
+    pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        self.limiter().check(ip, now)
+    }
+
+    /// A slot for one argon2 verification, `None` while all are taken; hold it until the
+    /// verification has finished (move it into the blocking task).
+    pub fn verifier(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.verifiers.clone().try_acquire_owned().ok()
+    }
+
+    /// Starts an attempt from `ip` (see [`RateLimiter::begin`]); the attempt is in flight until the
+    /// returned guard is dropped.
+    pub fn begin(&self, ip: IpAddr, now: Instant) -> Result<Attempt, Refused> {
+        let lockout = self.limiter().begin(ip, now)?;
+        Ok(Attempt {
+            limiter: self.limiter.clone(),
+            ip,
+            lockout,
+        })
+    }
+}
+
+/// One sign-in attempt in flight, its failure already counted; dropping it ends the attempt (a failure
+/// unless [`Attempt::succeed`] was called).
+#[derive(Debug)]
+pub struct Attempt {
+    limiter: Arc<Mutex<RateLimiter>>,
+    ip: IpAddr,
+    lockout: Option<Duration>,
+}
+
+impl Attempt {
+    /// The lockout this attempt's failure started, if it fails.
+    pub fn lockout(&self) -> Option<Duration> {
+        self.lockout
+    }
+
+    /// The attempt succeeded: its failure is taken back and the address's failures forgotten.
+    pub fn succeed(self) {
+        self.lock().take_back(self.ip, self.lockout.is_some());
+    }
+
+    fn lock(&self) -> MutexGuard<'_, RateLimiter> {
+        self.limiter.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        let key = limiter_key(self.ip);
+        self.lock().in_flight.remove(&key);
+    }
 }
 
 #[cfg(test)]
@@ -332,6 +455,34 @@ mod tests {
             assert!(l <= LOCKOUT_MAX);
         }
         assert_eq!(rl.check(a, t), Err(LOCKOUT_MAX));
+    }
+
+    #[test]
+    fn one_attempt_in_flight_per_address_its_failure_counted_up_front() {
+        let gate = SignInGate::new(1);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let t0 = Instant::now();
+        let first = gate.begin(a, t0).unwrap();
+        assert_eq!(gate.begin(a, t0).unwrap_err(), Refused::InFlight);
+        assert!(gate.begin("192.0.2.2".parse().unwrap(), t0).is_ok());
+        let slot = gate.verifier().unwrap();
+        assert!(gate.verifier().is_none());
+        drop(slot);
+        drop(first);
+        // Four failures counted by attempts that were dropped; the fifth locks out when it starts.
+        for _ in 0..3 {
+            drop(gate.begin(a, t0).unwrap());
+        }
+        let fifth = gate.begin(a, t0).unwrap();
+        assert_eq!(fifth.lockout(), Some(LOCKOUT_BASE));
+        assert!(gate.check(a, t0).is_err());
+        // It succeeds: the lockout it started is taken back, the next one is not longer.
+        fifth.succeed();
+        assert!(gate.check(a, t0).is_ok());
+        for _ in 0..4 {
+            drop(gate.begin(a, t0).unwrap());
+        }
+        assert_eq!(gate.begin(a, t0).unwrap().lockout(), Some(LOCKOUT_BASE));
     }
 
     #[test]

@@ -87,7 +87,13 @@ impl ResponseError for PageError {
             title: problem.title,
             detail: problem.detail,
             errors: problem.errors,
-            back: if matches!(self.0, WebError::Csrf | WebError::LockedOut { .. }) {
+            back: if matches!(
+                self.0,
+                WebError::Csrf
+                    | WebError::LockedOut { .. }
+                    | WebError::SignInInFlight
+                    | WebError::Busy { .. }
+            ) {
                 "/login"
             } else {
                 "/"
@@ -95,8 +101,8 @@ impl ResponseError for PageError {
         };
         let mut resp = HttpResponse::build(self.0.status_code());
         resp.content_type("text/html; charset=utf-8");
-        if let WebError::LockedOut { retry_after_secs } = self.0 {
-            resp.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+        if let Some(secs) = self.0.retry_after_secs() {
+            resp.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
         resp.body(page.render().unwrap_or_else(|_| problem.title.to_owned()))
     }
@@ -107,6 +113,10 @@ pub fn form_error(err: actix_web::error::UrlencodedError, _req: &HttpRequest) ->
     use actix_web::error::UrlencodedError as E;
     match err {
         E::Overflow { .. } => PageError(WebError::PayloadTooLarge { limit: BODY_LIMIT }).into(),
+        E::Payload(e) if crate::connections::is_timeout(&e) => PageError(WebError::BodyTimeout {
+            secs: crate::connections::BODY_TIMEOUT.as_secs(),
+        })
+        .into(),
         other => PageError(WebError::BadRequest(other.to_string())).into(),
     }
 }

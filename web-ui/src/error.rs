@@ -72,6 +72,27 @@ pub enum WebError {
         /// Seconds until a sign-in is accepted again.
         retry_after_secs: u64,
     },
+    /// Another sign-in from this address is still being checked (one at a time per address).
+    #[error("another sign-in from this address is being checked; try again in a second")]
+    SignInInFlight,
+    /// Every argon2 verification slot is taken: the wizard is checking other sign-ins.
+    #[error("the wizard is busy checking other sign-ins; try again in {retry_after_secs} s")]
+    Busy {
+        /// Seconds to wait before trying again.
+        retry_after_secs: u64,
+    },
+    /// The client's address has as many connections open as it may.
+    #[error("this address has {limit} connections open to the wizard already; close some")]
+    TooManyConnections {
+        /// Connections allowed per address.
+        limit: usize,
+    },
+    /// The request's body did not arrive in time.
+    #[error("the request body did not arrive within {secs} s")]
+    BodyTimeout {
+        /// The deadline in seconds.
+        secs: u64,
+    },
     /// The body is larger than the wizard accepts.
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge {
@@ -127,6 +148,10 @@ impl WebError {
             WebError::Csrf => "csrf",
             WebError::AddressNotAllowed => "address-not-allowed",
             WebError::LockedOut { .. } => "locked-out",
+            WebError::SignInInFlight => "sign-in-in-flight",
+            WebError::Busy { .. } => "busy",
+            WebError::TooManyConnections { .. } => "too-many-connections",
+            WebError::BodyTimeout { .. } => "body-timeout",
             WebError::PayloadTooLarge { .. } => "payload-too-large",
             WebError::NotFound => "not-found",
             WebError::Conflict(_) => "conflict",
@@ -149,6 +174,10 @@ impl WebError {
             WebError::Csrf => "Missing or wrong CSRF token",
             WebError::AddressNotAllowed => "Client address not allowed",
             WebError::LockedOut { .. } => "Too many failed sign-ins",
+            WebError::SignInInFlight => "Sign-in already being checked",
+            WebError::Busy { .. } => "Busy",
+            WebError::TooManyConnections { .. } => "Too many connections",
+            WebError::BodyTimeout { .. } => "Request body too slow",
             WebError::PayloadTooLarge { .. } => "Request body too large",
             WebError::NotFound => "Not found",
             WebError::Conflict(_) => "Conflict with the wizard's state",
@@ -209,7 +238,11 @@ impl ResponseError for WebError {
             WebError::Csrf | WebError::AddressNotAllowed | WebError::PasswordNotSet => {
                 StatusCode::FORBIDDEN
             }
-            WebError::LockedOut { .. } => StatusCode::TOO_MANY_REQUESTS,
+            WebError::LockedOut { .. }
+            | WebError::SignInInFlight
+            | WebError::TooManyConnections { .. } => StatusCode::TOO_MANY_REQUESTS,
+            WebError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            WebError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             WebError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::Conflict(_) | WebError::StateConflict(_) => StatusCode::CONFLICT,
@@ -222,14 +255,27 @@ impl ResponseError for WebError {
         self.log();
         let mut resp = HttpResponse::build(self.status_code());
         resp.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
-        if let WebError::LockedOut { retry_after_secs } = self {
-            resp.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+        if let Some(secs) = self.retry_after_secs() {
+            resp.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
         resp.body(serde_json::to_string_pretty(&self.problem()).unwrap_or_default())
     }
 }
 
 impl WebError {
+    /// The seconds a client should wait before trying again (its `Retry-After`), for refusals that
+    /// pass.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            WebError::LockedOut { retry_after_secs } | WebError::Busy { retry_after_secs } => {
+                Some(*retry_after_secs)
+            }
+            WebError::SignInInFlight => Some(1),
+            WebError::TooManyConnections { .. } => Some(5),
+            _ => None,
+        }
+    }
+
     /// Logs an internal error's cause (once, with its chain); other errors are the client's to read.
     pub fn log(&self) {
         if let WebError::Internal(e) = self {

@@ -14,7 +14,8 @@
 //!   [`wizard`]: the flow with no HTTP in it (create the cluster, assign roles, store settings, review,
 //!   start the install, take the openrc), over the [`answers`] (network, cluster, roles, settings, and
 //!   the installer's configuration made from them) and the installer's runner and progress;
-//! - [`auth`] is the token, password, sessions and rate limit; [`network`] the network form and its
+//! - [`auth`] is the token, password, sessions and rate limit; [`connections`] what one client may
+//!   hold of the server (connections per address, the body deadline); [`network`] the network form and its
 //!   rules (moving to the network crate); [`error`] the errors and their problem documents.
 
 pub mod answers;
@@ -24,6 +25,7 @@ pub mod assets;
 pub mod auth;
 pub mod chrome;
 pub mod cli;
+pub mod connections;
 pub mod error;
 pub mod network;
 pub mod pages;

@@ -9,6 +9,7 @@ use actix_web::{HttpServer, web};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::connections;
 use crate::state::{AppState, ServeOptions};
 
 /// Why the server could not start.
@@ -83,7 +84,9 @@ pub fn bind(
     let st = state.clone();
     let mut server = HttpServer::new(move || crate::app::app(st.clone()))
         .max_connections(4096)
-        .client_request_timeout(std::time::Duration::from_secs(10))
+        .on_connect(connections::on_connect)
+        .client_request_timeout(connections::HEAD_TIMEOUT)
+        .client_disconnect_timeout(std::time::Duration::from_secs(1))
         .shutdown_timeout(2);
     if workers > 0 {
         server = server.workers(workers);
@@ -98,47 +101,46 @@ pub fn bind(
     Ok((server.run(), addrs))
 }
 
-/// The `Location` a plain-HTTP request is sent to: the same host (its port dropped) and path on HTTPS
-/// at `https_port`. A host that is not a plain name or address is replaced by `fallback`.
+/// The `Location` a plain-HTTP request is sent to: the same path on HTTPS at `https_port`, on the
+/// request's host (its port dropped) only when that is one of the wizard's `own` names or addresses,
+/// else on the first of them: a hostile `Host` header never chooses where a client is sent.
 pub fn redirect_location(
     host: Option<&str>,
     path_and_query: &str,
     https_port: u16,
-    fallback: &str,
+    own: &[String],
 ) -> String {
-    let host = host.unwrap_or(fallback);
-    // Drop the port: "[::1]:80" -> "[::1]", "name:80" -> "name".
-    let bare = if let Some(end) = host.strip_prefix('[').and_then(|h| h.find(']')) {
-        &host[..end + 2]
+    // Drop the port and the brackets: "[::1]:80" -> "::1", "name:80" -> "name".
+    let bare = host.map(|host| match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None => host.split(':').next().unwrap_or(host),
+    });
+    let name = bare
+        .and_then(|b| own.iter().find(|n| n.eq_ignore_ascii_case(b)))
+        .or_else(|| own.first())
+        .map_or("localhost", String::as_str);
+    let name = if name.contains(':') {
+        format!("[{name}]")
     } else {
-        host.split(':').next().unwrap_or(host)
+        name.to_owned()
     };
-    let plain = !bare.is_empty()
-        && bare
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'));
-    let bare = if plain { bare } else { fallback };
     let path = if path_and_query.starts_with('/') {
         path_and_query
     } else {
         "/"
     };
-    format!("https://{bare}:{https_port}{path}")
+    format!("https://{name}:{https_port}{path}")
 }
 
 /// A plain-HTTP server that answers every request with a permanent redirect (308) to the wizard's
-/// HTTPS address, and nothing else.
+/// HTTPS address on one of its `own` names (see [`redirect_location`]), and nothing else.
 pub fn bind_redirect(
     listen: &str,
     https_port: u16,
+    own: Vec<String>,
 ) -> Result<(actix_web::dev::Server, Vec<SocketAddr>), ServeError> {
-    let fallback = listen
-        .rsplit_once(':')
-        .map(|(h, _)| h.to_owned())
-        .filter(|h| h != "0.0.0.0" && h != "[::]")
-        .unwrap_or_else(|| "localhost".to_owned());
     let server = HttpServer::new(move || {
-        let fallback = fallback.clone();
+        let own = own.clone();
         actix_web::App::new()
             .wrap(crate::app::security_headers())
             .default_service(web::to(move |req: actix_web::HttpRequest| {
@@ -151,7 +153,7 @@ pub fn bind_redirect(
                         .map(|p| p.as_str())
                         .unwrap_or("/"),
                     https_port,
-                    &fallback,
+                    &own,
                 );
                 async move {
                     actix_web::HttpResponse::PermanentRedirect()
@@ -161,6 +163,7 @@ pub fn bind_redirect(
             }))
     })
     .workers(1)
+    .client_request_timeout(connections::HEAD_TIMEOUT)
     .shutdown_timeout(1)
     .bind(listen)
     .map_err(|source| ServeError::Bind {
@@ -173,6 +176,10 @@ pub fn bind_redirect(
 
 /// `stackboxd serve`: prepares the state, binds and serves until SIGINT or SIGTERM.
 pub fn serve(opts: ServeOptions) -> Result<(), ServeError> {
+    match connections::raise_file_limit() {
+        Ok(n) => tracing::debug!("open-file limit {n}"),
+        Err(e) => tracing::warn!("could not raise the open-file limit: {e}"),
+    }
     let state = web::Data::new(AppState::new(opts).map_err(ServeError::State)?);
     actix_web::rt::System::new().block_on(async move {
         let (server, addrs) = bind(state.clone())?;
@@ -181,7 +188,7 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServeError> {
                 .first()
                 .map(|a| a.port())
                 .unwrap_or(stackbox_firstboot::identity::WIZARD_PORT);
-            let (redirect, plain_addrs) = bind_redirect(plain, port)?;
+            let (redirect, plain_addrs) = bind_redirect(plain, port, state.own_names.clone())?;
             for a in &plain_addrs {
                 tracing::info!("redirecting http://{a}/ to HTTPS");
             }

@@ -203,6 +203,36 @@ impl CsrfCarrier for NoBody {
     }
 }
 
+/// An API request whose JSON body may be left out (then `T::default()`); the token is in the header.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Default + 'static> FromRequest for OptionalJson<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let bytes = bytes.await?;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(OptionalJson(T::default()));
+            }
+            serde_json::from_slice(&bytes)
+                .map(OptionalJson)
+                .map_err(|e| WebError::BadRequest(e.to_string()).into())
+        })
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + Default + 'static> CsrfCarrier for OptionalJson<T> {
+    type Face = Api;
+
+    fn csrf_token<'a>(&'a self, req: &'a HttpRequest) -> Option<&'a str> {
+        header_token(req)
+    }
+}
+
 /// A state-changing request: its body `B` read first (so an oversized or malformed body is refused as
 /// such), then the session with the access `N` needs, then the CSRF token the body or the header
 /// carries, checked against the session's.

@@ -12,7 +12,8 @@ use stackbox_firstboot::identity::{self, Secret};
 use stackbox_installer::runner::InstallMode;
 use stackbox_machine::system::Root;
 
-use crate::auth::{PasswordStore, RateLimiter, Sessions};
+use crate::auth::{PasswordStore, Sessions, SignInGate, VERIFIERS};
+use crate::connections::Connections;
 use crate::wizard::{Wizard, run_check};
 
 /// The largest request body the wizard reads.
@@ -68,9 +69,15 @@ pub struct AppState {
     /// The admin password store.
     pub passwords: PasswordStore,
     sessions: Mutex<Sessions>,
-    limiter: Mutex<RateLimiter>,
+    /// The sign-in limiter and the bound on argon2 verifications.
+    pub sign_in: SignInGate,
     /// The client subnets allowed.
     pub allow: Vec<IpNet>,
+    /// The names and addresses the wizard answers to, the one first boot printed (or the listen
+    /// address) first: the only hosts plain HTTP is redirected to.
+    pub own_names: Vec<String>,
+    /// Open connections per client address.
+    pub connections: Connections,
     /// The wizard's flow: the hardware report, the answers and the installation.
     pub wizard: Wizard,
 }
@@ -105,6 +112,28 @@ pub fn default_allow(management: Option<IpAddr>) -> Vec<IpNet> {
     out
 }
 
+/// The wizard's own names, most preferred first: the listen address when it is a specific one, the
+/// management address (the URL first boot printed), then the certificate's names.
+fn own_names(listen: &str, management: Option<IpAddr>, names: &[String]) -> Vec<String> {
+    let listen_host = listen
+        .parse::<std::net::SocketAddr>()
+        .ok()
+        .map(|a| a.ip())
+        .filter(|ip| !ip.is_unspecified());
+    let mut out: Vec<String> = Vec::new();
+    let candidates = listen_host
+        .into_iter()
+        .chain(management)
+        .map(|ip| ip.to_string())
+        .chain(names.iter().cloned());
+    for name in candidates {
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
 impl AppState {
     /// Loads or creates the wizard's identity in the state directory, judges the hardware once, and
     /// sets up empty session and limiter tables.
@@ -130,6 +159,7 @@ impl AppState {
         }
         let id = identity::ensure(&opts.state_dir, &names)
             .context("loading the wizard's token and TLS certificate")?;
+        let own_names = own_names(&opts.listen, management, &names);
         let allow = opts
             .allow
             .clone()
@@ -145,10 +175,12 @@ impl AppState {
             wizard,
             passwords: PasswordStore::new(&opts.state_dir),
             sessions: Mutex::new(Sessions::new(opts.session_ttl)),
-            limiter: Mutex::new(RateLimiter::new()),
+            sign_in: SignInGate::new(VERIFIERS),
             token: id.token,
             fingerprint: id.fingerprint,
             allow,
+            connections: Connections::default(),
+            own_names,
             opts,
         })
     }
@@ -161,11 +193,6 @@ impl AppState {
     /// The session table.
     pub fn sessions(&self) -> MutexGuard<'_, Sessions> {
         lock(&self.sessions)
-    }
-
-    /// The sign-in limiter.
-    pub fn limiter(&self) -> MutexGuard<'_, RateLimiter> {
-        lock(&self.limiter)
     }
 
     /// Whether a client address may reach the wizard.

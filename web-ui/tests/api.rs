@@ -605,6 +605,39 @@ async fn install_needs_the_csrf_token_and_refuses_a_second_run_while_one_runs() 
             .join(stackbox_installer::runner::RESULT_FILE)
             .exists()
     );
+
+    // A complete installation is not started again by accident: 409, the result kept ...
+    for body in ["", "{}", r#"{"reinstall": false}"#] {
+        let r = call(&app, post_json("/api/v1/install", &s, Some(&csrf), body)).await;
+        assert_eq!(r.status, 409, "{body}: {}", r.body);
+        let detail = json(&r)["detail"].as_str().unwrap().to_owned();
+        assert!(detail.contains(r#"{"reinstall": true}"#), "{detail}");
+    }
+    assert_eq!(status_phase(&app).await, "done");
+    assert!(
+        dir.path()
+            .join(stackbox_installer::runner::RESULT_FILE)
+            .exists()
+    );
+    let r = call(
+        &app,
+        post_json(
+            "/api/v1/install",
+            &s,
+            Some(&csrf),
+            r#"{"reinstall": "yes"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    // ... only when asked explicitly.
+    let r = call(
+        &app,
+        post_json("/api/v1/install", &s, Some(&csrf), r#"{"reinstall": true}"#),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(wait_for_install(&app, &s).await["phase"], "complete");
 }
 
 #[actix_web::test]

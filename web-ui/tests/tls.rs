@@ -71,6 +71,11 @@ fn tls_1_3_is_served_and_tls_1_2_is_refused() {
     assert!(resp.starts_with("HTTP/1.1 200 OK"), "{resp}");
     assert!(resp.contains("\"phase\":\"admin-password\""), "{resp}");
     assert!(resp.to_lowercase().contains("content-security-policy:"));
+    assert!(
+        resp.to_lowercase()
+            .contains("strict-transport-security: max-age=31536000\r\n"),
+        "{resp}"
+    );
 
     // A client that offers both still gets 1.3.
     let both = client(
@@ -134,7 +139,12 @@ fn plain_http_only_redirects_to_https() {
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let (server, addrs) = stackbox_web::server::bind_redirect("127.0.0.1:0", 8443).unwrap();
+            let (server, addrs) = stackbox_web::server::bind_redirect(
+                "127.0.0.1:0",
+                8443,
+                vec!["wizard.lab".to_owned(), "127.0.0.1".to_owned()],
+            )
+            .unwrap();
             tx.send((addrs[0], server.handle())).unwrap();
             server.await.unwrap();
         });
@@ -162,15 +172,38 @@ fn plain_http_only_redirects_to_https() {
         resp.contains("location: https://127.0.0.1:8443/login\r\n"),
         "{resp}"
     );
-    let resp = ask("GET / HTTP/1.1\r\nHost: evil\"><script>\r\nConnection: close\r\n\r\n");
     assert!(
-        resp.contains("location: https://127.0.0.1:8443/\r\n"),
-        "{resp}"
+        !resp.to_lowercase().contains("strict-transport-security"),
+        "HSTS over plain HTTP: {resp}"
     );
+    // A Host that is not one of the wizard's own names never chooses where the client goes.
+    for hostile in [
+        "evil.example",
+        "evil.example:80",
+        "evil\"><script>",
+        "[2001:db8::666]",
+    ] {
+        let resp = ask(&format!(
+            "GET /login HTTP/1.1\r\nHost: {hostile}\r\nConnection: close\r\n\r\n"
+        ));
+        assert!(
+            resp.contains("location: https://wizard.lab:8443/login\r\n"),
+            "{hostile}: {resp}"
+        );
+    }
     common::futures_lite_block_on(handle.stop(false));
     thread.join().unwrap();
     assert_eq!(
-        stackbox_web::server::redirect_location(Some("[fe80::1]:80"), "/", 8443, "x"),
+        stackbox_web::server::redirect_location(
+            Some("[fe80::1]:80"),
+            "/",
+            8443,
+            &["x".to_owned(), "fe80::1".to_owned()]
+        ),
+        "https://[fe80::1]:8443/"
+    );
+    assert_eq!(
+        stackbox_web::server::redirect_location(None, "x", 8443, &["fe80::1".to_owned()]),
         "https://[fe80::1]:8443/"
     );
 }

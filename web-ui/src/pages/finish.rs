@@ -131,7 +131,8 @@ pub async fn install_start(
     _: AdminForm<CsrfOnly>,
 ) -> Result<HttpResponse, PageError> {
     let st = state.clone();
-    web::block(move || start_install(&st.wizard)).await??;
+    // The pages never run a complete installation again; the API does, when asked explicitly.
+    web::block(move || start_install(&st.wizard, false)).await??;
     Ok(redirect("/install"))
 }
 

@@ -2,7 +2,7 @@
 //! the admin password, and signing out. The sign-in limiter locks an address out after repeated
 //! failures.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -10,7 +10,7 @@ use anyhow::Context;
 use askama::Template;
 use serde::Deserialize;
 
-use crate::auth::{self, Access, PASSWORD_MIN_CHARS, PasswordStore};
+use crate::auth::{self, Access, PASSWORD_MIN_CHARS, PasswordStore, Refused};
 use crate::chrome::{
     Admin, Chrome, CsrfField, CsrfOnly, PageError, SignedIn, SignedInForm, field_error, html,
     redirect,
@@ -121,24 +121,44 @@ pub async fn login_submit(
     };
     session::check_csrf(&session, Some(&form.csrf))?;
     let ip = session::client_ip(&req).ok_or(WebError::AddressNotAllowed)?;
-    if let Err(left) = state.limiter().check(ip, Instant::now()) {
-        return Err(WebError::LockedOut {
-            retry_after_secs: left.as_secs().max(1),
-        }
-        .into());
-    }
+    let gate = &state.sign_in;
+    let locked_out = |left: Duration| WebError::LockedOut {
+        retry_after_secs: left.as_secs().max(1),
+    };
+    gate.check(ip, Instant::now()).map_err(locked_out)?;
     let password_set = state.passwords.is_set();
-    let ok = if password_set {
+    // A slot for argon2 first (without one nothing is counted), then the attempt, its failure
+    // counted before the check runs.
+    let verifier = match password_set {
+        true => Some(gate.verifier().ok_or(WebError::Busy {
+            retry_after_secs: 1,
+        })?),
+        false => None,
+    };
+    let attempt = gate.begin(ip, Instant::now()).map_err(|r| match r {
+        Refused::LockedOut(left) => locked_out(left),
+        Refused::InFlight => WebError::SignInInFlight,
+    })?;
+    let (ok, attempt) = if password_set {
         let store = state.passwords.clone();
         let secret = form.secret.clone();
-        web::block(move || store.verify(&secret)).await??
+        // The slot and the attempt stay taken until argon2 is done, even if the client goes away.
+        web::block(move || {
+            let _slot = verifier;
+            (store.verify(&secret), attempt)
+        })
+        .await?
     } else {
-        auth::secrets_equal(&auth::normalise_token(&form.secret), state.token().expose())
+        let typed = auth::normalise_token(&form.secret);
+        (
+            Ok(auth::secrets_equal(&typed, state.token().expose())),
+            attempt,
+        )
     };
-    if !ok {
-        return refuse_sign_in(&state, ip, session.csrf, password_set);
+    if !ok? {
+        return refuse_sign_in(ip, attempt.lockout(), session.csrf, password_set);
     }
-    state.limiter().succeed(ip);
+    attempt.succeed();
     let access = if password_set {
         Access::Admin
     } else {
@@ -158,14 +178,14 @@ pub async fn login_submit(
     with_cookie(resp, &session::session_cookie(&id, &state))
 }
 
-/// A wrong token or password: counted against the address, locked out past the limit.
+/// A wrong token or password (its failure counted already): the page again, or the lockout it
+/// started.
 fn refuse_sign_in(
-    state: &AppState,
     ip: std::net::IpAddr,
+    lockout: Option<Duration>,
     csrf: String,
     password_set: bool,
 ) -> Result<HttpResponse, PageError> {
-    let lockout = state.limiter().fail(ip, Instant::now());
     tracing::warn!("failed sign-in from {ip}");
     if let Some(length) = lockout {
         tracing::warn!("{ip} locked out for {} s", length.as_secs());

@@ -16,13 +16,24 @@ pub const CA_FILE: &str = "/etc/stackbox/ca.pem";
 /// Where the openrc file expects the CA on the operator's machine.
 pub const CA_ON_CLIENT: &str = "$HOME/stackbox-ca.pem";
 
-/// Starts the installation, or retries it after a failure (the journal resumes it). Blocking (the
+/// Starts the installation, or retries it after a failure (the journal resumes it). A complete
+/// installation is run again (its result replaced) only when `reinstall` asks for it. Blocking (the
 /// configuration is written and planned first).
-pub fn start_install(wizard: &Wizard) -> Result<(), WebError> {
-    if wizard.runner.progress().phase == Phase::Running {
-        return Err(WebError::Conflict(
-            "the installation is already running".to_owned(),
-        ));
+pub fn start_install(wizard: &Wizard, reinstall: bool) -> Result<(), WebError> {
+    match wizard.runner.progress().phase {
+        Phase::Running => {
+            return Err(WebError::Conflict(
+                "the installation is already running".to_owned(),
+            ));
+        }
+        Phase::Complete if !reinstall => {
+            return Err(WebError::Conflict(
+                "the installation is complete; to run it again (its result is replaced), post \
+                 {\"reinstall\": true} to /api/v1/install"
+                    .to_owned(),
+            ));
+        }
+        _ => {}
     }
     let config = wizard.cluster_config()?;
     let prepared = wizard.runner.prepare(&config, wizard.root())?;

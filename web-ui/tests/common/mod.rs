@@ -258,6 +258,8 @@ pub fn golden(name: &str, actual: &str) {
 pub struct Running {
     pub addr: SocketAddr,
     pub state_dir: PathBuf,
+    /// The server's state, for counters the tests read.
+    pub state: web::Data<AppState>,
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -270,15 +272,16 @@ impl Running {
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let state = web::Data::new(AppState::new(opts).unwrap());
-                let (server, addrs) = stackbox_web::server::bind(state).unwrap();
-                tx.send((addrs[0], server.handle())).unwrap();
+                let (server, addrs) = stackbox_web::server::bind(state.clone()).unwrap();
+                tx.send((addrs[0], server.handle(), state)).unwrap();
                 server.await.unwrap();
             });
         });
-        let (addr, handle) = rx.recv().expect("the server thread died");
+        let (addr, handle, state) = rx.recv().expect("the server thread died");
         Running {
             addr,
             state_dir,
+            state,
             handle,
             thread: Some(thread),
         }
@@ -309,4 +312,75 @@ pub fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
         .build()
         .unwrap()
         .block_on(f)
+}
+
+/// A rustls client (TLS 1.3) that trusts the running wizard's certificate.
+pub fn tls_client(running: &Running) -> std::sync::Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    let cert =
+        rustls::pki_types::CertificateDer::from_pem_file(running.state_dir.join("tls/wizard.crt"))
+            .unwrap();
+    roots.add(cert).unwrap();
+    std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    )
+}
+
+/// A TLS connection to the running wizard from `from` (a loopback address), handshake done.
+pub struct TlsConn {
+    pub conn: rustls::ClientConnection,
+    pub sock: std::net::TcpStream,
+}
+
+impl TlsConn {
+    /// Connects from `from` (port chosen by the system) and completes the handshake.
+    pub fn open(running: &Running, from: std::net::IpAddr) -> std::io::Result<TlsConn> {
+        let sock = connect_from(from, running.addr)?;
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+        let name = rustls::pki_types::ServerName::IpAddress(running.addr.ip().into());
+        let conn = rustls::ClientConnection::new(tls_client(running), name).unwrap();
+        let mut c = TlsConn { conn, sock };
+        while c.conn.is_handshaking() {
+            c.conn.complete_io(&mut c.sock)?;
+        }
+        Ok(c)
+    }
+
+    /// Sends bytes.
+    pub fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut s = rustls::Stream::new(&mut self.conn, &mut self.sock);
+        s.write_all(bytes)?;
+        s.flush()
+    }
+
+    /// Reads until the server closes the connection (or the read timeout passes).
+    pub fn read_all(&mut self) -> String {
+        use std::io::Read;
+        let mut out = Vec::new();
+        let mut s = rustls::Stream::new(&mut self.conn, &mut self.sock);
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// A TCP connection to `to` from the loopback address `from`.
+pub fn connect_from(
+    from: std::net::IpAddr,
+    to: SocketAddr,
+) -> std::io::Result<std::net::TcpStream> {
+    let stream = futures_lite_block_on(async move {
+        let sock = tokio::net::TcpSocket::new_v4()?;
+        sock.bind(SocketAddr::new(from, 0))?;
+        sock.connect(to).await?.into_std()
+    })?;
+    stream.set_nonblocking(false)?;
+    Ok(stream)
 }
