@@ -195,9 +195,10 @@ LockPersonality=yes
 SystemCallArchitectures=native
 # sockets: local, IP, netlink (the network apply) and packet (DHCP clients);
 RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK AF_PACKET
-# no clock setting, debugging, raw I/O ports, swap, reboot or obsolete calls (EPERM, not a kill):
-# chrony sets the clock as its own service, and a reboot goes through systemd;
-SystemCallFilter=~@clock @cpu-emulation @debug @obsolete @raw-io @reboot @swap
+# no debugging, raw I/O ports, swap, reboot or obsolete calls (EPERM, not a kill): a reboot goes
+# through systemd. @clock stays callable because the hardware report reads the kernel's NTP state with
+# adjtimex; setting the clock needs CAP_SYS_TIME, dropped below (chrony sets it as its own service);
+SystemCallFilter=~@cpu-emulation @debug @obsolete @raw-io @reboot @swap
 SystemCallErrorNumber=EPERM
 # and none of the capabilities those need, nor the ones for audit, the kernel log, leases,
 # immutable files, accounting or terminals.

@@ -106,30 +106,62 @@ async fn at(c: &Client, want: &str) -> String {
     }
 }
 
+/// Whether an element went away under us (or is not there yet): the page it was found on was replaced (a form post that
+/// answered with a page much like the last one), so it is found again on the new page.
+fn stale(e: &fantoccini::error::CmdError) -> bool {
+    e.is_stale_element_reference() || e.is_no_such_element()
+}
+
+/// Runs `act` on the element `css`, finding it again (for up to 5 s) while the page under it changes.
+async fn on_element<F, Fut>(c: &Client, css: &str, act: F)
+where
+    F: Fn(fantoccini::elements::Element) -> Fut,
+    Fut: std::future::Future<Output = Result<(), fantoccini::error::CmdError>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let found = c.find(Locator::Css(css)).await;
+        let outcome = match found {
+            Ok(e) => act(e).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(()) => return,
+            Err(e) if stale(&e) && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("{css}: {e}"),
+        }
+    }
+}
+
 async fn fill(c: &Client, css: &str, text: &str) {
-    let e = c.find(Locator::Css(css)).await.unwrap();
-    e.clear().await.unwrap();
-    e.send_keys(text).await.unwrap();
+    on_element(c, css, |e| async move {
+        e.clear().await?;
+        e.send_keys(text).await
+    })
+    .await;
 }
 
 async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    on_element(c, css, |e| async move { e.click().await }).await;
 }
 
 async fn text(c: &Client, css: &str) -> String {
-    c.wait()
-        .at_most(Duration::from_secs(15))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let read = match c.find(Locator::Css(css)).await {
+            Ok(e) => e.text().await,
+            Err(e) => Err(e),
+        };
+        match read {
+            Ok(text) => return text,
+            Err(e) if stale(&e) && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("{css}: {e}"),
+        }
+    }
 }
 
 /// Waits until the element is shown (present and not hidden), or fails.
