@@ -10,7 +10,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::StepError;
-use crate::journal::{Journal, JournalError, State};
+use crate::journal::{Journal, JournalError, Record, State};
 use crate::plan::{Action, DoneCheck, FileSpec, Plan, Step};
 use crate::secrets::Secrets;
 
@@ -192,18 +192,29 @@ impl<S: System> Executor<'_, S> {
         // A unit must restart when a step it watches acted in this run, even if it is already
         // running: a package's postinst starts its service before stackbox writes the configuration.
         let watched_acted = step.watch.iter().any(|w| summary.acted.contains(w));
-        let redo = match &record {
-            Some(r) if r.state == State::Done && r.input_hash == hash && !watched_acted => {
-                on_event(Event::Skipped {
-                    id: step.id.clone(),
-                    reason: "unchanged".into(),
-                });
-                summary.unchanged.push(step.id.clone());
-                return Ok(());
-            }
-            Some(r) => r.state == State::Done || watched_acted,
-            None => watched_acted,
+        let journaled_done = |r: &Option<Record>| {
+            r.as_ref()
+                .is_some_and(|r| r.state == State::Done && r.input_hash == hash)
         };
+        if journaled_done(&record) && !watched_acted {
+            // Done with these inputs: skipped, unless a cheap look finds its state lost or drifted
+            // (a deleted file, a stopped unit, a removed package), which is then repaired.
+            if !self.still_done(step).await {
+                return self.carry_out(step, hash, true, summary, on_event).await;
+            }
+            on_event(Event::Skipped {
+                id: step.id.clone(),
+                reason: "unchanged".into(),
+            });
+            summary.unchanged.push(step.id.clone());
+            return Ok(());
+        }
+        // A step that watches others and has not finished with these inputs acts even when its own
+        // check says done: a watched step may have acted in an earlier run that died before this one
+        // (a config written, the installer killed, the unit still running the package's defaults).
+        let redo = watched_acted
+            || !step.watch.is_empty()
+            || record.as_ref().is_some_and(|r| r.state == State::Done);
         if !redo && self.is_done(step).await.unwrap_or(false) {
             self.journal
                 .finish(&step.id, hash, State::Done, "already done\n", None)
@@ -323,6 +334,24 @@ impl<S: System> Executor<'_, S> {
             .iter()
             .map(|s| self.secrets.fill(s).map_err(StepError::from))
             .collect()
+    }
+
+    /// Whether a step journaled done still looks done, asked only where asking is cheap and local (dpkg's
+    /// status, file contents and owners, unit states, paths): a machine that cannot answer (plan mode),
+    /// a check that costs a service call (SQL, commands) or a step that is never done says yes.
+    async fn still_done(&self, step: &Step) -> bool {
+        let cheap = matches!(
+            step.done,
+            DoneCheck::PackagesInstalled
+                | DoneCheck::FilesMatch
+                | DoneCheck::UnitsActive
+                | DoneCheck::UnitActive { .. }
+                | DoneCheck::Path { .. }
+        );
+        if !cheap || !self.system.verifies() {
+            return true;
+        }
+        self.is_done(step).await.unwrap_or(true)
     }
 
     /// The step's own check, with secrets filled in.

@@ -506,3 +506,78 @@ async fn a_unit_started_by_its_package_restarts_when_its_config_is_written() {
     );
     assert_eq!(*fake.restarted.lock().unwrap(), ["mariadb.service"]);
 }
+
+/// Issue 10, item 9 (a): for every unit step and every step it watches, the installer dies right after the
+/// watched step (its configuration written and journaled), while the unit already runs the package's
+/// defaults (its postinst started it). The next run must restart the unit, so that it runs the new
+/// configuration, and must not act on anything else that was done.
+#[tokio::test]
+async fn a_crash_between_a_config_step_and_its_unit_step_restarts_the_unit() {
+    let plan = example_plan(|_| {});
+    let pairs: Vec<(String, String)> = plan
+        .for_node("stackbox")
+        .flat_map(|s| s.watch.iter().map(|w| (w.clone(), s.id.clone())))
+        .collect();
+    assert!(pairs.len() >= 5, "{pairs:?}");
+    for (watched, unit_step) in pairs {
+        let s = setup().await;
+        let fake = Fake::default();
+        let (paused, _) = run(&fake, &s, &plan, Some(&watched)).await;
+        assert_eq!(paused.paused.as_deref(), Some(watched.as_str()));
+        // The package's postinst started every unit of the step on its default configuration.
+        if let stackbox_installer::plan::Action::Units { units } =
+            &plan.step(&unit_step).unwrap().action
+        {
+            fake.active.lock().unwrap().extend(units.iter().cloned());
+        }
+        fake.restarted.lock().unwrap().clear();
+        let (resumed, _) = run(&fake, &s, &plan, None).await;
+        assert!(resumed.complete(), "{watched} -> {unit_step}: {resumed:?}");
+        assert!(
+            resumed.acted.contains(&unit_step),
+            "{watched} -> {unit_step}: the unit step did not act after the crash: {resumed:?}"
+        );
+        assert!(
+            !resumed.acted.contains(&watched) && !resumed.already_done.contains(&watched),
+            "{watched} was done and journaled: it must be skipped as unchanged"
+        );
+    }
+}
+
+/// Issue 10, item 9 (d): state lost or drifted after a finished install (a config file deleted, a unit
+/// stopped, a package removed) is found by a cheap look on the next run and repaired; nothing else acts.
+#[tokio::test]
+async fn lost_state_is_repaired_on_the_next_run() {
+    let s = setup().await;
+    let fake = Fake::default();
+    let plan = example_plan(|_| {});
+    assert!(run(&fake, &s, &plan, None).await.0.complete());
+    fake.files
+        .lock()
+        .unwrap()
+        .remove("/etc/keystone/keystone.conf");
+    fake.active.lock().unwrap().remove("memcached.service");
+    fake.packages.lock().unwrap().remove("glance");
+    let (repair, _) = run(&fake, &s, &plan, None).await;
+    assert!(repair.complete(), "{repair:?}");
+    for repaired in [
+        "stackbox/keystone.config",
+        "stackbox/memcached.start",
+        "stackbox/glance.packages",
+    ] {
+        assert!(
+            repair.acted.contains(&repaired.to_owned()),
+            "{repaired} not repaired: {repair:?}"
+        );
+    }
+    assert!(
+        fake.files
+            .lock()
+            .unwrap()
+            .contains_key("/etc/keystone/keystone.conf")
+    );
+    assert!(fake.active.lock().unwrap().contains("memcached.service"));
+    // And then all is quiet again.
+    let (quiet, _) = run(&fake, &s, &plan, None).await;
+    assert!(quiet.acted.is_empty(), "{quiet:?}");
+}
