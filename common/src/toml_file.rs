@@ -28,7 +28,15 @@ pub fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, TomlError
         // serde echoes the offending value whole (`invalid value: string "..."`): cut it.
         reason: crate::text::excerpt(err.message().trim()).into_owned(),
     };
-    let de = toml::Deserializer::parse(text).map_err(|e| make("(document)".to_owned(), e))?;
+    let de = toml::Deserializer::parse(text).map_err(|e| {
+        // A syntax error has no key path; name the key written on its line when there is one (a
+        // duplicate key, a bad value), so the operator knows which setting to fix.
+        let key = e
+            .span()
+            .and_then(|s| key_on_line(text, line_of(text, s.start)))
+            .unwrap_or_else(|| "(document)".to_owned());
+        make(key, e)
+    })?;
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let key = if path == "." || path.is_empty() {
@@ -38,6 +46,52 @@ pub fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, TomlError
         };
         make(key, e.into_inner())
     })
+}
+
+/// Checks that `bytes` (the contents of `file`) are UTF-8 text, as TOML must be; the error names the line
+/// and the key of the first byte that is not.
+pub fn utf8<'a>(file: &str, bytes: &'a [u8]) -> Result<&'a str, TomlError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let before = String::from_utf8_lossy(&bytes[..e.valid_up_to()]);
+        let line = before.matches('\n').count() + 1;
+        let whole = String::from_utf8_lossy(bytes);
+        TomlError {
+            file: file.to_owned(),
+            line,
+            key: key_on_line(&whole, line).unwrap_or_else(|| "(document)".to_owned()),
+            reason: "is not valid UTF-8 text".to_owned(),
+        }
+    })
+}
+
+/// The dotted key written on `line` (1-based) of a TOML text: the last table header above it and the
+/// key before its `=`; `None` when the line holds no `key =`.
+fn key_on_line(text: &str, line: usize) -> Option<String> {
+    let mut table = String::new();
+    for (i, l) in text.lines().enumerate() {
+        let l = l.trim();
+        if i + 1 == line {
+            let key = l.split_once('=')?.0.trim().trim_matches('"');
+            if key.is_empty() || key.starts_with('#') {
+                return None;
+            }
+            return Some(if table.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{table}.{key}")
+            });
+        }
+        if let Some(header) = l.strip_prefix('[') {
+            table = header
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
+        }
+    }
+    None
 }
 
 /// The 1-based line number of byte `offset` in `text`.
@@ -66,6 +120,25 @@ mod tests {
     #[allow(dead_code)]
     struct Inner {
         count: u32,
+    }
+
+    #[test]
+    fn a_duplicate_key_is_named_with_its_line() {
+        let err =
+            parse::<Doc>("a.toml", "name = 'x'\n[inner]\ncount = 3\ncount = 4\n").unwrap_err();
+        assert_eq!((err.line, err.key.as_str()), (4, "inner.count"), "{err}");
+        assert!(err.reason.contains("duplicate key"), "{err}");
+    }
+
+    #[test]
+    fn invalid_utf8_is_named_with_its_line_and_key() {
+        let bytes = b"name = 'x'\n[inner]\ncount = '\xff'\n";
+        let err = utf8("a.toml", bytes).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a.toml:3: inner.count: is not valid UTF-8 text"
+        );
+        assert_eq!(utf8("a.toml", b"name = 'x'\n").unwrap(), "name = 'x'\n");
     }
 
     #[test]

@@ -34,12 +34,13 @@ impl Catalog {
     /// Loads `DIR/roles.toml` and every `DIR/profiles/*.toml` (the profile's name is its file stem).
     pub fn load_dir(dir: &std::path::Path) -> Result<Catalog, ProfileError> {
         let read = |path: std::path::PathBuf| {
-            std::fs::read_to_string(&path)
-                .map(|text| (path.display().to_string(), text))
-                .map_err(|source| ProfileError::Read {
-                    file: path.display().to_string(),
-                    source,
-                })
+            let file = path.display().to_string();
+            let bytes = std::fs::read(&path).map_err(|source| ProfileError::Read {
+                file: file.clone(),
+                source,
+            })?;
+            let text = stackbox_common::toml_file::utf8(&file, &bytes)?.to_owned();
+            Ok::<_, ProfileError>((file, text))
         };
         let roles = read(dir.join("roles.toml"))?;
         let profiles_dir = dir.join("profiles");

@@ -47,14 +47,13 @@ pub enum LoadError {
 
 /// Reads and parses a TOML cluster configuration (validation is separate: [`ClusterConfig::validate`]).
 pub fn load_config(path: &std::path::Path) -> Result<ClusterConfig, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
         path: path.display().to_string(),
         source,
     })?;
-    Ok(ClusterConfig::from_toml(
-        &path.display().to_string(),
-        &text,
-    )?)
+    let file = path.display().to_string();
+    let text = stackbox_common::toml_file::utf8(&file, &bytes).map_err(config::ParseError::from)?;
+    Ok(ClusterConfig::from_toml(&file, text)?)
 }
 pub mod install;
 pub mod journal;

@@ -112,3 +112,20 @@ fn a_huge_bad_value_is_echoed_cut() {
     let err = load_text("allinone.toml", &bad_type).unwrap_err();
     assert!(err.len() < 2_000, "{} bytes", err.len());
 }
+
+#[test]
+fn a_file_that_is_not_utf8_is_refused_naming_line_and_key() {
+    // Issue 10, item 14: the error names the field, not only "stream did not contain valid UTF-8".
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    let mut bytes =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/allinone.toml"))
+            .unwrap();
+    let at = bytes.windows(9).position(|w| w == b"RegionOne").unwrap();
+    bytes[at] = 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let err = stackbox_installer::load_config(&path)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(":5: region: is not valid UTF-8 text"), "{err}");
+}
