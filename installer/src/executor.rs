@@ -357,6 +357,10 @@ impl<S: System> Executor<'_, S> {
     /// The step's own check, with secrets filled in.
     async fn is_done(&self, step: &Step) -> Result<bool, StepError> {
         let sys = self.system;
+        if !sys.verifies() {
+            // Plan mode: a check would be answered by a command that only says what it would do.
+            return Ok(false);
+        }
         match (&step.done, &step.action) {
             (DoneCheck::PackagesInstalled, Action::Packages { packages }) => {
                 sys.packages_installed(packages).await
