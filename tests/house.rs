@@ -33,8 +33,11 @@ const MAX_FILE_LINES: usize = 800;
 /// The longest a production function may be, from its signature to its closing brace.
 const MAX_FN_LINES: usize = 100;
 
+/// The workspace checked: this one, or another checkout named by `HOUSE_ROOT` (to measure an older tree
+/// with `HOUSE_REPORT=1`).
 fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("HOUSE_ROOT")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
 }
 
 /// A workspace member: its package name and directory.
@@ -130,6 +133,8 @@ fn is_cfg_test(attrs: &[syn::Attribute]) -> bool {
 struct FileFacts {
     production_lines: usize,
     long_fns: Vec<(String, usize)>,
+    /// The longest function, for `HOUSE_REPORT=1`.
+    longest_fn: (String, usize),
     /// Absolute module paths (from the crate root) named through `crate::`, `super::` or `self::`.
     named: BTreeSet<Vec<String>>,
     /// Names this file re-exports (`pub use a::B;`), with the absolute path each stands for.
@@ -145,6 +150,9 @@ struct Walker<'a> {
 impl Walker<'_> {
     fn function(&mut self, name: String, span: proc_macro2::Span) {
         let lines = span.end().line - span.start().line + 1;
+        if lines > self.facts.longest_fn.1 {
+            self.facts.longest_fn = (name.clone(), lines);
+        }
         if lines > MAX_FN_LINES {
             self.facts.long_fns.push((name, lines));
         }
@@ -314,6 +322,21 @@ fn crate_problems(name: &str, files: &[(PathBuf, String)]) -> Vec<String> {
         .iter()
         .map(|(_, m, f)| (m.clone(), f.reexports.clone()))
         .collect();
+    if std::env::var_os("HOUSE_REPORT").is_some() {
+        // The figures a restructure is judged by: the longest file and the longest function.
+        let file = parsed.iter().max_by_key(|(_, _, f)| f.production_lines);
+        let func = parsed.iter().max_by_key(|(_, _, f)| f.longest_fn.1);
+        if let (Some((fr, _, ff)), Some((gr, _, gf))) = (file, func) {
+            eprintln!(
+                "house: {name}: longest file {} ({} lines), longest fn {}::{} ({} lines)",
+                fr.display(),
+                ff.production_lines,
+                gr.display(),
+                gf.longest_fn.0,
+                gf.longest_fn.1
+            );
+        }
+    }
     let mut edges: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
     for (rel, module, facts) in parsed {
         if facts.production_lines > MAX_FILE_LINES {
