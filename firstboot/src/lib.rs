@@ -2,7 +2,8 @@
 //! wizard's identity and the console banner.
 //!
 //! The machine itself (`Root` and the probes) lives in `stackbox_machine`; nothing here knows about the
-//! wizard's HTTP side or the installer.
+//! wizard's HTTP side or the installer. [`cli`] holds the `stackboxd check`, `tune` and `firstboot`
+//! commands.
 
 pub mod check;
 pub mod cli;

@@ -1,3 +1,5 @@
+//! Unit tests of the catalog: the embedded data loads, and each rule refuses what it should.
+
 use super::*;
 
 #[test]

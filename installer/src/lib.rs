@@ -6,9 +6,11 @@
 //! file per service; imports the plan, never the reverse), [`render`] (generic templates), [`secrets`],
 //! [`journal`], [`executor`] (runs steps through a primitive [`executor::System`]: [`system`] for the
 //! real machine, [`dry_run`] for plan mode), [`certificate`] (the endpoint certificate that
-//! `stackboxd certificate` makes) and [`install`] (`stackboxd install`).
+//! `stackboxd certificate` makes), [`install`] (`stackboxd install`), [`progress`] (phases, step
+//! status, events and their fold) and [`runner`] (an installation on its own thread, followed through
+//! [`progress`]); [`cli`] holds the `stackboxd plan`, `install`, `certificate` and `smoke` commands.
 //!
-//! Nothing here knows about HTTP: the wizard drives it through these types.
+//! Nothing here knows about HTTP: the wizard (and, later, a node agent) drives it through these types.
 
 pub mod certificate;
 pub mod cli;
