@@ -7,7 +7,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use stackbox_common::cli::{chain, out, usage};
+use stackbox_common::cli::{out, usage};
+use stackbox_common::error::chain;
 use stackbox_hardware_profiles::Catalog;
 use stackbox_machine::system::Root;
 

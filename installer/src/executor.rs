@@ -264,7 +264,7 @@ impl<S: System> Executor<'_, S> {
                 summary.acted.push(step.id.clone());
             }
             Err(e) => {
-                let error = self.secrets.redact(&error_chain(&e));
+                let error = self.secrets.redact(&stackbox_common::error::chain(&e));
                 self.journal
                     .finish(&step.id, hash, State::Failed, "", Some(&error))
                     .await?;
@@ -471,21 +471,6 @@ impl<S: System> Executor<'_, S> {
             }
         }
     }
-}
-
-/// The error and its causes, one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 /// The last `TAIL` bytes of the output, cut at a character boundary.

@@ -9,6 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use stackbox_common::error::chain;
 use stackbox_installer::LoadError;
 use stackbox_installer::executor::ExecError;
 use stackbox_installer::install::InstallError;
@@ -117,22 +118,6 @@ pub enum WebError {
     /// Something on the appliance failed; the cause is logged, not shown.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
-}
-
-/// An error and its causes in one line, each cause once: a cause whose text its parent already
-/// carries is left out.
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(cause) = next {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        next = cause.source();
-    }
-    out
 }
 
 impl WebError {
