@@ -213,10 +213,10 @@ fn order(steps: Vec<Step>) -> Result<Vec<Step>, PlanError> {
 mod tests {
     use super::*;
 
-    /// A flavor with a bug: a command evidenced by the state of units it does not name.
-    struct Mismatched;
+    /// A flavor with a bug: one step `n1/NAME` with this action and check.
+    struct OneStep(&'static str, Action, DoneCheck);
 
-    impl Planner for Mismatched {
+    impl Planner for OneStep {
         fn steps(
             &self,
             _config: &ClusterConfig,
@@ -225,60 +225,42 @@ mod tests {
         ) -> Vec<Step> {
             let mut steps = Vec::new();
             NodeSteps::new("n1", &mut steps).add(
-                "db.start",
-                "start",
+                self.0,
+                "the bug",
                 &[],
-                Action::Commands {
-                    commands: vec![vec!["galera_new_cluster".into()]],
-                    env: Vec::new(),
-                },
-                DoneCheck::UnitsActive,
+                self.1.clone(),
+                self.2.clone(),
             );
             steps
         }
     }
 
-    /// A flavor with a bug: a password on a command line.
-    struct Leaky;
-
-    impl Planner for Leaky {
-        fn steps(
-            &self,
-            _config: &ClusterConfig,
-            _catalog: &stackbox_hardware_profiles::Catalog,
-            _facts: &BTreeMap<String, NodeFacts>,
-        ) -> Vec<Step> {
-            let mut steps = Vec::new();
-            NodeSteps::new("n1", &mut steps).add(
-                "bus.user",
-                "user",
-                &[],
-                Action::Commands {
-                    commands: vec![vec![
-                        "rabbitmqctl".into(),
-                        "add_user".into(),
-                        "openstack".into(),
-                        crate::secrets::placeholder("rabbitmq"),
-                    ]],
-                    env: Vec::new(),
-                },
-                DoneCheck::Never,
-            );
-            steps
-        }
-    }
-
-    #[test]
-    fn a_secret_on_a_command_line_is_refused() -> Result<(), Box<dyn std::error::Error>> {
+    /// Why `Plan::build` refuses the one step of `planner`.
+    fn refusal(planner: &OneStep) -> Result<String, Box<dyn std::error::Error>> {
         let config = ClusterConfig::from_toml(
             "allinone.toml",
             include_str!("../../../examples/allinone.toml"),
         )?;
         let catalog = stackbox_hardware_profiles::Catalog::embedded()?;
-        let err = Plan::build(&config, &catalog, &BTreeMap::new(), &Leaky)
+        Ok(Plan::build(&config, &catalog, &BTreeMap::new(), planner)
             .err()
-            .ok_or("a secret on a command line was planned")?
-            .to_string();
+            .ok_or("the step was planned")?
+            .to_string())
+    }
+
+    #[test]
+    fn a_secret_on_a_command_line_is_refused() -> Result<(), Box<dyn std::error::Error>> {
+        let rabbitmqctl = ["rabbitmqctl", "add_user", "openstack"].map(String::from);
+        let argv = [&rabbitmqctl[..], &[crate::secrets::placeholder("rabbitmq")]].concat();
+        let leaky = OneStep(
+            "bus.user",
+            Action::Commands {
+                commands: vec![argv],
+                env: Vec::new(),
+            },
+            DoneCheck::Never,
+        );
+        let err = refusal(&leaky)?;
         assert!(
             err.contains("n1/bus.user: a secret on a command line"),
             "{err}"
@@ -288,15 +270,16 @@ mod tests {
 
     #[test]
     fn a_check_that_does_not_fit_its_action_is_refused() -> Result<(), Box<dyn std::error::Error>> {
-        let config = ClusterConfig::from_toml(
-            "allinone.toml",
-            include_str!("../../../examples/allinone.toml"),
-        )?;
-        let catalog = stackbox_hardware_profiles::Catalog::embedded()?;
-        let err = Plan::build(&config, &catalog, &BTreeMap::new(), &Mismatched)
-            .err()
-            .ok_or("a mismatched step was planned")?
-            .to_string();
+        // A command evidenced by the state of units it does not name.
+        let mismatched = OneStep(
+            "db.start",
+            Action::Commands {
+                commands: vec![vec!["galera_new_cluster".into()]],
+                env: Vec::new(),
+            },
+            DoneCheck::UnitsActive,
+        );
+        let err = refusal(&mismatched)?;
         assert!(
             err.contains("n1/db.start: the check UnitsActive cannot be evaluated"),
             "{err}"
