@@ -4,10 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::state::ServeOptions;
+use stackbox_common::cli::usage;
 
-/// Exit status for bad arguments, as elsewhere in `stackboxd`.
-const EXIT_USAGE: u8 = 2;
+use crate::state::ServeOptions;
 
 /// The arguments of `stackboxd serve`.
 #[derive(Debug, clap::Args)]
@@ -64,7 +63,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             Ok(nets) => opts.allow = Some(nets),
             Err(e) => {
                 eprintln!("stackboxd serve: --allow takes CIDRs such as 10.0.0.0/24: {e}");
-                return ExitCode::from(EXIT_USAGE);
+                return usage();
             }
         }
     }
