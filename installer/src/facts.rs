@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use stackbox_machine::probe::{kvm, net, platform};
+use stackbox_machine::probe::{cpu, kvm, net, platform};
 use stackbox_machine::system::Root;
 
 use crate::ClusterConfig;
@@ -48,6 +48,7 @@ pub fn local_facts(config: &ClusterConfig, root: &Root) -> BTreeMap<String, Node
     let facts = NodeFacts {
         kvm: kvm.openable,
         in_container: platform.container.is_some(),
+        cpus: cpu::online(root).unwrap_or(0),
     };
     let local: Vec<std::net::IpAddr> = if root.is_live() {
         net::addresses()

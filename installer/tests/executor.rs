@@ -230,6 +230,7 @@ fn example_plan(edit: impl FnOnce(&mut ClusterConfig)) -> Plan {
         NodeFacts {
             kvm: false,
             in_container: true,
+            cpus: 2,
         },
     )]
     .into();

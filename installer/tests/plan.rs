@@ -39,6 +39,7 @@ fn facts_for(name: &str) -> BTreeMap<String, NodeFacts> {
             NodeFacts {
                 kvm: false,
                 in_container: true,
+                cpus: 2,
             },
         )]
         .into(),
@@ -50,6 +51,7 @@ fn facts_for(name: &str) -> BTreeMap<String, NodeFacts> {
                     NodeFacts {
                         kvm: true,
                         in_container: false,
+                        cpus: 8,
                     },
                 )
             })
@@ -141,6 +143,7 @@ fn virt_type_follows_the_hardware() {
             NodeFacts {
                 kvm: true,
                 in_container: false,
+                cpus: 8,
             },
         )]
         .into(),

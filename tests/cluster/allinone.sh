@@ -5,7 +5,9 @@
 # same configuration as examples/allinone.toml; `stackboxd install` then pauses with --stop-after and is
 # killed with -9 in the middle; the wizard resumes the installation to its done page (smoke test, endpoints,
 # one-time openrc); every public endpoint must answer from a client namespace on the management bridge (as
-# an operator's laptop would, through the node's firewall); a last `stackboxd install` must skip every step.
+# an operator's laptop would, through the node's firewall), with https links in the version documents and
+# neutron answering every call within seconds after 90 s idle (tests/cluster/api.py); a last
+# `stackboxd install` must skip every step.
 # Nothing leaves the namespaces: the bridges live in a namespace of their own, and the wizard is reached on
 # the node's own loopback.
 #
@@ -145,6 +147,20 @@ for endpoint in 5000/v3 9292/ 8778/ 8774/v2.1 9696/ 443/vnc_auto.html; do
 done
 check "the console proxy (noVNC, 6080) answers from another namespace" \
   client_get "http://10.20.0.11:6080/vnc_auto.html"
+# The APIs as the operator's laptop uses them, with the wizard's openrc: https links in every version
+# document, and neutron answering promptly after the cloud sat idle (its API once hung on such calls).
+api() { # api NAME ARGS...: runs tests/cluster/api.py in the client namespace and counts its checks
+  local log="$work/api-$1.log"
+  set +o pipefail
+  ip netns exec "$cl" python3 "$here/tests/cluster/api.py" "$work/admin-openrc.sh" \
+    "$work/root/etc/stackbox/ca.pem" "${@:2}" 2>&1 | tee "$log"
+  set -o pipefail
+  passed=$((passed + $(grep -c '^ok: ' "$log" || true)))
+  failed=$((failed + $(grep -c '^FAILED: ' "$log" || true)))
+  grep -q '^api: finished' "$log" || { failed=$((failed + 1)); echo "FAILED: api.py $1 stopped early"; }
+}
+api links links
+api neutron neutron 90 5
 # 4. Once more, from the answer file: the wizard's configuration was the same, so every step is skipped.
 rerun_start=$SECONDS
 inside stackboxd install --config /root/allinone.toml > "$work/rerun.log" 2>&1 || true

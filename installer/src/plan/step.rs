@@ -11,6 +11,8 @@ pub struct NodeFacts {
     pub kvm: bool,
     /// The node is a system container (libvirt cannot manage cgroup controllers there).
     pub in_container: bool,
+    /// CPUs online (0: not known); the API services' worker counts follow it.
+    pub cpus: u32,
 }
 
 /// A file a step writes; `content` may hold `@@secret:NAME@@` placeholders.

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::system::Root;
+
 /// What the CPUs are and whether they can virtualize.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CpuFacts {
@@ -65,6 +67,18 @@ pub fn parse_cpuinfo(text: &str) -> Result<CpuFacts, String> {
         virtualization_cpus: count,
         hypervisor_flag: hypervisor,
     })
+}
+
+/// CPUs online: /sys/devices/system/cpu/online, else the processors /proc/cpuinfo lists; `None` when
+/// neither can be read.
+pub fn online(root: &Root) -> Option<u32> {
+    root.read("/sys/devices/system/cpu/online")
+        .and_then(|list| parse_cpu_list(&list).ok())
+        .or_else(|| {
+            let info = parse_cpuinfo(&root.read("/proc/cpuinfo")?).ok()?;
+            Some(info.logical)
+        })
+        .filter(|&n| n > 0)
 }
 
 /// Parses a kernel CPU list such as `0-3,8-11,16` into a count.

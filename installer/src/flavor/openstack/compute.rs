@@ -43,7 +43,8 @@ pub fn steps(s: &mut NodeSteps, ctx: &OpenStackCtx, mgmt_leader: &str) {
         "nova.compute-packages",
         &format!("install nova-compute ({package})"),
         &["libvirt.start"],
-        &[package],
+        // genisoimage writes the config drives (nova's `mkisofs_cmd`); nova-compute does not pull it in.
+        &[package, "genisoimage"],
     );
     super::nova::config(s, ctx, &["nova.compute-packages"]);
     s.units(

@@ -4,8 +4,6 @@
 
 use std::ops::Deref;
 
-use askama::Template;
-
 use super::endpoints::{api_host, ports};
 use crate::config::{ClusterConfig, Node};
 use crate::plan::NodeFacts;
@@ -39,6 +37,8 @@ pub struct OpenStackCtx {
     pub compute: bool,
     /// Whether this node runs in a system container.
     pub in_container: bool,
+    /// CPUs online (0: not known); sizes the API services' workers.
+    pub cpus: u32,
     /// `kvm` or `qemu`.
     pub virt_type: String,
     /// `rabbit://...` with the password as a placeholder.
@@ -111,6 +111,7 @@ pub fn context(config: &ClusterConfig, node: &Node, facts: NodeFacts) -> OpenSta
         management: node.has("management"),
         compute: node.has("compute"),
         in_container: facts.in_container,
+        cpus: facts.cpus,
         virt_type: if facts.kvm { "kvm" } else { "qemu" }.to_owned(),
         transport_url: infrastructure::transport_url(&base, "openstack"),
         provider: config.networks.provider.as_ref().map(|p| ProviderView {
@@ -196,6 +197,10 @@ impl OpenStackCtx {
     pub fn public_url_novnc(&self) -> String {
         self.public_url(ports::NOVNC.0)
     }
+    /// Worker processes of an API service on this node.
+    pub fn api_processes(&self) -> u32 {
+        super::uwsgi::processes(self.cpus)
+    }
     /// glance's internal port.
     pub fn internal_port_glance(&self) -> u16 {
         ports::GLANCE.1
@@ -253,26 +258,4 @@ templates! {
         /// debconf answers for the OpenStack packages.
         Preseed => "preseed.cfg",
     }
-}
-
-/// `/etc/default/<service>` for a uwsgi API service: its bind address and internal port.
-pub fn service_default(service: &str, address: &str, port: u16, ini: &str) -> String {
-    #[derive(Template)]
-    #[template(path = "service-default", escape = "none")]
-    struct ServiceDefault<'a> {
-        service: &'a str,
-        address: &'a str,
-        port: u16,
-        ini: &'a str,
-    }
-    let mut text = ServiceDefault {
-        service,
-        address,
-        port,
-        ini,
-    }
-    .render()
-    .unwrap_or_else(|e| format!("# render error: {e}\n"));
-    text.push('\n');
-    text
 }

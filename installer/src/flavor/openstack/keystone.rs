@@ -2,9 +2,10 @@
 //! and credential keys, bootstraps the admin and the identity endpoints, and once keystone answers,
 //! registers the other services: the service project, each service's user and its three endpoints.
 
-use super::context::{File, OpenStackCtx, admin_env, service_default};
+use super::context::{File, OpenStackCtx, admin_env};
 use super::endpoints::ports;
 use super::mgmt::Mgmt;
+use super::uwsgi::{self, App};
 use crate::plan::builder::{NodeSteps, argv, as_user, file};
 use crate::plan::step::{Action, DoneCheck};
 use crate::secrets::placeholder;
@@ -28,17 +29,8 @@ pub fn steps(s: &mut NodeSteps, ctx: &OpenStackCtx, m: &Mgmt) {
                 Some("root:keystone"),
                 File::KeystoneConf.render(ctx),
             ),
-            file(
-                "/etc/default/keystone",
-                0o644,
-                None,
-                service_default(
-                    "keystone",
-                    &ctx.address,
-                    ports::KEYSTONE.1,
-                    "/etc/keystone/keystone-uwsgi.ini",
-                ),
-            ),
+            uwsgi::default_file(App::Keystone, ctx, ports::KEYSTONE.1),
+            uwsgi::ini(App::Keystone, ctx),
         ],
     );
     if m.is_leader {

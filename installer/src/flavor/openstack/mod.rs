@@ -20,6 +20,7 @@ pub mod nova;
 pub mod placement;
 pub mod setup;
 pub mod smoke;
+pub mod uwsgi;
 
 use std::collections::BTreeMap;
 

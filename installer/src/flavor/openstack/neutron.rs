@@ -2,9 +2,10 @@
 //! metadata, linuxbridge); the leader creates its tables. Its configuration files, also for the
 //! linuxbridge agent of a compute node.
 
-use super::context::{File, OpenStackCtx, service_default};
+use super::context::{File, OpenStackCtx};
 use super::endpoints::ports;
 use super::mgmt::Mgmt;
+use super::uwsgi::{self, App};
 use crate::plan::builder::{NodeSteps, as_user, file};
 
 /// neutron's steps on a management node.
@@ -106,17 +107,8 @@ pub fn config(s: &mut NodeSteps, ctx: &OpenStackCtx, after: &[&str], network_nod
             owner,
             File::MetadataAgent.render(ctx),
         ));
-        files.push(file(
-            "/etc/default/neutron-server",
-            0o644,
-            None,
-            service_default(
-                "neutron-api",
-                &ctx.address,
-                ports::NEUTRON.1,
-                "/etc/neutron/neutron-api-uwsgi.ini",
-            ),
-        ));
+        files.push(uwsgi::default_file(App::Neutron, ctx, ports::NEUTRON.1));
+        files.push(uwsgi::ini(App::Neutron, ctx));
     }
     s.files("neutron.config", "configure neutron", after, files);
 }

@@ -2,9 +2,10 @@
 //! and the cells), nova.conf for every node that runs a nova service, and the discovery of the compute
 //! hosts once they run.
 
-use super::context::{File, OpenStackCtx, service_default};
+use super::context::{File, OpenStackCtx};
 use super::endpoints::ports;
 use super::mgmt::Mgmt;
+use super::uwsgi::{self, App};
 use crate::config::Node;
 use crate::plan::builder::{NodeSteps, argv, as_user, file};
 use crate::plan::step::{Action, DoneCheck};
@@ -30,17 +31,11 @@ pub fn controller(s: &mut NodeSteps, ctx: &OpenStackCtx, m: &Mgmt) {
         "nova.api-default",
         "bind nova-api to the internal port",
         &["nova.packages"],
-        vec![file(
-            "/etc/default/nova-api",
-            0o644,
-            None,
-            service_default(
-                "nova-api",
-                &ctx.address,
-                ports::NOVA.1,
-                "/etc/nova/nova-api-uwsgi.ini",
-            ),
-        )],
+        vec![
+            uwsgi::default_file(App::NovaApi, ctx, ports::NOVA.1),
+            uwsgi::ini(App::NovaApi, ctx),
+            uwsgi::ini(App::NovaMetadata, ctx),
+        ],
     );
     s.units(
         "nova.start",

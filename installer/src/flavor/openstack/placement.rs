@@ -1,9 +1,10 @@
 //! placement, the resource inventory nova schedules against, on every management node; the leader
 //! creates its tables.
 
-use super::context::{File, OpenStackCtx, service_default};
+use super::context::{File, OpenStackCtx};
 use super::endpoints::ports;
 use super::mgmt::Mgmt;
+use super::uwsgi::{self, App};
 use crate::plan::builder::{NodeSteps, as_user, file};
 
 /// placement's steps on a management node.
@@ -25,17 +26,8 @@ pub fn steps(s: &mut NodeSteps, ctx: &OpenStackCtx, m: &Mgmt) {
                 Some("root:placement"),
                 File::PlacementConf.render(ctx),
             ),
-            file(
-                "/etc/default/placement-api",
-                0o644,
-                None,
-                service_default(
-                    "placement-api",
-                    &ctx.address,
-                    ports::PLACEMENT.1,
-                    "/etc/placement/placement-api-uwsgi.ini",
-                ),
-            ),
+            uwsgi::default_file(App::Placement, ctx, ports::PLACEMENT.1),
+            uwsgi::ini(App::Placement, ctx),
         ],
     );
     if m.is_leader {

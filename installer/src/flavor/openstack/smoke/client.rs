@@ -1,6 +1,8 @@
 //! The smoke test's conversation with the cloud through the `openstack` client: upload the guest, make a
-//! flavor and a tenant network, boot the server, wait until it is ACTIVE, read its console for the
-//! marker, and clean up whatever a run (also an interrupted one) left behind.
+//! flavor, a tenant network with a router and a port, boot the server with a config drive, wait until it
+//! is ACTIVE, read its console for the marker, and clean up whatever a run (also an interrupted one) left
+//! behind. Every call is timed; a neutron call slower than [`NEUTRON_LIMIT`] fails the test (neutron's
+//! API once hung on calls that notify the agents).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -13,6 +15,13 @@ use super::guest::build_guest;
 /// How long the server may take to become ACTIVE, and then to print the marker (TCG is slow).
 const ACTIVE_TIMEOUT: Duration = Duration::from_secs(300);
 const CONSOLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// The longest any one `openstack` call may run before it is killed.
+const CALL_TIMEOUT: Duration = Duration::from_secs(180);
+/// The slowest a neutron call may answer, the client's own start (about 2 s) included.
+pub const NEUTRON_LIMIT: Duration = Duration::from_secs(30);
+/// The config drive's ISO 9660 volume label, and where nova keeps an instance's drive.
+const CONFIG_DRIVE_LABEL: &[u8] = b"config-2";
+const INSTANCES: &str = "/var/lib/nova/instances";
 
 /// The `openstack` client with the admin credentials, and the report so far.
 pub struct Client<'a> {
@@ -20,16 +29,60 @@ pub struct Client<'a> {
     pub env: &'a [(String, String)],
     /// What happened, one line per stage.
     pub log: String,
+    /// Each neutron call (`network create`, ...) and how long it took.
+    pub neutron_calls: Vec<(String, Duration)>,
+}
+
+/// The neutron commands of the `openstack` client (the first word of a call).
+fn is_neutron(args: &[&str]) -> bool {
+    matches!(
+        args.first(),
+        Some(&("network" | "subnet" | "router" | "port"))
+    )
 }
 
 impl Client<'_> {
     fn openstack(&mut self, args: &[&str]) -> Result<String, SmokeError> {
-        let mut cmd = Command::new("openstack").args(args);
+        // coreutils' timeout bounds a call that never answers; the argv holds no secret.
+        let limit = format!("{}", CALL_TIMEOUT.as_secs());
+        let mut cmd = Command::new("timeout")
+            .args(["--kill-after=10", &limit, "openstack"])
+            .args(args);
         for (k, v) in self.env {
             cmd = cmd.env(k, v);
         }
-        let out = cmd.run()?;
-        Ok(out.stdout.trim().to_owned())
+        let started = Instant::now();
+        let out = cmd.run();
+        if is_neutron(args) {
+            let call = args.iter().take(3).copied().collect::<Vec<_>>().join(" ");
+            self.neutron_calls.push((call, started.elapsed()));
+        }
+        Ok(out?.stdout.trim().to_owned())
+    }
+
+    /// The neutron calls' times for the report, and an error naming the ones slower than the limit.
+    pub fn judge_neutron(&mut self) -> Result<(), SmokeError> {
+        let times: Vec<String> = self
+            .neutron_calls
+            .iter()
+            .map(|(call, t)| format!("{call} {:.1}s", t.as_secs_f64()))
+            .collect();
+        self.note(format!("neutron calls: {}", times.join(", ")));
+        let slow: Vec<String> = self
+            .neutron_calls
+            .iter()
+            .filter(|(_, t)| *t > NEUTRON_LIMIT)
+            .map(|(call, t)| format!("`{call}` took {:.0}s", t.as_secs_f64()))
+            .collect();
+        if slow.is_empty() {
+            Ok(())
+        } else {
+            Err(fail(format!(
+                "neutron answered slower than {}s: {}",
+                NEUTRON_LIMIT.as_secs(),
+                slow.join(", ")
+            )))
+        }
     }
 
     /// Adds a line to the report.
@@ -41,12 +94,28 @@ impl Client<'_> {
     /// Deletes whatever a run left behind (ignoring what does not exist).
     pub fn cleanup(&mut self) {
         let _ = self.openstack(&["server", "delete", "--wait", NAME]);
+        let _ = self.openstack(&["port", "delete", NAME]);
+        if self.exists(&["router", "show", NAME]) {
+            let _ = self.openstack(&["router", "remove", "subnet", NAME, NAME]);
+            let _ = self.openstack(&["router", "delete", NAME]);
+        }
         let _ = self.openstack(&["subnet", "delete", NAME]);
         let _ = self.openstack(&["network", "delete", NAME]);
         for image in [NAME, &format!("{NAME}-kernel"), &format!("{NAME}-ramdisk")] {
             let _ = self.openstack(&["image", "delete", image]);
         }
         let _ = self.openstack(&["flavor", "delete", NAME]);
+    }
+
+    /// Whether a `show` call finds the resource (not timed: an absent router answers quickly either way).
+    fn exists(&mut self, args: &[&str]) -> bool {
+        let mut cmd = Command::new("openstack")
+            .args(args)
+            .args(["-f", "value", "-c", "id"]);
+        for (k, v) in self.env {
+            cmd = cmd.env(k, v);
+        }
+        cmd.run().is_ok()
     }
 
     /// Boots the test VM and reads the marker on its console.
@@ -56,8 +125,9 @@ impl Client<'_> {
         self.upload(&kernel, &initrd, &disk)?;
         self.note("images uploaded to glance");
         self.network()?;
-        self.note("flavor, network and subnet created");
+        self.note("flavor, network, subnet, router and port created");
         self.boot()?;
+        self.config_drive()?;
         self.console()
     }
 
@@ -112,6 +182,10 @@ impl Client<'_> {
             "192.168.222.0/24",
             NAME,
         ])?;
+        // A router with an interface on the subnet, and a port: neutron notifies the L3 and DHCP agents.
+        self.openstack(&["router", "create", NAME])?;
+        self.openstack(&["router", "add", "subnet", NAME, NAME])?;
+        self.openstack(&["port", "create", "--network", NAME, NAME])?;
         Ok(())
     }
 
@@ -126,6 +200,8 @@ impl Client<'_> {
             NAME,
             "--network",
             NAME,
+            "--config-drive",
+            "True",
             NAME,
         ])?;
         let started = Instant::now();
@@ -154,6 +230,36 @@ impl Client<'_> {
             started.elapsed().as_secs_f64()
         ));
         Ok(())
+    }
+
+    /// The server was built with a config drive (nova writes it with genisoimage before the VM starts, so
+    /// ACTIVE already proves it could); on this node, its ISO must carry the `config-2` label.
+    fn config_drive(&mut self) -> Result<(), SmokeError> {
+        let shown = self.openstack(&["server", "show", NAME, "-f", "json"])?;
+        let server: serde_json::Value = serde_json::from_str(&shown)
+            .map_err(|e| fail(format!("`openstack server show` printed no JSON: {e}")))?;
+        let drive = server["config_drive"].as_str().unwrap_or_default();
+        let id = server["id"].as_str().unwrap_or_default();
+        if !matches!(drive, "True" | "true") || id.is_empty() {
+            return Err(fail(format!(
+                "the test server has no config drive (config_drive: `{drive}`)"
+            )));
+        }
+        let iso = Path::new(INSTANCES).join(id).join("disk.config");
+        match std::fs::read(&iso) {
+            Ok(bytes) if volume_label(&bytes).starts_with(CONFIG_DRIVE_LABEL) => {
+                self.note(format!("config drive {} labelled config-2", iso.display()));
+                Ok(())
+            }
+            Ok(_) => Err(fail(format!(
+                "{} is not a config drive: no config-2 label",
+                iso.display()
+            ))),
+            Err(_) => {
+                self.note("config drive attached (the VM runs on another node)");
+                Ok(())
+            }
+        }
     }
 
     /// Reads the console until the marker shows with an address, the kernel panics or time runs out.
@@ -199,4 +305,33 @@ impl Client<'_> {
 fn last_lines(text: &str, n: usize) -> String {
     let tail: Vec<&str> = text.lines().rev().take(n).collect();
     tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+}
+
+/// The volume label of an ISO 9660 image: 32 bytes at offset 40 of the primary volume descriptor (sector
+/// 16); empty when the image is shorter.
+pub fn volume_label(iso: &[u8]) -> &[u8] {
+    const AT: usize = 16 * 2048 + 40;
+    iso.get(AT..AT + 32).unwrap_or(&[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_volume_labels() {
+        let mut iso = vec![0u8; 16 * 2048 + 2048];
+        iso[16 * 2048 + 40..16 * 2048 + 48].copy_from_slice(b"config-2");
+        assert!(volume_label(&iso).starts_with(CONFIG_DRIVE_LABEL));
+        assert!(volume_label(&[0u8; 100]).is_empty());
+        assert!(!volume_label(&vec![0u8; 40 * 1024]).starts_with(CONFIG_DRIVE_LABEL));
+    }
+
+    #[test]
+    fn neutron_calls_are_told_apart() {
+        assert!(is_neutron(&["router", "add", "subnet"]));
+        assert!(is_neutron(&["port", "create"]));
+        assert!(!is_neutron(&["server", "create"]));
+        assert!(!is_neutron(&[]));
+    }
 }

@@ -1,9 +1,9 @@
 //! The smoke test: proves the cloud by booting a VM. The plan's last step runs `stackboxd smoke` (see
 //! [`step`]) with the admin credentials in its environment; that command calls [`run`], which builds a
 //! tiny guest ([`guest`]), and through the `openstack` client ([`client`]) uploads it to glance as kernel,
-//! ramdisk and a small disk image, creates a flavor and a tenant (VXLAN) network, boots a server, waits
-//! until it is ACTIVE, reads its console log for the marker and the address, and deletes everything it
-//! created, also on failure. [`error`] holds its names and its error.
+//! ramdisk and a small disk image, creates a flavor, a tenant (VXLAN) network with a router and a port,
+//! boots a server with a config drive, waits until it is ACTIVE, reads its console log for the marker
+//! and the address, and deletes everything it created, also on failure; it times every neutron call. [`error`] holds its names and its error.
 
 pub mod client;
 pub mod error;
@@ -36,10 +36,13 @@ pub fn run(env: &[(String, String)]) -> Result<String, SmokeError> {
     let mut client = client::Client {
         env,
         log: String::new(),
+        neutron_calls: Vec::new(),
     };
     client.cleanup();
+    client.neutron_calls.clear();
     let result = client.run();
     client.cleanup();
     client.note("test resources deleted");
-    result.map(|()| client.log)
+    let timely = client.judge_neutron();
+    result.and(timely).map(|()| client.log)
 }
