@@ -7,12 +7,19 @@
 //! an hour in the past to tolerate clock skew between nodes. A CA may sign leaves only (path length 0);
 //! a leaf carries `digitalSignature` and the extended key usages of its [`Purpose`].
 
+use std::path::Path;
+
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use sha2::{Digest, Sha256};
 
 /// How long a CA certificate is valid, in days (ten years).
 pub const CA_DAYS: i64 = 3650;
 /// How long a leaf certificate is valid, in days (two years).
 pub const LEAF_DAYS: i64 = 730;
+/// The wizard's TLS certificate, relative to the state directory (`stackboxd serve --state`): made at
+/// first boot, shown on the console by its fingerprint, pinned by nodes that join this one.
+pub const WIZARD_CERT_FILE: &str = "tls/wizard.crt";
 
 /// What a leaf certificate is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +41,15 @@ pub enum PkiError {
     /// Key generation or signing failed.
     #[error("making the certificate")]
     Sign(#[source] rcgen::Error),
+    /// A certificate file could not be read or holds no PEM certificate.
+    #[error("reading the certificate {path}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why it could not be read.
+        #[source]
+        source: rustls_pki_types::pem::Error,
+    },
 }
 
 fn validity(params: &mut rcgen::CertificateParams, days: i64) {
@@ -124,6 +140,21 @@ pub fn fingerprint(der: &[u8]) -> String {
     format!("SHA256:{}", hex.join(":"))
 }
 
+/// The DER encoding of the first certificate in a PEM file.
+pub fn read_certificate(path: &Path) -> Result<Vec<u8>, PkiError> {
+    CertificateDer::from_pem_file(path)
+        .map(|der| der.to_vec())
+        .map_err(|source| PkiError::Read {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+/// The fingerprint ([`fingerprint`]) of the first certificate in a PEM file.
+pub fn fingerprint_pem_file(path: &Path) -> Result<String, PkiError> {
+    read_certificate(path).map(|der| fingerprint(&der))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // Tests state their expectations by panicking.
@@ -181,6 +212,22 @@ mod tests {
             Err(PkiError::Name(n)) => assert_eq!(n, "caf\u{e9}.test"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn fingerprint_of_a_pem_file_is_that_of_its_der() {
+        let dir = tempfile::tempdir().unwrap();
+        let params = leaf_params(&["a.test".to_owned()], "a", Purpose::Server).unwrap();
+        let (cert, _) = new_self_signed(params).unwrap();
+        let path = dir.path().join("a.crt");
+        std::fs::write(&path, cert.pem()).unwrap();
+        assert_eq!(
+            fingerprint_pem_file(&path).unwrap(),
+            fingerprint(cert.der())
+        );
+        let missing = dir.path().join("missing.crt");
+        let err = fingerprint_pem_file(&missing).unwrap_err();
+        assert!(err.to_string().contains("missing.crt"), "{err}");
     }
 
     #[test]

@@ -6,8 +6,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 
 use stackbox_common::fs::write_atomic;
 use stackbox_common::pki;
@@ -19,7 +17,7 @@ pub const WIZARD_PORT: u16 = 8443;
 /// The setup token's file name in the state directory.
 pub const TOKEN_FILE: &str = "setup-token";
 /// The certificate's path relative to the state directory.
-pub const CERT_FILE: &str = "tls/wizard.crt";
+pub const CERT_FILE: &str = pki::WIZARD_CERT_FILE;
 /// The private key's path relative to the state directory.
 pub const KEY_FILE: &str = "tls/wizard.key";
 
@@ -88,11 +86,9 @@ pub fn ensure(state_dir: &Path, names: &[String]) -> anyhow::Result<WizardIdenti
         write_atomic(&cert_path, cert.pem().as_bytes(), 0o644)
             .with_context(|| format!("writing {}", cert_path.display()))?;
     }
-    let der = CertificateDer::from_pem_file(&cert_path)
-        .with_context(|| format!("reading the certificate {}", cert_path.display()))?;
     Ok(WizardIdentity {
         token,
-        fingerprint: pki::fingerprint(&der),
+        fingerprint: pki::fingerprint_pem_file(&cert_path)?,
         cert_path,
         key_path,
     })
