@@ -98,6 +98,12 @@ fn apis(config: &ClusterConfig) -> Vec<Api> {
     ]
 }
 
+/// Worker processes of an API service on a node with `cpus` CPUs (0: unknown): one per CPU, at least
+/// two (so one slow call does not stall the API), at most eight.
+pub fn processes(cpus: u32) -> u32 {
+    cpus.clamp(2, 8)
+}
+
 /// The template context of one node.
 pub fn context(config: &ClusterConfig, node: &Node, facts: NodeFacts) -> OpenStackCtx {
     let base = infrastructure::context(config, node, api_host(config), apis(config));
@@ -199,7 +205,7 @@ impl OpenStackCtx {
     }
     /// Worker processes of an API service on this node.
     pub fn api_processes(&self) -> u32 {
-        super::uwsgi::processes(self.cpus)
+        processes(self.cpus)
     }
     /// glance's internal port.
     pub fn internal_port_glance(&self) -> u16 {
@@ -257,5 +263,19 @@ templates! {
         NovaConsoleproxy => "nova-consoleproxy",
         /// debconf answers for the OpenStack packages.
         Preseed => "preseed.cfg",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processes_follow_the_cpus_within_bounds() {
+        assert_eq!(processes(0), 2);
+        assert_eq!(processes(1), 2);
+        assert_eq!(processes(2), 2);
+        assert_eq!(processes(6), 6);
+        assert_eq!(processes(64), 8);
     }
 }
