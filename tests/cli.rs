@@ -328,3 +328,71 @@ fn install_rejects_an_invalid_config_before_touching_anything() {
         "nothing may be written for a rejected install"
     );
 }
+
+/// The code `stackboxd cluster code` prints is one the member then accepts, from a joiner that typed it
+/// and the printed fingerprint; the code reaches stdout only.
+#[test]
+fn cluster_code_prints_a_code_the_member_accepts() {
+    use stackbox_cluster::{CodeStore, Fingerprint, JoinCode, Joiner, Member};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let id = stackbox_firstboot::identity::ensure(&state, &["node-1".to_owned()]).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_stackboxd"))
+        .args(["cluster", "code", "--state", state.to_str().unwrap()])
+        .args(["--expires", "10"])
+        .env("STACKBOX_LOG", "debug")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {stdout}"))
+            .trim()
+            .to_owned()
+    };
+    let printed = field("join code:");
+    assert!(field("expires:").ends_with("UTC (in 10 min)"), "{stdout}");
+    assert_eq!(field("fingerprint:"), id.fingerprint);
+    assert!(!stderr(&out).contains(&printed), "the code is never logged");
+
+    let (ca, issuer) = stackbox_common::pki::new_ca("stackbox cluster CA").unwrap();
+    let fingerprint = Fingerprint::parse(&field("fingerprint:")).unwrap();
+    let member = Member::new(
+        CodeStore::new(&state),
+        fingerprint,
+        "1",
+        &ca.pem(),
+        &issuer.key().serialize_pem(),
+    )
+    .unwrap();
+    let joiner = Joiner {
+        node: "node-2".to_owned(),
+        address: "192.0.2.2".parse().unwrap(),
+        fingerprint: Fingerprint::of_der(b"node-2's certificate"),
+        image_version: "1".to_owned(),
+    };
+    let typed = JoinCode::parse(&printed.to_lowercase()).unwrap();
+    let now = std::time::SystemTime::now();
+    let (request, pending) = joiner.request(&typed, &fingerprint, now).unwrap();
+    let grant = member.accept(&request, now).unwrap();
+    joiner.verify_grant(pending, &grant, now).unwrap();
+}
+
+#[test]
+fn cluster_code_needs_the_wizards_certificate_and_sane_minutes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().to_str().unwrap();
+    let out = stackboxd(&["cluster", "code", "--state", state]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("tls/wizard.crt"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert!(!tmp.path().join("cluster/join-code").exists());
+    for minutes in ["0", "1441", "soon"] {
+        let out = stackboxd(&["cluster", "code", "--state", state, "--expires", minutes]);
+        assert_eq!(out.status.code(), Some(2), "{minutes}");
+    }
+}

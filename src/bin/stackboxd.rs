@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use stackbox_cluster::cli::ClusterArgs;
 use stackbox_firstboot::cli::{CheckArgs, FirstbootArgs, TuneArgs};
 use stackbox_installer::cli::{CertificateArgs, InstallArgs, PlanArgs};
 use stackbox_web::cli::ServeArgs;
@@ -57,6 +58,13 @@ enum Command {
     /// Writes /etc/stackbox/ca-key.pem, /etc/stackbox/ca.pem and, last, /etc/haproxy/stackbox.pem.
     /// With --cert and --key, installs the operator's certificate instead. Exit status: 0 or 1.
     Certificate(CertificateArgs),
+    /// Grow the cluster: issue join codes for new nodes.
+    ///
+    /// `stackboxd cluster code` prints a fresh join code, when it expires and this member's TLS
+    /// fingerprint; type them on the new node's "Join an existing cluster" page. The code never crosses
+    /// the wire (a key derived from it authenticates the join both ways), works once, expires (60 minutes
+    /// by default) and is locked after 5 wrong tries. It is printed on this console only, never logged.
+    Cluster(ClusterArgs),
     /// Boot a test VM through the cloud and read its console (the install plan's last step).
     ///
     /// Takes the admin credentials from the environment (OS_AUTH_URL, OS_PASSWORD, ...), prints its
@@ -80,6 +88,7 @@ fn main() -> ExitCode {
         Command::Install(args) => stackbox_installer::cli::install(args),
         Command::Serve(args) => stackbox_web::cli::run(args),
         Command::Certificate(args) => stackbox_installer::cli::certificate(args),
+        Command::Cluster(args) => stackbox_cluster::cli::run(args),
         Command::Smoke => stackbox_installer::cli::smoke(),
     }
 }
