@@ -197,9 +197,10 @@ impl OpenStackCtx {
     pub fn public_url_novnc(&self) -> String {
         self.public_url(ports::NOVNC.0)
     }
-    /// Worker processes of an API service on this node.
+    /// Worker processes of an API service on this node: one per CPU, at least two (so one slow call
+    /// does not stall the API), at most eight.
     pub fn api_processes(&self) -> u32 {
-        super::uwsgi::processes(self.cpus)
+        self.cpus.clamp(2, 8)
     }
     /// glance's internal port.
     pub fn internal_port_glance(&self) -> u16 {

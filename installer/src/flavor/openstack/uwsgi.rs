@@ -139,12 +139,6 @@ impl App {
     }
 }
 
-/// Worker processes of an API service on a node with `cpus` CPUs (0: unknown): one per CPU, at least
-/// two (so one slow call does not stall the API), at most eight.
-pub fn processes(cpus: u32) -> u32 {
-    cpus.clamp(2, 8)
-}
-
 /// Threads per worker: one for an eventlet application, else Debian's 32 (keystone and placement are
 /// thread-safe and mostly wait on the database).
 fn threads(spec: &Spec) -> u32 {
@@ -168,7 +162,7 @@ pub fn ini(app: App, ctx: &OpenStackCtx) -> FileSpec {
         app: &spec,
         node: &ctx.node_name,
         cpus: ctx.cpus,
-        processes: processes(ctx.cpus),
+        processes: ctx.api_processes(),
         threads: threads(&spec),
     }
     .render()
@@ -210,15 +204,6 @@ pub fn default_file(app: App, ctx: &OpenStackCtx, port: u16) -> FileSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn processes_follow_the_cpus_within_bounds() {
-        assert_eq!(processes(0), 2);
-        assert_eq!(processes(1), 2);
-        assert_eq!(processes(2), 2);
-        assert_eq!(processes(6), 6);
-        assert_eq!(processes(64), 8);
-    }
 
     #[test]
     fn eventlet_apps_run_one_thread() {
