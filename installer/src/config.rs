@@ -58,6 +58,16 @@ fn default_region() -> String {
 pub struct Networks {
     /// The management network: every node's `address` is in it; APIs, database and bus traffic use it.
     pub management_cidr: IpNet,
+    /// The address API clients use (haproxy's endpoints): an address of its own, which keepalived keeps
+    /// on one management node and moves when that node fails, so clients keep it while the cluster grows
+    /// and loses nodes. With one node it may be the node's own address (then nothing moves it). Absent:
+    /// the first management node's address.
+    #[serde(default)]
+    pub api_address: Option<IpAddr>,
+    /// The interface the management addresses are on (a NIC or a bridge): where keepalived puts the API
+    /// address. Needed when `api_address` is an address of its own.
+    #[serde(default)]
+    pub management_interface: Option<String>,
     /// The data-plane NIC that carries VM traffic (VXLAN), unless a node names its own.
     pub data_nic: String,
     /// The data-plane network of the nodes' `data_address`es, when VXLAN has a network of its own.
@@ -178,6 +188,13 @@ impl ClusterConfig {
     /// The first node with `role`, which leads it.
     pub fn leader(&self, role: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.has(role))
+    }
+
+    /// The API address when it is one of its own (keepalived keeps it), not a node's.
+    pub fn floating_api_address(&self) -> Option<IpAddr> {
+        self.networks
+            .api_address
+            .filter(|a| self.nodes.iter().all(|n| n.address != *a))
     }
 }
 

@@ -30,6 +30,21 @@ pub struct Api {
     pub backends: Vec<Peer>,
 }
 
+/// keepalived's part of a management node: the API address it keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vrrp {
+    /// The API address with the management network's prefix length (`10.20.0.10/24`).
+    pub address: String,
+    /// The interface the management addresses are on.
+    pub interface: String,
+    /// The VRRP router id (1 to 255), from the cluster's name so that two clusters on one network differ.
+    pub router_id: u8,
+    /// This node's priority: the first management node's is highest.
+    pub priority: u8,
+    /// The other management nodes' addresses (unicast VRRP); empty for the only one.
+    pub peers: Vec<String>,
+}
+
 /// What the shared infrastructure's templates of one node need; a flavor's context extends it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ctx {
@@ -57,6 +72,8 @@ pub struct Ctx {
     pub db_host: String,
     /// APIs behind haproxy.
     pub apis: Vec<Api>,
+    /// keepalived, on a management node when the API address is one of its own.
+    pub vrrp: Option<Vrrp>,
 }
 
 /// Declares one askama template struct per file over a context type, and `$file`, the enum that names
@@ -129,5 +146,7 @@ templates! {
         MemcachedConf => "memcached.conf",
         /// haproxy: the public TLS endpoints.
         HaproxyCfg => "haproxy.cfg",
+        /// keepalived (when the node keeps the API address).
+        KeepalivedConf => "keepalived.conf",
     }
 }

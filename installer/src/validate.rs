@@ -306,6 +306,7 @@ impl ClusterConfig {
                 );
             }
         }
+        self.validate_api_address(v);
         for role in REQUIRED_ROLES {
             if self.leader(role).is_none() {
                 v.error(
@@ -318,6 +319,56 @@ impl ClusterConfig {
             if self.nodes_with(role).count() == 2 {
                 v.warn("nodes", format!("two `{role}` nodes: {what} has no quorum when one of them fails; use one or three"));
             }
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// The API address: in the management network; a node's own address only in a cluster of one
+    /// management node (an address of its own moves between them); keepalived needs the interface.
+    fn validate_api_address(&self, v: &mut Validation) {
+        let net = &self.networks;
+        if let Some(nic) = &net.management_interface
+            && !is_ifname(nic)
+        {
+            v.error(
+                "networks.management_interface",
+                format!("`{nic}` is not an interface name"),
+            );
+        }
+        let Some(api) = net.api_address else {
+            return;
+        };
+        match check_host_address(api, &net.management_cidr) {
+            Err(AddressError::Outside { .. }) => v.error(
+                "networks.api_address",
+                format!(
+                    "{api} is outside the management network {}",
+                    net.management_cidr
+                ),
+            ),
+            Err(AddressError::NetworkOrBroadcast { .. }) => v.error(
+                "networks.api_address",
+                format!("{api} is the network's own or broadcast address"),
+            ),
+            Ok(()) => {}
+        }
+        let owner = self.nodes.iter().find(|n| n.address == api);
+        let managers = self.nodes_with("management").count();
+        match owner {
+            Some(node) if managers > 1 || !node.has("management") => v.error(
+                "networks.api_address",
+                format!(
+                    "{api} is {}'s own address; with {managers} management node(s) the API address must be one of its own, which can move",
+                    node.name
+                ),
+            ),
+            Some(_) => {}
+            None if net.management_interface.is_none() => v.error(
+                "networks.management_interface",
+                format!("name the interface the management addresses are on: keepalived puts {api} there"),
+            ),
+            None => {}
         }
     }
 }

@@ -179,8 +179,8 @@ impl System for Fake {
                 ("discover_hosts", "stackbox"),
                 ("rabbitmqctl add_user", "openstack"),
                 (
-                    "sh neutron admin RegionOne https://10.20.0.11:9696",
-                    "https://10.20.0.11:9696",
+                    "sh neutron admin RegionOne https://10.20.0.10:9696",
+                    "https://10.20.0.10:9696",
                 ),
             ] {
                 if ran.contains(action) {

@@ -167,6 +167,46 @@ fn virt_type_follows_the_hardware() {
     assert!(!qemu_conf(&kvm).contains("cgroup_controllers"));
 }
 
+/// The API services' worker processes follow the node's CPUs (at least 2, at most 8); nova's and
+/// neutron's APIs (eventlet) run one thread a worker with the RabbitMQ heartbeat in a native thread.
+#[test]
+fn api_workers_follow_the_cpus() {
+    let ini = |cpus: u32, path: &str| {
+        let facts = [(
+            "stackbox".to_owned(),
+            NodeFacts {
+                kvm: false,
+                in_container: true,
+                cpus,
+            },
+        )]
+        .into();
+        let p = plan("allinone", &facts);
+        p.steps
+            .iter()
+            .find_map(|s| match &s.action {
+                Action::Files { files } => files.iter().find(|f| f.path == path).cloned(),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no step writes {path}"))
+            .content
+    };
+    let neutron = "/etc/neutron/neutron-api-uwsgi.ini";
+    for (cpus, processes) in [(0, 2), (1, 2), (6, 6), (64, 8)] {
+        let text = ini(cpus, neutron);
+        assert!(
+            text.contains(&format!("\nprocesses = {processes}\n")),
+            "{cpus} CPUs:\n{text}"
+        );
+        assert!(text.contains("\nthreads = 1\n"), "{text}");
+        assert!(text.contains("HEARTBEAT_IN_PTHREAD=true"), "{text}");
+    }
+    let keystone = ini(4, "/etc/keystone/keystone-uwsgi.ini");
+    assert!(keystone.contains("\nprocesses = 4\n"), "{keystone}");
+    assert!(!keystone.contains("HEARTBEAT_IN_PTHREAD"), "{keystone}");
+    assert!(ini(64, "/etc/glance/glance-api.conf").contains("\nworkers = 8\n"));
+}
+
 #[test]
 fn three_nodes_cluster_galera_and_rabbitmq() {
     let p = plan("three-node", &facts_for("three-node"));
@@ -233,11 +273,11 @@ fn the_same_config_gives_the_same_plan() {
 fn endpoints_and_openrc() {
     let config = example("allinone");
     let endpoints = endpoints::public_endpoints(&config);
-    assert_eq!(endpoints[0].url, "https://10.20.0.11:5000/v3");
+    assert_eq!(endpoints[0].url, "https://10.20.0.10:5000/v3");
     assert!(
         endpoints
             .iter()
-            .any(|e| e.url == "https://10.20.0.11/vnc_auto.html")
+            .any(|e| e.url == "https://10.20.0.10/vnc_auto.html")
     );
     // A password with a quote, a dollar and a backslash stays one shell word.
     let password = "it's $HOME \\ `x`";
@@ -259,4 +299,42 @@ fn endpoints_and_openrc() {
         String::from_utf8_lossy(&out.stdout),
         "/home/op/stackbox-ca.pem"
     );
+}
+
+/// The API address: an address of its own is kept by keepalived (and named in the endpoint
+/// certificate); a lone node's own address needs no keepalived; no API address means the first
+/// management node's address.
+#[test]
+fn the_api_address_decides_keepalived() {
+    let with = |api: Option<&str>| {
+        let mut config = example("allinone");
+        config.networks.api_address = api.map(|a| a.parse().unwrap());
+        build_plan(
+            &config,
+            &Catalog::embedded().unwrap(),
+            &facts_for("allinone"),
+        )
+        .unwrap()
+    };
+    let start = |p: &Plan| format!("{:?}", p.step("stackbox/haproxy.start").unwrap().action);
+    let certificate =
+        |p: &Plan| format!("{:?}", p.step("stackbox/tls.certificate").unwrap().action);
+    let floating = with(Some("10.20.0.10"));
+    assert!(start(&floating).contains("keepalived.service"));
+    assert!(certificate(&floating).contains("\"10.20.0.10\""));
+    assert!(certificate(&floating).contains("\"10.20.0.11\""));
+    for p in [with(Some("10.20.0.11")), with(None)] {
+        assert!(!start(&p).contains("keepalived"), "{}", start(&p));
+        assert!(
+            !format!("{:?}", p.step("stackbox/haproxy.config").unwrap().action)
+                .contains("keepalived")
+        );
+        assert!(
+            format!(
+                "{:?}",
+                p.step("stackbox/keystone.bootstrap").unwrap().action
+            )
+            .contains("https://10.20.0.11:5000")
+        );
+    }
 }

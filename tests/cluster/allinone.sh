@@ -141,10 +141,18 @@ try:
 except urllib.error.HTTPError as e:
     sys.exit(0 if e.code < 500 else 1)" "$1" "${2:-}"
 }
+# The API address (examples/allinone.toml) is one of its own, which keepalived holds on the node.
+api=10.20.0.10
+check "keepalived holds the API address $api on the node's eth0" \
+  sh -c "ip -n '$n1' -4 -o addr show dev eth0 | grep -q ' $api/24 '"
 for endpoint in 5000/v3 9292/ 8778/ 8774/v2.1 9696/ 443/vnc_auto.html; do
-  check "https://10.20.0.11:$endpoint answers from another namespace" \
-    client_get "https://10.20.0.11:$endpoint" "$work/root/etc/stackbox/ca.pem"
+  check "https://$api:$endpoint answers from another namespace" \
+    client_get "https://$api:$endpoint" "$work/root/etc/stackbox/ca.pem"
 done
+# A cluster of one from day one: OpenStack's RPC queues are quorum queues (they cannot change type later).
+inside rabbitmqctl --quiet list_queues name type > "$work/queues.txt" 2>&1 || true
+check "nova's and neutron's RPC queues are quorum queues" \
+  sh -c 'grep -Eq "^conductor[[:space:]]+quorum" "$1" && grep -Eq "^q-plugin[[:space:]]+quorum" "$1"' sh "$work/queues.txt"
 check "the console proxy (noVNC, 6080) answers from another namespace" \
   client_get "http://10.20.0.11:6080/vnc_auto.html"
 # The APIs as the operator's laptop uses them, with the wizard's openrc: https links in every version

@@ -135,7 +135,8 @@ def configure(w, state, example):
             "vxlan_min": str(example_cfg["networks"]["vxlan"]["first"]),
             "vxlan_max": str(example_cfg["networks"]["vxlan"]["last"]),
         }),
-        ("POST", "/api/v1/cluster", {"name": example_cfg["name"]}),
+        ("POST", "/api/v1/cluster", {"name": example_cfg["name"],
+                                     "api_address": example_cfg["networks"].get("api_address", "")}),
         ("PUT", "/api/v1/roles", {"roles": node["roles"]}),
         ("PUT", "/api/v1/settings", {
             "flavor": "openstack",
@@ -157,6 +158,8 @@ def configure(w, state, example):
         cfg["name"] == example_cfg["name"]
         and cfg["networks"]["management_cidr"] == example_cfg["networks"]["management_cidr"]
         and cfg["networks"].get("data_cidr") == example_cfg["networks"].get("data_cidr")
+        and cfg["networks"].get("api_address") == example_cfg["networks"].get("api_address")
+        and cfg["networks"].get("management_interface") == example_cfg["networks"].get("management_interface")
         and cfg["nodes"][0]["address"] == node["address"]
         and cfg["nodes"][0].get("data_address") == node.get("data_address")
         and cfg["nodes"][0]["roles"] == node["roles"]
@@ -214,7 +217,7 @@ def install(w, state, out):
         print(f"slowest: {secs:.1f} {name}")
     status, _, page = w.call("GET", "/done")
     check("the done page shows the smoke test passed", status == 200 and "Passed: a VM booted" in page)
-    check("the done page lists keystone's endpoint", "https://10.20.0.11:5000/v3" in page)
+    check("the done page lists keystone's endpoint", "https://10.20.0.10:5000/v3" in page)
     status, headers, openrc = w.call("POST", "/api/v1/openrc")
     check("the admin openrc downloads once", status == 200 and "export OS_USERNAME=admin" in openrc,
           f"{status}")

@@ -173,13 +173,18 @@ async fn cluster_get(state: web::Data<AppState>, _: Admin) -> Result<HttpRespons
 pub struct CreateCluster {
     /// The cluster's name.
     pub name: String,
+    /// The address API clients use (keepalived keeps it); empty or absent: this node's own address.
+    #[serde(default)]
+    pub api_address: String,
 }
 
 async fn cluster_post(
     state: web::Data<AppState>,
     post: AdminJson<CreateCluster>,
 ) -> Result<HttpResponse, WebError> {
-    let cluster = state.wizard.create_cluster(&post.body.name)?;
+    let cluster = state
+        .wizard
+        .create_cluster(&post.body.name, &post.body.api_address)?;
     Ok(HttpResponse::Created().json(cluster))
 }
 

@@ -152,12 +152,25 @@ async fn the_api_walks_the_same_model_and_answers_problems() {
     )
     .await;
     assert_eq!(r.status, 400, "joining is not offered: {}", r.body);
+    // The API address: an address, in the management network (10.0.0.0/24), not its own or broadcast.
+    for bad in ["10.0.0", "10.9.0.7", "10.0.0.255"] {
+        let body = format!(r#"{{"name": "lab", "api_address": "{bad}"}}"#);
+        let r = call(&app, post_json("/api/v1/cluster", &s, Some(&csrf), &body)).await;
+        assert_eq!(r.status, 422, "{bad}: {}", r.body);
+        assert!(r.body.contains("api_address"), "{}", r.body);
+    }
     let r = call(
         &app,
-        post_json("/api/v1/cluster", &s, Some(&csrf), r#"{"name": "lab"}"#),
+        post_json(
+            "/api/v1/cluster",
+            &s,
+            Some(&csrf),
+            r#"{"name": "lab", "api_address": "10.0.0.4"}"#,
+        ),
     )
     .await;
     assert_eq!(r.status, 201);
+    assert_eq!(json(&r)["api_address"], "10.0.0.4", "{}", r.body);
     golden("api-cluster-created.json", &r.body);
     let r = call(
         &app,

@@ -20,8 +20,8 @@ use stackbox_network::{Addressing, VniRange};
 /// An address of this machine: (interface, address, prefix length), as rtnetlink reports it.
 pub type LiveAddress = (String, IpAddr, u8);
 
-/// The first IPv4 address (else IPv6) on one of `names`, with its network.
-fn address_on(addrs: &[LiveAddress], names: &[&str]) -> Option<(IpAddr, IpNet)> {
+/// The first IPv4 address (else IPv6) on one of `names`, with its network and its interface.
+fn address_on(addrs: &[LiveAddress], names: &[&str]) -> Option<(IpAddr, IpNet, String)> {
     let on = |v4: bool| {
         addrs.iter().find(|(ifname, ip, _)| {
             names.contains(&ifname.as_str())
@@ -30,8 +30,10 @@ fn address_on(addrs: &[LiveAddress], names: &[&str]) -> Option<(IpAddr, IpNet)> 
                 && !matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local())
         })
     };
-    let (_, ip, prefix) = on(true).or_else(|| on(false))?;
-    IpNet::new(*ip, *prefix).ok().map(|net| (*ip, net.trunc()))
+    let (ifname, ip, prefix) = on(true).or_else(|| on(false))?;
+    IpNet::new(*ip, *prefix)
+        .ok()
+        .map(|net| (*ip, net.trunc(), ifname.clone()))
 }
 
 /// The node's name in the cluster: the first label of its host name.
@@ -48,8 +50,10 @@ pub fn cluster_config(
     catalog: &Catalog,
 ) -> Result<ClusterConfig, WebError> {
     let net = &answers.network;
-    let (address, management_cidr) = match &net.addressing {
-        Addressing::Static { address, .. } => (address.addr(), address.trunc()),
+    let (address, management_cidr, interface) = match &net.addressing {
+        Addressing::Static { address, .. } => {
+            (address.addr(), address.trunc(), net.management_nic.clone())
+        }
         Addressing::Dhcp { .. } => address_on(addrs, &[&net.management_nic, &net.bridge])
             .ok_or_else(|| {
                 WebError::Conflict(format!(
@@ -63,7 +67,7 @@ pub fn cluster_config(
         (None, None)
     } else {
         match address_on(addrs, &[&net.data_nic]) {
-            Some((ip, cidr)) => (Some(ip), Some(cidr)),
+            Some((ip, cidr, _)) => (Some(ip), Some(cidr)),
             None => (None, None),
         }
     };
@@ -73,6 +77,9 @@ pub fn cluster_config(
         region: "RegionOne".to_owned(),
         networks: Networks {
             management_cidr,
+            api_address: answers.cluster.api_address,
+            // keepalived puts the API address where the management address is.
+            management_interface: answers.cluster.api_address.map(|_| interface),
             data_nic: net.data_nic.clone(),
             data_cidr,
             provider: None,
@@ -134,6 +141,7 @@ mod tests {
                 name: "lab".to_owned(),
                 mode: "single-node".to_owned(),
                 members: vec!["stackbox.lab".to_owned()],
+                api_address: None,
             },
             roles: RoleAssignment {
                 node: "stackbox.lab".to_owned(),

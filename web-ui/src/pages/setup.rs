@@ -88,6 +88,8 @@ pub struct ClusterPage {
     pub network_set: bool,
     /// The name field's value.
     pub name: String,
+    /// The API address field's value.
+    pub api_address: String,
     /// What was wrong with the submission.
     pub errors: Vec<FieldError>,
 }
@@ -241,6 +243,7 @@ pub async fn cluster_form(state: web::Data<AppState>, s: Admin) -> Result<HttpRe
         cluster: answers.cluster()?,
         network_set: network.is_some(),
         name: "stackbox".to_owned(),
+        api_address: String::new(),
         errors: Vec::new(),
     };
     html(StatusCode::OK, &page)
@@ -253,6 +256,8 @@ pub struct ClusterPost {
     csrf: String,
     #[serde(default)]
     name: String,
+    #[serde(default)]
+    api_address: String,
 }
 
 impl CsrfField for ClusterPost {
@@ -266,7 +271,10 @@ pub async fn cluster_submit(
     state: web::Data<AppState>,
     post: AdminForm<ClusterPost>,
 ) -> Result<HttpResponse, PageError> {
-    match state.wizard.create_cluster(&post.body.name) {
+    match state
+        .wizard
+        .create_cluster(&post.body.name, &post.body.api_address)
+    {
         Ok(_) => Ok(redirect("/cluster")),
         Err(WebError::Invalid(errors)) => html(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -275,6 +283,7 @@ pub async fn cluster_submit(
                 cluster: None,
                 network_set: true,
                 name: post.body.name.clone(),
+                api_address: post.body.api_address.clone(),
                 errors,
             },
         ),

@@ -22,7 +22,7 @@ use stackbox_installer::progress::Phase;
 use stackbox_installer::runner::{InstallMode, Runner};
 use stackbox_machine::system::Root;
 
-use crate::answers::cluster::{ClusterSettings, validate_cluster_name};
+use crate::answers::cluster::{ClusterSettings, parse_api_address, validate_cluster_name};
 use crate::answers::config::{self, LiveAddress};
 use crate::answers::roles::{self, RoleAssignment, Settings, SettingsForm};
 use crate::answers::{AnswerStore, Answers};
@@ -184,14 +184,26 @@ impl Wizard {
         Ok(self.answers.set_network(settings)?)
     }
 
-    /// Creates the single-node cluster from a name, once the network is stored.
-    pub fn create_cluster(&self, name: &str) -> Result<ClusterSettings, WebError> {
+    /// Creates the single-node cluster from a name and the API address (empty: this node's own), once
+    /// the network is stored.
+    pub fn create_cluster(
+        &self,
+        name: &str,
+        api_address: &str,
+    ) -> Result<ClusterSettings, WebError> {
         self.answers_may_change()?;
         let name = name.trim();
-        validate_cluster_name(name).map_err(|e| WebError::Invalid(vec![e]))?;
         let network = self.answers.network()?.ok_or_else(|| {
             WebError::Conflict("save the network settings before creating the cluster".to_owned())
         })?;
+        let api = parse_api_address(api_address, &network);
+        let errors: Vec<FieldError> = [validate_cluster_name(name).err(), api.clone().err()]
+            .into_iter()
+            .flatten()
+            .collect();
+        if !errors.is_empty() {
+            return Err(WebError::Invalid(errors));
+        }
         if let Some(existing) = self.answers.cluster()? {
             return Err(WebError::Conflict(format!(
                 "this node already belongs to the cluster {}",
@@ -202,6 +214,7 @@ impl Wizard {
             name: name.to_owned(),
             mode: "single-node".to_owned(),
             members: vec![network.hostname],
+            api_address: api.ok().flatten(),
         };
         self.answers.set_cluster(&cluster)?;
         Ok(cluster)

@@ -203,7 +203,7 @@ impl OpenStackCtx {
     pub fn public_url_novnc(&self) -> String {
         self.public_url(ports::NOVNC.0)
     }
-    /// Worker processes of an API service on this node.
+    /// Worker processes of an API service on this node (see [`processes`]).
     pub fn api_processes(&self) -> u32 {
         processes(self.cpus)
     }

@@ -33,14 +33,14 @@ pub struct Endpoint {
 }
 
 /// The host name or address clients reach the public endpoints on: the configured public name, else the
-/// first management node's address.
+/// API address, else the first management node's address.
 pub fn api_host(config: &ClusterConfig) -> String {
     config.tls.public_name.clone().unwrap_or_else(|| {
         config
-            .nodes
-            .iter()
-            .find(|n| n.has("management"))
-            .map(|n| n.address.to_string())
+            .networks
+            .api_address
+            .or_else(|| config.leader("management").map(|n| n.address))
+            .map(|a| a.to_string())
             .unwrap_or_default()
     })
 }

@@ -12,7 +12,14 @@ use crate::render::{Ctx, File};
 /// for the node's names.
 pub fn certificate_command(ctx: &Ctx, tls: &Tls) -> Vec<String> {
     let mut command = argv(&["stackboxd", "certificate"]);
-    for name in [&ctx.api_host, &ctx.address, &ctx.node_name] {
+    let api_address = ctx
+        .vrrp
+        .as_ref()
+        .map(|v| v.address.split('/').next().unwrap_or_default().to_owned());
+    let mut names = vec![&ctx.api_host];
+    names.extend(api_address.as_ref().filter(|a| **a != ctx.api_host));
+    names.extend([&ctx.address, &ctx.node_name]);
+    for name in names {
         command.extend(["--name".to_owned(), name.clone()]);
     }
     if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
@@ -40,29 +47,46 @@ pub fn steps(s: &mut NodeSteps, ctx: &Ctx, tls: &Tls) {
             path: ENDPOINT_PEM.into(),
         },
     );
-    s.packages(
-        "haproxy.packages",
-        "install haproxy",
-        &["hosts"],
-        &["haproxy"],
-    );
+    // keepalived keeps the API address (when it is one of its own) on a node whose haproxy runs.
+    let (packages, units, title): (&[&str], &[&str], String) = match &ctx.vrrp {
+        Some(v) => (
+            &["haproxy", "keepalived"],
+            &["haproxy.service", "keepalived.service"],
+            format!("start haproxy and keepalived (API address {})", v.address),
+        ),
+        None => (
+            &["haproxy"],
+            &["haproxy.service"],
+            "start haproxy".to_owned(),
+        ),
+    };
+    s.packages("haproxy.packages", "install haproxy", &["hosts"], packages);
+    let mut files = vec![file(
+        "/etc/haproxy/haproxy.cfg",
+        0o644,
+        None,
+        File::HaproxyCfg.render(ctx),
+    )];
+    if ctx.vrrp.is_some() {
+        files.push(file(
+            "/etc/keepalived/keepalived.conf",
+            0o644,
+            None,
+            File::KeepalivedConf.render(ctx),
+        ));
+    }
     s.files(
         "haproxy.config",
         "configure haproxy's TLS 1.3 endpoints",
         &["haproxy.packages"],
-        vec![file(
-            "/etc/haproxy/haproxy.cfg",
-            0o644,
-            None,
-            File::HaproxyCfg.render(ctx),
-        )],
+        files,
     );
     s.units(
         "haproxy.start",
-        "start haproxy",
+        &title,
         &["haproxy.config", "tls.certificate"],
         &["haproxy.config", "tls.certificate"],
-        &["haproxy.service"],
+        units,
         "/var/log/haproxy.log",
     );
 }

@@ -11,7 +11,7 @@ pub mod rabbitmq;
 
 use super::builder::{NodeSteps, argv, file};
 use crate::config::{ClusterConfig, Node};
-use crate::render::{Api, Ctx, File, Peer};
+use crate::render::{Api, Ctx, File, Peer, Vrrp};
 use crate::secrets::placeholder;
 
 /// The nodes as other nodes' files refer to them.
@@ -53,7 +53,41 @@ pub fn context(config: &ClusterConfig, node: &Node, api_host: String, apis: Vec<
             .map(|p| p.address.clone())
             .unwrap_or_default(),
         apis,
+        vrrp: vrrp(config, node),
     }
+}
+
+/// keepalived's view from `node`: `None` unless the node is a management node and the API address is
+/// one of its own.
+fn vrrp(config: &ClusterConfig, node: &Node) -> Option<Vrrp> {
+    let address = config.floating_api_address()?;
+    let mgmt: Vec<&Node> = config.nodes_with("management").collect();
+    let rank = mgmt.iter().position(|n| n.name == node.name)?;
+    Some(Vrrp {
+        address: format!("{address}/{}", config.networks.management_cidr.prefix_len()),
+        interface: config
+            .networks
+            .management_interface
+            .clone()
+            .unwrap_or_default(),
+        router_id: router_id(&config.name),
+        // 150, 140, 130, ...: the leader holds the address while it runs.
+        priority: 150u8.saturating_sub(10u8.saturating_mul(rank.min(14) as u8)),
+        peers: mgmt
+            .iter()
+            .filter(|n| n.name != node.name)
+            .map(|n| n.address.to_string())
+            .collect(),
+    })
+}
+
+/// A VRRP router id (1..=255) from the cluster's name: stable, and different for most pairs of clusters
+/// sharing a network.
+pub fn router_id(cluster: &str) -> u8 {
+    let sum = cluster
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    (sum % 255) as u8 + 1
 }
 
 /// `rabbit://...` for the user `user` on every message-bus node, its password a placeholder.

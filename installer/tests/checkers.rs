@@ -1,0 +1,133 @@
+//! The daemons' own checkers on the files the plan renders for them, for every example's nodes:
+//! `haproxy -c` on haproxy.cfg (with an endpoint certificate made the way `stackboxd certificate` makes
+//! it) and `keepalived -t` on keepalived.conf (in a private network namespace that has the interface it
+//! names). Needs root and Debian's `haproxy` and `keepalived` (deps/test.txt): when one is missing the
+//! test fails, it does not skip.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests state their expectations by panicking.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use stackbox_common::cmd::Command;
+use stackbox_hardware_profiles::Catalog;
+use stackbox_installer::certificate::{ENDPOINT_PEM, Paths, generate};
+use stackbox_installer::plan::{Action, FileSpec};
+use stackbox_installer::{ClusterConfig, build_plan};
+
+fn require(program: &str, package: &str) {
+    if let Err(e) = Command::new("sh")
+        .args(["-c", "command -v \"$1\"", "sh", program])
+        .run()
+    {
+        panic!(
+            "`{program}` is needed by this test: apt-get install {package} (deps/test.txt): {e}"
+        );
+    }
+}
+
+/// Every example's (node, file) pairs for the files at `path`.
+fn rendered(path: &str) -> Vec<(String, FileSpec)> {
+    let mut out = Vec::new();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let file = entry.unwrap().path();
+        let config =
+            ClusterConfig::from_toml("example", &std::fs::read_to_string(&file).unwrap()).unwrap();
+        let plan = build_plan(&config, &Catalog::embedded().unwrap(), &BTreeMap::new()).unwrap();
+        for step in &plan.steps {
+            if let Action::Files { files } = &step.action {
+                out.extend(
+                    files
+                        .iter()
+                        .filter(|f| f.path == path)
+                        .map(|f| (format!("{}: {}", file.display(), step.node), f.clone())),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn haproxy_accepts_every_rendered_haproxy_cfg() {
+    require("haproxy", "haproxy");
+    let configs = rendered("/etc/haproxy/haproxy.cfg");
+    assert!(configs.len() >= 4, "{}", configs.len());
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = Paths {
+        ca_cert: tmp.path().join("ca.pem"),
+        ca_key: tmp.path().join("ca-key.pem"),
+        endpoint: tmp.path().join("stackbox.pem"),
+    };
+    generate(&paths, &["10.20.0.10".to_owned(), "stackbox".to_owned()]).unwrap();
+    for (node, cfg) in configs {
+        assert!(cfg.content.contains(ENDPOINT_PEM), "{node}");
+        let file = tmp.path().join("haproxy.cfg");
+        let text = cfg
+            .content
+            .replace(ENDPOINT_PEM, &paths.endpoint.display().to_string());
+        std::fs::write(&file, text).unwrap();
+        Command::new("haproxy")
+            .args(["-c", "-f"])
+            .arg(&file)
+            .run()
+            .unwrap_or_else(|e| panic!("{node}: haproxy -c refuses its haproxy.cfg: {e}"));
+    }
+}
+
+#[test]
+fn keepalived_accepts_every_rendered_keepalived_conf() {
+    require("keepalived", "keepalived");
+    require("unshare", "util-linux");
+    let configs = rendered("/etc/keepalived/keepalived.conf");
+    // The all-in-one (a static address) and the three management nodes (VRRP).
+    assert!(configs.len() >= 4, "{}", configs.len());
+    let mut vrrp = 0;
+    for (node, conf) in configs {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("keepalived.conf");
+        std::fs::write(&file, &conf.content).unwrap();
+        vrrp += usize::from(conf.content.contains("vrrp_instance"));
+        // The interface the examples name, in a namespace of the test's own.
+        Command::new("unshare")
+            .args([
+                "-n",
+                "sh",
+                "-c",
+                "ip link add eth0 type veth peer name eth0-peer && keepalived -t -f \"$1\"",
+                "keepalived-check",
+            ])
+            .arg(&file)
+            .run()
+            .unwrap_or_else(|e| panic!("{node}: keepalived -t refuses its keepalived.conf: {e}"));
+        assert!(
+            !conf.content.contains("vrrp_instance") || conf.content.contains("unicast_peer {"),
+            "{node}: VRRP without unicast peers would multicast:\n{}",
+            conf.content
+        );
+    }
+    assert!(vrrp >= 3, "{vrrp}");
+}
+
+/// A must-fail input for the checker itself: keepalived refuses VRRP with an interface that is not
+/// there, so the check above is one that can fail.
+#[test]
+fn keepalived_check_fails_on_a_missing_interface() {
+    require("keepalived", "keepalived");
+    let (_, conf) = rendered("/etc/keepalived/keepalived.conf")
+        .into_iter()
+        .find(|(_, c)| c.content.contains("vrrp_instance"))
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("keepalived.conf");
+    std::fs::write(&file, conf.content.replace("eth0", "nosuch0")).unwrap();
+    let refused = Command::new("unshare")
+        .args(["-n", "keepalived", "-t", "-f"])
+        .arg(&file)
+        .run();
+    assert!(
+        refused.is_err(),
+        "keepalived -t accepted a missing interface"
+    );
+}
