@@ -13,6 +13,7 @@ use stackbox_common::error::chain;
 use stackbox_common::pki;
 
 use crate::code::{CodeStore, Issued};
+use crate::galera::{self, Decision};
 use crate::proof::Fingerprint;
 
 /// The arguments of `stackboxd cluster`.
@@ -33,6 +34,30 @@ pub enum ClusterCommand {
     /// code and the fingerprint. The code is accepted once, until it expires, and is locked after 5
     /// wrong tries; issuing a new code replaces the old one.
     Code(CodeArgs),
+    /// Decide how this node's MariaDB rejoins Galera, before it starts (run by mariadb.service).
+    ///
+    /// Joins a running member; else lets Galera restore the last primary component this node saved;
+    /// else bootstraps when this node provably has the newest data (it left last and cleanly, or it is
+    /// the only storage member); else waits, says why on the journal and the console, and looks again
+    /// every RETRY seconds. Never bootstraps a node that may be stale.
+    GaleraStart(GaleraArgs),
+}
+
+/// The arguments of `stackboxd cluster galera-start`.
+#[derive(Debug, clap::Args)]
+pub struct GaleraArgs {
+    /// The cluster configuration the installer wrote.
+    #[arg(long, value_name = "FILE", default_value = stackbox_installer::runner::CONFIG_PATH)]
+    pub config: PathBuf,
+    /// MariaDB's data directory (grastate.dat, gvwstate.dat).
+    #[arg(long, value_name = "DIR", default_value = galera::DATADIR)]
+    pub datadir: PathBuf,
+    /// The environment file mariadb.service reads: a bootstrap writes `--wsrep-new-cluster` there.
+    #[arg(long, value_name = "FILE", default_value = galera::NEW_CLUSTER_ENV)]
+    pub env_file: PathBuf,
+    /// Seconds between looks while waiting.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub retry: u64,
 }
 
 /// The arguments of `stackboxd cluster code`.
@@ -56,6 +81,7 @@ pub struct CodeArgs {
 pub fn run(args: ClusterArgs) -> ExitCode {
     match args.command {
         ClusterCommand::Code(args) => code(&args),
+        ClusterCommand::GaleraStart(args) => galera_start(&args),
     }
 }
 
@@ -84,6 +110,32 @@ fn code(args: &CodeArgs) -> ExitCode {
         Err(e) => {
             eprintln!("stackboxd cluster code: {}", chain(&e));
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `stackboxd cluster galera-start`: decides, acts, and while it must wait, says why and looks again.
+fn galera_start(args: &GaleraArgs) -> ExitCode {
+    loop {
+        match galera::prepare(&args.config, &args.datadir, &args.env_file) {
+            Ok(Decision::Wait(reason)) => {
+                galera::tell_console(&format!("stackbox: MariaDB waits: {reason}"));
+                eprintln!("stackboxd cluster galera-start: waiting: {reason}");
+                std::thread::sleep(Duration::from_secs(args.retry.max(1)));
+            }
+            Ok(Decision::Start(reason)) => {
+                eprintln!("stackboxd cluster galera-start: starting: {reason}");
+                return ExitCode::SUCCESS;
+            }
+            Ok(Decision::Bootstrap { reason, .. }) => {
+                galera::tell_console(&format!("stackbox: MariaDB bootstraps Galera: {reason}"));
+                eprintln!("stackboxd cluster galera-start: bootstrapping: {reason}");
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => {
+                eprintln!("stackboxd cluster galera-start: {}", chain(&e));
+                return ExitCode::FAILURE;
+            }
         }
     }
 }

@@ -58,7 +58,7 @@ pub struct Ctx {
     pub address: String,
     /// Every node.
     pub all_nodes: Vec<Peer>,
-    /// Whether the database is a Galera cluster (more than one storage-metadata node).
+    /// Whether this node's database is a Galera member (every storage-metadata node is, from the first).
     pub galera: bool,
     /// Galera members' addresses, comma-separated.
     pub galera_members: String,
@@ -146,6 +146,8 @@ templates! {
         MemcachedConf => "memcached.conf",
         /// haproxy: the public TLS endpoints.
         HaproxyCfg => "haproxy.cfg",
+        /// mariadb.service's drop-in: how MariaDB rejoins Galera when it starts.
+        MariadbGalera => "mariadb-galera.conf",
         /// keepalived (when the node keeps the API address).
         KeepalivedConf => "keepalived.conf",
     }

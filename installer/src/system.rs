@@ -251,6 +251,11 @@ impl System for RealSystem {
         use futures::StreamExt;
         let (conn, manager) = Self::manager().await?;
         let names: Vec<&str> = units.iter().map(String::as_str).collect();
+        // As `systemctl` asks after a change: read the unit files and drop-ins the plan wrote.
+        manager
+            .reload()
+            .await
+            .map_err(systemd("reloading the unit files".to_owned()))?;
         manager
             .enable_unit_files(&names, false, true)
             .await

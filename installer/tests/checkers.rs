@@ -131,3 +131,49 @@ fn keepalived_check_fails_on_a_missing_interface() {
         "keepalived -t accepted a missing interface"
     );
 }
+
+/// `systemd-analyze verify` of Debian's mariadb.service (from the host's mariadb-server) with the
+/// plan's drop-in; the stackboxd it runs is not installed on a test host, so `/bin/true` stands in.
+/// Returns what systemd complained about.
+fn verify_mariadb_with(drop_in: &str) -> String {
+    require("systemd-analyze", "systemd");
+    let unit = Path::new("/lib/systemd/system/mariadb.service");
+    assert!(
+        unit.exists(),
+        "Debian's mariadb-server is needed by this test (deps/test.txt)"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(unit, tmp.path().join("mariadb.service")).unwrap();
+    let dir = tmp.path().join("mariadb.service.d");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("stackbox-galera.conf"),
+        drop_in.replace("/usr/bin/stackboxd", "/bin/true"),
+    )
+    .unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .env("SYSTEMD_UNIT_PATH", format!("{}:", tmp.path().display()))
+        .arg("verify")
+        .arg(tmp.path().join("mariadb.service"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout)
+}
+
+#[test]
+fn systemd_accepts_the_mariadb_drop_in() {
+    let drop_ins = rendered(stackbox_installer::plan::infrastructure::mariadb::DROP_IN);
+    // Every storage-metadata node runs Galera, the all-in-one's one node too.
+    assert!(drop_ins.len() >= 4, "{}", drop_ins.len());
+    for (node, drop_in) in drop_ins {
+        assert!(drop_in.content.contains("galera-start"), "{node}");
+        let complaints = verify_mariadb_with(&drop_in.content);
+        assert!(
+            complaints.trim().is_empty(),
+            "{node}: systemd-analyze verify:\n{complaints}"
+        );
+    }
+    // The checker can fail: an unknown key is named.
+    let complaints = verify_mariadb_with("[Service]\nExecStartPrae=/bin/true\n");
+    assert!(complaints.contains("ExecStartPrae"), "{complaints}");
+}

@@ -65,25 +65,26 @@ ip -n "$cl" link set eth0 up
 
 # os-vif and the neutron agents write /proc/sys/net inside the node (bridge and IPv6 settings of the
 # VMs' taps); the node has a network namespace of its own, so let it.
-SYSTEMD_NSPAWN_API_VFS_WRITABLE=network systemd-nspawn --register=no --keep-unit -q -D "$work/root" -b --machine=stackbox \
-  --network-namespace-path="/run/netns/$n1" --bind=/dev/net/tun --property=DeviceAllow='/dev/net/tun rwm' \
-  --capability=all > "$work/console.log" 2>&1 &
-nspawn_pid=$!
-
-# The container announces itself: its first-boot unit writes the marker.
-for _ in $(seq 600); do
-  [ -e "$work/root/var/lib/stackbox/firstboot.done" ] && break
-  kill -0 "$nspawn_pid" 2>/dev/null || break
-  sleep 0.2
-done
-check "first boot finished in the container" test -e "$work/root/var/lib/stackbox/firstboot.done"
-leader=$(pgrep -P "$nspawn_pid" | head -n 1)
+boot_node() { # boot_node: boots the container (again) and waits until systemd has started its units
+  SYSTEMD_NSPAWN_API_VFS_WRITABLE=network systemd-nspawn --register=no --keep-unit -q -D "$work/root" -b --machine=stackbox \
+    --network-namespace-path="/run/netns/$n1" --bind=/dev/net/tun --property=DeviceAllow='/dev/net/tun rwm' \
+    --capability=all >> "$work/console.log" 2>&1 &
+  nspawn_pid=$!
+  # The container announces itself: its first-boot unit writes the marker.
+  for _ in $(seq 600); do
+    [ -e "$work/root/var/lib/stackbox/firstboot.done" ] && leader=$(pgrep -P "$nspawn_pid" | head -n 1) && [ -n "$leader" ] && break
+    kill -0 "$nspawn_pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  for _ in $(seq 300); do
+    state=$(inside systemctl is-system-running 2>/dev/null || true)
+    case $state in running|degraded) break ;; esac
+    sleep 0.2
+  done
+}
 inside() { nsenter -t "$leader" -a -- env -i PATH=/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "$@"; }
-for _ in $(seq 300); do
-  state=$(inside systemctl is-system-running 2>/dev/null || true)
-  case $state in running|degraded) break ;; esac
-  sleep 0.2
-done
+boot_node
+check "first boot finished in the container" test -e "$work/root/var/lib/stackbox/firstboot.done"
 
 # The wizard, as an operator's browser would use it (run in the node's namespace, on its loopback).
 wizard() {
@@ -174,5 +175,31 @@ rerun_start=$SECONDS
 inside stackboxd install --config /root/allinone.toml > "$work/rerun.log" 2>&1 || true
 echo "a no-op rerun took $((SECONDS - rerun_start)) s"
 check "a rerun skips every step" grep -q "install complete: 0 steps acted" "$work/rerun.log"
+
+# 5. Galera from day one comes back by itself. A clean restart of MariaDB: the lone member left last
+#    and cleanly, so `stackboxd cluster galera-start` bootstraps it.
+galera_primary() { # galera_primary: the node's MariaDB is a Galera primary component of one
+  inside mysql --protocol=socket -N -B -e "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_status', 'wsrep_cluster_size')" \
+    > "$work/wsrep.txt" 2>&1 && grep -q "Primary" "$work/wsrep.txt" && grep -Eq "wsrep_cluster_size[[:space:]]+1" "$work/wsrep.txt"
+}
+check "MariaDB runs Galera, a primary component of one" galera_primary
+inside systemctl restart mariadb.service > "$work/mariadb-restart.log" 2>&1 || true
+check "after a clean restart, MariaDB bootstraps Galera again by itself" galera_primary
+inside journalctl -u mariadb.service -b --no-pager > "$work/mariadb-journal.txt" 2>&1 || true
+check "galera-start said why it bootstrapped" grep -q "bootstrapping: this node left the cluster last and cleanly" "$work/mariadb-journal.txt"
+# A power loss: the container's init is killed (every process with it, nothing shuts down cleanly),
+# then the node boots again. Galera restores its saved primary component; the cloud answers again at the
+# API address and boots a VM.
+power_start=$SECONDS
+kill -9 "$leader"
+wait "$nspawn_pid" 2>/dev/null || true
+boot_node
+for _ in $(seq 150); do client_get "https://$api:5000/v3" "$work/root/etc/stackbox/ca.pem" && break; sleep 2; done
+echo "after the power loss, keystone answered again in $((SECONDS - power_start)) s"
+check "after a power loss, MariaDB is a primary component again without a command" galera_primary
+check "after a power loss, keystone answers at the API address" client_get "https://$api:5000/v3" "$work/root/etc/stackbox/ca.pem"
+install -m 0600 "$work/admin-openrc.sh" "$work/root/root/admin-openrc.sh"
+inside sh -c '. /root/admin-openrc.sh && OS_CACERT=/etc/stackbox/ca.pem stackboxd smoke' > "$work/smoke-after-power-loss.log" 2>&1 || true
+check "after a power loss, the smoke test boots a VM again" grep -q "STACKBOX-SMOKE-OK" "$work/smoke-after-power-loss.log"
 echo "cluster: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,11 +1,15 @@
-//! MariaDB, with Galera when more than one node holds the storage-metadata role: packages, settings,
-//! the start (the leader bootstraps the Galera cluster, the others join it) and stackbox's administrative
-//! database user, which every flavor's database steps connect as.
+//! MariaDB with Galera on every storage-metadata node, from the first (a cluster of one grows by joining):
+//! packages, settings, the unit's drop-in that decides how MariaDB rejoins Galera at each start
+//! (`stackboxd cluster galera-start`), the start (the leader bootstraps the Galera cluster, the others
+//! join it) and stackbox's administrative database user, which every flavor's database steps connect as.
 
 use crate::plan::builder::{NodeSteps, argv, file};
 use crate::plan::step::{Action, DoneCheck};
 use crate::render::{Ctx, File};
 use crate::secrets::placeholder;
+
+/// mariadb.service's drop-in: `stackboxd cluster galera-start` before every start.
+pub const DROP_IN: &str = "/etc/systemd/system/mariadb.service.d/stackbox-galera.conf";
 
 /// The steps of a storage-metadata node; `db_leader` bootstraps the cluster.
 pub fn steps(s: &mut NodeSteps, ctx: &Ctx, db_leader: &str) {
@@ -26,12 +30,15 @@ pub fn steps(s: &mut NodeSteps, ctx: &Ctx, db_leader: &str) {
         &["mariadb.packages"],
         // With Galera it holds the state-transfer password (wsrep_sst_auth): the server, which runs as
         // mysql, reads it; nobody else.
-        vec![file(
-            "/etc/mysql/mariadb.conf.d/60-stackbox.cnf",
-            0o640,
-            Some("root:mysql"),
-            File::MariadbCnf.render(ctx),
-        )],
+        vec![
+            file(
+                "/etc/mysql/mariadb.conf.d/60-stackbox.cnf",
+                0o640,
+                Some("root:mysql"),
+                File::MariadbCnf.render(ctx),
+            ),
+            file(DROP_IN, 0o644, None, File::MariadbGalera.render(ctx)),
+        ],
     );
     start(s, ctx, db_leader);
     if ctx.node_name == db_leader {
@@ -49,7 +56,11 @@ fn start(s: &mut NodeSteps, ctx: &Ctx, db_leader: &str) {
             "bootstrap the Galera cluster",
             &["mariadb.config", "time"],
             Action::Commands {
-                commands: vec![argv(&["galera_new_cluster"])],
+                // systemd reads the unit's new drop-in first.
+                commands: vec![
+                    argv(&["systemctl", "daemon-reload"]),
+                    argv(&["galera_new_cluster"]),
+                ],
                 env: Vec::new(),
             },
             // Done when this server is in a primary component: a MariaDB that its package's postinst

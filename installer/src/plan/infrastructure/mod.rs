@@ -35,7 +35,8 @@ pub fn context(config: &ClusterConfig, node: &Node, api_host: String, apis: Vec<
         roles: node.roles.join(", "),
         address: node.address.to_string(),
         all_nodes: peers(config.nodes.iter()),
-        galera: storage.len() > 1,
+        // Every cluster runs Galera, from one member: growing is a join, never a migration.
+        galera: !storage.is_empty(),
         rabbit_nodes: peers(config.nodes_with("message-bus")),
         galera_members: storage
             .iter()
