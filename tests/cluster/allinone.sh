@@ -126,7 +126,7 @@ check "no secret reaches the installer's debug log" no_secret_in "$work/pause.lo
 # 3. The wizard resumes the installation and follows it to the done page, smoke test included.
 wizard install "$work"
 end=$(date +%s)
-echo "install took $((end - start)) s in all"
+echo "figure: install took $((end - start)) s in all"
 # The endpoints from the client namespace, through the node's firewall: an HTTP answer (any status below
 # 500) means the port is open; a dropped port times out. The CA is the cluster's, read from the node's root.
 inside nft list chain inet stackbox input > "$work/nft-input.txt" 2>&1 || true
@@ -170,6 +170,19 @@ api() { # api NAME ARGS...: runs tests/cluster/api.py in the client namespace an
 }
 api links links
 api neutron neutron 90 5
+# The node's memory: the proportional set size of every process in its PID namespace (a figure for
+# bench/cluster.sh; nothing is asserted about it).
+node_memory() {
+  local ns total=0 pss pid
+  ns=$(readlink "/proc/$leader/ns/pid")
+  for pid in /proc/[0-9]*; do
+    [ "$(readlink "$pid/ns/pid" 2>/dev/null)" = "$ns" ] || continue
+    pss=$(awk '/^Pss:/ { print $2 }' "$pid/smaps_rollup" 2>/dev/null || true)
+    total=$((total + ${pss:-0}))
+  done
+  echo "figure: node memory after the install: $((total / 1024)) MiB (PSS of the node's processes)"
+}
+node_memory
 # 4. Once more, from the answer file: the wizard's configuration was the same, so every step is skipped.
 rerun_start=$SECONDS
 inside stackboxd install --config /root/allinone.toml > "$work/rerun.log" 2>&1 || true
@@ -195,7 +208,7 @@ kill -9 "$leader"
 wait "$nspawn_pid" 2>/dev/null || true
 boot_node
 for _ in $(seq 150); do client_get "https://$api:5000/v3" "$work/root/etc/stackbox/ca.pem" && break; sleep 2; done
-echo "after the power loss, keystone answered again in $((SECONDS - power_start)) s"
+echo "figure: after the power loss, keystone answered again in $((SECONDS - power_start)) s"
 check "after a power loss, MariaDB is a primary component again without a command" galera_primary
 check "after a power loss, keystone answers at the API address" client_get "https://$api:5000/v3" "$work/root/etc/stackbox/ca.pem"
 install -m 0600 "$work/admin-openrc.sh" "$work/root/root/admin-openrc.sh"
