@@ -203,7 +203,10 @@ mod tests {
         let ca = std::fs::read(&paths.ca_cert).unwrap();
         let key = std::fs::read(&paths.ca_key).unwrap();
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&paths.ca_key).unwrap().permissions().mode();
+        let mode = std::fs::metadata(&paths.ca_key)
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let (_, origin) = ensure_ca(&paths.ca_cert, &paths.ca_key).unwrap();
         assert_eq!(origin, CaOrigin::Existing);
@@ -227,7 +230,10 @@ mod tests {
         let ca = std::fs::read(&paths.ca_cert).unwrap();
         std::fs::remove_file(&paths.ca_key).unwrap();
         let err = generate(&paths, &["cloud.example.net".into()]).unwrap_err();
-        assert!(matches!(err, CertificateError::CaUnusable { .. }), "{err:?}");
+        assert!(
+            matches!(err, CertificateError::CaUnusable { .. }),
+            "{err:?}"
+        );
         std::fs::write(&paths.ca_key, "not a key").unwrap();
         let err = ensure_ca(&paths.ca_cert, &paths.ca_key).unwrap_err();
         assert!(err.to_string().contains("missing or unusable"), "{err}");
