@@ -210,8 +210,8 @@ fn signed_by(cert: &Path, ca: &Path) -> bool {
 fn a_failed_join_leaves_nothing_a_retry_with_a_new_code_joins_and_spends_it() {
     let member = MemberNode::start();
     let state_dir = member.running.state_dir.clone();
-    let member_ca = state_dir.join("plan/ca.pem");
-    let ca_key = std::fs::metadata(state_dir.join("plan/ca-key.pem")).unwrap();
+    let member_ca = state_dir.join("cluster/ca.pem");
+    let ca_key = std::fs::metadata(state_dir.join("cluster/ca-key.pem")).unwrap();
     assert_eq!(
         ca_key.permissions().mode() & 0o777,
         0o600,

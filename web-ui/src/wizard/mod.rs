@@ -64,7 +64,7 @@ pub struct Wizard {
     /// The installation.
     pub runner: Arc<Runner>,
     /// The cluster CA's certificate and key: `stackbox_installer::certificate`'s paths, or under
-    /// `STATE/plan/` in plan mode (which touches nothing outside the state directory).
+    /// `STATE/cluster/` in plan mode (which touches nothing outside the state directory).
     ca_cert: PathBuf,
     ca_key: PathBuf,
     /// Serialises the updates of the joined members' record.
@@ -82,8 +82,9 @@ impl Wizard {
         report: Report,
     ) -> anyhow::Result<Wizard> {
         let (ca_cert, ca_key) = if mode.plan_only() {
-            let plan = state_dir.join("plan");
-            (plan.join("ca.pem"), plan.join("ca-key.pem"))
+            // Not in STATE/plan/, which holds what the (walked) installation wrote.
+            let cluster = state_dir.join("cluster");
+            (cluster.join("ca.pem"), cluster.join("ca-key.pem"))
         } else {
             use stackbox_installer::certificate::{CA_CERT, CA_KEY};
             (PathBuf::from(CA_CERT), PathBuf::from(CA_KEY))
