@@ -396,3 +396,137 @@ fn cluster_code_needs_the_wizards_certificate_and_sane_minutes() {
         assert_eq!(out.status.code(), Some(2), "{minutes}");
     }
 }
+
+/// A member's wizard on 127.0.0.1 (plan mode, fixture machine) with its cluster created, serving on a
+/// thread of its own until the test process ends: its address, state directory and fingerprint.
+fn member_wizard(state: &Path) -> (std::net::SocketAddr, String) {
+    let mut opts = stackbox_web::ServeOptions::new(state);
+    opts.root = PathBuf::from(machine("intel-server-4nic"));
+    opts.profile = "lab".to_owned();
+    opts.listen = "127.0.0.1:0".to_owned();
+    opts.workers = 1;
+    opts.allow = Some(vec!["127.0.0.0/8".parse().unwrap()]);
+    opts.install = stackbox_installer::runner::InstallMode::PlanOnly {
+        fail_package_once: None,
+        pace: std::time::Duration::ZERO,
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let state = actix_web::web::Data::new(stackbox_web::AppState::new(opts).unwrap());
+            let wizard = &state.wizard;
+            let nics = wizard.nic_names();
+            let form = serde_json::json!({"hostname": "node1", "management_nic": nics[0],
+                "data_nic": nics[0], "mode": "static", "address": "10.0.0.5/24",
+                "gateway": "10.0.0.1", "dns": "10.0.0.53", "bridge": "br-mgmt", "vlan": "",
+                "mtu": "1500", "vxlan_min": "1", "vxlan_max": "1000"});
+            let form = serde_json::from_value(form).unwrap();
+            let settings = stackbox_web::network::validate(&form, &nics).unwrap();
+            wizard.store_network(&settings).unwrap();
+            wizard.create_cluster("lab", "").unwrap();
+            let (server, addrs) = stackbox_web::server::bind(state.clone()).unwrap();
+            tx.send((addrs[0], state.fingerprint.clone())).unwrap();
+            server.await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
+fn join_with_stdin(args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stackboxd"))
+        .args(["cluster", "join"])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn cluster_join_exits_0_joined_1_refused_2_for_bad_arguments() {
+    use stackbox_cluster::CodeStore;
+    use std::os::unix::fs::PermissionsExt;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (addr, fingerprint) = member_wizard(&tmp.path().join("member"));
+    let node = tmp.path().join("node");
+    stackbox_firstboot::identity::ensure(&node, &["node-2".to_owned()]).unwrap();
+    let node = node.to_str().unwrap();
+    let ip = addr.ip().to_string();
+    let port = addr.port().to_string();
+    let common = [
+        ip.as_str(),
+        "--port",
+        &port,
+        "--fingerprint",
+        &fingerprint,
+        "--state",
+        node,
+        "--name",
+        "node-2",
+    ];
+    let codes = CodeStore::new(&tmp.path().join("member"));
+    let code = codes
+        .issue(
+            std::time::SystemTime::now(),
+            std::time::Duration::from_secs(600),
+        )
+        .unwrap()
+        .code
+        .expose();
+
+    // A code file others may read is refused, and so is a code on the command line.
+    let file = tmp.path().join("code");
+    std::fs::write(&file, &code).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = stackboxd(
+        &[
+            &["cluster", "join", "--code-file", file.to_str().unwrap()][..],
+            &common,
+        ]
+        .concat(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("chmod 600"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains(&code));
+    let out = stackboxd(&[&["cluster", "join", "--code", &code][..], &common].concat());
+    assert_eq!(out.status.code(), Some(2));
+    let out = join_with_stdin(&common, "not a code");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    // A wrong code: refused by the member, its reason printed.
+    let out = join_with_stdin(
+        &[&["--code-stdin"][..], &common].concat(),
+        "2222-3333-4444\n",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("(wrong-code)"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("4 tries left"), "{}", stderr(&out));
+
+    // The right one from a private file: joined.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = stackboxd(
+        &[
+            &["cluster", "join", "--code-file", file.to_str().unwrap()][..],
+            &common,
+        ]
+        .concat(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cluster/node"));
+    for name in ["node.crt", "node.key", "ca.pem"] {
+        assert!(
+            Path::new(node).join("cluster/node").join(name).exists(),
+            "{name}"
+        );
+    }
+}

@@ -3,17 +3,25 @@
 //! `stackboxd cluster code` prints a fresh join code, when it expires and this member's TLS fingerprint,
 //! on stdout only: that is the operator's console. The code is never logged and never taken from a
 //! command line. Exit status: 0 with a code, 1 when none could be issued, 2 for bad arguments.
+//!
+//! `stackboxd cluster join ADDRESS` joins the member at ADDRESS. The code is read from a file only its
+//! owner may read (`--code-file`) or from stdin (`--code-stdin`), never from the command line
+//! (`/proc/PID/cmdline` is world-readable; DESIGN's `--code CODE` yields to that rule). Exit status:
+//! 0 joined, 1 refused or failed (the member's reason is printed), 2 for bad arguments.
 
+use std::io::Read;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use stackbox_common::cli::out;
+use stackbox_common::cli::{out, usage};
 use stackbox_common::error::chain;
 use stackbox_common::pki;
 
-use crate::code::{CodeStore, Issued};
+use crate::code::{CodeError, CodeStore, Issued, JoinCode};
 use crate::galera::{self, Decision};
+use crate::node::{self, JoiningNode, Target};
 use crate::proof::Fingerprint;
 
 /// The arguments of `stackboxd cluster`.
@@ -34,6 +42,14 @@ pub enum ClusterCommand {
     /// code and the fingerprint. The code is accepted once, until it expires, and is locked after 5
     /// wrong tries; issuing a new code replaces the old one.
     Code(CodeArgs),
+    /// Join the cluster of the member at ADDRESS with the code and fingerprint its console showed.
+    ///
+    /// The code is read from a file only its owner may read (--code-file) or from stdin (--code-stdin),
+    /// never from the command line. The member's certificate must have the fingerprint given (else
+    /// nothing is sent). On success, the node's key (0600), its certificate and the cluster CA are in
+    /// STATE/cluster/node/; a failed join leaves nothing there. Exit status: 0 joined, 1 refused or
+    /// failed (the member's reason is printed), 2 for bad arguments.
+    Join(JoinArgs),
     /// Decide how this node's MariaDB rejoins Galera, before it starts (run by mariadb.service).
     ///
     /// Joins a running member; else lets Galera restore the last primary component this node saved;
@@ -77,10 +93,47 @@ pub struct CodeArgs {
     pub expires: u64,
 }
 
+/// The arguments of `stackboxd cluster join`.
+#[derive(Debug, clap::Args)]
+pub struct JoinArgs {
+    /// The member's management address.
+    #[arg(value_name = "ADDRESS")]
+    pub address: IpAddr,
+    /// Read the join code from FILE (mode 0600 or stricter).
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "code_stdin",
+        conflicts_with = "code_stdin"
+    )]
+    pub code_file: Option<PathBuf>,
+    /// Read the join code from stdin.
+    #[arg(long)]
+    pub code_stdin: bool,
+    /// The member's TLS fingerprint, as its console shows it (SHA256:AB:CD:...).
+    #[arg(long, value_name = "SHA256", value_parser = crate::proof::Fingerprint::parse)]
+    pub fingerprint: Fingerprint,
+    /// This node's state directory (as `stackboxd serve --state`): its wizard certificate is read
+    /// from it, the node's credentials are stored in it.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/stackbox")]
+    pub state: PathBuf,
+    /// The member's wizard port (`stackboxd serve`'s).
+    #[arg(long, value_name = "PORT", default_value_t = 8443, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
+    /// This node's name (default: its host name).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// The management address this node joins with (default: the address it reaches the member from;
+    /// the member refuses any other than the one the request comes from).
+    #[arg(long, value_name = "ADDRESS")]
+    pub node_address: Option<IpAddr>,
+}
+
 /// Runs `stackboxd cluster`.
 pub fn run(args: ClusterArgs) -> ExitCode {
     match args.command {
         ClusterCommand::Code(args) => code(&args),
+        ClusterCommand::Join(args) => join(&args),
         ClusterCommand::GaleraStart(args) => galera_start(&args),
     }
 }
@@ -109,6 +162,102 @@ fn code(args: &CodeArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("stackboxd cluster code: {}", chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Why the join code could not be read (a usage error: exit 2). Never repeats the code.
+#[derive(Debug, thiserror::Error)]
+pub enum CodeInputError {
+    /// The file or stdin could not be read.
+    #[error("reading the join code from {0}")]
+    Read(String, #[source] std::io::Error),
+    /// The file may be read by others than its owner.
+    #[error(
+        "{path} may be read by others (mode {mode:o}): the join code is a secret; `chmod 600 {path}`"
+    )]
+    Exposed {
+        /// The file.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// What was read is not a join code.
+    #[error("the join code read")]
+    Code(#[source] CodeError),
+}
+
+/// Reads the join code from `file` (refused when group or others may read it) or, without one, from
+/// `stdin` (at most 1 KiB).
+pub fn read_code(file: Option<&Path>, stdin: impl Read) -> Result<JoinCode, CodeInputError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut text = String::new();
+    match file {
+        Some(path) => {
+            let read = |e| CodeInputError::Read(path.display().to_string(), e);
+            let mut f = std::fs::File::open(path).map_err(read)?;
+            let mode = f.metadata().map_err(read)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(CodeInputError::Exposed {
+                    path: path.display().to_string(),
+                    mode,
+                });
+            }
+            f.by_ref()
+                .take(1024)
+                .read_to_string(&mut text)
+                .map_err(read)?;
+        }
+        None => {
+            stdin
+                .take(1024)
+                .read_to_string(&mut text)
+                .map_err(|e| CodeInputError::Read("stdin".to_owned(), e))?;
+        }
+    }
+    JoinCode::parse(&text).map_err(CodeInputError::Code)
+}
+
+/// `stackboxd cluster join`: reads the code, joins, says what became of it.
+fn join(args: &JoinArgs) -> ExitCode {
+    let code = match read_code(args.code_file.as_deref(), std::io::stdin().lock()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("stackboxd cluster join: {}", chain(&e));
+            return usage();
+        }
+    };
+    let hostname = || {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+    };
+    let Some(name) = args.name.clone().or_else(hostname) else {
+        eprintln!("stackboxd cluster join: this node has no host name; give one with --name");
+        return usage();
+    };
+    let node = JoiningNode {
+        state_dir: args.state.clone(),
+        name,
+        address: args.node_address,
+    };
+    let target = Target {
+        addr: SocketAddr::new(args.address, args.port),
+        fingerprint: args.fingerprint,
+    };
+    match node::join(&node, &target, &code, SystemTime::now()) {
+        Ok(dir) => {
+            out(&format!(
+                "joined the cluster of {}: this node's certificate, its key and the cluster CA are in {}\n",
+                args.address,
+                dir.display()
+            ));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("stackboxd cluster join: {}", chain(&e));
             ExitCode::FAILURE
         }
     }
@@ -214,5 +363,152 @@ mod tests {
         let message = chain(&err);
         assert!(message.contains("tls/wizard.crt"), "{message}");
         assert!(!CodeStore::new(dir.path()).path().exists());
+    }
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    }
+
+    fn parse(args: &[&str]) -> Result<ClusterCommand, clap::Error> {
+        use clap::Parser as _;
+        Cli::try_parse_from(std::iter::once("cluster").chain(args.iter().copied()))
+            .map(|c| c.command)
+    }
+
+    const FP: &str = "SHA256:BA:78:16:BF:8F:01:CF:EA:41:41:40:DE:5D:AE:22:23:B0:03:61:A3:96:17:7A:9C:B4:10:FF:61:F2:00:15:AD";
+
+    #[test]
+    fn join_takes_an_address_a_fingerprint_and_a_code_source() {
+        let Ok(ClusterCommand::Join(args)) =
+            parse(&["join", "10.0.0.1", "--code-stdin", "--fingerprint", FP])
+        else {
+            panic!("not parsed")
+        };
+        assert_eq!(args.port, 8443);
+        assert_eq!(args.fingerprint, Fingerprint::of_der(b"abc"));
+        assert!(args.code_stdin && args.code_file.is_none());
+        let Ok(ClusterCommand::Join(args)) = parse(&[
+            "join",
+            "fd00::1",
+            "--code-file",
+            "/run/code",
+            "--fingerprint",
+            &FP.to_lowercase(),
+            "--port",
+            "9443",
+            "--node-address",
+            "fd00::2",
+            "--name",
+            "node-2",
+        ]) else {
+            panic!("not parsed")
+        };
+        assert_eq!(args.port, 9443);
+        assert_eq!(args.node_address, Some("fd00::2".parse().unwrap()));
+    }
+
+    #[test]
+    fn must_fail_join_arguments_are_usage_errors() {
+        let short = &FP[..FP.len() - 3];
+        let cases: &[&[&str]] = &[
+            // No code source, both of them, or the code on the command line.
+            &["join", "10.0.0.1", "--fingerprint", FP],
+            &[
+                "join",
+                "10.0.0.1",
+                "--code-stdin",
+                "--code-file",
+                "f",
+                "--fingerprint",
+                FP,
+            ],
+            &[
+                "join",
+                "10.0.0.1",
+                "--code",
+                "ABCD-EFGH-JKMN",
+                "--fingerprint",
+                FP,
+            ],
+            // No fingerprint, or not one.
+            &["join", "10.0.0.1", "--code-stdin"],
+            &["join", "10.0.0.1", "--code-stdin", "--fingerprint", ""],
+            &["join", "10.0.0.1", "--code-stdin", "--fingerprint", short],
+            &[
+                "join",
+                "10.0.0.1",
+                "--code-stdin",
+                "--fingerprint",
+                "SHA1:AB:CD",
+            ],
+            &[
+                "join",
+                "10.0.0.1",
+                "--code-stdin",
+                "--fingerprint",
+                &FP.replace("BA", "ZZ"),
+            ],
+            &[
+                "join",
+                "10.0.0.1",
+                "--code-stdin",
+                "--fingerprint",
+                &format!("{FP}:00"),
+            ],
+            // Not an address, or no port.
+            &[
+                "join",
+                "member.example",
+                "--code-stdin",
+                "--fingerprint",
+                FP,
+            ],
+            &[
+                "join",
+                "10.0.0.1",
+                "--code-stdin",
+                "--fingerprint",
+                FP,
+                "--port",
+                "0",
+            ],
+        ];
+        for args in cases {
+            let err = parse(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn the_code_comes_from_a_private_file_or_stdin_and_is_never_repeated() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("code");
+        std::fs::write(&file, "abcd-efgh-jkmn\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let code = JoinCode::parse("ABCD-EFGH-JKMN").unwrap();
+        assert_eq!(read_code(Some(&file), std::io::empty()).unwrap(), code);
+        assert_eq!(read_code(None, &b" ABCD EFGH JKMN\n"[..]).unwrap(), code);
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let err = read_code(Some(&file), std::io::empty()).unwrap_err();
+        assert!(
+            matches!(err, CodeInputError::Exposed { mode: 0o640, .. }),
+            "{err:?}"
+        );
+        let missing = read_code(Some(&dir.path().join("nope")), std::io::empty()).unwrap_err();
+        assert!(matches!(missing, CodeInputError::Read(..)), "{missing:?}");
+        for bad in ["", "ABCD-EFGH-JKM", "ABCD-EFGH-JKM0", "ABCD-EFGH-JKMN-ABCD"] {
+            let err = read_code(None, bad.as_bytes()).unwrap_err();
+            let message = chain(&err);
+            assert!(matches!(err, CodeInputError::Code(_)), "{bad:?}");
+            assert!(bad.len() < 4 || !message.contains(&bad[..4]), "{message}");
+        }
+        let long = "A".repeat(5000);
+        assert!(matches!(
+            read_code(None, long.as_bytes()),
+            Err(CodeInputError::Code(CodeError::Length(1024)))
+        ));
     }
 }

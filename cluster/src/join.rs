@@ -27,6 +27,13 @@ pub const MAX_AGE: Duration = Duration::from_secs(5 * 60);
 /// How far ahead of the member's clock a request may be dated.
 pub const MAX_AHEAD: Duration = Duration::from_secs(60);
 
+/// The image version both sides of a join compare: the workspace's version, which every stackbox crate
+/// and the `stackbox` package (whose binaries the image carries) share. The member and the joiner both
+/// call this one function.
+pub fn image_version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
 /// A joiner's request, authenticated with the key derived from the code (which it does not contain).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -116,6 +123,16 @@ pub enum JoinRefusal {
         /// Wrong tries left before the code is locked.
         tries_left: u32,
     },
+    /// The request names another address than the one it came from.
+    #[error(
+        "the join request names the address {claimed} but came from {peer}: join from the management address the member can reach back"
+    )]
+    AddressMismatch {
+        /// The address in the request.
+        claimed: IpAddr,
+        /// The address the connection came from.
+        peer: IpAddr,
+    },
     /// The request's time is too far from the member's clock (a replay, or clocks that disagree).
     #[error(
         "the join request is {} this member's clock: set both clocks right (NTP) and try again",
@@ -171,6 +188,7 @@ impl JoinRefusal {
             JoinRefusal::Expired => "expired",
             JoinRefusal::Locked => "locked",
             JoinRefusal::WrongCode { .. } => "wrong-code",
+            JoinRefusal::AddressMismatch { .. } => "address-mismatch",
             JoinRefusal::Stale { .. } => "stale-request",
             JoinRefusal::VersionMismatch { .. } => "version-mismatch",
             JoinRefusal::BadName { .. } => "bad-name",
@@ -316,6 +334,27 @@ impl Member {
                 Err(refusal)
             }
         }
+    }
+
+    /// [`Member::accept`] for a request that came from `peer`: refused before the code is looked at
+    /// (no try counted) when the request names another address, so a node certificate is only ever
+    /// issued for the address the joiner really speaks from.
+    pub fn accept_from(
+        &self,
+        request: &JoinRequest,
+        peer: IpAddr,
+        now: SystemTime,
+    ) -> Result<JoinGrant, JoinRefusal> {
+        let peer = peer.to_canonical();
+        if request.address.to_canonical() != peer {
+            let refusal = JoinRefusal::AddressMismatch {
+                claimed: request.address,
+                peer,
+            };
+            tracing::warn!(node = %request.node, reason = refusal.reason(), "refused a join");
+            return Err(refusal);
+        }
+        self.accept(request, now)
     }
 
     /// The checks after the code: version, name, CSR; then the certificate and the answer.

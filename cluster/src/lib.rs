@@ -3,14 +3,18 @@
 //! authenticates the join both ways ([`proof`]); the member judges a request and signs the joiner's node
 //! certificate with the cluster CA, the joiner checks the answer ([`join`]); how a node's MariaDB rejoins
 //! Galera when it starts, after a restart or a power loss ([`galera`]); `stackboxd cluster` is its
-//! command line ([`cli`]). No HTTP here: the wizard owns the routes and carries these types as JSON.
+//! command line ([`cli`]). The wizard owns the member's route and carries these types as JSON; the
+//! joiner's side of the wire is here: one HTTPS request with the member's certificate pinned
+//! ([`client`]) and the joining node's run, which stores its credentials whole or not at all ([`node`]).
 
 pub mod cli;
+pub mod client;
 pub mod code;
 pub mod galera;
 pub mod join;
+pub mod node;
 pub mod proof;
 
 pub use code::{CodeStore, JoinCode};
-pub use join::{JoinGrant, JoinRefusal, JoinRequest, Joiner, Member};
+pub use join::{JoinGrant, JoinRefusal, JoinRequest, Joiner, Member, image_version};
 pub use proof::Fingerprint;

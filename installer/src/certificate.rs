@@ -1,6 +1,10 @@
 //! The endpoint certificate haproxy serves and the cluster CA that signs it, as `stackboxd certificate`
 //! makes them for the plan's `tls.certificate` step: generated (rcgen), or the operator's certificate and
 //! key installed in their place. The endpoint PEM is written last: its existence is the step's evidence.
+//!
+//! The cluster CA is made once, when the cluster is created (the wizard calls [`ensure_ca`]); the
+//! install then signs the endpoint certificate with that CA and never replaces it, since the node
+//! certificates of joined nodes were signed by it.
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +33,20 @@ pub enum CertificateError {
     /// The certificate or a key could not be generated.
     #[error("making the certificate")]
     Generate(#[from] pki::PkiError),
+    /// The CA's certificate exists but its key is missing or unusable: replacing the CA would orphan
+    /// every node certificate it signed, so nothing is made.
+    #[error(
+        "the cluster CA {cert} exists but its key {key} is missing or unusable; restore the key (a new CA would break every joined node)"
+    )]
+    CaUnusable {
+        /// The CA certificate.
+        cert: String,
+        /// The CA key.
+        key: String,
+        /// Why it cannot be used, when it was read.
+        #[source]
+        source: Option<rcgen::Error>,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CertificateError + '_ {
@@ -69,22 +87,62 @@ pub fn install_provided(paths: &Paths, cert: &Path, key: &Path) -> Result<(), Ce
         .map_err(io(&paths.endpoint))
 }
 
-/// Makes a cluster CA and an endpoint certificate for `names` (the first is the common name), with the
+/// What [`ensure_ca`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaOrigin {
+    /// The CA existed and is used as it is.
+    Existing,
+    /// A new CA was made.
+    Made,
+}
+
+/// The cluster CA at `ca_cert` and `ca_key`: the existing one when its certificate and key are both
+/// there and usable, else a new one (key written first, mode 0600, then the certificate: the
+/// certificate's existence says the CA is complete). A certificate without a usable key is an error,
+/// never replaced. Returns the issuer that signs with it and whether it was made now.
+pub fn ensure_ca(
+    ca_cert: &Path,
+    ca_key: &Path,
+) -> Result<(rcgen::Issuer<'static, rcgen::KeyPair>, CaOrigin), CertificateError> {
+    let unusable = |source| CertificateError::CaUnusable {
+        cert: ca_cert.display().to_string(),
+        key: ca_key.display().to_string(),
+        source,
+    };
+    match std::fs::read_to_string(ca_cert) {
+        Ok(cert) => {
+            let key = match std::fs::read_to_string(ca_key) {
+                Ok(key) => key,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(unusable(None)),
+                Err(e) => return Err(io(ca_key)(e)),
+            };
+            let key = rcgen::KeyPair::from_pem(&key).map_err(|e| unusable(Some(e)))?;
+            let issuer =
+                rcgen::Issuer::from_ca_cert_pem(&cert, key).map_err(|e| unusable(Some(e)))?;
+            Ok((issuer, CaOrigin::Existing))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let (cert, issuer) = pki::new_ca("stackbox cluster CA")?;
+            write_atomic(ca_key, issuer.key().serialize_pem().as_bytes(), 0o600)
+                .map_err(io(ca_key))?;
+            write_atomic(ca_cert, cert.pem().as_bytes(), 0o644).map_err(io(ca_cert))?;
+            Ok((issuer, CaOrigin::Made))
+        }
+        Err(e) => Err(io(ca_cert)(e)),
+    }
+}
+
+/// Makes an endpoint certificate for `names` (the first is the common name), signed by the cluster CA
+/// ([`ensure_ca`]: the existing one, made when the cluster was created, or a new one), with the
 /// validity and extensions of [`stackbox_common::pki`]: the CA ten years, the endpoint two.
 pub fn generate(paths: &Paths, names: &[String]) -> Result<(), CertificateError> {
-    let (ca_cert, issuer) = pki::new_ca("stackbox cluster CA")?;
+    let (issuer, origin) = ensure_ca(&paths.ca_cert, &paths.ca_key)?;
+    tracing::debug!(?origin, "the cluster CA signs the endpoint certificate");
     let common_name = names.first().map(String::as_str).unwrap_or("stackbox");
     let (leaf, leaf_key) = pki::new_leaf(
         pki::leaf_params(names, common_name, pki::Purpose::Server)?,
         &issuer,
     )?;
-    write_atomic(
-        &paths.ca_key,
-        issuer.key().serialize_pem().as_bytes(),
-        0o600,
-    )
-    .map_err(io(&paths.ca_key))?;
-    write_atomic(&paths.ca_cert, ca_cert.pem().as_bytes(), 0o644).map_err(io(&paths.ca_cert))?;
     // Written last: its existence is the step's evidence.
     write_atomic(
         &paths.endpoint,
@@ -120,5 +178,66 @@ mod tests {
         );
         let missing = install_provided(&paths, &dir.path().join("nope"), &dir.path().join("k"));
         assert!(matches!(missing, Err(CertificateError::Io { .. })));
+    }
+
+    fn endpoint_signed_by_ca(paths: &Paths) -> bool {
+        use x509_parser::pem::parse_x509_pem;
+        let ca = std::fs::read(&paths.ca_cert).unwrap();
+        let endpoint = std::fs::read(&paths.endpoint).unwrap();
+        let (_, ca) = parse_x509_pem(&ca).unwrap();
+        let (_, leaf) = parse_x509_pem(&endpoint).unwrap();
+        let (ca, leaf) = (ca.parse_x509().unwrap(), leaf.parse_x509().unwrap());
+        leaf.verify_signature(Some(ca.public_key())).is_ok()
+    }
+
+    #[test]
+    fn the_install_signs_with_the_ca_the_cluster_was_created_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            ca_cert: dir.path().join("ca.pem"),
+            ca_key: dir.path().join("ca-key.pem"),
+            endpoint: dir.path().join("endpoint.pem"),
+        };
+        let (_, origin) = ensure_ca(&paths.ca_cert, &paths.ca_key).unwrap();
+        assert_eq!(origin, CaOrigin::Made);
+        let ca = std::fs::read(&paths.ca_cert).unwrap();
+        let key = std::fs::read(&paths.ca_key).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&paths.ca_key)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let (_, origin) = ensure_ca(&paths.ca_cert, &paths.ca_key).unwrap();
+        assert_eq!(origin, CaOrigin::Existing);
+        for _ in 0..2 {
+            generate(&paths, &["cloud.example.net".into()]).unwrap();
+            assert_eq!(std::fs::read(&paths.ca_cert).unwrap(), ca, "the CA is kept");
+            assert_eq!(std::fs::read(&paths.ca_key).unwrap(), key);
+            assert!(endpoint_signed_by_ca(&paths));
+        }
+    }
+
+    #[test]
+    fn a_ca_certificate_without_its_key_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            ca_cert: dir.path().join("ca.pem"),
+            ca_key: dir.path().join("ca-key.pem"),
+            endpoint: dir.path().join("endpoint.pem"),
+        };
+        ensure_ca(&paths.ca_cert, &paths.ca_key).unwrap();
+        let ca = std::fs::read(&paths.ca_cert).unwrap();
+        std::fs::remove_file(&paths.ca_key).unwrap();
+        let err = generate(&paths, &["cloud.example.net".into()]).unwrap_err();
+        assert!(
+            matches!(err, CertificateError::CaUnusable { .. }),
+            "{err:?}"
+        );
+        std::fs::write(&paths.ca_key, "not a key").unwrap();
+        let err = ensure_ca(&paths.ca_cert, &paths.ca_key).unwrap_err();
+        assert!(err.to_string().contains("missing or unusable"), "{err}");
+        assert_eq!(std::fs::read(&paths.ca_cert).unwrap(), ca);
+        assert!(!paths.endpoint.exists());
     }
 }

@@ -53,17 +53,20 @@ enum Command {
     ///
     /// Uses (and creates when missing) the setup token and TLS certificate in the state directory.
     Serve(ServeArgs),
-    /// Make the endpoint certificate haproxy serves and the cluster CA (a step of the install plan).
+    /// Make the endpoint certificate haproxy serves, signed by the cluster CA (a step of the install plan).
     ///
-    /// Writes /etc/stackbox/ca-key.pem, /etc/stackbox/ca.pem and, last, /etc/haproxy/stackbox.pem.
+    /// Uses the cluster CA made when the cluster was created (/etc/stackbox/ca.pem and ca-key.pem),
+    /// making it only when there is none, and writes /etc/haproxy/stackbox.pem last.
     /// With --cert and --key, installs the operator's certificate instead. Exit status: 0 or 1.
     Certificate(CertificateArgs),
-    /// Grow the cluster: issue join codes for new nodes.
+    /// Grow the cluster: issue join codes for new nodes, and join a cluster from a new node.
     ///
     /// `stackboxd cluster code` prints a fresh join code, when it expires and this member's TLS
-    /// fingerprint; type them on the new node's "Join an existing cluster" page. The code never crosses
-    /// the wire (a key derived from it authenticates the join both ways), works once, expires (60 minutes
-    /// by default) and is locked after 5 wrong tries. It is printed on this console only, never logged.
+    /// fingerprint; type them on the new node's "Join an existing cluster" page, or give them to
+    /// `stackboxd cluster join ADDRESS` there (the code from a 0600 file or stdin, never the command
+    /// line). The code never crosses the wire (a key derived from it authenticates the join both ways),
+    /// works once, expires (60 minutes by default) and is locked after 5 wrong tries. It is printed on
+    /// this console only, never logged.
     Cluster(ClusterArgs),
     /// Boot a test VM through the cloud and read its console (the install plan's last step).
     ///

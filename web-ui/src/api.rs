@@ -1,7 +1,9 @@
 //! The JSON API under `/api/v1`: the same model as the pages (status, session, system, hardware report,
 //! network, cluster, roles, settings, plan, install and its events, the openrc). It uses the pages'
 //! session cookie; every state-changing request carries the session's CSRF token in `X-CSRF-Token`,
-//! checked by the [`AdminJson`] and [`AdminAction`] extractors before a handler runs. The handlers call
+//! checked by the [`AdminJson`] and [`AdminAction`] extractors before a handler runs. One route has
+//! neither: `POST /cluster/join`, where another node asks to join; the join code's MAC authenticates
+//! it, and it must come from the address it names. The handlers call
 //! the wizard's flow ([`crate::wizard`]), as the pages do. Errors are RFC 9457 problem documents.
 
 use actix_web::http::header;
@@ -47,6 +49,18 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -
         }
         .into(),
         other => WebError::BadRequest(other.to_string()).into(),
+    }
+}
+
+/// [`json_error`] for join requests, whose limit is [`JOIN_BODY_LIMIT`].
+fn join_json_error(err: actix_web::error::JsonPayloadError, req: &HttpRequest) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as E;
+    match err {
+        E::Overflow { .. } | E::OverflowKnownLength { .. } => WebError::PayloadTooLarge {
+            limit: JOIN_BODY_LIMIT,
+        }
+        .into(),
+        other => json_error(other, req),
     }
 }
 
@@ -186,6 +200,35 @@ async fn cluster_post(
         .wizard
         .create_cluster(&post.body.name, &post.body.api_address)?;
     Ok(HttpResponse::Created().json(cluster))
+}
+
+/// The largest join request read (a CSR and a few names: about 1 KiB).
+pub const JOIN_BODY_LIMIT: usize = 16 * 1024;
+
+/// Another node asks to join: 200 with the grant, or a problem whose type is the refusal's reason.
+/// No session: the MAC made with the join code authenticates the request.
+async fn cluster_join(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<stackbox_cluster::JoinRequest>,
+) -> Result<HttpResponse, WebError> {
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .ok_or(WebError::AddressNotAllowed)?;
+    let st = state.clone();
+    let request = body.into_inner();
+    let grant = web::block(move || {
+        st.wizard
+            .accept_join(&request, peer, std::time::SystemTime::now())
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(grant))
+}
+
+/// The nodes that joined through this member.
+async fn cluster_members(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "members": state.wizard.members()? })))
 }
 
 async fn roles_get(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
@@ -334,6 +377,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/network", web::put().to(network_put))
         .route("/cluster", web::get().to(cluster_get))
         .route("/cluster", web::post().to(cluster_post))
+        .service(
+            web::resource("/cluster/join")
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(JOIN_BODY_LIMIT)
+                        .error_handler(join_json_error),
+                )
+                .route(web::post().to(cluster_join)),
+        )
+        .route("/cluster/members", web::get().to(cluster_members))
         .route("/roles", web::get().to(roles_get))
         .route("/roles", web::put().to(roles_put))
         .route("/settings", web::get().to(settings_get))
@@ -361,6 +414,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("put", "/network"),
     ("get", "/cluster"),
     ("post", "/cluster"),
+    ("post", "/cluster/join"),
+    ("get", "/cluster/members"),
     ("get", "/roles"),
     ("put", "/roles"),
     ("get", "/settings"),

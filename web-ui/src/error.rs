@@ -9,6 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use stackbox_cluster::JoinRefusal;
 use stackbox_common::error::chain;
 use stackbox_installer::LoadError;
 use stackbox_installer::executor::ExecError;
@@ -109,6 +110,11 @@ pub enum WebError {
     /// What was asked for existed once and is gone for good (the one-time credentials download).
     #[error("{0}")]
     Gone(String),
+    /// A member refused a node's join request: the problem type is the refusal's stable reason
+    /// (`wrong-code`, `locked`, `expired`, `no-code`, `address-mismatch`, `version-mismatch`, `bad-csr`,
+    /// `bad-name`, `stale-request`) and the detail its message for the operator.
+    #[error(transparent)]
+    JoinRefused(JoinRefusal),
     /// The installer refused the input (its configuration rules): the cause is shown.
     #[error(transparent)]
     Rejected(anyhow::Error),
@@ -141,6 +147,7 @@ impl WebError {
             WebError::NotFound => "not-found",
             WebError::Conflict(_) => "conflict",
             WebError::Gone(_) => "gone",
+            WebError::JoinRefused(refusal) => refusal.reason(),
             WebError::Rejected(_) => "invalid-input",
             WebError::StateConflict(_) => "conflict",
             WebError::Internal(_) => "internal",
@@ -167,6 +174,7 @@ impl WebError {
             WebError::NotFound => "Not found",
             WebError::Conflict(_) => "Conflict with the wizard's state",
             WebError::Gone(_) => "No longer available",
+            WebError::JoinRefused(_) => "Join refused",
             WebError::Rejected(_) => "Invalid input",
             WebError::StateConflict(_) => "Conflict with the wizard's state",
             WebError::Internal(_) => "Internal error",
@@ -186,11 +194,16 @@ impl WebError {
                     "the appliance could not complete the request; see the server log".to_owned()
                 }
                 WebError::Rejected(e) | WebError::StateConflict(e) => chain(e.as_ref()),
+                WebError::JoinRefused(refusal) => chain(refusal),
                 other => other.to_string(),
             },
             errors: match self {
                 WebError::Invalid(errors) => errors.clone(),
                 _ => Vec::new(),
+            },
+            tries_left: match self {
+                WebError::JoinRefused(JoinRefusal::WrongCode { tries_left }) => Some(*tries_left),
+                _ => None,
             },
         }
     }
@@ -210,6 +223,9 @@ pub struct Problem {
     /// The invalid fields, for `invalid-input`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// Wrong tries left before the join code is locked, for `wrong-code`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tries_left: Option<u32>,
 }
 
 impl ResponseError for WebError {
@@ -232,6 +248,7 @@ impl ResponseError for WebError {
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::Conflict(_) | WebError::StateConflict(_) => StatusCode::CONFLICT,
             WebError::Gone(_) => StatusCode::GONE,
+            WebError::JoinRefused(refusal) => join_status(refusal),
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -265,6 +282,35 @@ impl WebError {
     pub fn log(&self) {
         if let WebError::Internal(e) = self {
             tracing::error!("wizard request failed: {}", chain(e.as_ref()));
+        }
+    }
+}
+
+/// The status of a join refusal: the code (missing, expired, locked, wrong) or the address refused
+/// 403, another image 409, an unusable CSR or name 422, a stale request 400. (The member's own
+/// failures never get here: they are internal errors.)
+fn join_status(refusal: &JoinRefusal) -> StatusCode {
+    match refusal {
+        JoinRefusal::NoCode
+        | JoinRefusal::Expired
+        | JoinRefusal::Locked
+        | JoinRefusal::WrongCode { .. }
+        | JoinRefusal::AddressMismatch { .. } => StatusCode::FORBIDDEN,
+        JoinRefusal::VersionMismatch { .. } => StatusCode::CONFLICT,
+        JoinRefusal::BadName { .. } | JoinRefusal::BadCsr(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        JoinRefusal::Stale { .. } => StatusCode::BAD_REQUEST,
+        JoinRefusal::Store(_) | JoinRefusal::Sign(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<JoinRefusal> for WebError {
+    fn from(refusal: JoinRefusal) -> WebError {
+        match refusal {
+            // The member's own failures: the cause is logged, not shown to the joiner.
+            JoinRefusal::Store(_) | JoinRefusal::Sign(_) => {
+                WebError::Internal(anyhow::Error::new(refusal).context("judging a join request"))
+            }
+            other => WebError::JoinRefused(other),
         }
     }
 }

@@ -281,3 +281,22 @@ fn a_member_without_a_usable_ca_is_named() {
     let err = Member::new(store, fp, VERSION, "not a certificate", "not a key").unwrap_err();
     assert!(matches!(err, MemberError::Ca(_)), "{err:?}");
 }
+
+#[test]
+fn a_request_from_another_address_is_refused_without_a_try() {
+    let f = fixture();
+    let (request, _) = joiner().request(&f.code, &f.member_fp, f.now).unwrap();
+    let peer: IpAddr = "10.0.0.9".parse().unwrap();
+    let refusal = f.member.accept_from(&request, peer, f.now).unwrap_err();
+    assert_eq!(refusal.reason(), "address-mismatch");
+    assert!(refusal.to_string().contains("10.0.0.9"), "{refusal}");
+    assert_eq!(tries_left(&f), MAX_TRIES);
+    // An IPv4 peer seen as an IPv4-mapped IPv6 address is the same address.
+    let mapped: IpAddr = "::ffff:10.0.0.2".parse().unwrap();
+    f.member.accept_from(&request, mapped, f.now).unwrap();
+}
+
+#[test]
+fn both_sides_compare_the_workspace_version() {
+    assert_eq!(image_version(), VERSION);
+}

@@ -9,10 +9,11 @@
 //! the installation running).
 
 pub mod finish;
+pub mod join;
 pub mod review;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context;
 use stackbox_firstboot::check::Report;
@@ -62,6 +63,12 @@ pub struct Wizard {
     pub answers: AnswerStore,
     /// The installation.
     pub runner: Arc<Runner>,
+    /// The cluster CA's certificate and key: `stackbox_installer::certificate`'s paths, or under
+    /// `STATE/cluster/` in plan mode (which touches nothing outside the state directory).
+    ca_cert: PathBuf,
+    ca_key: PathBuf,
+    /// Serialises the updates of the joined members' record.
+    members_lock: Mutex<()>,
 }
 
 impl Wizard {
@@ -74,7 +81,18 @@ impl Wizard {
         mode: InstallMode,
         report: Report,
     ) -> anyhow::Result<Wizard> {
+        let (ca_cert, ca_key) = if mode.plan_only() {
+            // Not in STATE/plan/, which holds what the (walked) installation wrote.
+            let cluster = state_dir.join("cluster");
+            (cluster.join("ca.pem"), cluster.join("ca-key.pem"))
+        } else {
+            use stackbox_installer::certificate::{CA_CERT, CA_KEY};
+            (PathBuf::from(CA_CERT), PathBuf::from(CA_KEY))
+        };
         Ok(Wizard {
+            ca_cert,
+            ca_key,
+            members_lock: Mutex::new(()),
             root: root.to_owned(),
             profile: profile.to_owned(),
             state_dir: state_dir.to_owned(),
@@ -93,6 +111,11 @@ impl Wizard {
     /// The state directory.
     pub fn state_dir(&self) -> &Path {
         &self.state_dir
+    }
+
+    /// The cluster CA's certificate and key files.
+    pub fn ca_paths(&self) -> (&Path, &Path) {
+        (&self.ca_cert, &self.ca_key)
     }
 
     /// The latest hardware report.
@@ -185,7 +208,8 @@ impl Wizard {
     }
 
     /// Creates the single-node cluster from a name and the API address (empty: this node's own), once
-    /// the network is stored.
+    /// the network is stored, with the cluster CA (made now unless one exists; the install signs its
+    /// endpoint certificate with it and joined nodes get their certificates from it).
     pub fn create_cluster(
         &self,
         name: &str,
@@ -210,6 +234,9 @@ impl Wizard {
                 existing.name
             )));
         }
+        let (_, origin) = stackbox_installer::certificate::ensure_ca(&self.ca_cert, &self.ca_key)
+            .context("making the cluster CA")?;
+        tracing::info!(?origin, ca = %self.ca_cert.display(), "the cluster CA");
         let cluster = ClusterSettings {
             name: name.to_owned(),
             mode: "single-node".to_owned(),

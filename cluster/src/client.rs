@@ -1,0 +1,247 @@
+//! One HTTPS request from this node to another, the other's certificate pinned by its SHA-256
+//! fingerprint: TLS 1.3 only (ring), HTTP/1.1 over tokio-rustls and hyper.
+//!
+//! The pin replaces the web PKI: [`PinnedVerifier`] accepts exactly the end-entity certificate whose
+//! fingerprint was given (names, issuers and dates are not looked at: the operator compared the
+//! fingerprint with the member's console), and still checks that the server holds that certificate's
+//! key (the handshake signature, with the provider's algorithms). A wrong pin fails the handshake, so
+//! nothing of the request is sent.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Bytes;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+use crate::proof::Fingerprint;
+
+/// How long connecting, the handshake and the whole exchange may each take.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest answer read.
+pub const ANSWER_LIMIT: usize = 256 * 1024;
+
+/// Accepts exactly one end-entity certificate, by its SHA-256 fingerprint, and verifies the handshake
+/// signature with it. Remembers the fingerprint the server presented, for the error message.
+#[derive(Debug)]
+pub struct PinnedVerifier {
+    pin: Fingerprint,
+    seen: Arc<Mutex<Option<Fingerprint>>>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl PinnedVerifier {
+    /// A verifier that accepts only the certificate whose fingerprint is `pin`, checking signatures
+    /// with `provider`'s algorithms.
+    pub fn new(pin: Fingerprint, provider: &rustls::crypto::CryptoProvider) -> PinnedVerifier {
+        PinnedVerifier {
+            pin,
+            seen: Arc::new(Mutex::new(None)),
+            algorithms: provider.signature_verification_algorithms,
+        }
+    }
+
+    /// The fingerprint of the certificate the server presented, once it did.
+    pub fn seen(&self) -> Option<Fingerprint> {
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl ServerCertVerifier for PinnedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let presented = Fingerprint::of_der(end_entity);
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(presented);
+        if presented == self.pin {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// Why an exchange with another node failed (before any answer, or with an unreadable one).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No TCP connection.
+    #[error("connecting to {0}")]
+    Connect(SocketAddr, #[source] std::io::Error),
+    /// The other node presented another certificate than the pinned one; nothing was sent.
+    #[error(
+        "{addr} presented the certificate {presented}, not {pinned}: check the fingerprint on the member's console; nothing was sent"
+    )]
+    Pin {
+        /// The address.
+        addr: SocketAddr,
+        /// The fingerprint given.
+        pinned: Fingerprint,
+        /// The fingerprint presented.
+        presented: Fingerprint,
+    },
+    /// The TLS handshake failed for another reason.
+    #[error("the TLS handshake with {0}")]
+    Tls(SocketAddr, #[source] std::io::Error),
+    /// rustls refused the client configuration.
+    #[error("configuring TLS")]
+    Config(#[source] rustls::Error),
+    /// The HTTP exchange failed.
+    #[error("the HTTP exchange with {0}")]
+    Http(
+        SocketAddr,
+        #[source] Box<dyn std::error::Error + Send + Sync>,
+    ),
+    /// A step took longer than [`TIMEOUT`].
+    #[error("{0} did not answer within {secs} s", secs = TIMEOUT.as_secs())]
+    Timeout(SocketAddr),
+    /// The body could not be made.
+    #[error("making the request")]
+    Body(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// An answer: its status and its body.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body (at most [`ANSWER_LIMIT`] bytes).
+    pub body: Vec<u8>,
+}
+
+fn config(verifier: Arc<PinnedVerifier>) -> Result<rustls::ClientConfig, ClientError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(ClientError::Config)?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+async fn within<T>(
+    addr: SocketAddr,
+    f: impl std::future::Future<Output = T>,
+) -> Result<T, ClientError> {
+    tokio::time::timeout(TIMEOUT, f)
+        .await
+        .map_err(|_| ClientError::Timeout(addr))
+}
+
+/// POSTs a JSON body to `https://ADDR{path}`, pinning the server's certificate to `pin`. The body is
+/// made by `body` once the connection is up and the pin checked, from this node's address on that
+/// connection (the address the other node sees). Blocking: runs its own single-thread runtime.
+pub fn post_json<E>(
+    addr: SocketAddr,
+    pin: Fingerprint,
+    path: &str,
+    body: impl FnOnce(IpAddr) -> Result<Vec<u8>, E>,
+) -> Result<Answer, ClientError>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ClientError::Http(addr, Box::new(e)))?;
+    runtime.block_on(exchange(addr, pin, path, body))
+}
+
+async fn exchange<E>(
+    addr: SocketAddr,
+    pin: Fingerprint,
+    path: &str,
+    body: impl FnOnce(IpAddr) -> Result<Vec<u8>, E>,
+) -> Result<Answer, ClientError>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let tcp = within(addr, tokio::net::TcpStream::connect(addr))
+        .await?
+        .map_err(|e| ClientError::Connect(addr, e))?;
+    let local = tcp
+        .local_addr()
+        .map_err(|e| ClientError::Connect(addr, e))?
+        .ip()
+        .to_canonical();
+    let provider = rustls::crypto::ring::default_provider();
+    let verifier = Arc::new(PinnedVerifier::new(pin, &provider));
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config(verifier.clone())?));
+    let name = ServerName::IpAddress(addr.ip().into());
+    let tls = match within(addr, connector.connect(name, tcp)).await? {
+        Ok(tls) => tls,
+        Err(e) => {
+            return Err(match verifier.seen() {
+                Some(presented) if presented != pin => ClientError::Pin {
+                    addr,
+                    pinned: pin,
+                    presented,
+                },
+                _ => ClientError::Tls(addr, e),
+            });
+        }
+    };
+    let body = body(local).map_err(|e| ClientError::Body(Box::new(e)))?;
+    let http = |e: hyper::Error| ClientError::Http(addr, Box::new(e));
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .map_err(http)?;
+    let driver = tokio::spawn(connection);
+    let request = hyper::Request::post(path)
+        .header(hyper::header::HOST, addr.to_string())
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .header(hyper::header::ACCEPT, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| ClientError::Body(Box::new(e)))?;
+    let answer = async {
+        let response = sender.send_request(request).await.map_err(http)?;
+        let status = response.status().as_u16();
+        let body = Limited::new(response.into_body(), ANSWER_LIMIT)
+            .collect()
+            .await
+            .map_err(|e| ClientError::Http(addr, e))?
+            .to_bytes();
+        Ok(Answer {
+            status,
+            body: body.to_vec(),
+        })
+    };
+    let answer = within(addr, answer).await?;
+    driver.abort();
+    answer
+}

@@ -1,0 +1,104 @@
+//! The member's side of a join, with no HTTP in it: judge a joiner's request with the cluster's
+//! [`Member`] (the open join code, this wizard's TLS fingerprint, the cluster CA made when the cluster
+//! was created) and, on a grant, record the joiner in `STATE/cluster/members.json` so the wizard can
+//! show the nodes that joined.
+//!
+//! The request carries no session: the MAC made with the join code is its authentication. It must
+//! come from the address it names. A grant whose record cannot be written is answered with an error
+//! (the code is spent then: issue a new one), so the joiner stores nothing it could not show here.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use stackbox_cluster::{CodeStore, Fingerprint, JoinGrant, JoinRequest, Member, image_version};
+use stackbox_common::fs::write_atomic;
+use stackbox_common::pki;
+
+use super::Wizard;
+use crate::error::WebError;
+
+/// The nodes that joined this member, relative to the state directory.
+pub const MEMBERS_FILE: &str = "cluster/members.json";
+
+/// A node that joined through this member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinedMember {
+    /// Its node name.
+    pub name: String,
+    /// Its management address (the one its request came from).
+    pub address: IpAddr,
+    /// Its wizard's TLS fingerprint.
+    pub fingerprint: Fingerprint,
+    /// When it joined, in seconds since the Unix epoch.
+    pub joined_at: u64,
+}
+
+impl Wizard {
+    /// The file the joined nodes are recorded in.
+    pub fn members_path(&self) -> PathBuf {
+        self.state_dir.join(MEMBERS_FILE)
+    }
+
+    /// The nodes that joined through this member, oldest first (none before the first join).
+    pub fn members(&self) -> Result<Vec<JoinedMember>, WebError> {
+        let path = self.members_path();
+        match std::fs::read(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            read => {
+                let bytes = read.with_context(|| format!("reading {}", path.display()))?;
+                Ok(serde_json::from_slice(&bytes)
+                    .with_context(|| format!("reading {}", path.display()))?)
+            }
+        }
+    }
+
+    /// Judges a join request that came from `peer` at `now`: a grant (the code is spent, the joiner
+    /// recorded) or the member's refusal. Blocking: the key derivation takes a while.
+    pub fn accept_join(
+        &self,
+        request: &JoinRequest,
+        peer: IpAddr,
+        now: SystemTime,
+    ) -> Result<JoinGrant, WebError> {
+        if self.answers.cluster()?.is_none() {
+            return Err(WebError::Conflict(
+                "this node has no cluster to join yet: create it in its wizard first".to_owned(),
+            ));
+        }
+        let cert = self.state_dir.join(pki::WIZARD_CERT_FILE);
+        let der = pki::read_certificate(&cert).context("this member's TLS certificate")?;
+        let member = Member::load(
+            CodeStore::new(&self.state_dir),
+            Fingerprint::of_der(&der),
+            image_version(),
+            &self.ca_cert,
+            &self.ca_key,
+        )
+        .context("loading the cluster CA")?;
+        let grant = member.accept_from(request, peer, now)?;
+        self.record(JoinedMember {
+            name: request.node.clone(),
+            address: request.address.to_canonical(),
+            fingerprint: request.fingerprint,
+            joined_at: now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        })
+        .map_err(|e| e.context("recording the node that joined"))?;
+        Ok(grant)
+    }
+
+    /// Adds (or, for a name already there, replaces) a member's record, atomically.
+    fn record(&self, joined: JoinedMember) -> Result<(), WebError> {
+        let _guard = self.members_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut members = self.members()?;
+        members.retain(|m| m.name != joined.name);
+        members.push(joined);
+        let path = self.members_path();
+        let json = serde_json::to_vec_pretty(&members).context("encoding the members")?;
+        write_atomic(&path, &json, 0o644).with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+}
