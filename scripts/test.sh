@@ -21,7 +21,7 @@ status=0
 tier() { # tier NAME CMD...: runs one tier, keeps its output for the summary, remembers a failure
   echo "== $1"
   local start=$SECONDS
-  "${@:2}" 2>&1 | tee -a "$log" || status=1
+  "${@:2}" 2>&1 | tee -a "$log" || { status=1; echo "tier failed: $1" | tee -a "$log"; }
   echo "== $1 took $((SECONDS - start)) s"
 }
 tier "unit and component tiers" cargo test --locked --workspace --all-targets
@@ -29,5 +29,6 @@ tier "boot tier" cargo test --locked -p stackbox --test boot -- --ignored --test
 tier "cluster tier" tests/cluster/allinone.sh target/tmp/boot-image/rootfs.tar target/debug/stackboxd
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i + 1) ~ /^passed/) p += $i; if ($(i + 1) ~ /^failed/) f += $i } }
      /^cluster: [0-9]+ passed/ { p += $2; f += $4 }
+     /^tier failed: / { f += 1 }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 exit $status

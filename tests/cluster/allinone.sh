@@ -70,9 +70,16 @@ boot_node() { # boot_node: boots the container (again) and waits until systemd h
     --network-namespace-path="/run/netns/$n1" --bind=/dev/net/tun --property=DeviceAllow='/dev/net/tun rwm' \
     --capability=all >> "$work/console.log" 2>&1 &
   nspawn_pid=$!
-  # The container announces itself: its first-boot unit writes the marker.
+  # The container announces itself: its first-boot unit writes the marker. Its init is the child of
+  # systemd-nspawn in a PID namespace of its own (nspawn's short-lived helper child is not).
+  leader=
   for _ in $(seq 600); do
-    [ -e "$work/root/var/lib/stackbox/firstboot.done" ] && leader=$(pgrep -P "$nspawn_pid" | head -n 1) && [ -n "$leader" ] && break
+    if [ -e "$work/root/var/lib/stackbox/firstboot.done" ]; then
+      for pid in $(pgrep -P "$nspawn_pid" || true); do
+        [ "$(readlink "/proc/$pid/ns/pid" 2>/dev/null)" != "$(readlink /proc/self/ns/pid)" ] && leader=$pid
+      done
+      [ -n "$leader" ] && break
+    fi
     kill -0 "$nspawn_pid" 2>/dev/null || break
     sleep 0.2
   done
@@ -208,10 +215,11 @@ kill -9 "$leader"
 wait "$nspawn_pid" 2>/dev/null || true
 boot_node
 for _ in $(seq 150); do client_get "https://$api:5000/v3" "$work/root/etc/stackbox/ca.pem" && break; sleep 2; done
+for _ in $(seq 60); do galera_primary && break; sleep 2; done
 echo "figure: after the power loss, keystone answered again in $((SECONDS - power_start)) s"
 check "after a power loss, MariaDB is a primary component again without a command" galera_primary
 check "after a power loss, keystone answers at the API address" client_get "https://$api:5000/v3" "$work/root/etc/stackbox/ca.pem"
-install -m 0600 "$work/admin-openrc.sh" "$work/root/root/admin-openrc.sh"
+command install -m 0600 "$work/admin-openrc.sh" "$work/root/root/admin-openrc.sh"
 inside sh -c '. /root/admin-openrc.sh && OS_CACERT=/etc/stackbox/ca.pem stackboxd smoke' > "$work/smoke-after-power-loss.log" 2>&1 || true
 check "after a power loss, the smoke test boots a VM again" grep -q "STACKBOX-SMOKE-OK" "$work/smoke-after-power-loss.log"
 echo "cluster: $passed passed, $failed failed"
