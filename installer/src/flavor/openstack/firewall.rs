@@ -66,5 +66,15 @@ pub fn steps(
     node: &Node,
     serves_console: bool,
 ) {
-    firewall::steps(s, &ctx.roles, &openings(catalog, node, serves_console));
+    let vrrp_peers = ctx
+        .vrrp
+        .as_ref()
+        .map(|v| v.peers.clone())
+        .unwrap_or_default();
+    firewall::steps(
+        s,
+        &ctx.roles,
+        &openings(catalog, node, serves_console),
+        &vrrp_peers,
+    );
 }

@@ -93,20 +93,24 @@ fn normalized(openings: &[Opening]) -> Vec<Opening> {
     all
 }
 
-/// The tag on every rule of the drop-in: it changes whenever the openings do, so the step can tell from
-/// the kernel's chain that exactly this drop-in is loaded.
-pub fn tag(openings: &[Opening]) -> String {
+/// The tag on every rule of the drop-in: it changes whenever the openings or the VRRP peers do, so the
+/// step can tell from the kernel's chain that exactly this drop-in is loaded.
+pub fn tag(openings: &[Opening], vrrp_peers: &[String]) -> String {
     let mut h = Sha256::new();
     for o in normalized(openings) {
         h.update(format!("{} {}\n", o.protocol, o.ports()).as_bytes());
     }
+    for peer in vrrp_peers {
+        h.update(format!("vrrp {peer}\n").as_bytes());
+    }
     format!("stackbox-roles {}", &hex::encode(h.finalize())[..12])
 }
 
-/// The drop-in of `node` with `roles`: a comment line per opening, then one rule per protocol.
-pub fn render(node: &str, roles: &str, openings: &[Opening]) -> String {
+/// The drop-in of `node` with `roles`: a comment line per opening, then one rule per protocol, then VRRP
+/// (IP protocol 112, keepalived's adverts) from the other management nodes only.
+pub fn render(node: &str, roles: &str, openings: &[Opening], vrrp_peers: &[String]) -> String {
     let all = normalized(openings);
-    let tag = tag(openings);
+    let tag = tag(openings, vrrp_peers);
     let mut out = format!(
         "# Written by stackbox: the ports of node {node} ({roles}),\n\
          # accepted in chain {CHAIN} of table {TABLE} (defined by {BASE}, which drops everything else).\n\
@@ -134,6 +138,19 @@ pub fn render(node: &str, roles: &str, openings: &[Opening]) -> String {
             ));
         }
     }
+    let (v4, v6): (Vec<&String>, Vec<&String>) = vrrp_peers.iter().partition(|p| !p.contains(':'));
+    for (peers, rule) in [
+        (v4, "ip protocol vrrp ip saddr"),
+        (v6, "ip6 nexthdr vrrp ip6 saddr"),
+    ] {
+        if !peers.is_empty() {
+            let peers: Vec<&str> = peers.iter().map(|p| p.as_str()).collect();
+            out.push_str(&format!(
+                "\t\t# VRRP from the other management nodes (keepalived, the API address)\n\t\t{rule} {{ {} }} accept comment \"{tag}\"\n",
+                peers.join(", ")
+            ));
+        }
+    }
     out.push_str("\t}\n}\n");
     out
 }
@@ -152,14 +169,19 @@ pub fn render_reload() -> String {
 
 /// Writes the drop-in and the reload file, then checks the whole ruleset and reloads the chain; done when
 /// the kernel's chain carries this drop-in's tag.
-pub fn steps(s: &mut NodeSteps, roles: &str, openings: &[Opening]) {
+pub fn steps(s: &mut NodeSteps, roles: &str, openings: &[Opening], vrrp_peers: &[String]) {
     let node = s.node().to_owned();
     s.files(
         "firewall.config",
         "open the ports of the node's roles (nftables drop-in)",
         &[],
         vec![
-            file(DROPIN, 0o644, None, render(&node, roles, openings)),
+            file(
+                DROPIN,
+                0o644,
+                None,
+                render(&node, roles, openings, vrrp_peers),
+            ),
             file(RELOAD, 0o644, None, render_reload()),
         ],
     );
@@ -177,7 +199,7 @@ pub fn steps(s: &mut NodeSteps, roles: &str, openings: &[Opening]) {
         },
         DoneCheck::Command {
             argv: argv(&["nft", "list", "chain", "inet", "stackbox", CHAIN]),
-            contains: Some(format!("\"{}\"", tag(openings))),
+            contains: Some(format!("\"{}\"", tag(openings, vrrp_peers))),
         },
     );
     step.watch.push(config);
@@ -199,7 +221,7 @@ mod tests {
             Opening::port(Protocol::Tcp, 5000, "keystone again"),
             Opening::range(Protocol::Tcp, 5900, 5999, "VNC"),
         ];
-        let text = render("n1", "compute", &a);
+        let text = render("n1", "compute", &a, &[]);
         assert!(
             text.contains("tcp dport { 5000, 5900-5999 } accept"),
             "{text}"
@@ -207,7 +229,29 @@ mod tests {
         assert!(text.contains("udp dport { 4789 } accept"), "{text}");
         assert!(!text.contains("keystone again"), "{text}");
         let b = vec![Opening::port(Protocol::Tcp, 5000, "keystone")];
-        assert_ne!(tag(&a), tag(&b));
-        assert_eq!(tag(&a), tag(&a.iter().rev().cloned().collect::<Vec<_>>()));
+        assert!(!text.contains("vrrp"), "{text}");
+        assert_ne!(tag(&a, &[]), tag(&b, &[]));
+        assert_eq!(
+            tag(&a, &[]),
+            tag(&a.iter().rev().cloned().collect::<Vec<_>>(), &[])
+        );
+    }
+
+    #[test]
+    fn vrrp_is_accepted_from_the_other_management_nodes_only() {
+        let ports = vec![Opening::port(Protocol::Tcp, 5000, "keystone")];
+        let peers = ["10.20.0.12".to_owned(), "fd00::13".to_owned()];
+        let text = render("n1", "management", &ports, &peers);
+        assert!(
+            text.contains("ip protocol vrrp ip saddr { 10.20.0.12 } accept"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ip6 nexthdr vrrp ip6 saddr { fd00::13 } accept"),
+            "{text}"
+        );
+        // The step sees a change of peers in the kernel's chain.
+        assert_ne!(tag(&ports, &peers), tag(&ports, &peers[..1]));
+        assert_eq!(tag(&ports, &[]), tag(&ports, &[]));
     }
 }
