@@ -230,8 +230,10 @@ pub enum PrepareError {
     },
 }
 
-/// The storage members other than this node (matched by host name, else by a local address), and how
+/// The storage members other than the nodes this machine is (the installer's [`local_nodes`]), and how
 /// many there are in all; without a configuration (MariaDB not installed by stackbox), none.
+///
+/// [`local_nodes`]: stackbox_installer::local_nodes
 fn members(config: &Path) -> Result<(usize, Vec<IpAddr>), PrepareError> {
     let text = match std::fs::read_to_string(config) {
         Ok(text) => text,
@@ -248,17 +250,15 @@ fn members(config: &Path) -> Result<(usize, Vec<IpAddr>), PrepareError> {
             path: config.display().to_string(),
             source: Box::new(e),
         })?;
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let host = host.trim().split('.').next().unwrap_or_default().to_owned();
-    let local: Vec<IpAddr> = stackbox_machine::probe::net::addresses()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(_, ip)| ip)
-        .collect();
+    let me: Vec<&str> =
+        stackbox_installer::local_nodes(&config, &stackbox_machine::system::Root::live())
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect();
     let storage: Vec<_> = config.nodes_with("storage-metadata").collect();
     let others = storage
         .iter()
-        .filter(|n| n.name != host && !local.contains(&n.address))
+        .filter(|n| !me.contains(&n.name.as_str()))
         .map(|n| n.address)
         .collect();
     Ok((storage.len(), others))

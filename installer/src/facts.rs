@@ -6,6 +6,7 @@ use stackbox_machine::probe::{cpu, kvm, net, platform};
 use stackbox_machine::system::Root;
 
 use crate::ClusterConfig;
+use crate::config::Node;
 use crate::plan::NodeFacts;
 
 /// A `--root` that cannot stand for a machine: planning from it would silently assume no KVM.
@@ -39,17 +40,9 @@ pub fn check_root(root: &Root) -> Result<(), RootError> {
     Ok(())
 }
 
-/// Facts for the nodes this machine is: the only node of a single-node cluster, or the nodes whose
-/// management address is one of this machine's addresses. Other nodes get none (no KVM assumed) until
-/// their agents report.
-pub fn local_facts(config: &ClusterConfig, root: &Root) -> BTreeMap<String, NodeFacts> {
-    let kvm = kvm::probe(root);
-    let platform = platform::probe(root, false);
-    let facts = NodeFacts {
-        kvm: kvm.openable,
-        in_container: platform.container.is_some(),
-        cpus: cpu::online(root).unwrap_or(0),
-    };
+/// The nodes this machine is: the only node of a single-node cluster, or the nodes whose management
+/// address is one of this machine's addresses (none under a `--root` other than `/`).
+pub fn local_nodes<'a>(config: &'a ClusterConfig, root: &Root) -> Vec<&'a Node> {
     let local: Vec<std::net::IpAddr> = if root.is_live() {
         net::addresses()
             .unwrap_or_default()
@@ -63,6 +56,21 @@ pub fn local_facts(config: &ClusterConfig, root: &Root) -> BTreeMap<String, Node
         .nodes
         .iter()
         .filter(|n| config.nodes.len() == 1 || local.contains(&n.address))
+        .collect()
+}
+
+/// Facts for the nodes this machine is ([`local_nodes`]). Other nodes get none (no KVM assumed) until
+/// their agents report.
+pub fn local_facts(config: &ClusterConfig, root: &Root) -> BTreeMap<String, NodeFacts> {
+    let kvm = kvm::probe(root);
+    let platform = platform::probe(root, false);
+    let facts = NodeFacts {
+        kvm: kvm.openable,
+        in_container: platform.container.is_some(),
+        cpus: cpu::online(root).unwrap_or(0),
+    };
+    local_nodes(config, root)
+        .into_iter()
         .map(|n| (n.name.clone(), facts))
         .collect()
 }

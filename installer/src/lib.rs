@@ -27,7 +27,7 @@ pub mod plan;
 pub mod render;
 pub mod secrets;
 
-pub use facts::{RootError, check_root, local_facts};
+pub use facts::{RootError, check_root, local_facts, local_nodes};
 pub use flavor::build_plan;
 
 /// Why a configuration file could not be loaded.

@@ -21,20 +21,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import checks
+from checks import check
+
 # The slowest a neutron call may answer ("a few seconds"); the hang it guards against lasted 300 s.
 LIMIT = 8.0
 # The longest the test waits for any one answer.
 TIMEOUT = 60
-failures = 0
-
-
-def check(name, ok, detail=""):
-    global failures
-    if ok:
-        print(f"ok: {name}", flush=True)
-    else:
-        failures += 1
-        print(f"FAILED: {name} {detail}", flush=True)
 
 
 def openrc(path):
@@ -190,7 +183,7 @@ def main():
             print(__doc__, file=sys.stderr)
             sys.exit(2)
     print("api: finished", flush=True)
-    sys.exit(min(failures, 100))
+    sys.exit(min(checks.failures, 100))
 
 
 if __name__ == "__main__":

@@ -24,16 +24,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-failures = 0
+import checks
+from checks import check
 
-
-def check(name, ok, detail=""):
-    global failures
-    if ok:
-        print(f"ok: {name}", flush=True)
-    else:
-        failures += 1
-        print(f"FAILED: {name} {detail}", flush=True)
 
 
 class Wizard:
@@ -242,8 +235,8 @@ def main():
         configure(w, state, arg)
     else:
         install(w, state, arg)
-    print(f"wizard: finished {what} with {failures} failure(s)", flush=True)
-    return min(failures, 100)
+    print(f"wizard: finished {what} with {checks.failures} failure(s)", flush=True)
+    return min(checks.failures, 100)
 
 
 if __name__ == "__main__":

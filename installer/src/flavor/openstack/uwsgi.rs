@@ -145,6 +145,16 @@ fn threads(spec: &Spec) -> u32 {
     if spec.eventlet { 1 } else { 32 }
 }
 
+/// A template's text with a final newline (rendering fails only when a value's Display fails; none of
+/// ours can).
+fn text(template: &impl Template) -> String {
+    let mut text = template
+        .render()
+        .unwrap_or_else(|e| format!("# render error: {e}\n"));
+    text.push('\n');
+    text
+}
+
 #[derive(Template)]
 #[template(path = "uwsgi.ini", escape = "none")]
 struct Ini<'a> {
@@ -158,17 +168,14 @@ struct Ini<'a> {
 /// The service's uWSGI `.ini`, readable by its group.
 pub fn ini(app: App, ctx: &OpenStackCtx) -> FileSpec {
     let spec = app.spec();
-    let mut text = Ini {
+    let ini = Ini {
         app: &spec,
         node: &ctx.node_name,
         cpus: ctx.cpus,
         processes: ctx.api_processes(),
         threads: threads(&spec),
-    }
-    .render()
-    .unwrap_or_else(|e| format!("# render error: {e}\n"));
-    text.push('\n');
-    file(spec.ini, 0o644, None, text)
+    };
+    file(spec.ini, 0o644, None, text(&ini))
 }
 
 #[derive(Template)]
@@ -184,20 +191,17 @@ struct ServiceDefault<'a> {
 /// (haproxy serves the public one with TLS).
 pub fn default_file(app: App, ctx: &OpenStackCtx, port: u16) -> FileSpec {
     let spec = app.spec();
-    let mut text = ServiceDefault {
+    let default = ServiceDefault {
         service: spec.name,
         address: &ctx.address,
         port,
         ini: spec.ini,
-    }
-    .render()
-    .unwrap_or_else(|e| format!("# render error: {e}\n"));
-    text.push('\n');
+    };
     file(
         &format!("/etc/default/{}", spec.defaults),
         0o644,
         None,
-        text,
+        text(&default),
     )
 }
 
