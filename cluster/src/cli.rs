@@ -57,6 +57,16 @@ pub enum ClusterCommand {
     /// the only storage member); else waits, says why on the journal and the console, and looks again
     /// every RETRY seconds. Never bootstraps a node that may be stale.
     GaleraStart(GaleraArgs),
+    /// Install (or grow) the whole cluster from this node, the one that created it: every node's
+    /// steps of the plan run on that node's agent, nodes side by side, each step after its
+    /// dependencies on any node.
+    ///
+    /// Asks every node's agent (port 8444, mutual TLS with cluster certificates) for its hardware,
+    /// plans the configuration with it, hands every node the configuration, the cluster's secrets and
+    /// certificates, and runs the plan. A rerun (after a failure, a reboot or a killed run) skips
+    /// what is done and goes on. Exit status: 0 complete, 1 a step failed or an agent could not be
+    /// reached, 2 for bad arguments.
+    Install(crate::cli_install::InstallArgs),
 }
 
 /// The arguments of `stackboxd cluster galera-start`.
@@ -135,6 +145,7 @@ pub fn run(args: ClusterArgs) -> ExitCode {
         ClusterCommand::Code(args) => code(&args),
         ClusterCommand::Join(args) => join(&args),
         ClusterCommand::GaleraStart(args) => galera_start(&args),
+        ClusterCommand::Install(args) => crate::cli_install::install(&args),
     }
 }
 

@@ -7,9 +7,13 @@
 //! joiner's side of the wire is here: one HTTPS request with the member's certificate pinned
 //! ([`client`]) and the joining node's run, which stores its credentials whole or not at all ([`node`]).
 
+pub mod agent;
+pub mod agent_client;
 pub mod cli;
+pub mod cli_install;
 pub mod client;
 pub mod code;
+pub mod coordinator;
 pub mod galera;
 pub mod join;
 pub mod node;

@@ -1,8 +1,11 @@
 //! Secrets: a string type that never shows itself in `Debug` output or logs, and the generator for
 //! passwords and tokens.
 
-/// A secret that must not reach a log: `Debug` never shows it, and there is no `Display`.
-#[derive(Clone, PartialEq, Eq)]
+/// A secret that must not reach a log: `Debug` never shows it, and there is no `Display`. It serializes
+/// as its plain value, for the one place it must travel: mutual TLS between the cluster's nodes (a
+/// coordinator handing an agent the cluster's secrets).
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {
@@ -61,9 +64,42 @@ pub fn generate_password() -> Result<Secret, RandomError> {
     random_string(PASSWORD_ALPHABET, 32).map(Secret)
 }
 
+/// The URL-safe base64 alphabet.
+const BASE64URL: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// A Fernet key (keystone's token and credential keys): 32 random bytes in URL-safe base64, 44
+/// characters. 43 symbols carry 258 bits, so the last one is drawn from the four whose two low bits
+/// encode nothing (`A`, `Q`, `g`, `w`), which makes the text a canonical encoding of 32 bytes.
+pub fn generate_fernet_key() -> Result<Secret, RandomError> {
+    let mut key = random_string(BASE64URL, 42)?;
+    key.push_str(&random_string(b"AQgw", 1)?);
+    key.push('=');
+    Ok(Secret(key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fernet_key_is_32_bytes_of_canonical_base64url() {
+        let key = generate_fernet_key().unwrap_or_else(|e| panic!("{e}"));
+        let key = key.expose();
+        assert_eq!(key.len(), 44);
+        assert!(key.ends_with('='));
+        // Decode by hand: 43 symbols of 6 bits, the last 2 bits zero, 32 bytes.
+        let bits: Vec<u8> = key[..43]
+            .bytes()
+            .map(|c| {
+                BASE64URL
+                    .iter()
+                    .position(|&a| a == c)
+                    .map_or(255, |p| p as u8)
+            })
+            .collect();
+        assert!(bits.iter().all(|&b| b < 64), "{key}");
+        assert_eq!(bits[42] & 0b11, 0, "{key}");
+    }
 
     #[test]
     fn passwords_are_long_plain_and_distinct() {

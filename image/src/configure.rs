@@ -8,7 +8,7 @@
 //! `/etc/nftables.conf` ([`render_nftables`], loaded by `nftables.service`) starts with `flush ruleset`, defines
 //! table `inet stackbox` and ends with `include "/etc/nftables.d/*.nft"` ([`NFTABLES_DROPIN_DIR`]; a glob that
 //! matches nothing, or a missing directory, is not an error for `nft`). The chain `input` (hook input, policy
-//! drop) accepts loopback, established flows, ICMP, DHCP, SSH (22) and the wizard (8443), drops invalid
+//! drop) accepts loopback, established flows, ICMP, DHCP, SSH (22), the wizard (8443) and the node agent (8444, mutual TLS with cluster certificates only), drops invalid
 //! packets, and then, as its last rule, jumps to the chain `roles` ([`NFTABLES_ROLES_CHAIN`]), which the base
 //! defines empty. A packet that `roles` does not accept returns to `input` and meets the drop policy.
 //!
@@ -89,7 +89,7 @@ pub const NFTABLES_DROPIN_DIR: &str = "/etc/nftables.d";
 /// The chain of table `inet stackbox` that drop-ins fill with `accept` rules for role ports.
 pub const NFTABLES_ROLES_CHAIN: &str = "roles";
 
-/// `/etc/nftables.conf`: drop inbound except loopback, established flows, ICMP, DHCP, SSH and the wizard (8443);
+/// `/etc/nftables.conf`: drop inbound except loopback, established flows, ICMP, DHCP, SSH, the wizard (8443) and the node agent (8444);
 /// role ports are accepted by the chain `roles`, which the drop-ins in [`NFTABLES_DROPIN_DIR`] fill.
 pub fn render_nftables() -> String {
     format!(
@@ -109,7 +109,7 @@ pub fn render_nftables() -> String {
          \t\tct state invalid drop\n\
          \t\tmeta l4proto {{ icmp, icmpv6 }} accept\n\
          \t\tudp dport {{ 68, 546 }} accept\n\
-         \t\ttcp dport {{ 22, 8443 }} accept\n\
+         \t\ttcp dport {{ 22, 8443, 8444 }} accept\n\
          \t\tjump {NFTABLES_ROLES_CHAIN}\n\
          \t}}\n\
          \tchain forward {{\n\

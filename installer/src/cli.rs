@@ -127,6 +127,7 @@ pub fn install(args: InstallArgs) -> ExitCode {
         secrets: args.secrets,
         journal: args.journal,
         stop_after: args.stop_after,
+        facts: Default::default(),
     };
     let failed = |e: &install::InstallError| {
         eprintln!("stackboxd install: {e}");

@@ -50,7 +50,7 @@ pub trait System {
 }
 
 /// Progress of an installation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
     /// A step started acting.
@@ -132,6 +132,9 @@ pub enum ExecError {
     /// `--stop-after` names no step of this node.
     #[error("--stop-after {0}: no such step on this node")]
     UnknownStep(String),
+    /// A node agent was asked for a step the plan does not have.
+    #[error("no step {0} in the plan")]
+    NoSuchStep(String),
     /// A secret placeholder could not be filled while hashing inputs.
     #[error(transparent)]
     Secrets(#[from] crate::secrets::SecretsError),
@@ -176,6 +179,31 @@ impl<S: System> Executor<'_, S> {
                 return Ok(summary);
             }
         }
+        Ok(summary)
+    }
+
+    /// Runs the one step `id` of `plan` (the node agent's verb: a coordinator walks the plan across nodes
+    /// and hands each node its steps one at a time). `acted` names this node's steps that acted earlier
+    /// in the coordinator's run, so that a unit watching one of them is restarted as [`Executor::run`]
+    /// would. The summary tells this step's outcome only.
+    pub async fn run_step(
+        &self,
+        plan: &Plan,
+        id: &str,
+        acted: &[String],
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<Summary, ExecError> {
+        let step = plan
+            .step(id)
+            .ok_or_else(|| ExecError::NoSuchStep(id.to_owned()))?;
+        let hashes = self.input_hashes(plan)?;
+        let mut summary = Summary {
+            acted: acted.to_vec(),
+            ..Summary::default()
+        };
+        self.step(step, &hashes[&step.id], &mut summary, on_event)
+            .await?;
+        summary.acted.retain(|a| a == id);
         Ok(summary)
     }
 

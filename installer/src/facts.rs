@@ -59,16 +59,21 @@ pub fn local_nodes<'a>(config: &'a ClusterConfig, root: &Root) -> Vec<&'a Node> 
         .collect()
 }
 
-/// Facts for the nodes this machine is ([`local_nodes`]). Other nodes get none (no KVM assumed) until
-/// their agents report.
-pub fn local_facts(config: &ClusterConfig, root: &Root) -> BTreeMap<String, NodeFacts> {
+/// This machine's facts, whatever node it is (a node agent reports them to the coordinator).
+pub fn probe(root: &Root) -> NodeFacts {
     let kvm = kvm::probe(root);
     let platform = platform::probe(root, false);
-    let facts = NodeFacts {
+    NodeFacts {
         kvm: kvm.openable,
         in_container: platform.container.is_some(),
         cpus: cpu::online(root).unwrap_or(0),
-    };
+    }
+}
+
+/// Facts for the nodes this machine is ([`local_nodes`]). Other nodes get none (no KVM assumed) until
+/// their agents report.
+pub fn local_facts(config: &ClusterConfig, root: &Root) -> BTreeMap<String, NodeFacts> {
+    let facts = probe(root);
     local_nodes(config, root)
         .into_iter()
         .map(|n| (n.name.clone(), facts))

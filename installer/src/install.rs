@@ -1,5 +1,6 @@
 //! `stackboxd install`: validate, load the secrets, plan, and run this node's steps on the real machine.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use stackbox_hardware_profiles::Catalog;
@@ -7,7 +8,7 @@ use stackbox_machine::system::Root;
 
 use crate::executor::{Event, ExecError, Executor, Summary, System};
 use crate::journal::Journal;
-use crate::plan::{Plan, PlanError};
+use crate::plan::{NodeFacts, Plan, PlanError};
 use crate::secrets::{Secrets, SecretsError};
 use crate::system::RealSystem;
 
@@ -27,6 +28,9 @@ pub struct Options {
     /// The machine whose hardware the plan is made for (`/`; the wizard passes its `--root`, so that
     /// what it reviews and what it runs are one plan).
     pub root: PathBuf,
+    /// Facts other nodes' agents reported (a coordinator's run): the plan of a cluster is made with
+    /// every node's hardware, and this machine's own probes win for its own nodes.
+    pub facts: BTreeMap<String, NodeFacts>,
 }
 
 /// Why an installation could not start or go on.
@@ -82,7 +86,9 @@ pub fn prepare(opts: &Options) -> Result<Prepared, InstallError> {
     let config = crate::load_config(&opts.config)?;
     let catalog = Catalog::embedded()?;
     let facts = crate::facts::local_facts(&config, &Root::at(&opts.root));
-    let plan = crate::flavor::build_plan(&config, &catalog, &facts)?;
+    let mut all = opts.facts.clone();
+    all.extend(facts.clone());
+    let plan = crate::flavor::build_plan(&config, &catalog, &all)?;
     let node = match &opts.node {
         Some(name) if config.nodes.iter().any(|n| &n.name == name) => name.clone(),
         Some(name) => {
@@ -143,13 +149,50 @@ pub async fn execute(
     prepared: &Prepared,
     on_event: &mut dyn FnMut(Event),
 ) -> Result<Summary, InstallError> {
-    let Prepared { config, .. } = prepared;
     let secrets = prepared.secrets()?;
+    let system = real_system(&prepared.config, &secrets);
+    execute_on(prepared, &system, &secrets, on_event).await
+}
+
+/// Runs the one step `id` of this node on the real machine (a node agent's verb); `acted` names the
+/// node's steps that acted earlier in the coordinator's run ([`Executor::run_step`]). The secrets must
+/// exist already: a cluster's secrets come from the node that created it, never made up here.
+pub async fn execute_step(
+    prepared: &Prepared,
+    id: &str,
+    acted: &[String],
+    on_event: &mut dyn FnMut(Event),
+) -> Result<Summary, InstallError> {
+    match prepared.plan.step(id) {
+        Some(step) if step.node == prepared.node => {}
+        _ => {
+            return Err(InstallError::Node(format!(
+                "step {id} is not one of node {}'s steps",
+                prepared.node
+            )));
+        }
+    }
+    let secrets = Secrets::load(&prepared.opts.secrets)?;
+    let system = real_system(&prepared.config, &secrets);
+    let journal = Journal::open(&prepared.opts.journal).await?;
+    let executor = Executor {
+        system: &system,
+        journal: &journal,
+        secrets: &secrets,
+    };
+    Ok(executor
+        .run_step(&prepared.plan, id, acted, on_event)
+        .await?)
+}
+
+/// The real machine as the executor sees it: the database user's password from the secrets, the
+/// database on the first storage node.
+fn real_system(config: &crate::ClusterConfig, secrets: &Secrets) -> RealSystem {
     let db_host = config
         .leader("storage-metadata")
         .map(|n| n.address.to_string())
         .unwrap_or_default();
-    let system = RealSystem {
+    RealSystem {
         db_host,
         db_port: 3306,
         db_socket: crate::system::MYSQL_SOCKET.into(),
@@ -157,8 +200,7 @@ pub async fn execute(
             .get("db-stackbox")
             .cloned()
             .unwrap_or_else(|| String::new().into()),
-    };
-    execute_on(prepared, &system, &secrets, on_event).await
+    }
 }
 
 /// Runs the node's steps through any [`System`]: the real machine, or the plan-only one of the wizard's

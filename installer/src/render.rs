@@ -28,6 +28,9 @@ pub struct Api {
     pub check_path: Option<String>,
     /// The nodes serving it.
     pub backends: Vec<Peer>,
+    /// Whether only the first backend serves while it is up, the others standing by (`backup`): for
+    /// a service whose data lives on one node's disk (glance's file store, until a shared store).
+    pub standby: bool,
 }
 
 /// keepalived's part of a management node: the API address it keeps.

@@ -188,6 +188,7 @@ impl Runner {
             journal,
             stop_after: None,
             root: root.to_owned(),
+            facts: Default::default(),
         };
         install::prepare(&opts).map_err(RunError::Prepare)
     }

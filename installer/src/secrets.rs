@@ -28,7 +28,20 @@ pub const NAMES: &[&str] = &[
     "user-nova",
     "user-neutron",
     "metadata-proxy",
+    "fernet-0",
+    "fernet-1",
+    "credential-0",
+    "credential-1",
 ];
+
+/// Secrets that are keys of a given shape rather than passwords: keystone's Fernet keys.
+fn generate(name: &str) -> Result<Secret, stackbox_common::secret::RandomError> {
+    if name.starts_with("fernet-") || name.starts_with("credential-") {
+        stackbox_common::secret::generate_fernet_key()
+    } else {
+        generate_password()
+    }
+}
 
 /// How every secret placeholder begins: `@@secret:NAME@@`.
 pub const MARK: &str = "@@secret:";
@@ -62,6 +75,14 @@ pub enum SecretsError {
     /// Generating a secret failed.
     #[error(transparent)]
     Random(#[from] stackbox_common::secret::RandomError),
+    /// The file lacks a secret (a joined node's secrets come whole from the cluster, never made here).
+    #[error("{path}: the secret `{name}` is missing")]
+    Missing {
+        /// The file.
+        path: String,
+        /// The missing secret's name.
+        name: String,
+    },
     /// A placeholder names a secret that does not exist.
     #[error("unknown secret `{0}` in a placeholder")]
     Unknown(String),
@@ -82,6 +103,38 @@ impl std::fmt::Debug for Secrets {
 }
 
 impl Secrets {
+    /// Loads the file as it is and refuses one that lacks a secret: a node agent runs steps with the
+    /// cluster's secrets, which the coordinator sent it ([`Secrets::parse`] checked them).
+    pub fn load(path: &Path) -> Result<Secrets, SecretsError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| SecretsError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        Secrets::parse(&text, &shown)
+    }
+
+    /// Parses a secrets file's text (`shown` names it in errors) and refuses one that lacks a secret.
+    pub fn parse(text: &str, shown: &str) -> Result<Secrets, SecretsError> {
+        let raw: BTreeMap<String, String> =
+            toml::from_str(text).map_err(|e| SecretsError::Malformed {
+                path: shown.to_owned(),
+                reason: e.message().to_owned(),
+            })?;
+        if let Some(name) = NAMES
+            .iter()
+            .find(|n| raw.get(**n).is_none_or(|v| v.is_empty()))
+        {
+            return Err(SecretsError::Missing {
+                path: shown.to_owned(),
+                name: (*name).to_owned(),
+            });
+        }
+        Ok(Secrets {
+            values: raw.into_iter().map(|(k, v)| (k, Secret::from(v))).collect(),
+        })
+    }
+
     /// Loads the file, generates every missing secret, and writes the file back (mode 0600) when it
     /// generated any.
     pub fn load_or_generate(path: &Path) -> Result<Secrets, SecretsError> {
@@ -102,7 +155,7 @@ impl Secrets {
         let mut generated = false;
         for name in NAMES {
             if raw.get(*name).is_none_or(|v| v.is_empty()) {
-                raw.insert((*name).to_owned(), generate_password()?.expose().to_owned());
+                raw.insert((*name).to_owned(), generate(name)?.expose().to_owned());
                 generated = true;
             }
         }

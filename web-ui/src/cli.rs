@@ -35,6 +35,11 @@ pub struct ServeArgs {
     /// Also answer plain HTTP on ADDR (e.g. 0.0.0.0:80), with redirects to HTTPS only.
     #[arg(long, value_name = "ADDR")]
     pub redirect_http: Option<String>,
+    /// Where the node agent listens: mutual TLS 1.3, cluster certificates only. It starts once this
+    /// node has its cluster credentials (created the cluster and ran `stackboxd cluster install`, or
+    /// joined one); `off` for none.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8444")]
+    pub agent_listen: String,
     /// Plan mode: the install step walks the plan and says what each step would do, touching nothing
     /// (for demonstrations and tests; its files go to DIR/plan/).
     #[arg(long)]
@@ -52,6 +57,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
     opts.root = args.root;
     opts.profile = args.profile;
     opts.redirect_http = args.redirect_http;
+    opts.agent_listen =
+        (args.agent_listen != "off" && !args.plan_only).then_some(args.agent_listen);
     if args.plan_only {
         opts.install = stackbox_installer::runner::InstallMode::PlanOnly {
             fail_package_once: None,

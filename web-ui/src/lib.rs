@@ -14,10 +14,13 @@
 //!   [`wizard`]: the flow with no HTTP in it (create the cluster, assign roles, store settings, review,
 //!   start the install, take the openrc), over the [`answers`] (network, cluster, roles, settings, and
 //!   the installer's configuration made from them) and the installer's runner and progress;
+//! - [`agent`] is the node agent's own listener (mutual TLS, cluster certificates only), thin over the
+//!   cluster crate's agent;
 //! - [`auth`] is the token, password, sessions and rate limit; [`connections`] what one client may
 //!   hold of the server (connections per address, the body deadline); [`network`] the network form and its
 //!   rules (moving to the network crate); [`error`] the errors and their problem documents.
 
+pub mod agent;
 pub mod answers;
 pub mod api;
 pub mod app;

@@ -194,6 +194,13 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServeError> {
             }
             actix_web::rt::spawn(redirect);
         }
+        if let Some(listen) = &state.opts.agent_listen {
+            actix_web::rt::spawn(crate::agent::serve_when_ready(
+                listen.clone(),
+                state.opts.state_dir.clone(),
+                state.opts.root.clone(),
+            ));
+        }
         for a in &addrs {
             tracing::info!("wizard listening on https://{a}/ (TLS 1.3)");
         }

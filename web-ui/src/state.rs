@@ -40,6 +40,9 @@ pub struct ServeOptions {
     pub redirect_http: Option<String>,
     /// Whether the install step installs the cloud here or only walks the plan.
     pub install: InstallMode,
+    /// Where the node agent listens (mutual TLS with cluster certificates), once this node has them;
+    /// `None`: no agent (plan mode, tests).
+    pub agent_listen: Option<String>,
 }
 
 impl ServeOptions {
@@ -55,6 +58,7 @@ impl ServeOptions {
             workers: 0,
             redirect_http: None,
             install: InstallMode::real(),
+            agent_listen: None,
         }
     }
 }

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 /// What the plan needs to know of a node's hardware.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 pub struct NodeFacts {
     /// /dev/kvm is usable: nova-compute runs `virt_type = kvm`, else `qemu` (emulation).
     pub kvm: bool,

@@ -87,6 +87,9 @@ fn apis(config: &ClusterConfig) -> Vec<Api> {
         // The console proxy speaks websockets and serves static files: a TCP check is the honest one.
         check_path: (name != "novnc").then(|| "/".to_owned()),
         backends: backends.to_vec(),
+        // glance keeps images on its node's disk (the file store): one node serves them, the others
+        // take over when it is down (images uploaded before are then missing until it is back).
+        standby: name == "glance",
     };
     vec![
         api("keystone", ports::KEYSTONE, "roundrobin", &mgmt),

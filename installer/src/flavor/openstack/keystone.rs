@@ -1,6 +1,7 @@
-//! keystone, the identity service, on every management node. The leader creates its tables, its fernet
-//! and credential keys, bootstraps the admin and the identity endpoints, and once keystone answers,
-//! registers the other services: the service project, each service's user and its three endpoints.
+//! keystone, the identity service, on every management node, each with the cluster's fernet and
+//! credential keys. The leader creates its tables, bootstraps the admin and the identity endpoints, and
+//! once keystone answers, registers the other services: the service project, each service's user and
+//! its three endpoints.
 
 use super::context::{File, OpenStackCtx, admin_env};
 use super::endpoints::ports;
@@ -33,6 +34,27 @@ pub fn steps(s: &mut NodeSteps, ctx: &OpenStackCtx, m: &Mgmt) {
             uwsgi::ini(App::Keystone, ctx),
         ],
     );
+    // The same fernet and credential keys on every management node, from the cluster's secrets: a token
+    // one node issued is valid on every other (keystone-manage fernet_setup would make keys per node).
+    let key = |dir: &str, n: u8, secret: &str| {
+        file(
+            &format!("/etc/keystone/{dir}/{n}"),
+            0o600,
+            Some("keystone:keystone"),
+            placeholder(secret),
+        )
+    };
+    s.files(
+        "keystone.fernet",
+        "install the cluster's fernet and credential keys",
+        &["keystone.packages"],
+        vec![
+            key("fernet-keys", 0, "fernet-0"),
+            key("fernet-keys", 1, "fernet-1"),
+            key("credential-keys", 0, "credential-0"),
+            key("credential-keys", 1, "credential-1"),
+        ],
+    );
     if m.is_leader {
         bootstrap(s, ctx, m);
     }
@@ -41,11 +63,12 @@ pub fn steps(s: &mut NodeSteps, ctx: &OpenStackCtx, m: &Mgmt) {
         "start keystone",
         &[
             "keystone.config",
+            "keystone.fernet",
             &m.keystone,
             "memcached.start",
             "haproxy.start",
         ],
-        &["keystone.config"],
+        &["keystone.config", "keystone.fernet"],
         &["keystone.service"],
         "/var/log/keystone/keystone.log",
     );
@@ -71,42 +94,13 @@ fn bootstrap(s: &mut NodeSteps, ctx: &OpenStackCtx, m: &Mgmt) {
         vec![as_user("keystone", "keystone-manage db_sync")],
         "/var/log/keystone/keystone-manage.log",
     );
-    s.add(
-        "keystone.fernet",
-        "create the fernet and credential keys",
-        &["keystone.db-sync"],
-        Action::Commands {
-            commands: vec![
-                argv(&[
-                    "keystone-manage",
-                    "fernet_setup",
-                    "--keystone-user",
-                    "keystone",
-                    "--keystone-group",
-                    "keystone",
-                ]),
-                argv(&[
-                    "keystone-manage",
-                    "credential_setup",
-                    "--keystone-user",
-                    "keystone",
-                    "--keystone-group",
-                    "keystone",
-                ]),
-            ],
-            env: Vec::new(),
-        },
-        DoneCheck::Path {
-            path: "/etc/keystone/credential-keys/0".into(),
-        },
-    );
     let url = ctx.public_url_keystone() + "/v3/";
     // keystone-manage reads the admin's password from OS_BOOTSTRAP_PASSWORD: it stays off the command
     // line (the environment of a root process is readable by root only).
     let step = s.once(
         "keystone.bootstrap",
         "bootstrap keystone's admin user and identity endpoints",
-        &["keystone.fernet"],
+        &["keystone.fernet", "keystone.db-sync"],
         vec![argv(&[
             "keystone-manage",
             "bootstrap",

@@ -108,4 +108,15 @@ fn join(s: &mut NodeSteps, bus_leader: &str) {
             contains: Some(format!("rabbit@{bus_leader}")),
         },
     );
+    // OpenStack's quorum queues declared before this node joined keep their members: each gets a
+    // replica here too, so that a queue survives losing any one node (queues declared later get every
+    // member from the start).
+    let me = format!("rabbit@{}", s.node());
+    s.once(
+        "rabbitmq.grow",
+        "give every quorum queue a replica on this node",
+        &["rabbitmq.join"],
+        vec![argv(&["rabbitmq-queues", "grow", &me, "all"])],
+        "/var/log/rabbitmq",
+    );
 }

@@ -1,0 +1,427 @@
+//! The node agent: what every node of a cluster does when the coordinator asks, without HTTP (the
+//! wizard's server carries these types over mutual TLS on the agent port, [`AGENT_PORT`]).
+//!
+//! - [`Agent::health`]: this node's name as the configuration knows it, its image version and its
+//!   hardware facts (the plan is made with every node's);
+//! - [`Agent::assign`]: takes the cluster's configuration, secrets, every node's facts, the cluster CA's
+//!   certificate and the API endpoint's certificate, and writes them where `stackboxd install` reads
+//!   them (the secrets and the endpoint key 0600), the configuration last: a node has a configuration
+//!   only with everything it needs beside it;
+//! - [`Agent::run_step`]: runs one of its own steps through the installer's executor and journal, one
+//!   at a time. The step runs on a thread of its own, so a coordinator that is killed or disconnects
+//!   does not stop it half-way; the next request for it waits for it, then finds it in the journal.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use stackbox_common::fs::write_atomic;
+use stackbox_common::secret::Secret;
+use stackbox_installer::executor::{Event, Summary};
+use stackbox_installer::install::{self, InstallError, Options};
+use stackbox_installer::plan::NodeFacts;
+use stackbox_installer::secrets::Secrets;
+use stackbox_installer::{ClusterConfig, certificate};
+use stackbox_machine::system::Root;
+
+/// The port every node's agent listens on (mutual TLS, cluster certificates only).
+pub const AGENT_PORT: u16 = 8444;
+/// The agent's routes: its health, its assignment, its steps.
+pub const HEALTH_PATH: &str = "/agent/v1/health";
+/// See [`HEALTH_PATH`].
+pub const ASSIGNMENT_PATH: &str = "/agent/v1/assignment";
+/// See [`HEALTH_PATH`].
+pub const STEPS_PATH: &str = "/agent/v1/steps";
+/// Where an agent keeps the facts of every node that came with its assignment.
+pub const FACTS_FILE: &str = "/etc/stackbox/cluster-facts.json";
+
+/// What the coordinator hands a node before it runs the node's steps.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assignment {
+    /// The cluster configuration (TOML), the same on every node.
+    pub config: String,
+    /// The cluster's secrets file (TOML), the same on every node.
+    pub secrets: Secret,
+    /// Every node's hardware facts, as their agents reported them.
+    pub facts: BTreeMap<String, NodeFacts>,
+    /// The cluster CA's certificate (PEM), which clients of the API address trust.
+    pub ca: String,
+    /// The API endpoint's certificate and key (PEM), the same on every management node, so that the
+    /// API address keeps its certificate when it moves.
+    pub endpoint: Option<Secret>,
+}
+
+impl std::fmt::Debug for Assignment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Assignment")
+            .field("facts", &self.facts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request to run one step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepRequest {
+    /// The step's id (`node/name`).
+    pub id: String,
+    /// This node's steps that acted earlier in the coordinator's run (a unit watching one restarts).
+    pub acted: Vec<String>,
+}
+
+/// What running a step did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepOutcome {
+    /// The step.
+    pub id: String,
+    /// Its events, in order (output redacted).
+    pub events: Vec<Event>,
+    /// Its outcome.
+    pub summary: Summary,
+}
+
+/// An agent's answer to a health probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    /// The image version this node runs.
+    pub version: String,
+    /// This machine's hardware facts.
+    pub facts: NodeFacts,
+    /// The node this machine is in its configuration, once it has one.
+    pub node: Option<String>,
+    /// The step it runs now, if any.
+    pub running: Option<String>,
+}
+
+/// Why an agent refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The assignment is unusable (nothing was written).
+    #[error("the assignment is unusable: {0}")]
+    Refused(String),
+    /// A file could not be written.
+    #[error("writing {path}")]
+    Write {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The step could not be run (no configuration, not this node's, journal broken).
+    #[error(transparent)]
+    Install(#[from] InstallError),
+    /// The step's thread could not be started or died.
+    #[error("the step's thread: {0}")]
+    Thread(String),
+}
+
+/// Where an agent reads and writes (the real paths, or a test's directory).
+#[derive(Debug, Clone)]
+pub struct AgentPaths {
+    /// The cluster configuration.
+    pub config: PathBuf,
+    /// The secrets.
+    pub secrets: PathBuf,
+    /// The journal.
+    pub journal: PathBuf,
+    /// Every node's facts.
+    pub facts: PathBuf,
+    /// The cluster CA's certificate and key (a node with the key is the CA's holder).
+    pub ca: certificate::Paths,
+    /// The machine probed for facts.
+    pub root: PathBuf,
+}
+
+impl Default for AgentPaths {
+    fn default() -> AgentPaths {
+        AgentPaths {
+            config: stackbox_installer::runner::CONFIG_PATH.into(),
+            secrets: stackbox_installer::secrets::DEFAULT_PATH.into(),
+            journal: stackbox_installer::journal::DEFAULT_PATH.into(),
+            facts: FACTS_FILE.into(),
+            ca: certificate::Paths::default(),
+            root: "/".into(),
+        }
+    }
+}
+
+/// A node's agent: one step at a time.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    paths: AgentPaths,
+    running: Arc<Mutex<Option<String>>>,
+    one_at_a_time: Arc<Mutex<()>>,
+}
+
+impl Agent {
+    /// An agent over these paths.
+    pub fn new(paths: AgentPaths) -> Agent {
+        Agent {
+            paths,
+            running: Arc::default(),
+            one_at_a_time: Arc::default(),
+        }
+    }
+
+    /// This node's health: version, facts, which node it is and what it runs.
+    pub fn health(&self) -> Health {
+        let root = Root::at(&self.paths.root);
+        let node = stackbox_installer::load_config(&self.paths.config)
+            .ok()
+            .and_then(|c| {
+                let local = stackbox_installer::local_nodes(&c, &root);
+                (local.len() == 1).then(|| local[0].name.clone())
+            });
+        Health {
+            version: crate::join::image_version().to_owned(),
+            facts: stackbox_installer::facts::probe(&root),
+            node,
+            running: self
+                .running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        }
+    }
+
+    /// Checks the assignment whole, then writes it: CA certificate (unless this node holds the CA's
+    /// key: then it must be that CA), endpoint certificate, facts, secrets, and the configuration last.
+    pub fn assign(&self, a: &Assignment) -> Result<(), AgentError> {
+        let refused = AgentError::Refused;
+        let config = ClusterConfig::from_toml("assignment", &a.config)
+            .map_err(|e| refused(format!("the configuration: {e}")))?;
+        Secrets::parse(a.secrets.expose(), "the assignment's secrets")
+            .map_err(|e| refused(e.to_string()))?;
+        if let Some(n) = config.nodes.iter().find(|n| !a.facts.contains_key(&n.name)) {
+            return Err(refused(format!("no facts for node {}", n.name)));
+        }
+        if !a.ca.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(refused("the CA is not a PEM certificate".into()));
+        }
+        let holder = self.paths.ca.ca_key.exists();
+        if holder
+            && std::fs::read_to_string(&self.paths.ca.ca_cert)
+                .ok()
+                .as_deref()
+                != Some(&a.ca)
+        {
+            return Err(refused(
+                "this node holds the cluster CA's key, and the assignment names another CA".into(),
+            ));
+        }
+        let facts = serde_json::to_string_pretty(&a.facts).unwrap_or_default();
+        let mut files: Vec<(&Path, &[u8], u32)> = Vec::new();
+        if !holder {
+            files.push((&self.paths.ca.ca_cert, a.ca.as_bytes(), 0o644));
+        }
+        if let Some(endpoint) = &a.endpoint {
+            files.push((&self.paths.ca.endpoint, endpoint.expose().as_bytes(), 0o600));
+        }
+        files.push((&self.paths.facts, facts.as_bytes(), 0o644));
+        files.push((&self.paths.secrets, a.secrets.expose().as_bytes(), 0o600));
+        files.push((&self.paths.config, a.config.as_bytes(), 0o644));
+        for (path, contents, mode) in files {
+            write_atomic(path, contents, mode).map_err(|source| AgentError::Write {
+                path: path.display().to_string(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The facts of every node that came with the assignment (none before one).
+    fn assigned_facts(&self) -> BTreeMap<String, NodeFacts> {
+        std::fs::read_to_string(&self.paths.facts)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+
+    /// Runs one of this node's steps on a thread of its own and waits for it. Steps run one at a
+    /// time; a request that arrives while another runs waits its turn.
+    pub async fn run_step(&self, request: StepRequest) -> Result<StepOutcome, AgentError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let agent = self.clone();
+        std::thread::Builder::new()
+            .name("agent-step".into())
+            .spawn(move || {
+                let _ = tx.send(agent.run_step_blocking(&request));
+            })
+            .map_err(|e| AgentError::Thread(e.to_string()))?;
+        rx.await
+            .map_err(|_| AgentError::Thread("it stopped without an answer".into()))?
+    }
+
+    fn run_step_blocking(&self, request: &StepRequest) -> Result<StepOutcome, AgentError> {
+        let _turn = self.one_at_a_time.lock().unwrap_or_else(|p| p.into_inner());
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(request.id.clone());
+        let result = self.run_locked(request);
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        result
+    }
+
+    fn run_locked(&self, request: &StepRequest) -> Result<StepOutcome, AgentError> {
+        let node = request.id.split('/').next().map(str::to_owned);
+        let opts = Options {
+            config: self.paths.config.clone(),
+            node,
+            secrets: self.paths.secrets.clone(),
+            journal: self.paths.journal.clone(),
+            stop_after: None,
+            root: self.paths.root.clone(),
+            facts: self.assigned_facts(),
+        };
+        let prepared = install::prepare(&opts)?;
+        let root = Root::at(&self.paths.root);
+        if !stackbox_installer::local_nodes(prepared.config(), &root)
+            .iter()
+            .any(|n| n.name == prepared.node())
+        {
+            return Err(AgentError::Refused(format!(
+                "step {}: this machine is not node {} (none of its addresses is the node's)",
+                request.id,
+                prepared.node()
+            )));
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| AgentError::Thread(e.to_string()))?;
+        let mut events = Vec::new();
+        let summary = runtime.block_on(install::execute_step(
+            &prepared,
+            &request.id,
+            &request.acted,
+            &mut |e| events.push(e),
+        ))?;
+        Ok(StepOutcome {
+            id: request.id.clone(),
+            events,
+            summary,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // Tests state their expectations by panicking.
+
+    use super::*;
+
+    fn paths(dir: &Path) -> AgentPaths {
+        AgentPaths {
+            config: dir.join("cluster.toml"),
+            secrets: dir.join("secrets.toml"),
+            journal: dir.join("journal.db"),
+            facts: dir.join("facts.json"),
+            ca: certificate::Paths {
+                ca_cert: dir.join("ca.pem"),
+                ca_key: dir.join("ca-key.pem"),
+                endpoint: dir.join("stackbox.pem"),
+            },
+            root: dir.to_owned(),
+        }
+    }
+
+    fn secrets() -> String {
+        stackbox_installer::secrets::NAMES
+            .iter()
+            .map(|n| format!("{n} = \"value-of-{n}\"\n"))
+            .collect()
+    }
+
+    fn assignment() -> Assignment {
+        let config = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/three-node.toml"
+        ))
+        .unwrap();
+        Assignment {
+            config,
+            secrets: Secret::from(secrets()),
+            facts: ["node1", "node2", "node3"]
+                .into_iter()
+                .map(|n| (n.to_owned(), NodeFacts::default()))
+                .collect(),
+            ca: "-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n".into(),
+            endpoint: Some(Secret::from("ENDPOINT PEM\n".to_owned())),
+        }
+    }
+
+    #[test]
+    fn an_assignment_lands_whole_with_private_secrets() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let agent = Agent::new(paths(dir.path()));
+        agent.assign(&assignment()).unwrap();
+        let mode = |p: &str| {
+            std::fs::metadata(dir.path().join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("secrets.toml"), 0o600);
+        assert_eq!(mode("stackbox.pem"), 0o600);
+        assert_eq!(mode("cluster.toml"), 0o644);
+        assert_eq!(agent.assigned_facts().len(), 3);
+        // The secrets are not in the assignment's Debug form.
+        assert!(!format!("{:?}", assignment()).contains("value-of"));
+    }
+
+    #[test]
+    fn an_unusable_assignment_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let agent = Agent::new(paths(dir.path()));
+        let mut missing_secret = assignment();
+        missing_secret.secrets = Secret::from("admin = \"x\"\n".to_owned());
+        let mut missing_facts = assignment();
+        missing_facts.facts.remove("node2");
+        let mut bad_config = assignment();
+        bad_config.config.push_str("\nbogus = 1\n");
+        let mut bad_ca = assignment();
+        bad_ca.ca = "not a certificate".into();
+        for (a, why) in [
+            (missing_secret, "is missing"),
+            (missing_facts, "no facts for node node2"),
+            (bad_config, "configuration"),
+            (bad_ca, "PEM"),
+        ] {
+            let err = agent.assign(&a).unwrap_err().to_string();
+            assert!(err.contains(why), "{err}");
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn the_ca_holder_keeps_its_own_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = paths(dir.path());
+        std::fs::write(&p.ca.ca_key, "KEY").unwrap();
+        std::fs::write(&p.ca.ca_cert, "OTHER CA").unwrap();
+        let agent = Agent::new(p.clone());
+        let err = agent.assign(&assignment()).unwrap_err().to_string();
+        assert!(err.contains("another CA"), "{err}");
+        std::fs::write(&p.ca.ca_cert, &assignment().ca).unwrap();
+        agent.assign(&assignment()).unwrap();
+        assert!(p.config.exists());
+    }
+
+    #[tokio::test]
+    async fn a_step_of_another_node_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let agent = Agent::new(paths(dir.path()));
+        let err = agent
+            .run_step(StepRequest {
+                id: "node1/hosts".into(),
+                acted: vec![],
+            })
+            .await
+            .unwrap_err();
+        // No configuration yet: the installer says so.
+        assert!(matches!(err, AgentError::Install(_)), "{err:?}");
+    }
+}

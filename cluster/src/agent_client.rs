@@ -1,0 +1,200 @@
+//! The coordinator's side of the agent's wire: HTTP/1.1 over mutual TLS 1.3 (ring), both certificates
+//! from the cluster CA. The agent's certificate must be the CA's and name the address called; this node
+//! presents its own node certificate ([`crate::node::NODE_DIR`]).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Bytes;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::agent::{
+    ASSIGNMENT_PATH, Assignment, HEALTH_PATH, Health, STEPS_PATH, StepOutcome, StepRequest,
+};
+
+/// How long a health probe or an assignment may take.
+pub const SHORT: Duration = Duration::from_secs(30);
+/// How long one step may take (package installs and database migrations on a slow node).
+pub const STEP: Duration = Duration::from_secs(3600);
+/// The largest answer read (a step's output is kept short by the journal).
+const ANSWER_LIMIT: usize = 4 * 1024 * 1024;
+
+/// Why a call to an agent failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// This node's credentials could not be read.
+    #[error("reading {path}")]
+    Credentials {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    /// rustls refused the configuration.
+    #[error("configuring mutual TLS")]
+    Config(#[source] rustls::Error),
+    /// Connecting, the handshake or the exchange failed.
+    #[error("the agent at {addr}: {what}")]
+    Wire {
+        /// The agent.
+        addr: SocketAddr,
+        /// What failed.
+        what: String,
+    },
+    /// The agent answered with an error.
+    #[error("the agent at {addr} answered {status}: {detail}")]
+    Refused {
+        /// The agent.
+        addr: SocketAddr,
+        /// The HTTP status.
+        status: u16,
+        /// The problem's detail, or the body.
+        detail: String,
+    },
+}
+
+/// A TLS client configuration for agent calls: the cluster CA as the only root, this node's
+/// certificate and key as the client's.
+pub fn tls_config(
+    ca: &Path,
+    cert: &Path,
+    key: &Path,
+) -> Result<Arc<rustls::ClientConfig>, LinkError> {
+    let pem = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| LinkError::Credentials { path, source }
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).map_err(pem(ca))? {
+        roots.add(c.map_err(pem(ca))?).map_err(LinkError::Config)?;
+    }
+    let chain = CertificateDer::pem_file_iter(cert)
+        .map_err(pem(cert))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(pem(cert))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(pem(key))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(LinkError::Config)?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(LinkError::Config)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// One node's agent, as the coordinator calls it.
+#[derive(Debug, Clone)]
+pub struct AgentLink {
+    /// The agent's address and port.
+    pub addr: SocketAddr,
+    /// The mutual-TLS configuration.
+    pub tls: Arc<rustls::ClientConfig>,
+}
+
+impl AgentLink {
+    /// The agent's health.
+    pub fn health(&self) -> Result<Health, LinkError> {
+        self.call("GET", HEALTH_PATH, None::<&()>, SHORT)
+    }
+
+    /// Hands the agent its assignment.
+    pub fn assign(&self, assignment: &Assignment) -> Result<(), LinkError> {
+        let _: serde_json::Value = self.call("PUT", ASSIGNMENT_PATH, Some(assignment), SHORT)?;
+        Ok(())
+    }
+
+    /// Runs one step on the agent's node and waits for it.
+    pub fn run_step(&self, request: &StepRequest) -> Result<StepOutcome, LinkError> {
+        self.call("POST", STEPS_PATH, Some(request), STEP)
+    }
+
+    fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&B>,
+        timeout: Duration,
+    ) -> Result<T, LinkError> {
+        let wire = |what: String| LinkError::Wire {
+            addr: self.addr,
+            what,
+        };
+        let body = match body {
+            Some(b) => serde_json::to_vec(b).map_err(|e| wire(e.to_string()))?,
+            None => Vec::new(),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| wire(e.to_string()))?;
+        let exchange = exchange(self.addr, self.tls.clone(), method, path, body);
+        let (status, answer) = runtime
+            .block_on(async { tokio::time::timeout(timeout, exchange).await })
+            .map_err(|_| wire(format!("no answer within {} s", timeout.as_secs())))?
+            .map_err(wire)?;
+        if !(200..300).contains(&status) {
+            let detail = serde_json::from_slice::<serde_json::Value>(&answer)
+                .ok()
+                .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&answer).into_owned());
+            return Err(LinkError::Refused {
+                addr: self.addr,
+                status,
+                detail,
+            });
+        }
+        serde_json::from_slice(&answer).map_err(|e| wire(format!("an unreadable answer: {e}")))
+    }
+}
+
+async fn exchange(
+    addr: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<(u16, Vec<u8>), String> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connecting: {e}"))?;
+    let connector = tokio_rustls::TlsConnector::from(tls);
+    let stream = connector
+        .connect(ServerName::IpAddress(addr.ip().into()), tcp)
+        .await
+        .map_err(|e| format!("the TLS handshake: {e}"))?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("HTTP: {e}"))?;
+    let driver = tokio::spawn(connection);
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, addr.to_string())
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .header(hyper::header::ACCEPT, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| format!("the request: {e}"))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("HTTP: {e}"))?;
+    let status = response.status().as_u16();
+    let answer = Limited::new(response.into_body(), ANSWER_LIMIT)
+        .collect()
+        .await
+        .map_err(|e| format!("reading the answer: {e}"))?
+        .to_bytes()
+        .to_vec();
+    driver.abort();
+    Ok((status, answer))
+}

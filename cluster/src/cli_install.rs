@@ -1,0 +1,96 @@
+//! `stackboxd cluster install`: its arguments and run (the coordinator is [`crate::coordinator`]).
+//!
+//! Prints every step's outcome with its node as it happens, then one line for the run. Exit status: 0
+//! when every step of every node is done, 1 when a step failed or an agent could not be reached (a
+//! rerun goes on where it stopped), 2 for bad arguments.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use stackbox_common::error::chain;
+use stackbox_installer::install::render_event;
+
+use crate::coordinator::{self, CoordError, Report, Setup};
+
+/// The arguments of `stackboxd cluster install`.
+#[derive(Debug, clap::Args)]
+pub struct InstallArgs {
+    /// The cluster configuration, every node with its roles (as `examples/three-node.toml`).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The wizard's state directory (this node's agent credentials are kept in `cluster/node/`).
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/stackbox")]
+    pub state: PathBuf,
+    /// The agents' port.
+    #[arg(long, value_name = "PORT", default_value_t = crate::agent::AGENT_PORT)]
+    pub agent_port: u16,
+    /// Print every step's output too.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// The run's closing line.
+pub fn render_report(report: &Report) -> String {
+    let acted: usize = report.acted.values().map(Vec::len).sum();
+    let per_node: Vec<String> = report
+        .acted
+        .iter()
+        .map(|(node, steps)| format!("{node} {}", steps.len()))
+        .collect();
+    let outcome = match &report.failed {
+        Some(f) => format!("failed at {}: {}", f.id, f.error),
+        None => "complete".to_owned(),
+    };
+    format!(
+        "cluster install {outcome}: {acted} steps acted ({}), {} already done, in {:.0} s\n",
+        if per_node.is_empty() {
+            "none".to_owned()
+        } else {
+            per_node.join(", ")
+        },
+        report.skipped,
+        report.seconds
+    )
+}
+
+/// Runs `stackboxd cluster install`.
+pub fn install(args: &InstallArgs) -> ExitCode {
+    let setup = Setup {
+        config: args.config.clone(),
+        state_dir: args.state.clone(),
+        port: args.agent_port,
+        ..Setup::default()
+    };
+    let stdout = Mutex::new(std::io::stdout());
+    let verbose = args.verbose;
+    let print = |node: &str, event: &stackbox_installer::executor::Event| {
+        let text = render_event(event, verbose);
+        if text.is_empty() {
+            return;
+        }
+        let mut out = stdout.lock().unwrap_or_else(|p| p.into_inner());
+        for line in text.lines() {
+            let _ = std::io::Write::write_all(&mut *out, format!("{node:<8} {line}\n").as_bytes());
+        }
+        let _ = std::io::Write::flush(&mut *out);
+    };
+    match coordinator::install(&setup, &print) {
+        Ok(report) => {
+            print!("{}", render_report(&report));
+            if report.failed.is_some() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e @ CoordError::Load(_)) => {
+            eprintln!("stackboxd cluster install: {}", chain(&e));
+            stackbox_common::cli::usage()
+        }
+        Err(e) => {
+            eprintln!("stackboxd cluster install: {}", chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! The node agent's listener: a second HTTPS server beside the wizard, mutual TLS 1.3 with certificates
+//! of the cluster CA only (a client without one fails the handshake), serving the agent's three routes
+//! over [`stackbox_cluster::agent::Agent`]: `GET /agent/v1/health`, `PUT /agent/v1/assignment` and
+//! `POST /agent/v1/steps`. It starts once this node has its cluster credentials
+//! (`STATE/cluster/node/`: made when it joined, or by the coordinator on the node that created the
+//! cluster), which it waits for.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{HttpResponse, HttpServer, web};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use stackbox_cluster::agent::{
+    ASSIGNMENT_PATH, Agent, AgentError, AgentPaths, Assignment, HEALTH_PATH, STEPS_PATH,
+    StepRequest,
+};
+use stackbox_cluster::node::{CLUSTER_CA, NODE_CERT, NODE_DIR, NODE_KEY};
+
+/// Why the agent could not listen.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentListenError {
+    /// A credential file is missing or not PEM.
+    #[error("{path}")]
+    Pem {
+        /// The file.
+        path: String,
+        /// The parser's error.
+        #[source]
+        source: rustls_pki_types::pem::Error,
+    },
+    /// rustls refused the configuration.
+    #[error("configuring mutual TLS: {0}")]
+    Tls(String),
+    /// The address could not be bound.
+    #[error("binding {addr}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// How often the listener looks for the node's credentials before it has them.
+const WAIT: Duration = Duration::from_secs(2);
+/// The largest request (an assignment: configuration, secrets, certificates).
+const BODY_LIMIT: usize = 1024 * 1024;
+
+/// The mutual-TLS configuration from the node's credentials in `dir`.
+pub fn tls_config(dir: &Path) -> Result<rustls::ServerConfig, AgentListenError> {
+    let pem = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| AgentListenError::Pem {
+            path: path.clone(),
+            source,
+        }
+    };
+    let (ca, cert, key) = (
+        dir.join(CLUSTER_CA),
+        dir.join(NODE_CERT),
+        dir.join(NODE_KEY),
+    );
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(&ca).map_err(pem(&ca))? {
+        roots
+            .add(c.map_err(pem(&ca))?)
+            .map_err(|e| AgentListenError::Tls(e.to_string()))?;
+    }
+    let chain = CertificateDer::pem_file_iter(&cert)
+        .map_err(pem(&cert))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(pem(&cert))?;
+    let key = PrivateKeyDer::from_pem_file(&key).map_err(pem(&key))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| AgentListenError::Tls(e.to_string()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| AgentListenError::Tls(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| AgentListenError::Tls(e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+fn problem(status: actix_web::http::StatusCode, detail: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("application/problem+json")
+        .json(serde_json::json!({
+            "type": "https://stackbox.invalid/problems/agent",
+            "title": "The node agent refused or failed",
+            "status": status.as_u16(),
+            "detail": detail,
+        }))
+}
+
+fn failed(e: &AgentError) -> HttpResponse {
+    let status = match e {
+        AgentError::Refused(_) => actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+        _ => actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    tracing::warn!("agent: {}", stackbox_common::error::chain(e));
+    problem(status, stackbox_common::error::chain(e))
+}
+
+async fn health(agent: web::Data<Agent>) -> HttpResponse {
+    let agent = agent.into_inner();
+    match web::block(move || agent.health()).await {
+        Ok(h) => HttpResponse::Ok().json(h),
+        Err(e) => problem(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            e.to_string(),
+        ),
+    }
+}
+
+async fn assign(agent: web::Data<Agent>, body: web::Json<Assignment>) -> HttpResponse {
+    let agent = agent.into_inner();
+    match web::block(move || agent.assign(&body)).await {
+        Ok(Ok(())) => {
+            tracing::info!("agent: took the cluster's assignment");
+            HttpResponse::Ok().json(serde_json::json!({"assigned": true}))
+        }
+        Ok(Err(e)) => failed(&e),
+        Err(e) => problem(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            e.to_string(),
+        ),
+    }
+}
+
+async fn step(agent: web::Data<Agent>, body: web::Json<StepRequest>) -> HttpResponse {
+    let request = body.into_inner();
+    tracing::info!(step = %request.id, "agent: running a step for the coordinator");
+    match agent.run_step(request).await {
+        Ok(outcome) => HttpResponse::Ok().json(outcome),
+        Err(e) => failed(&e),
+    }
+}
+
+/// The agent's routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::JsonConfig::default().limit(BODY_LIMIT))
+        .route(HEALTH_PATH, web::get().to(health))
+        .route(ASSIGNMENT_PATH, web::put().to(assign))
+        .route(STEPS_PATH, web::post().to(step));
+}
+
+/// Binds the agent on `listen` with the credentials in `dir`; returns the server (not yet polled) and
+/// its addresses.
+pub fn bind(
+    listen: &str,
+    dir: &Path,
+    agent: Agent,
+) -> Result<(actix_web::dev::Server, Vec<SocketAddr>), AgentListenError> {
+    let tls = tls_config(dir)?;
+    let agent = web::Data::new(agent);
+    let server = HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(agent.clone())
+            .configure(routes)
+    })
+    .workers(2)
+    .shutdown_timeout(2)
+    .bind_rustls_0_23(listen, tls)
+    .map_err(|source| AgentListenError::Bind {
+        addr: listen.to_owned(),
+        source,
+    })?;
+    let addrs = server.addrs();
+    Ok((server.run(), addrs))
+}
+
+/// Waits (without blocking the wizard) until the node has its cluster credentials under
+/// `state_dir`, then serves the agent on `listen` until the process ends.
+pub async fn serve_when_ready(
+    listen: String,
+    state_dir: std::path::PathBuf,
+    root: std::path::PathBuf,
+) {
+    let dir = state_dir.join(NODE_DIR);
+    let ready = || {
+        [CLUSTER_CA, NODE_CERT, NODE_KEY]
+            .iter()
+            .all(|f| dir.join(f).exists())
+    };
+    while !ready() {
+        actix_web::rt::time::sleep(WAIT).await;
+    }
+    let agent = Agent::new(AgentPaths {
+        root,
+        ..AgentPaths::default()
+    });
+    match bind(&listen, &dir, agent) {
+        Ok((server, addrs)) => {
+            for a in &addrs {
+                tracing::info!("node agent listening on https://{a}/ (mutual TLS 1.3)");
+            }
+            if let Err(e) = server.await {
+                tracing::error!("node agent: {e}");
+            }
+        }
+        Err(e) => tracing::error!("node agent: {}", stackbox_common::error::chain(&e)),
+    }
+}
