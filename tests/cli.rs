@@ -398,7 +398,8 @@ fn cluster_code_needs_the_wizards_certificate_and_sane_minutes() {
 }
 
 /// A member's wizard on 127.0.0.1 (plan mode, fixture machine) with its cluster created, serving on a
-/// thread of its own until the test process ends: its address, state directory and fingerprint.
+/// thread of its own until the test process ends: its address and fingerprint. It is called
+/// `localhost`, so that its name resolves here to its address as the pre-join checks require.
 fn member_wizard(state: &Path) -> (std::net::SocketAddr, String) {
     let mut opts = stackbox_web::ServeOptions::new(state);
     opts.root = PathBuf::from(machine("intel-server-4nic"));
@@ -416,7 +417,7 @@ fn member_wizard(state: &Path) -> (std::net::SocketAddr, String) {
             let state = actix_web::web::Data::new(stackbox_web::AppState::new(opts).unwrap());
             let wizard = &state.wizard;
             let nics = wizard.nic_names();
-            let form = serde_json::json!({"hostname": "node1", "management_nic": nics[0],
+            let form = serde_json::json!({"hostname": "localhost", "management_nic": nics[0],
                 "data_nic": nics[0], "mode": "static", "address": "10.0.0.5/24",
                 "gateway": "10.0.0.1", "dns": "10.0.0.53", "bridge": "br-mgmt", "vlan": "",
                 "mtu": "1500", "vxlan_min": "1", "vxlan_max": "1000"});
@@ -528,4 +529,178 @@ fn cluster_join_exits_0_joined_1_refused_2_for_bad_arguments() {
             "{name}"
         );
     }
+}
+
+/// A member that answers the pre-join checks with `facts` (a document it may change between joins)
+/// and counts the join requests it gets: its address, fingerprint and the counter.
+fn fake_member(
+    state: &Path,
+    facts: std::sync::Arc<std::sync::Mutex<serde_json::Value>>,
+) -> (
+    std::net::SocketAddr,
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let id = stackbox_firstboot::identity::ensure(state, &["node1".to_owned()]).unwrap();
+    let tls = stackbox_web::server::tls_config(
+        &state.join(stackbox_firstboot::identity::CERT_FILE),
+        &state.join(stackbox_firstboot::identity::KEY_FILE),
+    )
+    .unwrap();
+    let joins = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = joins.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = HttpServer::new(move || {
+                let facts = facts.clone();
+                let counted = counted.clone();
+                App::new()
+                    .route(
+                        "/api/v1/cluster/precheck",
+                        web::get().to(move || {
+                            let doc = facts.lock().unwrap().clone();
+                            async move { HttpResponse::Ok().json(doc) }
+                        }),
+                    )
+                    .route(
+                        "/api/v1/cluster/join",
+                        web::post().to(move || {
+                            counted.fetch_add(1, Ordering::SeqCst);
+                            async { HttpResponse::InternalServerError().finish() }
+                        }),
+                    )
+            })
+            .workers(1)
+            .bind_rustls_0_23("127.0.0.1:0", tls)
+            .unwrap();
+            tx.send(server.addrs()[0]).unwrap();
+            server.run().await.unwrap();
+        });
+    });
+    (rx.recv().unwrap(), id.fingerprint, joins)
+}
+
+/// A member whose image version differs, or whose clock is ten minutes ahead, is refused by the
+/// joiner before it sends anything: exit 1, the reasons named, no join request, nothing written.
+#[test]
+fn cluster_join_refuses_a_member_that_fails_the_pre_join_checks() {
+    use std::sync::atomic::Ordering;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let now_ms = || {
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        u64::try_from(since.unwrap().as_millis()).unwrap()
+    };
+    let facts = std::sync::Arc::new(std::sync::Mutex::new(serde_json::json!({
+        "node": "node1", "image_version": "0.0.1", "clock_ms": now_ms(), "mtu": null,
+        "listening": [],
+    })));
+    let (addr, fingerprint, joins) = fake_member(&tmp.path().join("member"), facts.clone());
+    let node = tmp.path().join("node");
+    stackbox_firstboot::identity::ensure(&node, &["node-2".to_owned()]).unwrap();
+    let before: Vec<_> = std::fs::read_dir(&node)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
+    let args = [
+        ip.as_str(),
+        "--port",
+        &port,
+        "--fingerprint",
+        &fingerprint,
+        "--state",
+        node.to_str().unwrap(),
+        "--name",
+        "node-2",
+        "--code-stdin",
+        "--skip-check",
+        "name-resolution",
+    ];
+    let nothing_written = || {
+        let after: Vec<_> = std::fs::read_dir(&node)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(after, before, "nothing written");
+        assert!(!node.join("cluster").exists());
+    };
+
+    // Another image version.
+    let out = join_with_stdin(&args, "ABCD-EFGH-JKMN\n");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the pre-join checks of member node1 (127.0.0.1) failed (1 of them); the join request was not sent"),
+        "{err}"
+    );
+    assert!(
+        err.contains("  version-mismatch: member node1 (127.0.0.1) runs image version 0.0.1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("pre-join check name-resolution skipped"),
+        "{err}"
+    );
+    assert!(
+        err.contains("pre-join check mtu skipped: member node1 (127.0.0.1) has no data-plane MTU"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("ABCD-EFGH-JKMN"),
+        "the code is never repeated"
+    );
+    assert_eq!(joins.load(Ordering::SeqCst), 0, "no join request was sent");
+    nothing_written();
+
+    // The same version, but a clock ten minutes ahead; then both at once, both listed.
+    *facts.lock().unwrap() = serde_json::json!({
+        "node": "node1", "image_version": stackbox_cluster::image_version(),
+        "clock_ms": now_ms() + 600_000, "mtu": null, "listening": [],
+    });
+    let out = join_with_stdin(&args, "ABCD-EFGH-JKMN\n");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("(1 of them)"), "{err}");
+    assert!(
+        err.contains("  clock-skew: the clock of member node1 (127.0.0.1) is at least "),
+        "{err}"
+    );
+    assert!(err.contains(" s ahead of this node's"), "{err}");
+    facts.lock().unwrap()["image_version"] = "0.0.1".into();
+    let out = join_with_stdin(&args, "ABCD-EFGH-JKMN\n");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("(2 of them)")
+            && err.contains("  version-mismatch: ")
+            && err.contains("  clock-skew: "),
+        "{err}"
+    );
+    assert_eq!(joins.load(Ordering::SeqCst), 0, "no join request was sent");
+    nothing_written();
+
+    // Only the checks a legitimate setup may fail can be skipped.
+    for check in [
+        "version-mismatch",
+        "clock-skew",
+        "port-unreachable",
+        "nonsense",
+    ] {
+        let out = join_with_stdin(
+            &[&args[..], &["--skip-check", check]].concat(),
+            "ABCD-EFGH-JKMN\n",
+        );
+        assert_eq!(out.status.code(), Some(2), "{check}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("name-resolution, mtu"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(joins.load(Ordering::SeqCst), 0);
+    nothing_written();
 }

@@ -6,8 +6,10 @@
 //!
 //! `stackboxd cluster join ADDRESS` joins the member at ADDRESS. The code is read from a file only its
 //! owner may read (`--code-file`) or from stdin (`--code-stdin`), never from the command line
-//! (`/proc/PID/cmdline` is world-readable; DESIGN's `--code CODE` yields to that rule). Exit status:
-//! 0 joined, 1 refused or failed (the member's reason is printed), 2 for bad arguments.
+//! (`/proc/PID/cmdline` is world-readable; DESIGN's `--code CODE` yields to that rule). Before the
+//! join request, the pairwise checks of [`crate::precheck`] run; any failure refuses the join with
+//! every failing check listed, and nothing is sent or written. Exit status: 0 joined, 1 refused
+//! (by the checks or the member, the reasons printed) or failed, 2 for bad arguments.
 
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
@@ -22,6 +24,7 @@ use stackbox_common::pki;
 use crate::code::{CodeError, CodeStore, Issued, JoinCode};
 use crate::galera::{self, Decision};
 use crate::node::{self, JoiningNode, Target};
+use crate::precheck::{self, CheckId, Named, render_refusal};
 use crate::proof::Fingerprint;
 
 /// The arguments of `stackboxd cluster`.
@@ -47,8 +50,14 @@ pub enum ClusterCommand {
     /// The code is read from a file only its owner may read (--code-file) or from stdin (--code-stdin),
     /// never from the command line. The member's certificate must have the fingerprint given (else
     /// nothing is sent). On success, the node's key (0600), its certificate and the cluster CA are in
-    /// STATE/cluster/node/; a failed join leaves nothing there. Exit status: 0 joined, 1 refused or
-    /// failed (the member's reason is printed), 2 for bad arguments.
+    /// STATE/cluster/node/; a failed join leaves nothing there.
+    ///
+    /// Before the join request, this node checks the member: the same image version, clocks at most
+    /// 1 s apart, the member's name resolving here to its address (and this node's name acceptable),
+    /// the cluster ports the member listens on reachable from here, and a don't-fragment ping at the
+    /// member's data-plane MTU. Any failure refuses the join with every failing check named, and
+    /// nothing is sent. Exit status: 0 joined, 1 refused (by the checks or the member, the reasons
+    /// printed) or failed, 2 for bad arguments.
     Join(JoinArgs),
     /// Decide how this node's MariaDB rejoins Galera, before it starts (run by mariadb.service).
     ///
@@ -137,6 +146,12 @@ pub struct JoinArgs {
     /// the member refuses any other than the one the request comes from).
     #[arg(long, value_name = "ADDRESS")]
     pub node_address: Option<IpAddr>,
+    /// Skip a pre-join check that this setup cannot pass before the join (repeatable):
+    /// `name-resolution` when there is no DNS and the member is not yet in /etc/hosts (the
+    /// installer writes every node there), `mtu` when ICMP is filtered between the nodes. The other
+    /// checks cannot be skipped.
+    #[arg(long = "skip-check", value_name = "CHECK", value_parser = CheckId::parse_skippable)]
+    pub skip_check: Vec<CheckId>,
 }
 
 /// Runs `stackboxd cluster`.
@@ -258,6 +273,9 @@ fn join(args: &JoinArgs) -> ExitCode {
         addr: SocketAddr::new(args.address, args.port),
         fingerprint: args.fingerprint,
     };
+    if let Err(failed) = precheck(&node, &target, &args.skip_check) {
+        return failed;
+    }
     match node::join(&node, &target, &code, SystemTime::now()) {
         Ok(dir) => {
             out(&format!(
@@ -271,6 +289,33 @@ fn join(args: &JoinArgs) -> ExitCode {
             eprintln!("stackboxd cluster join: {}", chain(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The pre-join checks, after making sure this node has not joined: `Err` with the exit status when
+/// they refuse the join (every failure printed) or cannot run. Skipped checks are said on stderr.
+fn precheck(node: &JoiningNode, target: &Target, skip: &[CheckId]) -> Result<(), ExitCode> {
+    let fail = |message: String| {
+        eprintln!("stackboxd cluster join: {message}");
+        ExitCode::FAILURE
+    };
+    node::not_joined(node).map_err(|e| fail(chain(&e)))?;
+    let (fetched, outcome) = precheck::run(target.addr, target.fingerprint, &node.name, skip)
+        .map_err(|e| fail(chain(&e)))?;
+    let member = Named {
+        node: &fetched.facts.node,
+        addr: target.addr.ip(),
+    };
+    for skipped in &outcome.skipped {
+        eprintln!(
+            "stackboxd cluster join: pre-join check {} skipped: {}",
+            skipped.id, skipped.message
+        );
+    }
+    if outcome.passed() {
+        Ok(())
+    } else {
+        Err(fail(render_refusal(member, &outcome).trim_end().to_owned()))
     }
 }
 

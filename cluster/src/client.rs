@@ -9,7 +9,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Bytes;
@@ -132,13 +132,18 @@ pub enum ClientError {
     Body(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// An answer: its status and its body.
+/// An answer: its status, its body, and when the request went out and the answer came back (by this
+/// node's clock), which bound the moment the other node answered.
 #[derive(Debug, Clone)]
 pub struct Answer {
     /// The HTTP status.
     pub status: u16,
     /// The body (at most [`ANSWER_LIMIT`] bytes).
     pub body: Vec<u8>,
+    /// Just before the request was sent (after the connection and the handshake).
+    pub sent: SystemTime,
+    /// When the answer's head arrived.
+    pub received: SystemTime,
 }
 
 fn config(verifier: Arc<PinnedVerifier>) -> Result<rustls::ClientConfig, ClientError> {
@@ -174,18 +179,45 @@ pub fn post_json<E>(
 where
     E: std::error::Error + Send + Sync + 'static,
 {
+    blocking(
+        addr,
+        exchange(addr, pin, hyper::Method::POST, path, |local| {
+            body(local).map(Some)
+        }),
+    )
+}
+
+/// GETs the JSON document at `https://ADDR{path}`, pinning the server's certificate to `pin`, as
+/// [`post_json`] does. Blocking: runs its own single-thread runtime.
+pub fn get_json(addr: SocketAddr, pin: Fingerprint, path: &str) -> Result<Answer, ClientError> {
+    blocking(
+        addr,
+        exchange(addr, pin, hyper::Method::GET, path, |_| {
+            Ok::<_, std::convert::Infallible>(None)
+        }),
+    )
+}
+
+/// Runs one exchange on a single-thread runtime of its own.
+fn blocking(
+    addr: SocketAddr,
+    exchange: impl std::future::Future<Output = Result<Answer, ClientError>>,
+) -> Result<Answer, ClientError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| ClientError::Http(addr, Box::new(e)))?;
-    runtime.block_on(exchange(addr, pin, path, body))
+    runtime.block_on(exchange)
 }
 
+/// Connects, checks the pin, then sends one request: with the body `body` makes from this node's
+/// address on the connection (`None`: no body).
 async fn exchange<E>(
     addr: SocketAddr,
     pin: Fingerprint,
+    method: hyper::Method,
     path: &str,
-    body: impl FnOnce(IpAddr) -> Result<Vec<u8>, E>,
+    body: impl FnOnce(IpAddr) -> Result<Option<Vec<u8>>, E>,
 ) -> Result<Answer, ClientError>
 where
     E: std::error::Error + Send + Sync + 'static,
@@ -216,20 +248,36 @@ where
         }
     };
     let body = body(local).map_err(|e| ClientError::Body(Box::new(e)))?;
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, addr.to_string())
+        .header(hyper::header::ACCEPT, "application/json");
+    if body.is_some() {
+        request = request.header(hyper::header::CONTENT_TYPE, "application/json");
+    }
+    let request = request
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))
+        .map_err(|e| ClientError::Body(Box::new(e)))?;
+    send(addr, tls, request).await
+}
+
+/// Sends `request` over the TLS connection and reads the answer (at most [`ANSWER_LIMIT`] bytes).
+async fn send(
+    addr: SocketAddr,
+    tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    request: hyper::Request<Full<Bytes>>,
+) -> Result<Answer, ClientError> {
     let http = |e: hyper::Error| ClientError::Http(addr, Box::new(e));
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
             .await
             .map_err(http)?;
     let driver = tokio::spawn(connection);
-    let request = hyper::Request::post(path)
-        .header(hyper::header::HOST, addr.to_string())
-        .header(hyper::header::CONTENT_TYPE, "application/json")
-        .header(hyper::header::ACCEPT, "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| ClientError::Body(Box::new(e)))?;
     let answer = async {
+        let sent = SystemTime::now();
         let response = sender.send_request(request).await.map_err(http)?;
+        let received = SystemTime::now();
         let status = response.status().as_u16();
         let body = Limited::new(response.into_body(), ANSWER_LIMIT)
             .collect()
@@ -239,6 +287,8 @@ where
         Ok(Answer {
             status,
             body: body.to_vec(),
+            sent,
+            received,
         })
     };
     let answer = within(addr, answer).await?;

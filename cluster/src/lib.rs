@@ -6,6 +6,8 @@
 //! command line ([`cli`]). The wizard owns the member's route and carries these types as JSON; the
 //! joiner's side of the wire is here: one HTTPS request with the member's certificate pinned
 //! ([`client`]) and the joining node's run, which stores its credentials whole or not at all ([`node`]).
+//! Before it, the joiner checks the member pairwise (image version, clock, names, ports, MTU) from the
+//! few facts the member tells anyone ([`precheck`]).
 
 pub mod agent;
 pub mod agent_client;
@@ -17,6 +19,7 @@ pub mod coordinator;
 pub mod galera;
 pub mod join;
 pub mod node;
+pub mod precheck;
 pub mod proof;
 
 pub use code::{CodeStore, JoinCode};

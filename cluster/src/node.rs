@@ -122,17 +122,15 @@ struct Problem {
 }
 
 /// Joins the cluster of `target` with `code` at `now`: checks that this node has not joined, posts the
-/// request, checks the grant and stores the credentials. Returns the directory they are in.
+/// request, checks the grant and stores the credentials. Returns the directory they are in. The
+/// pairwise pre-join checks are not run here: `stackboxd cluster join` runs [`crate::precheck`] first.
 pub fn join(
     node: &JoiningNode,
     target: &Target,
     code: &JoinCode,
     now: SystemTime,
 ) -> Result<PathBuf, JoinError> {
-    let dir = node.state_dir.join(NODE_DIR);
-    if dir.exists() {
-        return Err(JoinError::AlreadyJoined(dir.display().to_string()));
-    }
+    let dir = not_joined(node)?;
     let own = pki::read_certificate(&node.state_dir.join(pki::WIZARD_CERT_FILE))
         .map_err(JoinError::Identity)?;
     let mut joiner = Joiner {
@@ -169,6 +167,16 @@ pub fn join(
         .map_err(JoinError::Grant)?;
     store(&node.state_dir, &credentials)?;
     tracing::info!(node = %joiner.node, member = %target.addr, "joined the cluster");
+    Ok(dir)
+}
+
+/// Where `node`'s credentials will be, when it has not joined yet (checked before anything is asked of
+/// a member).
+pub fn not_joined(node: &JoiningNode) -> Result<PathBuf, JoinError> {
+    let dir = node.state_dir.join(NODE_DIR);
+    if dir.exists() {
+        return Err(JoinError::AlreadyJoined(dir.display().to_string()));
+    }
     Ok(dir)
 }
 

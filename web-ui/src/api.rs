@@ -1,9 +1,10 @@
 //! The JSON API under `/api/v1`: the same model as the pages (status, session, system, hardware report,
 //! network, cluster, roles, settings, plan, install and its events, the openrc). It uses the pages'
 //! session cookie; every state-changing request carries the session's CSRF token in `X-CSRF-Token`,
-//! checked by the [`AdminJson`] and [`AdminAction`] extractors before a handler runs. One route has
-//! neither: `POST /cluster/join`, where another node asks to join; the join code's MAC authenticates
-//! it, and it must come from the address it names. The handlers call
+//! checked by the [`AdminJson`] and [`AdminAction`] extractors before a handler runs. Two routes have
+//! neither: `POST /cluster/join`, where another node asks to join (the join code's MAC authenticates
+//! it, and it must come from the address it names), and `GET /cluster/precheck`, the few facts a
+//! node checks before it asks (name, image version, clock, MTU, listening cluster ports). The handlers call
 //! the wizard's flow ([`crate::wizard`]), as the pages do. Errors are RFC 9457 problem documents.
 
 use actix_web::http::header;
@@ -226,6 +227,15 @@ async fn cluster_join(
     Ok(HttpResponse::Ok().json(grant))
 }
 
+/// This member's facts for a node about to join ([`stackbox_cluster::precheck::MemberFacts`]): no
+/// session, as for the join itself; they reveal nothing else.
+async fn cluster_precheck(state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    let st = state.clone();
+    let facts =
+        web::block(move || st.wizard.precheck_facts(std::time::SystemTime::now())).await??;
+    Ok(HttpResponse::Ok().json(facts))
+}
+
 /// The nodes that joined through this member.
 async fn cluster_members(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
     Ok(HttpResponse::Ok().json(serde_json::json!({ "members": state.wizard.members()? })))
@@ -386,6 +396,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .route(web::post().to(cluster_join)),
         )
+        .route("/cluster/precheck", web::get().to(cluster_precheck))
         .route("/cluster/members", web::get().to(cluster_members))
         .route("/roles", web::get().to(roles_get))
         .route("/roles", web::put().to(roles_put))
@@ -415,6 +426,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/cluster"),
     ("post", "/cluster"),
     ("post", "/cluster/join"),
+    ("get", "/cluster/precheck"),
     ("get", "/cluster/members"),
     ("get", "/roles"),
     ("put", "/roles"),

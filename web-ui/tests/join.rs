@@ -361,3 +361,66 @@ async fn the_route_needs_no_session_lists_members_to_the_admin_and_names_each_re
     assert_eq!(doc["members"][0]["name"], "node-2");
     assert_eq!(doc["members"][0]["address"], "127.0.0.1");
 }
+
+#[actix_web::test]
+async fn the_precheck_tells_anyone_the_members_facts_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(options(dir.path()));
+    let app = init_service(wizard(state.clone())).await;
+    let facts = |body: &str| -> serde_json::Value { serde_json::from_str(body).unwrap() };
+    // Before the network step: the machine's name, no MTU.
+    let r = call(&app, req("GET", "/api/v1/cluster/precheck")).await;
+    assert_eq!(r.status, 200, "no session needed: {}", r.body);
+    let before = facts(&r.body);
+    assert_eq!(before["mtu"], serde_json::Value::Null);
+    assert_eq!(
+        before["node"].as_str(),
+        state.wizard.report().facts.hostname.as_deref()
+    );
+    create_cluster(&state);
+    let now = stackbox_cluster::precheck::unix_ms(SystemTime::now());
+    let r = call(&app, req("GET", "/api/v1/cluster/precheck")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let doc = facts(&r.body);
+    let mut keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["clock_ms", "image_version", "listening", "mtu", "node"],
+        "{doc}"
+    );
+    assert_eq!(doc["node"], "node1");
+    assert_eq!(doc["mtu"], 1500);
+    assert_eq!(doc["image_version"], stackbox_cluster::image_version());
+    assert!(
+        doc["clock_ms"].as_u64().unwrap().abs_diff(now) < 5_000,
+        "{doc}"
+    );
+    // The fixture machine has no /proc/net/tcp: it listens on nothing.
+    assert_eq!(doc["listening"], serde_json::json!([]));
+}
+
+#[test]
+fn the_joiner_fetches_the_precheck_over_the_pinned_connection() {
+    use stackbox_cluster::precheck::{self, PrecheckError};
+    let member = MemberNode::start();
+    let before = SystemTime::now();
+    let fetched = precheck::fetch(member.running.addr, member.fingerprint).unwrap();
+    assert_eq!(fetched.facts.node, "node1");
+    assert_eq!(fetched.facts.mtu, Some(1500));
+    assert!(before <= fetched.sent && fetched.sent <= fetched.received);
+    let skew = precheck::clock_skew_ms(
+        fetched.facts.clock_ms,
+        precheck::unix_ms(fetched.sent),
+        precheck::unix_ms(fetched.received),
+    );
+    assert!(skew <= 1, "one clock on both sides: {skew} ms");
+    // Another certificate than the pinned one: nothing is asked.
+    let wrong = Fingerprint::of_der(b"another member's certificate");
+    match precheck::fetch(member.running.addr, wrong) {
+        Err(PrecheckError::Client(ClientError::Pin { presented, .. })) => {
+            assert_eq!(presented, member.fingerprint);
+        }
+        other => panic!("{other:?}"),
+    }
+}

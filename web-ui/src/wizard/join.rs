@@ -1,4 +1,5 @@
-//! The member's side of a join, with no HTTP in it: judge a joiner's request with the cluster's
+//! The member's side of a join, with no HTTP in it: tell a node about to join the facts it checks
+//! first ([`Wizard::precheck_facts`]); judge a joiner's request with the cluster's
 //! [`Member`] (the open join code, this wizard's TLS fingerprint, the cluster CA made when the cluster
 //! was created) and, on a grant, record the joiner in `STATE/cluster/members.json` so the wizard can
 //! show the nodes that joined.
@@ -13,9 +14,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use stackbox_cluster::precheck::MemberFacts;
 use stackbox_cluster::{CodeStore, Fingerprint, JoinGrant, JoinRequest, Member, image_version};
 use stackbox_common::fs::write_atomic;
 use stackbox_common::pki;
+use stackbox_machine::system::Root;
 
 use super::Wizard;
 use crate::error::WebError;
@@ -88,6 +91,19 @@ impl Wizard {
         })
         .map_err(|e| e.context("recording the node that joined"))?;
         Ok(grant)
+    }
+
+    /// What this member tells a node about to join, at `now`: its name (the network step's host name,
+    /// else the machine's), its image version and clock, its data-plane MTU once the network step is
+    /// done, and the cluster ports it listens on.
+    pub fn precheck_facts(&self, now: SystemTime) -> Result<MemberFacts, WebError> {
+        let network = self.answers.network()?;
+        let name = match &network {
+            Some(settings) => settings.hostname.clone(),
+            None => self.report().facts.hostname.clone().unwrap_or_default(),
+        };
+        let mtu = network.map(|settings| settings.mtu);
+        Ok(MemberFacts::gather(&name, mtu, &Root::at(self.root()), now))
     }
 
     /// Adds (or, for a name already there, replaces) a member's record, atomically.
