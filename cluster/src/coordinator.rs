@@ -313,6 +313,21 @@ fn this_node<'a>(
     Ok(me)
 }
 
+/// An agent's health, asked again for a while when it does not answer yet: this node's own agent
+/// starts listening a moment after its credentials were made, another node's after it joined.
+fn healthy(link: &AgentLink) -> Result<crate::agent::Health, LinkError> {
+    let mut tries = 0;
+    loop {
+        match link.health() {
+            Err(LinkError::Wire { .. }) if tries < 20 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// `stackboxd cluster install`: plans `setup.config` with every agent's facts, assigns it to every
 /// node and runs it across them.
 pub fn install(
@@ -345,7 +360,7 @@ pub fn install(
     };
     let mut facts = BTreeMap::new();
     for (name, link) in &links {
-        let health = link.health().map_err(agent(name))?;
+        let health = healthy(link).map_err(agent(name))?;
         if health.version != crate::join::image_version() {
             return Err(CoordError::Mismatch(format!(
                 "node {name} runs image version {}, this node {}: the same image on every node",

@@ -7,7 +7,8 @@
 # one-time openrc); every public endpoint must answer from a client namespace on the management bridge (as
 # an operator's laptop would, through the node's firewall), with https links in the version documents and
 # neutron answering every call within seconds after 90 s idle (tests/cluster/api.py); a last
-# `stackboxd install` must skip every step.
+# `stackboxd install` must skip every step; Galera comes back after a clean restart and a power loss.
+# Phase 2 (tests/cluster/grow.sh) then grows this cluster of one to three nodes.
 # Nothing leaves the namespaces: the bridges live in a namespace of their own, and the wizard is reached on
 # the node's own loopback.
 #
@@ -222,5 +223,9 @@ check "after a power loss, keystone answers at the API address" client_get "http
 command install -m 0600 "$work/admin-openrc.sh" "$work/root/root/admin-openrc.sh"
 inside sh -c '. /root/admin-openrc.sh && OS_CACERT=/etc/stackbox/ca.pem stackboxd smoke' > "$work/smoke-after-power-loss.log" 2>&1 || true
 check "after a power loss, the smoke test boots a VM again" grep -q "STACKBOX-SMOKE-OK" "$work/smoke-after-power-loss.log"
+
+# 6. Phase 2: the cluster of one grows to three, loses a node, loses all power (tests/cluster/grow.sh).
+# shellcheck source=tests/cluster/grow.sh
+source "$here/tests/cluster/grow.sh"
 echo "cluster: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,216 @@
+# The cluster tier, phase 2 (sourced by allinone.sh once its node is installed): the cluster of one grows
+# to three. Two more system containers boot from the same root, each in its own network namespace on the
+# same bridges (10.20.0.12 and .13, data 10.30.0.12 and .13); each joins with a code the first node issued
+# (a wrong code and a wrong fingerprint are refused first, and the refused join is retried); the first
+# node's coordinator (`stackboxd cluster install`) runs the three-node plan across the nodes' agents, is
+# killed with -9 in the middle and run again (nothing is done twice); then every node must be a synced
+# Galera member of three, RabbitMQ must run three nodes with OpenStack's quorum queues on all three, every
+# API must answer at the API address from the client namespace, and the smoke test boots a VM. Then node 1
+# (the API address's holder) is lost: the address moves and a VM boots on a survivor. Last, all power is
+# lost and comes back: the cluster recovers without a command and boots a VM again.
+#
+# Uses allinone.sh's variables and functions (check, inside, client_get, api, $work, $sw, $cl, $leader).
+
+declare -A root ns pid init
+for n in node2 node3; do
+  i=${n#node}
+  root[$n]=$work/root-$n ns[$n]=sbx-$n-$$
+  rm -rf "${root[$n]}" && mkdir -p "${root[$n]}"
+  tar xf "$rootfs_tar" -C "${root[$n]}"
+  command install -m 0755 "$stackboxd" "${root[$n]}/usr/local/sbin/stackboxd"
+  command install -m 0755 "$stackboxd" "${root[$n]}/usr/bin/stackboxd"
+  printf '[Match]\nName=eth0\n[Network]\nAddress=10.20.0.1%s/24\n' "$i" > "${root[$n]}/etc/systemd/network/10-eth0.network"
+  printf '[Match]\nName=eth1\n[Network]\nAddress=10.30.0.1%s/24\n' "$i" > "${root[$n]}/etc/systemd/network/10-eth1.network"
+  echo STACKBOX_PROFILE=lab > "${root[$n]}/etc/default/stackbox"
+  # The rack's DNS, as an operator would have it: every node's name resolves before the join.
+  printf '10.20.0.11 stackbox\n10.20.0.12 node2\n10.20.0.13 node3\n' >> "${root[$n]}/etc/hosts"
+  ip netns add "${ns[$n]}"
+  ip -n "$sw" link add "$n-m" type veth peer name eth0 netns "${ns[$n]}"
+  ip -n "$sw" link add "$n-d" type veth peer name eth1 netns "${ns[$n]}"
+  ip -n "$sw" link set "$n-m" master br-mgmt up
+  ip -n "$sw" link set "$n-d" master br-data up
+done
+grow_cleanup() { # every container of this run (node 1's too: after a reboot it is no child of this shell)
+  if [ -n "${KEEP:-}" ]; then echo "cluster: KEEP set, containers left running"; return; fi
+  local m p
+  for m in stackbox node2 node3; do
+    for p in $(pgrep -f "systemd-nspawn .*-D $work/.*--machine=$m" || true); do kill "$p" 2>/dev/null || true; done
+  done
+  sleep 3
+  for n in node2 node3; do ip netns del "${ns[$n]}" 2>/dev/null || true; done
+  nspawn_pid=
+}
+trap 'grow_cleanup; cleanup' EXIT
+
+boot_peer() { # boot_peer NODE: boots a joining node's container (again) and waits for its first boot
+  local n=$1 p
+  SYSTEMD_NSPAWN_API_VFS_WRITABLE=network systemd-nspawn --register=no --keep-unit -q -D "${root[$n]}" -b --machine="$n" \
+    --network-namespace-path="/run/netns/${ns[$n]}" --bind=/dev/net/tun --property=DeviceAllow='/dev/net/tun rwm' \
+    --capability=all >> "$work/console-$n.log" 2>&1 &
+  pid[$n]=$!
+  init[$n]=
+  for _ in $(seq 900); do
+    if [ -e "${root[$n]}/var/lib/stackbox/firstboot.done" ]; then
+      for p in $(pgrep -P "${pid[$n]}" || true); do
+        [ "$(readlink "/proc/$p/ns/pid" 2>/dev/null)" != "$(readlink /proc/self/ns/pid)" ] && init[$n]=$p
+      done
+      [ -n "${init[$n]}" ] && break
+    fi
+    kill -0 "${pid[$n]}" 2>/dev/null || break
+    sleep 0.2
+  done
+  for _ in $(seq 300); do
+    case $(on "$n" systemctl is-system-running 2>/dev/null || true) in running|degraded) break ;; esac
+    sleep 0.2
+  done
+}
+on() { # on NODE CMD...: runs CMD inside node2 or node3 (node1 is `inside`)
+  local n=$1; shift
+  nsenter -t "${init[$n]}" -a -- env -i PATH=/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "$@"
+}
+boot_peer node2 & boot_peer node3 & wait
+# (boot_peer ran in subshells: find the containers' inits again here.)
+for n in node2 node3; do
+  pid[$n]=$(pgrep -f "systemd-nspawn .*--machine=$n" | head -1)
+  for p in $(pgrep -P "${pid[$n]}" || true); do
+    [ "$(readlink "/proc/$p/ns/pid" 2>/dev/null)" != "$(readlink /proc/self/ns/pid)" ] && init[$n]=$p
+  done
+  check "$n booted and ran its first boot" test -n "${init[$n]}"
+done
+
+# Join codes: printed on node 1's console only.
+code_for() { # code_for NODE: a fresh code from node 1, into NODE's root as a 0600 file; prints the fingerprint
+  inside stackboxd cluster code > "$work/code.txt"
+  (umask 077; sed -n 's/^join code: *//p' "$work/code.txt" > "${root[$1]}/root/code")
+  sed -n 's/^fingerprint: *//p' "$work/code.txt"
+}
+join() { # join NODE FINGERPRINT: NODE joins node 1
+  on "$1" stackboxd cluster join 10.20.0.11 --code-file /root/code --fingerprint "$2"
+}
+fp=$(code_for node2)
+case $fp in SHA256:00*) wrong_fp=SHA256:11${fp#SHA256:00} ;; *) wrong_fp=SHA256:00${fp#SHA256:??} ;; esac
+join node2 "$wrong_fp" > "$work/join-wrong-fp.log" 2>&1 && wrong_fp_rc=0 || wrong_fp_rc=$?
+check "a wrong fingerprint is refused before anything is sent" \
+  sh -c "[ $wrong_fp_rc -ne 0 ] && grep -q 'nothing was sent' '$work/join-wrong-fp.log'"
+(umask 077; echo "AAAA-BBBB-CCCC" > "${root[node2]}/root/code")
+join node2 "$fp" > "$work/join-wrong-code.log" 2>&1 && wrong_code_rc=0 || wrong_code_rc=$?
+check "a wrong code is refused with the tries left" \
+  sh -c "[ $wrong_code_rc -ne 0 ] && grep -qi 'tries left\|wrong' '$work/join-wrong-code.log'"
+check "a refused join leaves nothing behind" test ! -e "${root[node2]}/var/lib/stackbox/cluster/node"
+join_start=$SECONDS
+fp=$(code_for node2)
+join node2 "$fp" > "$work/join-node2.log" 2>&1 || true
+check "the refused node joins when it retries with the right code" test -s "${root[node2]}/var/lib/stackbox/cluster/node/node.crt"
+fp=$(code_for node3)
+join node3 "$fp" > "$work/join-node3.log" 2>&1 || true
+check "node3 joins" test -s "${root[node3]}/var/lib/stackbox/cluster/node/node.crt"
+
+# The three-node configuration: node 1 as it was installed, nodes 2 and 3 with every role but the console
+# proxy (as examples/three-node.toml assigns them).
+sed -e '/^\[overcommit\]/,$d' "$here/examples/allinone.toml" > "$work/three.toml"
+cat >> "$work/three.toml" <<'EOF'
+[[nodes]]
+name = "node2"
+address = "10.20.0.12"
+data_address = "10.30.0.12"
+roles = ["compute", "management", "message-bus", "storage-metadata"]
+
+[[nodes]]
+name = "node3"
+address = "10.20.0.13"
+data_address = "10.30.0.13"
+roles = ["compute", "management", "message-bus", "storage-metadata"]
+
+[overcommit]
+cpu = 4.0
+ram = 1.0
+disk = 1.0
+EOF
+command install -m 0644 "$work/three.toml" "$work/root/root/three.toml"
+grow() { inside stackboxd cluster install --config /root/three.toml; }
+# Killed in the middle (while node 2 installs its packages), then run again to the end.
+grow > "$work/grow-killed.log" 2>&1 &
+coordinator=$!
+for _ in $(seq 6000); do grep -q "node2/keystone.packages" "$work/grow-killed.log" && break; sleep 0.2; done
+pkill -9 -f "stackboxd cluster install --config /root/three.toml" || true
+wait "$coordinator" 2>/dev/null || true
+check "the coordinator was killed in the middle of growing" grep -q "node2/keystone.packages" "$work/grow-killed.log"
+grow > "$work/grow.log" 2>&1 || true
+echo "figure: join and grow from one node to three took $((SECONDS - join_start)) s"
+tail -3 "$work/grow.log"
+check "the rerun of the coordinator completes the three-node plan" grep -q "^cluster install complete" "$work/grow.log"
+done_twice() { # done_twice: no step finished in the killed run finishes again in the rerun
+  local twice
+  twice=$(comm -12 <(sed -n 's/^[a-z0-9]* *\([^ ]*\): done in .*/\1/p' "$work/grow-killed.log" | sort -u) \
+                   <(sed -n 's/^[a-z0-9]* *\([^ ]*\): done in .*/\1/p' "$work/grow.log" | sort -u))
+  [ -z "$twice" ] || { echo "done twice: $twice"; return 1; }
+}
+check "nothing the killed coordinator finished is done again" done_twice
+
+wsrep() { # wsrep NODE: the node's Galera status
+  local run=(on "$1"); [ "$1" = node1 ] && run=(inside)
+  "${run[@]}" mysql --protocol=socket -N -B -e "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_size', 'wsrep_local_state_comment', 'wsrep_cluster_status')" 2>&1
+}
+synced3() { local s; s=$(wsrep "$1"); grep -Eq "wsrep_cluster_size[[:space:]]+3" <<<"$s" && grep -q Synced <<<"$s" && grep -q Primary <<<"$s"; }
+for n in node1 node2 node3; do check "$n is a synced Galera member of three" synced3 "$n"; done
+inside rabbitmqctl --quiet cluster_status > "$work/rabbit-status.txt" 2>&1 || true
+check "RabbitMQ runs three nodes" sh -c "grep -q 'rabbit@node2' '$work/rabbit-status.txt' && grep -q 'rabbit@node3' '$work/rabbit-status.txt'"
+inside rabbitmqctl --quiet list_queues name type members > "$work/queues3.txt" 2>&1 || true
+check "nova's conductor queue is a quorum queue on all three nodes" \
+  sh -c "grep -E '^conductor[[:space:]]+quorum' '$work/queues3.txt' | grep -q 'rabbit@stackbox.*rabbit@node\|rabbit@node.*rabbit@stackbox' && grep -E '^conductor[[:space:]]+quorum' '$work/queues3.txt' | grep -q node2 && grep -E '^conductor[[:space:]]+quorum' '$work/queues3.txt' | grep -q node3"
+for endpoint in 5000/v3 9292/ 8778/ 8774/v2.1 9696/; do
+  check "three nodes: https://$api:$endpoint answers from the client namespace" \
+    client_get "https://$api:$endpoint" "$work/root/etc/stackbox/ca.pem"
+done
+smoke_on() { # smoke_on NODE ROOT LOG: the smoke test from NODE (its root ROOT) with the wizard's openrc
+  command install -m 0600 "$work/admin-openrc.sh" "$2/root/admin-openrc.sh"
+  local run=(on "$1"); [ "$1" = node1 ] && run=(inside)
+  "${run[@]}" sh -c '. /root/admin-openrc.sh && OS_CACERT=/etc/stackbox/ca.pem stackboxd smoke' > "$3" 2>&1 || true
+  grep -q "STACKBOX-SMOKE-OK" "$3"
+}
+check "three nodes: the smoke test boots a VM" smoke_on node2 "${root[node2]}" "$work/smoke-three.log"
+inside sh -c '. /root/admin-openrc.sh && OS_CACERT=/etc/stackbox/ca.pem openstack compute service list -f value -c Binary -c Host -c State' \
+  > "$work/compute-services.txt" 2>&1 || true
+check "nova-compute is up on node2 and node3" \
+  sh -c "grep -q 'nova-compute node2 up' '$work/compute-services.txt' && grep -q 'nova-compute node3 up' '$work/compute-services.txt'"
+
+# Losing node 1, which holds the API address: it moves, the APIs answer, a VM boots on a survivor.
+loss_start=$SECONDS
+kill -9 "$leader"; wait "$nspawn_pid" 2>/dev/null || true
+for _ in $(seq 60); do ip -n "${ns[node2]}" -4 -o addr show dev eth0 | grep -q " $api/24 " && break
+  ip -n "${ns[node3]}" -4 -o addr show dev eth0 | grep -q " $api/24 " && break; sleep 1; done
+check "the API address moved to a surviving node" \
+  sh -c "ip -n '${ns[node2]}' -4 -o addr show dev eth0 | grep -q ' $api/24 ' || ip -n '${ns[node3]}' -4 -o addr show dev eth0 | grep -q ' $api/24 '"
+for endpoint in 5000/v3 9292/ 8778/ 8774/v2.1 9696/; do
+  check "without node 1: https://$api:$endpoint answers" client_get "https://$api:$endpoint" "$work/root/etc/stackbox/ca.pem"
+done
+# nova marks the lost node's compute service down after service_down_time (60 s); then it schedules around it.
+for _ in $(seq 60); do
+  on node2 sh -c '. /root/admin-openrc.sh && OS_CACERT=/etc/stackbox/ca.pem openstack compute service list -f value -c Binary -c Host -c State' \
+    2>/dev/null | grep -q 'nova-compute stackbox down' && break
+  sleep 5
+done
+check "without node 1: the smoke test boots a VM on a survivor" smoke_on node2 "${root[node2]}" "$work/smoke-without-node1.log"
+echo "figure: losing node 1 to a VM booted on a survivor took $((SECONDS - loss_start)) s"
+
+# A full power loss: every node's init is killed, then all three boot again; nothing is typed.
+power_start=$SECONDS
+for n in node2 node3; do kill -9 "${init[$n]}"; wait "${pid[$n]}" 2>/dev/null || true; done
+boot_node & boot_peer node2 & boot_peer node3 & wait
+leader=
+for p in $(pgrep -P "$(pgrep -f 'systemd-nspawn .*--machine=stackbox' | head -1)" || true); do
+  [ "$(readlink "/proc/$p/ns/pid" 2>/dev/null)" != "$(readlink /proc/self/ns/pid)" ] && leader=$p
+done
+nspawn_pid=$(pgrep -f 'systemd-nspawn .*--machine=stackbox' | head -1)
+for n in node2 node3; do
+  pid[$n]=$(pgrep -f "systemd-nspawn .*--machine=$n" | head -1)
+  for p in $(pgrep -P "${pid[$n]}" || true); do
+    [ "$(readlink "/proc/$p/ns/pid" 2>/dev/null)" != "$(readlink /proc/self/ns/pid)" ] && init[$n]=$p
+  done
+done
+for _ in $(seq 120); do synced3 node1 && synced3 node2 && synced3 node3 && break; sleep 5; done
+for _ in $(seq 60); do client_get "https://$api:5000/v3" "$work/root/etc/stackbox/ca.pem" && break; sleep 2; done
+echo "figure: after a full power loss, Galera and keystone were back in $((SECONDS - power_start)) s"
+for n in node1 node2 node3; do check "after a full power loss, $n is a synced Galera member of three without a command" synced3 "$n"; done
+check "after a full power loss, keystone answers at the API address" client_get "https://$api:5000/v3" "$work/root/etc/stackbox/ca.pem"
+check "after a full power loss, the smoke test boots a VM" smoke_on node3 "${root[node3]}" "$work/smoke-after-full-power-loss.log"
