@@ -7,7 +7,8 @@
 #   sudo bench/cluster.sh [ROOTFS.tar] [STACKBOXD]
 #   (defaults: the boot tier's target/tmp/boot-image/rootfs.tar and target/debug/stackboxd)
 #
-# Joining nodes and growing to three are not measured yet: no node joins over the wire so far.
+# Phase 2 adds: seconds to join two nodes and grow to three, to boot a VM on a survivor after losing
+# node 1, and to get Galera of three and keystone back after a full power loss; each node's memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "cluster bench: run as root (it boots a system container)" >&2; exit 1; }

@@ -33,6 +33,8 @@ pub const HEALTH_PATH: &str = "/agent/v1/health";
 pub const ASSIGNMENT_PATH: &str = "/agent/v1/assignment";
 /// See [`HEALTH_PATH`].
 pub const STEPS_PATH: &str = "/agent/v1/steps";
+/// See [`HEALTH_PATH`].
+pub const STATUS_PATH: &str = "/agent/v1/status";
 /// Where an agent keeps the facts of every node that came with its assignment.
 pub const FACTS_FILE: &str = "/etc/stackbox/cluster-facts.json";
 
@@ -164,6 +166,16 @@ impl Agent {
             running: Arc::default(),
             one_at_a_time: Arc::default(),
         }
+    }
+
+    /// Where it reads and writes.
+    pub fn paths(&self) -> &AgentPaths {
+        &self.paths
+    }
+
+    /// The step it runs now, if any.
+    pub fn running(&self) -> Option<String> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// This node's health: version, facts, which node it is and what it runs.

@@ -15,8 +15,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::agent::{
-    ASSIGNMENT_PATH, Assignment, HEALTH_PATH, Health, STEPS_PATH, StepOutcome, StepRequest,
+    ASSIGNMENT_PATH, Assignment, HEALTH_PATH, Health, STATUS_PATH, STEPS_PATH, StepOutcome,
+    StepRequest,
 };
+use crate::status::NodeStatus;
 
 /// How long a health probe or an assignment may take.
 pub const SHORT: Duration = Duration::from_secs(30);
@@ -104,6 +106,11 @@ impl AgentLink {
     /// The agent's health.
     pub fn health(&self) -> Result<Health, LinkError> {
         self.call("GET", HEALTH_PATH, None::<&()>, SHORT)
+    }
+
+    /// What the agent sees of its node (Galera, RabbitMQ, the API address).
+    pub fn status(&self) -> Result<NodeStatus, LinkError> {
+        self.call("GET", STATUS_PATH, None::<&()>, SHORT)
     }
 
     /// Hands the agent its assignment.

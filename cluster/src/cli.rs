@@ -76,6 +76,13 @@ pub enum ClusterCommand {
     /// what is done and goes on. Exit status: 0 complete, 1 a step failed or an agent could not be
     /// reached, 2 for bad arguments.
     Install(crate::cli_install::InstallArgs),
+    /// Show every member's health as its agent reports it: roles, agent, Galera size and state,
+    /// RabbitMQ's running nodes and quorum-queue replicas, which node holds the API address.
+    ///
+    /// Asks every node of the configuration at once (mutual TLS with this node's cluster
+    /// certificate). Exit status: 0 when every agent answered and every storage and bus member sees
+    /// all the others, 1 otherwise, 2 for bad arguments.
+    Status(crate::cli_install::StatusArgs),
 }
 
 /// The arguments of `stackboxd cluster galera-start`.
@@ -161,6 +168,7 @@ pub fn run(args: ClusterArgs) -> ExitCode {
         ClusterCommand::Join(args) => join(&args),
         ClusterCommand::GaleraStart(args) => galera_start(&args),
         ClusterCommand::Install(args) => crate::cli_install::install(&args),
+        ClusterCommand::Status(args) => crate::cli_install::status(&args),
     }
 }
 

@@ -1,4 +1,5 @@
-//! `stackboxd cluster install`: its arguments and run (the coordinator is [`crate::coordinator`]).
+//! `stackboxd cluster install` and `status`: their arguments and runs (the coordinator is
+//! [`crate::coordinator`], the status [`crate::status`]).
 //!
 //! Prints every step's outcome with its node as it happens, then one line for the run. Exit status: 0
 //! when every step of every node is done, 1 when a step failed or an agent could not be reached (a
@@ -92,5 +93,79 @@ pub fn install(args: &InstallArgs) -> ExitCode {
             eprintln!("stackboxd cluster install: {}", chain(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// How `stackboxd cluster status` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A table for people.
+    Text,
+    /// The whole status as JSON.
+    Json,
+}
+
+/// The arguments of `stackboxd cluster status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The cluster configuration (the one the last `cluster install` assigned).
+    #[arg(long, value_name = "FILE", default_value = stackbox_installer::runner::CONFIG_PATH)]
+    pub config: PathBuf,
+    /// The wizard's state directory (this node's agent credentials are in `cluster/node/`).
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/stackbox")]
+    pub state: PathBuf,
+    /// The agents' port.
+    #[arg(long, value_name = "PORT", default_value_t = crate::agent::AGENT_PORT)]
+    pub agent_port: u16,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Runs `stackboxd cluster status`: exit 0 healthy, 1 not (or no answer), 2 for bad arguments.
+pub fn status(args: &StatusArgs) -> ExitCode {
+    let config = match stackbox_installer::load_config(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("stackboxd cluster status: {}", chain(&e));
+            return stackbox_common::cli::usage();
+        }
+    };
+    let dir = args.state.join(crate::node::NODE_DIR);
+    let tls = match crate::agent_client::tls_config(
+        &dir.join(crate::node::CLUSTER_CA),
+        &dir.join(crate::node::NODE_CERT),
+        &dir.join(crate::node::NODE_KEY),
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!(
+                "stackboxd cluster status: this node has no cluster credentials ({}): {}",
+                dir.display(),
+                chain(&e)
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let ask = |addr| {
+        crate::agent_client::AgentLink {
+            addr,
+            tls: tls.clone(),
+        }
+        .status()
+        .map_err(|e| chain(&e))
+    };
+    let status = crate::status::gather(&config, &ask, args.agent_port);
+    match args.format {
+        Format::Text => print!("{}", crate::status::render_text(&status)),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&status).unwrap_or_default()
+        ),
+    }
+    if status.healthy() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }

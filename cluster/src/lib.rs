@@ -21,6 +21,7 @@ pub mod join;
 pub mod node;
 pub mod precheck;
 pub mod proof;
+pub mod status;
 
 pub use code::{CodeStore, JoinCode};
 pub use join::{JoinGrant, JoinRefusal, JoinRequest, Joiner, Member, image_version};

@@ -117,6 +117,14 @@ pub fn plan(args: PlanArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The arguments of `stackboxd smoke`.
+#[derive(Debug, clap::Args)]
+pub struct SmokeArgs {
+    /// Boot the VM on this compute node (its name as nova knows it), not where the scheduler likes.
+    #[arg(long, value_name = "NODE")]
+    pub host: Option<String>,
+}
+
 /// `stackboxd install`: runs this node's steps of the plan, journaled, printing each step's outcome.
 pub fn install(args: InstallArgs) -> ExitCode {
     let verbose = args.verbose;
@@ -191,8 +199,8 @@ pub fn certificate(args: CertificateArgs) -> ExitCode {
 }
 
 /// `stackboxd smoke`: boots a test VM through the cloud (credentials from the environment) and reports.
-pub fn smoke() -> ExitCode {
-    match crate::flavor::openstack::smoke::run(&[]) {
+pub fn smoke(args: &SmokeArgs) -> ExitCode {
+    match crate::flavor::openstack::smoke::run(&[], args.host.as_deref()) {
         Ok(report) => {
             out(&report);
             ExitCode::SUCCESS

@@ -72,7 +72,7 @@ enum Command {
     ///
     /// Takes the admin credentials from the environment (OS_AUTH_URL, OS_PASSWORD, ...), prints its
     /// report and deletes what it created. Exit status: 0 when the VM came up, 1 otherwise.
-    Smoke,
+    Smoke(stackbox_installer::cli::SmokeArgs),
 }
 
 fn main() -> ExitCode {
@@ -92,6 +92,6 @@ fn main() -> ExitCode {
         Command::Serve(args) => stackbox_web::cli::run(args),
         Command::Certificate(args) => stackbox_installer::cli::certificate(args),
         Command::Cluster(args) => stackbox_cluster::cli::run(args),
-        Command::Smoke => stackbox_installer::cli::smoke(),
+        Command::Smoke(args) => stackbox_installer::cli::smoke(&args),
     }
 }

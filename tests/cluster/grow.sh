@@ -146,6 +146,9 @@ done_twice() { # done_twice: no step finished in the killed run finishes again i
   [ -z "$twice" ] || { echo "done twice: $twice"; return 1; }
 }
 check "nothing the killed coordinator finished is done again" done_twice
+# Each node's memory with three nodes (figures for bench/cluster.sh).
+node_memory | sed 's/node memory after the install/node 1 memory with three nodes/'
+for n in node2 node3; do (leader=${init[$n]}; node_memory | sed "s/node memory after the install/$n memory with three nodes/"); done
 
 wsrep() { # wsrep NODE: the node's Galera status
   local run=(on "$1"); [ "$1" = node1 ] && run=(inside)
@@ -153,6 +156,11 @@ wsrep() { # wsrep NODE: the node's Galera status
 }
 synced3() { local s; s=$(wsrep "$1"); grep -Eq "wsrep_cluster_size[[:space:]]+3" <<<"$s" && grep -q Synced <<<"$s" && grep -q Primary <<<"$s"; }
 for n in node1 node2 node3; do check "$n is a synced Galera member of three" synced3 "$n"; done
+on node2 stackboxd cluster status > "$work/status.txt" 2>&1 && status_rc=0 || status_rc=$?
+on node2 stackboxd cluster status --format json > "$work/status.json" 2>&1 || true
+cat "$work/status.txt"
+check "cluster status (from node2) says healthy" sh -c "[ $status_rc -eq 0 ] && grep -q '^healthy' '$work/status.txt'"
+check "cluster status names the API address's holder" grep -q "API address $api held by stackbox" "$work/status.txt"
 inside rabbitmqctl --quiet cluster_status > "$work/rabbit-status.txt" 2>&1 || true
 check "RabbitMQ runs three nodes" sh -c "grep -q 'rabbit@node2' '$work/rabbit-status.txt' && grep -q 'rabbit@node3' '$work/rabbit-status.txt'"
 inside rabbitmqctl --quiet list_queues name type members > "$work/queues3.txt" 2>&1 || true
@@ -162,13 +170,15 @@ for endpoint in 5000/v3 9292/ 8778/ 8774/v2.1 9696/; do
   check "three nodes: https://$api:$endpoint answers from the client namespace" \
     client_get "https://$api:$endpoint" "$work/root/etc/stackbox/ca.pem"
 done
-smoke_on() { # smoke_on NODE ROOT LOG: the smoke test from NODE (its root ROOT) with the wizard's openrc
+smoke_on() { # smoke_on NODE ROOT LOG [HOST]: the smoke test from NODE (its root ROOT) with the wizard's openrc, its VM on HOST
   command install -m 0600 "$work/admin-openrc.sh" "$2/root/admin-openrc.sh"
   local run=(on "$1"); [ "$1" = node1 ] && run=(inside)
-  "${run[@]}" sh -c '. /root/admin-openrc.sh && OS_CACERT=/etc/stackbox/ca.pem stackboxd smoke' > "$3" 2>&1 || true
+  "${run[@]}" sh -c '. /root/admin-openrc.sh && OS_CACERT=/etc/stackbox/ca.pem stackboxd smoke ${1:+--host "$1"}' sh "${4:-}" > "$3" 2>&1 || true
   grep -q "STACKBOX-SMOKE-OK" "$3"
 }
-check "three nodes: the smoke test boots a VM" smoke_on node2 "${root[node2]}" "$work/smoke-three.log"
+# A VM on each compute node (the first node's was booted by its own install).
+check "three nodes: the smoke test boots a VM on node2" smoke_on node2 "${root[node2]}" "$work/smoke-node2.log" node2
+check "three nodes: the smoke test boots a VM on node3" smoke_on node3 "${root[node3]}" "$work/smoke-node3.log" node3
 inside sh -c '. /root/admin-openrc.sh && OS_CACERT=/etc/stackbox/ca.pem openstack compute service list -f value -c Binary -c Host -c State' \
   > "$work/compute-services.txt" 2>&1 || true
 check "nova-compute is up on node2 and node3" \
@@ -179,6 +189,9 @@ loss_start=$SECONDS
 kill -9 "$leader"; wait "$nspawn_pid" 2>/dev/null || true
 for _ in $(seq 60); do ip -n "${ns[node2]}" -4 -o addr show dev eth0 | grep -q " $api/24 " && break
   ip -n "${ns[node3]}" -4 -o addr show dev eth0 | grep -q " $api/24 " && break; sleep 1; done
+on node2 stackboxd cluster status > "$work/status-without-node1.txt" 2>&1 && status_rc=0 || status_rc=$?
+check "without node 1, cluster status is not healthy and names the lost agent" \
+  sh -c "[ $status_rc -eq 1 ] && grep -q 'UNREACHABLE' '$work/status-without-node1.txt'"
 check "the API address moved to a surviving node" \
   sh -c "ip -n '${ns[node2]}' -4 -o addr show dev eth0 | grep -q ' $api/24 ' || ip -n '${ns[node3]}' -4 -o addr show dev eth0 | grep -q ' $api/24 '"
 for endpoint in 5000/v3 9292/ 8778/ 8774/v2.1 9696/; do

@@ -14,7 +14,7 @@ use actix_web::{HttpResponse, HttpServer, web};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use stackbox_cluster::agent::{
-    ASSIGNMENT_PATH, Agent, AgentError, AgentPaths, Assignment, HEALTH_PATH, STEPS_PATH,
+    ASSIGNMENT_PATH, Agent, AgentError, AgentPaths, Assignment, HEALTH_PATH, STATUS_PATH, STEPS_PATH,
     StepRequest,
 };
 use stackbox_cluster::node::{CLUSTER_CA, NODE_CERT, NODE_DIR, NODE_KEY};
@@ -123,6 +123,24 @@ async fn health(agent: web::Data<Agent>) -> HttpResponse {
     }
 }
 
+async fn status(agent: web::Data<Agent>) -> HttpResponse {
+    let agent = agent.into_inner();
+    let work = move || {
+        stackbox_cluster::status::local(
+            &agent.paths().config,
+            &stackbox_machine::system::Root::at(&agent.paths().root),
+            agent.running(),
+        )
+    };
+    match web::block(work).await {
+        Ok(s) => HttpResponse::Ok().json(s),
+        Err(e) => problem(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            e.to_string(),
+        ),
+    }
+}
+
 async fn assign(agent: web::Data<Agent>, body: web::Json<Assignment>) -> HttpResponse {
     let agent = agent.into_inner();
     match web::block(move || agent.assign(&body)).await {
@@ -151,6 +169,7 @@ async fn step(agent: web::Data<Agent>, body: web::Json<StepRequest>) -> HttpResp
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::JsonConfig::default().limit(BODY_LIMIT))
         .route(HEALTH_PATH, web::get().to(health))
+        .route(STATUS_PATH, web::get().to(status))
         .route(ASSIGNMENT_PATH, web::put().to(assign))
         .route(STEPS_PATH, web::post().to(step));
 }

@@ -31,6 +31,9 @@ pub struct Client<'a> {
     pub log: String,
     /// Each neutron call (`network create`, ...) and how long it took.
     pub neutron_calls: Vec<(String, Duration)>,
+    /// The compute node the VM must boot on (the admin's `--availability-zone nova:HOST`), else the
+    /// scheduler's choice.
+    pub host: Option<&'a str>,
 }
 
 /// The neutron commands of the `openstack` client (the first word of a call).
@@ -191,7 +194,8 @@ impl Client<'_> {
 
     /// Creates the server and waits until it is ACTIVE.
     fn boot(&mut self) -> Result<(), SmokeError> {
-        self.openstack(&[
+        let zone = self.host.map(|h| format!("nova:{h}"));
+        let mut args = vec![
             "server",
             "create",
             "--flavor",
@@ -202,8 +206,12 @@ impl Client<'_> {
             NAME,
             "--config-drive",
             "True",
-            NAME,
-        ])?;
+        ];
+        if let Some(zone) = &zone {
+            args.extend(["--availability-zone", zone.as_str()]);
+        }
+        args.push(NAME);
+        self.openstack(&args)?;
         let started = Instant::now();
         loop {
             let status =
@@ -225,11 +233,25 @@ impl Client<'_> {
                 _ => std::thread::sleep(Duration::from_secs(2)),
             }
         }
+        let on = self.openstack(&[
+            "server",
+            "show",
+            NAME,
+            "-f",
+            "value",
+            "-c",
+            "OS-EXT-SRV-ATTR:host",
+        ])?;
         self.note(format!(
-            "server ACTIVE after {:.0}s",
+            "server ACTIVE after {:.0}s on {on}",
             started.elapsed().as_secs_f64()
         ));
-        Ok(())
+        match self.host {
+            Some(host) if host != on => Err(fail(format!(
+                "the test server runs on {on}, not on {host} as asked"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// The server was built with a config drive (nova writes it with genisoimage before the VM starts, so

@@ -30,13 +30,14 @@ pub fn step(s: &mut NodeSteps, env: Vec<(String, String)>) {
     smoke.remedy = Some("Read /var/log/nova/nova-compute.log and the VM's console log; `openstack server list` shows what is left.".into());
 }
 
-/// Runs the smoke test (the `openstack` client's credentials from the process environment plus `env`);
-/// returns its report.
-pub fn run(env: &[(String, String)]) -> Result<String, SmokeError> {
+/// Runs the smoke test (the `openstack` client's credentials from the process environment plus `env`),
+/// its VM on `host` when given; returns its report.
+pub fn run(env: &[(String, String)], host: Option<&str>) -> Result<String, SmokeError> {
     let mut client = client::Client {
         env,
         log: String::new(),
         neutron_calls: Vec::new(),
+        host,
     };
     client.cleanup();
     client.neutron_calls.clear();
