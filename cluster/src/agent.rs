@@ -175,7 +175,10 @@ impl Agent {
 
     /// The step it runs now, if any.
     pub fn running(&self) -> Option<String> {
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// This node's health: version, facts, which node it is and what it runs.

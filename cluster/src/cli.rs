@@ -23,8 +23,8 @@ use stackbox_common::pki;
 
 use crate::code::{CodeError, CodeStore, Issued, JoinCode};
 use crate::galera::{self, Decision};
-use crate::node::{self, JoiningNode, Target};
-use crate::precheck::{self, CheckId, Named, render_refusal};
+use crate::node::{JoiningNode, Target};
+use crate::precheck::CheckId;
 use crate::proof::Fingerprint;
 
 /// The arguments of `stackboxd cluster`.
@@ -281,15 +281,18 @@ fn join(args: &JoinArgs) -> ExitCode {
         addr: SocketAddr::new(args.address, args.port),
         fingerprint: args.fingerprint,
     };
-    if let Err(failed) = precheck(&node, &target, &args.skip_check) {
-        return failed;
-    }
-    match node::join(&node, &target, &code, SystemTime::now()) {
-        Ok(dir) => {
+    match crate::joining::join_checked(&node, &target, &code, &args.skip_check, SystemTime::now()) {
+        Ok(joined) => {
+            for skipped in &joined.skipped {
+                eprintln!(
+                    "stackboxd cluster join: pre-join check {} skipped: {}",
+                    skipped.id, skipped.message
+                );
+            }
             out(&format!(
                 "joined the cluster of {}: this node's certificate, its key and the cluster CA are in {}\n",
                 args.address,
-                dir.display()
+                joined.dir.display()
             ));
             ExitCode::SUCCESS
         }
@@ -297,33 +300,6 @@ fn join(args: &JoinArgs) -> ExitCode {
             eprintln!("stackboxd cluster join: {}", chain(&e));
             ExitCode::FAILURE
         }
-    }
-}
-
-/// The pre-join checks, after making sure this node has not joined: `Err` with the exit status when
-/// they refuse the join (every failure printed) or cannot run. Skipped checks are said on stderr.
-fn precheck(node: &JoiningNode, target: &Target, skip: &[CheckId]) -> Result<(), ExitCode> {
-    let fail = |message: String| {
-        eprintln!("stackboxd cluster join: {message}");
-        ExitCode::FAILURE
-    };
-    node::not_joined(node).map_err(|e| fail(chain(&e)))?;
-    let (fetched, outcome) = precheck::run(target.addr, target.fingerprint, &node.name, skip)
-        .map_err(|e| fail(chain(&e)))?;
-    let member = Named {
-        node: &fetched.facts.node,
-        addr: target.addr.ip(),
-    };
-    for skipped in &outcome.skipped {
-        eprintln!(
-            "stackboxd cluster join: pre-join check {} skipped: {}",
-            skipped.id, skipped.message
-        );
-    }
-    if outcome.passed() {
-        Ok(())
-    } else {
-        Err(fail(render_refusal(member, &outcome).trim_end().to_owned()))
     }
 }
 

@@ -18,6 +18,7 @@ pub mod code;
 pub mod coordinator;
 pub mod galera;
 pub mod join;
+pub mod joining;
 pub mod node;
 pub mod precheck;
 pub mod proof;

@@ -12,7 +12,6 @@ use stackbox_common::cmd::Command;
 use stackbox_installer::ClusterConfig;
 use stackbox_machine::system::Root;
 
-
 /// Galera as one member sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Galera {
@@ -132,21 +131,26 @@ pub fn local(config_path: &Path, root: &Root, running: Option<String>) -> NodeSt
         },
         Err(e) => (None, Some(e)),
     };
-    let rabbit = run(&["rabbitmqctl", "--quiet", "--formatter", "json", "cluster_status"]).and_then(
-        |status| {
-            let queues = run(&[
-                "rabbitmqctl",
-                "--quiet",
-                "--formatter",
-                "json",
-                "list_queues",
-                "name",
-                "type",
-                "members",
-            ])?;
-            parse_rabbit(&status, &queues).ok_or_else(|| "unreadable rabbitmqctl output".to_owned())
-        },
-    );
+    let rabbit = run(&[
+        "rabbitmqctl",
+        "--quiet",
+        "--formatter",
+        "json",
+        "cluster_status",
+    ])
+    .and_then(|status| {
+        let queues = run(&[
+            "rabbitmqctl",
+            "--quiet",
+            "--formatter",
+            "json",
+            "list_queues",
+            "name",
+            "type",
+            "members",
+        ])?;
+        parse_rabbit(&status, &queues).ok_or_else(|| "unreadable rabbitmqctl output".to_owned())
+    });
     let api = config.as_ref().and_then(|c| c.networks.api_address);
     let holds_api_address = api.is_some_and(|a| {
         stackbox_machine::probe::net::addresses()
@@ -268,10 +272,7 @@ pub fn gather(
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| h.join().ok())
-            .collect()
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
     ClusterStatus {
         cluster: config.name.clone(),
@@ -282,9 +283,10 @@ pub fn gather(
 
 /// The status as a table for people.
 pub fn render_text(s: &ClusterStatus) -> String {
-    let holder = s.members.iter().find(|m| {
-        matches!(&m.agent, AgentAnswer::Healthy { status } if status.holds_api_address)
-    });
+    let holder = s
+        .members
+        .iter()
+        .find(|m| matches!(&m.agent, AgentAnswer::Healthy { status } if status.holds_api_address));
     let mut out = format!(
         "cluster {}: {} node(s), API address {} held by {}\n",
         s.cluster,
@@ -362,7 +364,9 @@ mod tests {
         // Must fail: no Galera variables (MariaDB without wsrep), a size that is not a number.
         assert_eq!(parse_wsrep("Uptime\t5\n"), None);
         assert_eq!(
-            parse_wsrep("wsrep_cluster_size\tthree\nwsrep_local_state_comment\tSynced\nwsrep_cluster_status\tPrimary\n"),
+            parse_wsrep(
+                "wsrep_cluster_size\tthree\nwsrep_local_state_comment\tSynced\nwsrep_cluster_status\tPrimary\n"
+            ),
             None
         );
     }
@@ -374,7 +378,10 @@ mod tests {
             {"name": "q-plugin", "type": "quorum", "members": ["rabbit@stackbox", "rabbit@node2"]},
             {"name": "reply_1", "type": "classic", "members": []}]"#;
         let r = parse_rabbit(status, queues).unwrap();
-        assert_eq!(r.running, ["rabbit@node2", "rabbit@node3", "rabbit@stackbox"]);
+        assert_eq!(
+            r.running,
+            ["rabbit@node2", "rabbit@node3", "rabbit@stackbox"]
+        );
         assert_eq!((r.quorum_queues, r.min_replicas), (2, 2));
         // Must fail: not JSON, no running_nodes.
         assert_eq!(parse_rabbit("Cluster status of node", queues), None);
@@ -432,11 +439,17 @@ mod tests {
         s.members[0].agent = AgentAnswer::Healthy {
             status: synced(3, 2),
         };
-        assert!(!s.healthy(), "a RabbitMQ member that does not see all three");
+        assert!(
+            !s.healthy(),
+            "a RabbitMQ member that does not see all three"
+        );
         s.members[0] = member("a", &roles, None);
         assert!(!s.healthy(), "an unreachable agent");
         let text = render_text(&s);
-        assert!(text.contains("agent: UNREACHABLE: connecting: refused"), "{text}");
+        assert!(
+            text.contains("agent: UNREACHABLE: connecting: refused"),
+            "{text}"
+        );
         assert!(text.contains("NOT HEALTHY"), "{text}");
         assert!(text.contains("held by no node that answered"), "{text}");
     }

@@ -14,8 +14,8 @@ use actix_web::{HttpResponse, HttpServer, web};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use stackbox_cluster::agent::{
-    ASSIGNMENT_PATH, Agent, AgentError, AgentPaths, Assignment, HEALTH_PATH, STATUS_PATH, STEPS_PATH,
-    StepRequest,
+    ASSIGNMENT_PATH, Agent, AgentError, AgentPaths, Assignment, HEALTH_PATH, STATUS_PATH,
+    STEPS_PATH, StepRequest,
 };
 use stackbox_cluster::node::{CLUSTER_CA, NODE_CERT, NODE_DIR, NODE_KEY};
 

@@ -241,6 +241,49 @@ async fn cluster_members(state: web::Data<AppState>, _: Admin) -> Result<HttpRes
     Ok(HttpResponse::Ok().json(serde_json::json!({ "members": state.wizard.members()? })))
 }
 
+/// A new node's request to join a member (its wizard's "Join an existing cluster").
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinExisting {
+    /// The member's management address.
+    pub member: String,
+    /// The join code the member showed.
+    pub code: String,
+    /// The member's TLS fingerprint.
+    pub fingerprint: String,
+}
+
+async fn cluster_join_existing(
+    state: web::Data<AppState>,
+    post: AdminJson<JoinExisting>,
+) -> Result<HttpResponse, WebError> {
+    let st = state.clone();
+    let body = post.body.into_inner();
+    let joined = web::block(move || {
+        st.wizard.join_existing(
+            &body.member,
+            &body.code,
+            &body.fingerprint,
+            std::time::SystemTime::now(),
+        )
+    })
+    .await
+    .map_err(|e| WebError::Internal(anyhow::anyhow!("the join's thread: {e}")))??;
+    Ok(HttpResponse::Ok().json(joined))
+}
+
+async fn cluster_code(
+    state: web::Data<AppState>,
+    _: AdminAction,
+) -> Result<HttpResponse, WebError> {
+    let issued = state.wizard.issue_join_code(std::time::SystemTime::now())?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "code": issued.code.expose(),
+        "fingerprint": issued.fingerprint,
+        "expires_in_minutes": issued.minutes,
+    })))
+}
+
 async fn roles_get(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
     let roles: Vec<_> = state.wizard.catalog.roles().values().collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({
@@ -398,6 +441,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/cluster/precheck", web::get().to(cluster_precheck))
         .route("/cluster/members", web::get().to(cluster_members))
+        .route(
+            "/cluster/join-existing",
+            web::post().to(cluster_join_existing),
+        )
+        .route("/cluster/code", web::post().to(cluster_code))
         .route("/roles", web::get().to(roles_get))
         .route("/roles", web::put().to(roles_put))
         .route("/settings", web::get().to(settings_get))
@@ -428,6 +476,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/cluster/join"),
     ("get", "/cluster/precheck"),
     ("get", "/cluster/members"),
+    ("post", "/cluster/code"),
+    ("post", "/cluster/join-existing"),
     ("get", "/roles"),
     ("put", "/roles"),
     ("get", "/settings"),

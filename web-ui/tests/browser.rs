@@ -1,7 +1,7 @@
 //! A real browser walks the wizard: Debian's Chromium, headless, driven over WebDriver (chromedriver)
 //! by fantoccini, against the wizard serving HTTPS on 127.0.0.1. Sign in with the setup token, set the
 //! admin password, read the hardware report, submit a bad network form and then a good one, create the
-//! single-node cluster, choose roles and save the settings (with a bad ratio first). With `STACKBOX_SCREENSHOTS=DIR` it saves PNGs of the pages there.
+//! cluster (a join with malformed fields first, a join code issued after), choose roles and save the settings (with a bad ratio first). With `STACKBOX_SCREENSHOTS=DIR` it saves PNGs of the pages there.
 //!
 //! Chromium and chromedriver must be installed (deps/web.txt); when they are missing the test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -282,16 +282,22 @@ async fn chromium_walks_sign_in_password_hardware_network_cluster_roles_settings
         assert_eq!(at(&c, "/cluster").await, "/cluster");
         assert!(dir.join("network.json").exists());
 
-        // A single-node cluster, nothing that pretends to join.
-        let page = c.source().await.unwrap();
-        assert!(page.contains("Joining an existing cluster is not available yet"));
+        // Create or join: a join with malformed fields names each of them; then a cluster of one.
+        fill(&c, "#member", "not an address").await;
+        fill(&c, "#code", "XX").await;
+        fill(&c, "#fingerprint", "SHA256:00").await;
+        click(&c, "#join-cluster").await;
+        for id in ["#member-error", "#code-error", "#fingerprint-error"] {
+            assert!(!text(&c, id).await.is_empty(), "{id}");
+        }
         fill(&c, "#name", "lab").await;
         click(&c, "#create-cluster").await;
-        assert!(
-            text(&c, "#cluster-created")
-                .await
-                .contains("Single-node cluster lab")
-        );
+        assert!(text(&c, "#cluster-created").await.contains("Cluster lab"));
+        // The member issues a join code for the next node, shown once with its fingerprint.
+        click(&c, "#issue-code").await;
+        let code = text(&c, "#code").await;
+        assert!(stackbox_cluster::JoinCode::parse(&code).is_ok(), "{code}");
+        assert!(text(&c, "#fingerprint").await.starts_with("SHA256:"));
         shot(&c, "cluster.png").await;
         click(&c, "#next").await;
         assert_eq!(at(&c, "/roles").await, "/roles");

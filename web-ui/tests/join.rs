@@ -424,3 +424,102 @@ fn the_joiner_fetches_the_precheck_over_the_pinned_connection() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A member whose wizard answers to `hostname`, with a code issued through its wizard.
+fn member_named(hostname: &str) -> (MemberNode, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let running = Running::start(options(dir.path()));
+    let nics = running.state.wizard.nic_names();
+    let form = serde_json::from_str(
+        &NETWORK
+            .replace("NIC", &nics[0])
+            .replace("\"node1\"", &format!("\"{hostname}\"")),
+    )
+    .unwrap();
+    let settings = stackbox_web::network::validate(&form, &nics).unwrap();
+    running.state.wizard.store_network(&settings).unwrap();
+    running.state.wizard.create_cluster("lab", "").unwrap();
+    let fingerprint = Fingerprint::parse(&running.state.fingerprint).unwrap();
+    let issued = running
+        .state
+        .wizard
+        .issue_join_code(SystemTime::now())
+        .unwrap();
+    assert_eq!(issued.fingerprint, fingerprint.to_string());
+    let member = MemberNode {
+        _dir: dir,
+        running,
+        fingerprint,
+    };
+    (member, issued.code.expose().to_owned())
+}
+
+#[test]
+fn a_node_joins_through_its_wizard_after_the_checks_and_the_member_lists_it() {
+    let (member, code) = member_named("localhost");
+    let dir = tempfile::tempdir().unwrap();
+    let joiner = Running::start(options(dir.path()));
+    let wizard = &joiner.state.wizard;
+    let at = member.running.addr.to_string();
+    let fp = member.fingerprint.to_string();
+    // Must fail: every malformed field is named, nothing is sent or written.
+    match wizard.join_existing("not an address", "XX", "SHA256:00", SystemTime::now()) {
+        Err(stackbox_web::error::WebError::Invalid(errors)) => {
+            let fields: Vec<&str> = errors.iter().map(|e| e.field).collect();
+            assert_eq!(fields, ["member", "code", "fingerprint"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(wizard.joined().unwrap().is_none());
+    let joined = wizard
+        .join_existing(&at, &code, &fp, SystemTime::now())
+        .unwrap();
+    assert_eq!(joined.member, member.running.addr.ip());
+    assert_eq!(wizard.joined().unwrap(), Some(joined));
+    assert!(
+        joiner
+            .state_dir
+            .join(NODE_DIR)
+            .join(node::NODE_CERT)
+            .exists()
+    );
+    assert_eq!(member.running.state.wizard.members().unwrap().len(), 1);
+    // Joined once: a second join is refused as a conflict.
+    let again = wizard.join_existing(&at, &code, &fp, SystemTime::now());
+    assert!(
+        matches!(again, Err(stackbox_web::error::WebError::Conflict(_))),
+        "{again:?}"
+    );
+}
+
+#[test]
+fn the_wizards_join_refuses_a_member_that_fails_the_checks_and_writes_nothing() {
+    // The member's name does not resolve to its address here: the name-resolution check refuses.
+    let (member, code) = member_named("node-unresolvable");
+    let dir = tempfile::tempdir().unwrap();
+    let joiner = Running::start(options(dir.path()));
+    let err = joiner
+        .state
+        .wizard
+        .join_existing(
+            &member.running.addr.to_string(),
+            &code,
+            &member.fingerprint.to_string(),
+            SystemTime::now(),
+        )
+        .unwrap_err();
+    assert!(format!("{err:?}").contains("name-resolution"), "{err:?}");
+    assert!(!joiner.state_dir.join(NODE_DIR).exists());
+    assert!(joiner.state.wizard.joined().unwrap().is_none());
+    assert!(member.running.state.wizard.members().unwrap().is_empty());
+    // A member issues codes only once it has a cluster.
+    let lone = tempfile::tempdir().unwrap();
+    let alone = Running::start(options(lone.path()));
+    assert!(
+        alone
+            .state
+            .wizard
+            .issue_join_code(SystemTime::now())
+            .is_err()
+    );
+}

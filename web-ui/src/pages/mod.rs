@@ -32,6 +32,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/network", web::post().to(setup::network_submit))
         .route("/cluster", web::get().to(setup::cluster_form))
         .route("/cluster", web::post().to(setup::cluster_submit))
+        .route("/cluster/code", web::post().to(setup::cluster_code))
+        .route("/cluster/join", web::post().to(setup::cluster_join))
         .route("/roles", web::get().to(choices::roles_form))
         .route("/roles", web::post().to(choices::roles_submit))
         .route("/settings", web::get().to(choices::settings_form))

@@ -17,6 +17,8 @@ use crate::chrome::{
 };
 use crate::error::{FieldError, WebError};
 use crate::state::AppState;
+use crate::wizard::join::JoinedMember;
+use crate::wizard::joining::{IssuedCode, JoinedCluster};
 
 /// The hardware report.
 #[derive(Template)]
@@ -76,7 +78,8 @@ impl NetworkPage {
     }
 }
 
-/// The cluster page: create a single-node cluster.
+/// The cluster page: create a cluster (of one, at first) or join an existing one; on a member, issue
+/// a join code for the next node and list the nodes that joined.
 #[derive(Template)]
 #[template(path = "cluster.html")]
 pub struct ClusterPage {
@@ -84,14 +87,44 @@ pub struct ClusterPage {
     pub c: Chrome,
     /// The created cluster, if any.
     pub cluster: Option<ClusterSettings>,
+    /// The member this node joined, if it joined one.
+    pub joined: Option<JoinedCluster>,
+    /// The nodes that joined through this member.
+    pub members: Vec<JoinedMember>,
+    /// A join code just issued (shown once).
+    pub code: Option<IssuedCode>,
     /// Whether network settings are stored.
     pub network_set: bool,
     /// The name field's value.
     pub name: String,
     /// The API address field's value.
     pub api_address: String,
+    /// The join form's member address.
+    pub member: String,
+    /// The join form's fingerprint.
+    pub fingerprint: String,
     /// What was wrong with the submission.
     pub errors: Vec<FieldError>,
+}
+
+impl ClusterPage {
+    /// The page as the wizard's state has it, with empty forms.
+    fn of(state: &AppState, csrf: &str) -> Result<ClusterPage, WebError> {
+        let answers = &state.wizard.answers;
+        Ok(ClusterPage {
+            c: Chrome::admin("Cluster", "cluster", csrf),
+            cluster: answers.cluster()?,
+            joined: state.wizard.joined()?,
+            members: state.wizard.members()?,
+            code: None,
+            network_set: answers.network()?.is_some(),
+            name: "stackbox".to_owned(),
+            api_address: String::new(),
+            member: String::new(),
+            fingerprint: String::new(),
+            errors: Vec::new(),
+        })
+    }
 }
 
 impl ClusterPage {
@@ -236,17 +269,7 @@ pub async fn network_submit(
 
 /// The cluster page: the created cluster, or the form that creates it.
 pub async fn cluster_form(state: web::Data<AppState>, s: Admin) -> Result<HttpResponse, PageError> {
-    let answers = &state.wizard.answers;
-    let network = answers.network()?;
-    let page = ClusterPage {
-        c: Chrome::admin("Cluster", "cluster", s.csrf()),
-        cluster: answers.cluster()?,
-        network_set: network.is_some(),
-        name: "stackbox".to_owned(),
-        api_address: String::new(),
-        errors: Vec::new(),
-    };
-    html(StatusCode::OK, &page)
+    html(StatusCode::OK, &ClusterPage::of(&state, s.csrf())?)
 }
 
 /// The cluster form.
@@ -279,12 +302,77 @@ pub async fn cluster_submit(
         Err(WebError::Invalid(errors)) => html(
             StatusCode::UNPROCESSABLE_ENTITY,
             &ClusterPage {
-                c: Chrome::admin("Cluster", "cluster", post.csrf()),
-                cluster: None,
-                network_set: true,
                 name: post.body.name.clone(),
                 api_address: post.body.api_address.clone(),
                 errors,
+                ..ClusterPage::of(&state, post.csrf())?
+            },
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Issues a join code for the next node and shows it (once) with this member's fingerprint.
+pub async fn cluster_code(
+    state: web::Data<AppState>,
+    post: AdminForm<CsrfOnly>,
+) -> Result<HttpResponse, PageError> {
+    let code = state.wizard.issue_join_code(std::time::SystemTime::now())?;
+    html(
+        StatusCode::OK,
+        &ClusterPage {
+            code: Some(code),
+            ..ClusterPage::of(&state, post.csrf())?
+        },
+    )
+}
+
+/// The join form.
+#[derive(Deserialize)]
+pub struct JoinPost {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    member: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    fingerprint: String,
+}
+
+impl CsrfField for JoinPost {
+    fn csrf(&self) -> Option<&str> {
+        Some(&self.csrf)
+    }
+}
+
+/// Joins the member the operator named, or shows the form again with what is wrong (the code is
+/// never shown again).
+pub async fn cluster_join(
+    state: web::Data<AppState>,
+    post: AdminForm<JoinPost>,
+) -> Result<HttpResponse, PageError> {
+    let st = state.clone();
+    let (member, code, fingerprint) = (
+        post.body.member.clone(),
+        post.body.code.clone(),
+        post.body.fingerprint.clone(),
+    );
+    let result = web::block(move || {
+        st.wizard
+            .join_existing(&member, &code, &fingerprint, std::time::SystemTime::now())
+    })
+    .await
+    .map_err(|e| WebError::Internal(anyhow::anyhow!("the join's thread: {e}")))?;
+    match result {
+        Ok(_) => Ok(redirect("/cluster")),
+        Err(WebError::Invalid(errors)) => html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &ClusterPage {
+                member: post.body.member.clone(),
+                fingerprint: post.body.fingerprint.clone(),
+                errors,
+                ..ClusterPage::of(&state, post.csrf())?
             },
         ),
         Err(e) => Err(e.into()),

@@ -10,6 +10,7 @@
 
 pub mod finish;
 pub mod join;
+pub mod joining;
 pub mod review;
 
 use std::path::{Path, PathBuf};
