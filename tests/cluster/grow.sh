@@ -22,6 +22,7 @@ for n in node2 node3; do
   printf '[Match]\nName=eth0\n[Network]\nAddress=10.20.0.1%s/24\n' "$i" > "${root[$n]}/etc/systemd/network/10-eth0.network"
   printf '[Match]\nName=eth1\n[Network]\nAddress=10.30.0.1%s/24\n' "$i" > "${root[$n]}/etc/systemd/network/10-eth1.network"
   echo STACKBOX_PROFILE=lab > "${root[$n]}/etc/default/stackbox"
+  echo "$n" > "${root[$n]}/etc/hostname" # the image names every machine stackbox; each node has its own name
   # The rack's DNS, as an operator would have it: every node's name resolves before the join.
   printf '10.20.0.11 stackbox\n10.20.0.12 node2\n10.20.0.13 node3\n' >> "${root[$n]}/etc/hosts"
   ip netns add "${ns[$n]}"
@@ -68,7 +69,10 @@ on() { # on NODE CMD...: runs CMD inside node2 or node3 (node1 is `inside`)
   local n=$1; shift
   nsenter -t "${init[$n]}" -a -- env -i PATH=/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "$@"
 }
-boot_peer node2 & boot_peer node3 & wait
+# Both at once, each in a subshell (wait for those two only: node 1's container is a child of this shell).
+boot_peer node2 & b2=$!
+boot_peer node3 & b3=$!
+wait "$b2" "$b3"
 # (boot_peer ran in subshells: find the containers' inits again here.)
 for n in node2 node3; do
   pid[$n]=$(pgrep -f "systemd-nspawn .*--machine=$n" | head -1)
@@ -186,7 +190,8 @@ check "nova-compute is up on node2 and node3" \
 
 # Losing node 1, which holds the API address: it moves, the APIs answer, a VM boots on a survivor.
 loss_start=$SECONDS
-kill -9 "$leader"; wait "$nspawn_pid" 2>/dev/null || true
+gone() { for _ in $(seq 300); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.2; done; }
+kill -9 "$leader"; wait "$nspawn_pid" 2>/dev/null || true; gone "$nspawn_pid"
 for _ in $(seq 60); do ip -n "${ns[node2]}" -4 -o addr show dev eth0 | grep -q " $api/24 " && break
   ip -n "${ns[node3]}" -4 -o addr show dev eth0 | grep -q " $api/24 " && break; sleep 1; done
 on node2 stackboxd cluster status > "$work/status-without-node1.txt" 2>&1 && status_rc=0 || status_rc=$?
@@ -208,8 +213,11 @@ echo "figure: losing node 1 to a VM booted on a survivor took $((SECONDS - loss_
 
 # A full power loss: every node's init is killed, then all three boot again; nothing is typed.
 power_start=$SECONDS
-for n in node2 node3; do kill -9 "${init[$n]}"; wait "${pid[$n]}" 2>/dev/null || true; done
-boot_node & boot_peer node2 & boot_peer node3 & wait
+for n in node2 node3; do kill -9 "${init[$n]}"; gone "${pid[$n]}"; done
+boot_node & b1=$!
+boot_peer node2 & b2=$!
+boot_peer node3 & b3=$!
+wait "$b1" "$b2" "$b3"
 leader=
 for p in $(pgrep -P "$(pgrep -f 'systemd-nspawn .*--machine=stackbox' | head -1)" || true); do
   [ "$(readlink "/proc/$p/ns/pid" 2>/dev/null)" != "$(readlink /proc/self/ns/pid)" ] && leader=$p

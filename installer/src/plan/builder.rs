@@ -147,6 +147,14 @@ impl NodeSteps<'_> {
     /// Waits until a service answers through its public endpoint.
     pub fn ready(&mut self, name: &str, title: &str, after: &[&str], url: &str, log: &str) {
         let check = http_ready(url);
+        // When haproxy and keepalived restart (the cluster grew), the API address is gone for a few
+        // seconds until keepalived holds it again: the wait is done again, so that nothing after it
+        // starts a service that calls the API address while it is away.
+        let watch: Vec<String> = after
+            .iter()
+            .filter(|a| **a == "haproxy.start")
+            .map(|a| self.id(a))
+            .collect();
         self.add(
             name,
             title,
@@ -159,8 +167,11 @@ impl NodeSteps<'_> {
                 argv: check,
                 contains: None,
             },
-        )
-        .log = Some(log.to_owned());
+        );
+        if let Some(step) = self.steps.last_mut() {
+            step.log = Some(log.to_owned());
+            step.watch = watch;
+        }
     }
 }
 
