@@ -87,6 +87,7 @@ fn create_user(s: &mut NodeSteps, user: &str) {
 /// The other members join the leader's cluster.
 fn join(s: &mut NodeSteps, bus_leader: &str) {
     let leader_up = format!("{bus_leader}/rabbitmq.start");
+    let me = s.node().to_owned();
     s.add(
         "rabbitmq.join",
         "join the RabbitMQ cluster",
@@ -94,6 +95,16 @@ fn join(s: &mut NodeSteps, bus_leader: &str) {
         Action::Commands {
             commands: vec![
                 argv(&["rabbitmqctl", "stop_app"]),
+                // A node that was reinstalled under the same name is still a member in the leader's
+                // eyes, which then refuses it (`inconsistent_cluster`): the leader forgets the old one
+                // first (a node that never joined is not a member: nothing to forget).
+                argv(&[
+                    "sh",
+                    "-c",
+                    &format!(
+                        "rabbitmqctl -n rabbit@{bus_leader} forget_cluster_node rabbit@{me} || true"
+                    ),
+                ]),
                 argv(&[
                     "rabbitmqctl",
                     "join_cluster",
@@ -111,7 +122,7 @@ fn join(s: &mut NodeSteps, bus_leader: &str) {
     // OpenStack's quorum queues declared before this node joined keep their members: each gets a
     // replica here too, so that a queue survives losing any one node (queues declared later get every
     // member from the start).
-    let me = format!("rabbit@{}", s.node());
+    let me = format!("rabbit@{me}");
     s.once(
         "rabbitmq.grow",
         "give every quorum queue a replica on this node",
