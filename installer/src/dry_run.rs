@@ -127,4 +127,8 @@ impl System for PlanOnlySystem {
     fn verifies(&self) -> bool {
         false
     }
+
+    fn pause(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }

@@ -42,6 +42,11 @@ pub trait System {
     async fn path_exists(&self, path: &str) -> bool;
     /// Creates an empty marker file (and its directory).
     async fn touch(&self, path: &str) -> Result<(), StepError>;
+    /// How long a wait pauses between two asks (a machine that only says what it would do, or a test's,
+    /// need not pause).
+    fn pause(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
     /// Whether a step's own check can be asked again after it acted. A machine that only says what it
     /// would do (plan mode) cannot: its checks always answer "not done".
     fn verifies(&self) -> bool {
@@ -140,6 +145,8 @@ pub enum ExecError {
     Secrets(#[from] crate::secrets::SecretsError),
 }
 
+/// How many passes in a row, a second apart, a wait needs.
+const WAIT_PASSES: u32 = 2;
 /// Markers of steps whose only evidence is that they ran.
 const MARKERS: &str = "/var/lib/stackbox/markers/";
 /// How many bytes of a step's output the journal keeps.
@@ -437,6 +444,8 @@ impl<S: System> Executor<'_, S> {
                 self.system.touch(path).await?
             }
             DoneCheck::Never => {}
+            // A wait is its own check, asked until it held (asking once more could meet a flap).
+            _ if matches!(step.action, Action::Wait { .. }) => {}
             _ if !self.system.verifies() => {}
             _ => {
                 if !self.is_done(step).await? {
@@ -483,18 +492,24 @@ impl<S: System> Executor<'_, S> {
                 Ok(out)
             }
             Action::Wait { argv, timeout_secs } => {
+                // Ready means ready twice in a row, a second apart: one answer can slip through while
+                // a service restarts (haproxy retries the connection, then its health check marks the
+                // server down), and what comes next must not meet the gap.
                 let deadline = Instant::now() + std::time::Duration::from_secs(*timeout_secs);
+                let mut passes = 0;
                 loop {
                     match sys.run(argv, &[]).await {
-                        Ok(out) => return Ok(out),
+                        Ok(out) if passes + 1 >= WAIT_PASSES => return Ok(out),
+                        Ok(_) => passes += 1,
                         Err(e) if Instant::now() >= deadline => {
                             return Err(StepError::NotReady {
                                 seconds: *timeout_secs,
                                 source: Box::new(e),
                             });
                         }
-                        Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+                        Err(_) => passes = 0,
                     }
+                    tokio::time::sleep(sys.pause()).await;
                 }
             }
         }

@@ -63,6 +63,10 @@ impl Fake {
 }
 
 impl System for Fake {
+    fn pause(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     async fn packages_installed(&self, packages: &[String]) -> Result<bool, StepError> {
         let have = self.packages.lock().unwrap();
         Ok(packages.iter().all(|p| have.contains(p)))

@@ -135,7 +135,11 @@ grow() { inside stackboxd cluster install --config /root/three.toml; }
 # Killed in the middle (while node 2 installs its packages), then run again to the end.
 grow > "$work/grow-killed.log" 2>&1 &
 coordinator=$!
-for _ in $(seq 6000); do grep -q "node2/keystone.packages" "$work/grow-killed.log" && break; sleep 0.2; done
+for _ in $(seq 6000); do
+  grep -q "node2/keystone.packages" "$work/grow-killed.log" && break
+  kill -0 "$coordinator" 2>/dev/null || break # it stopped (failed) before: the check below says so
+  sleep 0.2
+done
 pkill -9 -f "stackboxd cluster install --config /root/three.toml" || true
 wait "$coordinator" 2>/dev/null || true
 check "the coordinator was killed in the middle of growing" grep -q "node2/keystone.packages" "$work/grow-killed.log"
@@ -202,12 +206,15 @@ check "the API address moved to a surviving node" \
 for endpoint in 5000/v3 9292/ 8778/ 8774/v2.1 9696/; do
   check "without node 1: https://$api:$endpoint answers" client_get "https://$api:$endpoint" "$work/root/etc/stackbox/ca.pem"
 done
-# nova marks the lost node's compute service down after service_down_time (60 s); then it schedules around it.
-for _ in $(seq 60); do
-  on node2 sh -c '. /root/admin-openrc.sh && OS_CACERT=/etc/stackbox/ca.pem openstack compute service list -f value -c Binary -c Host -c State' \
-    2>/dev/null | grep -q 'nova-compute stackbox down' && break
-  sleep 5
-done
+# nova marks the lost node's compute service down after service_down_time (60 s), neutron its agents after
+# agent_down_time (75 s); then they schedule around it (a new network's DHCP on a live agent).
+lost_seen() {
+  on node2 sh -c '. /root/admin-openrc.sh && export OS_CACERT=/etc/stackbox/ca.pem &&
+    openstack compute service list -f value -c Binary -c Host -c State | grep -q "nova-compute stackbox down" &&
+    ! openstack network agent list --host stackbox -f value -c Alive | grep -qE "True|:-\\)"' 2>/dev/null
+}
+for _ in $(seq 60); do lost_seen && break; sleep 5; done
+check "nova and neutron see node 1's services down" lost_seen
 check "without node 1: the smoke test boots a VM on a survivor" smoke_on node2 "${root[node2]}" "$work/smoke-without-node1.log"
 echo "figure: losing node 1 to a VM booted on a survivor took $((SECONDS - loss_start)) s"
 
