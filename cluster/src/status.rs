@@ -120,6 +120,7 @@ pub fn local(config_path: &Path, root: &Root, running: Option<String>) -> NodeSt
     let (galera, galera_error) = match run(&[
         "mysql",
         "--protocol=socket",
+        "--connect-timeout=5",
         "-N",
         "-B",
         "-e",

@@ -214,12 +214,15 @@ fn three_nodes_cluster_galera_and_rabbitmq() {
         p.step("node1/mariadb.start").unwrap().title,
         "bootstrap the Galera cluster"
     );
-    assert!(
-        p.step("node2/mariadb.start")
-            .unwrap()
-            .after
-            .contains(&"node1/mariadb.start".to_owned())
-    );
+    // Members join one at a time: each after the one before it is synced.
+    for (node, before) in [("node2", "node1"), ("node3", "node2")] {
+        let after = &p.step(&format!("{node}/mariadb.start")).unwrap().after;
+        assert!(
+            after.contains(&format!("{before}/mariadb.synced")),
+            "{node}: {after:?}"
+        );
+    }
+    assert!(p.step("node1/mariadb.synced").is_some());
     assert!(p.step("node2/rabbitmq.join").is_some());
     assert!(p.step("node1/rabbitmq.join").is_none());
     assert!(

@@ -79,10 +79,14 @@ fn start(s: &mut NodeSteps, ctx: &Ctx, db_leader: &str) {
         );
         step.log = Some("/var/log/mysql/error.log".into());
     } else {
-        let after_leader = format!("{db_leader}/mariadb.start");
+        // Members join one at a time, each after the one before it is synced (Galera's advice: two
+        // joiners at once, one the other's donor, lost a joiner in the three-node run).
+        let before = previous_member(ctx)
+            .map(|p| format!("{p}/mariadb.synced"))
+            .unwrap_or_else(|| format!("{db_leader}/mariadb.start"));
         let mut after = vec!["mariadb.config", "time"];
         if !is_leader {
-            after.push(&after_leader);
+            after.push(&before);
         }
         s.units(
             "mariadb.start",
@@ -93,6 +97,48 @@ fn start(s: &mut NodeSteps, ctx: &Ctx, db_leader: &str) {
             "/var/log/mysql/error.log",
         );
     }
+    if ctx.galera {
+        synced(s);
+    }
+}
+
+/// The storage member before this one in the configuration's order, if any.
+fn previous_member(ctx: &Ctx) -> Option<String> {
+    let members: Vec<&str> = ctx.galera_members.split(',').collect();
+    let storage: Vec<&str> = ctx
+        .all_nodes
+        .iter()
+        .filter(|p| members.contains(&p.address.as_str()))
+        .map(|p| p.name.as_str())
+        .collect();
+    let me = storage.iter().position(|n| *n == ctx.node_name)?;
+    me.checked_sub(1).map(|i| storage[i].to_owned())
+}
+
+/// Waits until this member is synced with the cluster (a joiner has its state transfer behind it).
+fn synced(s: &mut NodeSteps) {
+    let check = argv(&[
+        "sh",
+        "-c",
+        "mysql --protocol=socket -N -B -e \"SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'\" | grep -qw Synced",
+    ]);
+    let step = s.add(
+        "mariadb.synced",
+        "wait until this Galera member is synced",
+        &["mariadb.start"],
+        Action::Wait {
+            argv: check.clone(),
+            timeout_secs: 600,
+        },
+        DoneCheck::Command {
+            argv: check,
+            contains: None,
+        },
+    );
+    step.log = Some("/var/log/mysql/error.log".into());
+    step.remedy = Some(
+        "`journalctl -u mariadb` says why the member did not sync; `systemctl restart mariadb` makes it join again (stackboxd cluster galera-start picks a running member)".into(),
+    );
 }
 
 /// The leader creates stackbox's administrative user (and, with Galera, the state-transfer user).
