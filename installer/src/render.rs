@@ -71,7 +71,7 @@ pub struct Ctx {
     pub memcached_servers: String,
     /// The public endpoint host (name or address).
     pub api_host: String,
-    /// The database host the services connect to.
+    /// The database host the services connect to: this node's own Galera member when it has one.
     pub db_host: String,
     /// APIs behind haproxy.
     pub apis: Vec<Api>,

@@ -49,10 +49,16 @@ pub fn context(config: &ClusterConfig, node: &Node, api_host: String, apis: Vec<
             .collect::<Vec<_>>()
             .join(","),
         api_host,
-        db_host: storage
-            .first()
-            .map(|p| p.address.clone())
-            .unwrap_or_default(),
+        // A storage member's services use its own Galera member, so that they outlive any other node;
+        // a node without the role uses the first member.
+        db_host: if node.has("storage-metadata") {
+            node.address.to_string()
+        } else {
+            storage
+                .first()
+                .map(|p| p.address.clone())
+                .unwrap_or_default()
+        },
         apis,
         vrrp: vrrp(config, node),
     }
