@@ -283,12 +283,7 @@ fn join(args: &JoinArgs) -> ExitCode {
     };
     match crate::joining::join_checked(&node, &target, &code, &args.skip_check, SystemTime::now()) {
         Ok(joined) => {
-            for skipped in &joined.skipped {
-                eprintln!(
-                    "stackboxd cluster join: pre-join check {} skipped: {}",
-                    skipped.id, skipped.message
-                );
-            }
+            say_skipped(&joined.skipped);
             out(&format!(
                 "joined the cluster of {}: this node's certificate, its key and the cluster CA are in {}\n",
                 args.address,
@@ -297,9 +292,22 @@ fn join(args: &JoinArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
+            if let crate::joining::CheckedJoinError::Checks { skipped, .. } = &e {
+                say_skipped(skipped);
+            }
             eprintln!("stackboxd cluster join: {}", chain(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The pre-join checks that were not run, with why, on stderr.
+fn say_skipped(skipped: &[crate::precheck::Finding]) {
+    for s in skipped {
+        eprintln!(
+            "stackboxd cluster join: pre-join check {} skipped: {}",
+            s.id, s.message
+        );
     }
 }
 

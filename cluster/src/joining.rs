@@ -18,9 +18,15 @@ pub enum CheckedJoinError {
     /// The member's facts could not be fetched (wrong fingerprint, no answer).
     #[error(transparent)]
     Fetch(#[from] PrecheckError),
-    /// The pre-join checks failed: the text names the member and every failure.
-    #[error("{0}")]
-    Checks(String),
+    /// The pre-join checks failed: the text names the member and every failure; `skipped` the checks
+    /// not run, with why.
+    #[error("{text}")]
+    Checks {
+        /// The refusal for the operator.
+        text: String,
+        /// Checks not run.
+        skipped: Vec<Finding>,
+    },
     /// The member refused, or the join failed.
     #[error(transparent)]
     Join(JoinError),
@@ -50,11 +56,12 @@ pub fn join_checked(
             node: &fetched.facts.node,
             addr: target.addr.ip(),
         };
-        return Err(CheckedJoinError::Checks(
-            precheck::render_refusal(member, &outcome)
+        return Err(CheckedJoinError::Checks {
+            text: precheck::render_refusal(member, &outcome)
                 .trim_end()
                 .to_owned(),
-        ));
+            skipped: outcome.skipped,
+        });
     }
     let dir = node::join(node, target, code, now).map_err(CheckedJoinError::Join)?;
     Ok(Joined {
