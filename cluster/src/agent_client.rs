@@ -22,6 +22,9 @@ use crate::status::NodeStatus;
 
 /// How long a health probe or an assignment may take.
 pub const SHORT: Duration = Duration::from_secs(30);
+/// How long a status may take: the agent asks MariaDB and RabbitMQ (`rabbitmqctl` starts an Erlang VM
+/// per call, slow on a busy node, and waits up to its own timeout for unresponsive queues).
+pub const STATUS: Duration = Duration::from_secs(90);
 /// How long one step may take (package installs and database migrations on a slow node).
 pub const STEP: Duration = Duration::from_secs(3600);
 /// The largest answer read (a step's output is kept short by the journal).
@@ -110,7 +113,7 @@ impl AgentLink {
 
     /// What the agent sees of its node (Galera, RabbitMQ, the API address).
     pub fn status(&self) -> Result<NodeStatus, LinkError> {
-        self.call("GET", STATUS_PATH, None::<&()>, SHORT)
+        self.call("GET", STATUS_PATH, None::<&()>, STATUS)
     }
 
     /// Hands the agent its assignment.
