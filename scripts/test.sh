@@ -5,7 +5,9 @@
 #   boot:             builds the appliance image once and boots every medium and firmware under QEMU
 #   cluster:          boots the image's root as a system container; its setup wizard is answered over
 #                     HTTPS and, after a paused and a killed command-line run, resumes the all-in-one
-#                     install to its done page (a VM booted by the smoke test); a rerun changes nothing
+#                     install to its done page (a VM booted by the smoke test); a rerun changes nothing;
+#                     then two more containers join, the coordinator grows the cluster to three (killed
+#                     and rerun), a node is lost and all power is lost (tests/cluster/grow.sh)
 # Ends with one line: `tests: N passed, M failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
