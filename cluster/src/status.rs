@@ -132,12 +132,18 @@ pub fn local(config_path: &Path, root: &Root, running: Option<String>) -> NodeSt
         },
         Err(e) => (None, Some(e)),
     };
+    // Membership (cluster_status) is the health; the quorum replicas are shown when list_queues
+    // answers, and its failure (an unresponsive queue) is said beside them. Both are bounded, so the
+    // agent answers within its caller's time.
+    let mut queue_error = None;
     let rabbit = run(&[
         "rabbitmqctl",
         "--quiet",
         "--formatter",
         "json",
         "cluster_status",
+        "--timeout",
+        "10",
     ])
     .and_then(|status| {
         let queues = run(&[
@@ -146,10 +152,16 @@ pub fn local(config_path: &Path, root: &Root, running: Option<String>) -> NodeSt
             "--formatter",
             "json",
             "list_queues",
+            "--timeout",
+            "10",
             "name",
             "type",
             "members",
-        ])?;
+        ])
+        .unwrap_or_else(|e| {
+            queue_error = Some(format!("listing the queues: {e}"));
+            "[]".to_owned()
+        });
         parse_rabbit(&status, &queues).ok_or_else(|| "unreadable rabbitmqctl output".to_owned())
     });
     let api = config.as_ref().and_then(|c| c.networks.api_address);
@@ -164,7 +176,7 @@ pub fn local(config_path: &Path, root: &Root, running: Option<String>) -> NodeSt
         galera,
         galera_error,
         rabbitmq: rabbit.as_ref().ok().cloned(),
-        rabbitmq_error: rabbit.err(),
+        rabbitmq_error: rabbit.err().or(queue_error),
         holds_api_address,
         running,
     }
@@ -322,6 +334,9 @@ pub fn render_text(s: &ClusterStatus) -> String {
                     )),
                     (None, Some(e)) => out.push_str(&format!("  galera: {e}\n")),
                     (None, None) => {}
+                }
+                if let (Some(_), Some(e)) = (&status.rabbitmq, &status.rabbitmq_error) {
+                    out.push_str(&format!("  rabbitmq: {e}\n"));
                 }
                 match (&status.rabbitmq, &status.rabbitmq_error) {
                     (Some(r), _) => out.push_str(&format!(
