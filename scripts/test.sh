@@ -17,6 +17,20 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 scripts/install-deps.sh test web
 image/install-host-deps.sh
+# Incremental caches double the target directory and a fresh test run never reuses them.
+export CARGO_INCREMENTAL=0
+# The tiers need about 25 GB at their peak: the build (3 GB), the image and its package cache (8 GB) and
+# three cluster roots with the cloud installed (13 GB). Too little space fails here, not as a linker's
+# bus error an hour in.
+need_gb=25
+for dir in target /var/tmp; do
+  mkdir -p "$dir"
+  free_gb=$(( $(df --output=avail -k "$dir" | tail -1) / 1024 / 1024 ))
+  if [ "$free_gb" -lt "$need_gb" ]; then
+    echo "test: $dir has $free_gb GB free; the tiers need $need_gb GB (df -h $dir)" >&2
+    exit 1
+  fi
+done
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

@@ -8,6 +8,8 @@ use crate::plan::infrastructure::Leaders;
 pub struct Mgmt {
     /// Whether this node is the management leader.
     pub is_leader: bool,
+    /// The management leader's name.
+    pub leader: String,
     /// The step after which the services' databases exist.
     pub dbs: String,
     /// The step after which keystone's admin and identity endpoints exist.
@@ -31,6 +33,7 @@ impl Mgmt {
         };
         Mgmt {
             is_leader,
+            leader: leaders.mgmt.clone(),
             dbs: on_leader("databases"),
             keystone: on_leader("keystone.bootstrap"),
             endpoints: on_leader("keystone.endpoints"),

@@ -20,12 +20,13 @@ pub fn controller(s: &mut NodeSteps, ctx: &OpenStackCtx, m: &Mgmt) {
     );
     config(s, ctx, &["nova.packages"]);
     if m.is_leader {
-        cells(s, m);
+        cells(s, ctx, m);
     }
-    let nova_db: &str = if m.is_leader {
-        "nova.db-sync"
+    // The other management nodes' nova starts once the leader's cells name each node's own database.
+    let nova_db = if m.is_leader {
+        "nova.db-sync".to_owned()
     } else {
-        &m.endpoints
+        format!("{}/nova.cell-urls", m.leader)
     };
     s.files(
         "nova.api-default",
@@ -43,7 +44,7 @@ pub fn controller(s: &mut NodeSteps, ctx: &OpenStackCtx, m: &Mgmt) {
         &[
             "nova.config",
             "nova.api-default",
-            nova_db,
+            &nova_db,
             &m.endpoints,
             "placement.ready",
         ],
@@ -65,8 +66,33 @@ pub fn controller(s: &mut NodeSteps, ctx: &OpenStackCtx, m: &Mgmt) {
     );
 }
 
+/// Makes the cells' database URLs templates that each node fills from its own `[database]/connection`
+/// (nova's cell-mapping templates): a cell mapping otherwise names the leader's database host, and every
+/// node's nova would fail with the leader. cell0 keeps no message bus; cell1's bus is the configuration's,
+/// every bus node.
+const CELL_URLS: &str = "set -e
+nova-manage cell_v2 update_cell --cell_uuid 00000000-0000-0000-0000-000000000000 \
+  --transport-url none:/// --database_connection '{scheme}://{username}:{password}@{hostname}/nova_cell0'
+uuid=$(nova-manage cell_v2 list_cells | awk -F'|' '$2 ~ /^ *cell1 *$/ { gsub(/ /, \"\", $3); print $3 }')
+test -n \"$uuid\"
+nova-manage cell_v2 update_cell --cell_uuid \"$uuid\" \
+  --database_connection '{scheme}://{username}:{password}@{hostname}/{path}'";
+
+/// `host:port,host:port` of a transport URL (`rabbit://user:password@host:port,.../`), without its
+/// users and passwords.
+fn bus_hosts(transport_url: &str) -> String {
+    let hosts = transport_url
+        .trim_start_matches("rabbit://")
+        .trim_end_matches('/');
+    hosts
+        .split(',')
+        .map(|h| h.rsplit_once('@').map_or(h, |(_, host)| host))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The leader's nova databases: the API tables, cell0, cell1 and the cell tables.
-fn cells(s: &mut NodeSteps, m: &Mgmt) {
+fn cells(s: &mut NodeSteps, ctx: &OpenStackCtx, m: &Mgmt) {
     let nova_log = "/var/log/nova/nova-manage.log";
     s.once(
         "nova.api-db-sync",
@@ -104,10 +130,22 @@ fn cells(s: &mut NodeSteps, m: &Mgmt) {
             contains: Some(" cell1 ".into()),
         },
     );
+    // The bus hosts are named in the step, so a grown bus redoes it.
+    let cell_urls = format!(
+        "echo \"cell1's message bus: {}\"\n{CELL_URLS}",
+        bus_hosts(&ctx.transport_url)
+    );
+    s.once(
+        "nova.cell-urls",
+        "point the cells at each node's own database",
+        &["nova.cell1"],
+        vec![as_user("nova", &cell_urls)],
+        nova_log,
+    );
     s.once(
         "nova.db-sync",
         "create nova's cell tables",
-        &["nova.cell1"],
+        &["nova.cell-urls"],
         vec![as_user("nova", "nova-manage db sync")],
         nova_log,
     );
@@ -166,4 +204,21 @@ pub fn discover_hosts(s: &mut NodeSteps, compute_nodes: &[&Node]) {
         },
     )
     .log = Some("/var/log/nova/nova-manage.log".into());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bus_hosts;
+
+    #[test]
+    fn bus_hosts_keep_hosts_and_drop_users_and_passwords() {
+        assert_eq!(
+            bus_hosts(
+                "rabbit://openstack:@@secret:rabbit@@@10.0.0.1:5672,openstack:pw@10.0.0.2:5672/"
+            ),
+            "10.0.0.1:5672,10.0.0.2:5672"
+        );
+        assert_eq!(bus_hosts("rabbit://u:p@h:5672/"), "h:5672");
+        assert!(!bus_hosts("rabbit://u:secret@h:5672/").contains("secret"));
+    }
 }
