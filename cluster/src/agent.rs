@@ -25,6 +25,8 @@ use stackbox_installer::secrets::Secrets;
 use stackbox_installer::{ClusterConfig, certificate};
 use stackbox_machine::system::Root;
 
+use crate::leave::{LeaveOutcome, LeaveRequest};
+
 /// The port every node's agent listens on (mutual TLS, cluster certificates only).
 pub const AGENT_PORT: u16 = 8444;
 /// The agent's routes: its health, its assignment, its steps.
@@ -118,6 +120,9 @@ pub enum AgentError {
     /// The step's thread could not be started or died.
     #[error("the step's thread: {0}")]
     Thread(String),
+    /// Leaving the cluster stopped at a command that failed (its output and every line before it).
+    #[error("leaving the cluster failed:\n{0}")]
+    Leave(String),
 }
 
 /// Where an agent reads and writes (the real paths, or a test's directory).
@@ -135,6 +140,8 @@ pub struct AgentPaths {
     pub ca: certificate::Paths,
     /// The machine probed for facts.
     pub root: PathBuf,
+    /// This node's cluster credentials (deleted when it leaves).
+    pub credentials: PathBuf,
 }
 
 impl Default for AgentPaths {
@@ -146,6 +153,7 @@ impl Default for AgentPaths {
             facts: FACTS_FILE.into(),
             ca: certificate::Paths::default(),
             root: "/".into(),
+            credentials: Path::new("/var/lib/stackbox").join(crate::node::NODE_DIR),
         }
     }
 }
@@ -258,31 +266,58 @@ impl Agent {
     /// Runs one of this node's steps on a thread of its own and waits for it. Steps run one at a
     /// time; a request that arrives while another runs waits its turn.
     pub async fn run_step(&self, request: StepRequest) -> Result<StepOutcome, AgentError> {
+        self.on_own_thread(request.id.clone(), move |agent| agent.run_locked(&request))
+            .await
+    }
+
+    /// Leaves the cluster (see [`crate::leave`]), after any step that runs, on a thread of its own.
+    pub async fn leave(&self, request: LeaveRequest) -> Result<LeaveOutcome, AgentError> {
+        self.on_own_thread("leave".into(), move |agent| {
+            let prepared = agent.prepared(&request.node, "leave")?;
+            let units = prepared.plan().units_to_stop(prepared.node());
+            let commands = crate::leave::commands(prepared.node(), &units);
+            match crate::leave::carry_out(&commands, &agent.paths.credentials) {
+                Ok(output) => Ok(LeaveOutcome {
+                    node: request.node.clone(),
+                    output,
+                }),
+                Err(output) => Err(AgentError::Leave(output.join("\n"))),
+            }
+        })
+        .await
+    }
+
+    /// Runs `work` on a thread of its own, one piece of work at a time, and waits for it: a coordinator
+    /// that disconnects does not stop it half-way.
+    async fn on_own_thread<T: Send + 'static>(
+        &self,
+        what: String,
+        work: impl FnOnce(&Agent) -> Result<T, AgentError> + Send + 'static,
+    ) -> Result<T, AgentError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let agent = self.clone();
         std::thread::Builder::new()
             .name("agent-step".into())
             .spawn(move || {
-                let _ = tx.send(agent.run_step_blocking(&request));
+                let _turn = agent
+                    .one_at_a_time
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                *agent.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(what);
+                let result = work(&agent);
+                *agent.running.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                let _ = tx.send(result);
             })
             .map_err(|e| AgentError::Thread(e.to_string()))?;
         rx.await
             .map_err(|_| AgentError::Thread("it stopped without an answer".into()))?
     }
 
-    fn run_step_blocking(&self, request: &StepRequest) -> Result<StepOutcome, AgentError> {
-        let _turn = self.one_at_a_time.lock().unwrap_or_else(|p| p.into_inner());
-        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(request.id.clone());
-        let result = self.run_locked(request);
-        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        result
-    }
-
-    fn run_locked(&self, request: &StepRequest) -> Result<StepOutcome, AgentError> {
-        let node = request.id.split('/').next().map(str::to_owned);
+    /// The assigned plan, prepared for `node`, which must be this machine (`what` names the request).
+    fn prepared(&self, node: &str, what: &str) -> Result<install::Prepared, AgentError> {
         let opts = Options {
             config: self.paths.config.clone(),
-            node,
+            node: Some(node.to_owned()),
             secrets: self.paths.secrets.clone(),
             journal: self.paths.journal.clone(),
             stop_after: None,
@@ -296,11 +331,16 @@ impl Agent {
             .any(|n| n.name == prepared.node())
         {
             return Err(AgentError::Refused(format!(
-                "step {}: this machine is not node {} (none of its addresses is the node's)",
-                request.id,
+                "{what}: this machine is not node {} (none of its addresses is the node's)",
                 prepared.node()
             )));
         }
+        Ok(prepared)
+    }
+
+    fn run_locked(&self, request: &StepRequest) -> Result<StepOutcome, AgentError> {
+        let node = request.id.split('/').next().unwrap_or_default();
+        let prepared = self.prepared(node, &format!("step {}", request.id))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -338,6 +378,7 @@ mod tests {
                 endpoint: dir.join("stackbox.pem"),
             },
             root: dir.to_owned(),
+            credentials: dir.join("node"),
         }
     }
 
@@ -438,5 +479,27 @@ mod tests {
             .unwrap_err();
         // No configuration yet: the installer says so.
         assert!(matches!(err, AgentError::Install(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn another_machine_is_refused_leaving_and_keeps_its_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let agent = Agent::new(paths(dir.path()));
+        agent.assign(&assignment()).unwrap();
+        std::fs::create_dir_all(dir.path().join("node")).unwrap();
+        std::fs::write(dir.path().join("node").join(crate::node::NODE_KEY), "key").unwrap();
+        // The test's root has none of node3's addresses: this machine is not node3.
+        let err = agent
+            .leave(LeaveRequest {
+                node: "node3".into(),
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, AgentError::Refused(why) if why.contains("not node node3")),
+            "{err:?}"
+        );
+        assert!(dir.path().join("node").join(crate::node::NODE_KEY).exists());
+        assert!(agent.running().is_none());
     }
 }

@@ -18,6 +18,8 @@ use crate::agent::{
     ASSIGNMENT_PATH, Assignment, HEALTH_PATH, Health, STATUS_PATH, STEPS_PATH, StepOutcome,
     StepRequest,
 };
+use crate::galera::view::{GALERA_PATH, PeerGalera};
+use crate::leave::{LEAVE_PATH, LeaveOutcome, LeaveRequest};
 use crate::status::NodeStatus;
 
 /// How long a health probe or an assignment may take.
@@ -27,6 +29,8 @@ pub const SHORT: Duration = Duration::from_secs(30);
 pub const STATUS: Duration = Duration::from_secs(90);
 /// How long one step may take (package installs and database migrations on a slow node).
 pub const STEP: Duration = Duration::from_secs(3600);
+/// How long a Galera state may take (a file and one query, while MariaDB starts at boot).
+pub const GALERA: Duration = Duration::from_secs(10);
 /// The largest answer read (a step's output is kept short by the journal).
 const ANSWER_LIMIT: usize = 4 * 1024 * 1024;
 
@@ -125,6 +129,16 @@ impl AgentLink {
     /// Runs one step on the agent's node and waits for it.
     pub fn run_step(&self, request: &StepRequest) -> Result<StepOutcome, LinkError> {
         self.call("POST", STEPS_PATH, Some(request), STEP)
+    }
+
+    /// The agent's node's Galera: its saved primary component and whether it is primary now.
+    pub fn galera(&self) -> Result<PeerGalera, LinkError> {
+        self.call("GET", GALERA_PATH, None::<&()>, GALERA)
+    }
+
+    /// Asks the agent's node to leave the cluster (see [`crate::leave`]) and waits for it.
+    pub fn leave(&self, request: &LeaveRequest) -> Result<LeaveOutcome, LinkError> {
+        self.call("POST", LEAVE_PATH, Some(request), STEP)
     }
 
     fn call<B: Serialize, T: DeserializeOwned>(

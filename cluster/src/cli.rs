@@ -83,6 +83,18 @@ pub enum ClusterCommand {
     /// certificate). Exit status: 0 when every agent answered and every storage and bus member sees
     /// all the others, 1 otherwise, 2 for bad arguments.
     Status(crate::cli_install::StatusArgs),
+    /// Remove NODE from the cluster, from the node that created it.
+    ///
+    /// Refused when NODE is not a member, is this node, leads a role (its first node, which
+    /// bootstrapped it) or is the last node of one of its roles, and while NODE hosts servers (each is
+    /// named: migrate or delete them first). Else NODE's agent lets it leave cleanly (RabbitMQ's quorum
+    /// replicas handed back and its cluster left, every unit stopped and disabled, Galera left, its
+    /// cluster credentials deleted), nova's and neutron's records of it are deleted, and the
+    /// configuration without it (STATE/cluster/config.toml) is installed on the remaining nodes.
+    /// Leaving two storage-metadata or message-bus nodes is warned of: their quorum needs a third.
+    /// A removal that stopped half-way is run again. Exit status: 0 removed, 1 refused or failed,
+    /// 2 for bad arguments.
+    Remove(crate::cli_install::RemoveArgs),
 }
 
 /// The arguments of `stackboxd cluster galera-start`.
@@ -100,6 +112,13 @@ pub struct GaleraArgs {
     /// Seconds between looks while waiting.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub retry: u64,
+    /// The wizard's state directory: with cluster credentials in `cluster/node/`, the other members'
+    /// agents are asked for their Galera state.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/stackbox")]
+    pub state: PathBuf,
+    /// The agents' port.
+    #[arg(long, value_name = "PORT", default_value_t = crate::agent::AGENT_PORT)]
+    pub agent_port: u16,
 }
 
 /// The arguments of `stackboxd cluster code`.
@@ -169,6 +188,7 @@ pub fn run(args: ClusterArgs) -> ExitCode {
         ClusterCommand::GaleraStart(args) => galera_start(&args),
         ClusterCommand::Install(args) => crate::cli_install::install(&args),
         ClusterCommand::Status(args) => crate::cli_install::status(&args),
+        ClusterCommand::Remove(args) => crate::cli_install::remove(&args),
     }
 }
 
@@ -313,8 +333,31 @@ fn say_skipped(skipped: &[crate::precheck::Finding]) {
 
 /// `stackboxd cluster galera-start`: decides, acts, and while it must wait, says why and looks again.
 fn galera_start(args: &GaleraArgs) -> ExitCode {
+    let dir = args.state.join(crate::node::NODE_DIR);
+    // Without cluster credentials (a cluster of one, or a node that never joined) no agent is asked.
+    let tls = crate::agent_client::tls_config(
+        &dir.join(crate::node::CLUSTER_CA),
+        &dir.join(crate::node::NODE_CERT),
+        &dir.join(crate::node::NODE_KEY),
+    )
+    .ok();
+    let ask_agent = |ip: std::net::IpAddr| {
+        let tls = tls.clone()?;
+        crate::agent_client::AgentLink {
+            addr: std::net::SocketAddr::new(ip, args.agent_port),
+            tls,
+        }
+        .galera()
+        .ok()
+    };
+    let ask: Option<&dyn Fn(std::net::IpAddr) -> Option<galera::view::PeerGalera>> =
+        if tls.is_some() {
+            Some(&ask_agent)
+        } else {
+            None
+        };
     loop {
-        match galera::prepare(&args.config, &args.datadir, &args.env_file) {
+        match galera::prepare(&args.config, &args.datadir, &args.env_file, ask) {
             Ok(Decision::Wait(reason)) => {
                 galera::tell_console(&format!("stackbox: MariaDB waits: {reason}"));
                 eprintln!("stackboxd cluster galera-start: waiting: {reason}");

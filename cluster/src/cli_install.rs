@@ -1,5 +1,5 @@
-//! `stackboxd cluster install` and `status`: their arguments and runs (the coordinator is
-//! [`crate::coordinator`], the status [`crate::status`]).
+//! `stackboxd cluster install`, `status` and `remove`: their arguments and runs (the coordinator is
+//! [`crate::coordinator`], the status [`crate::status`], the removal [`crate::remove`]).
 //!
 //! Prints every step's outcome with its node as it happens, then one line for the run. Exit status: 0
 //! when every step of every node is done, 1 when a step failed or an agent could not be reached (a
@@ -14,13 +14,11 @@ use stackbox_installer::install::render_event;
 
 use crate::coordinator::{self, CoordError, Report, Setup};
 
-/// The arguments of `stackboxd cluster install`.
+/// What every coordinator run takes besides its configuration.
 #[derive(Debug, clap::Args)]
-pub struct InstallArgs {
-    /// The cluster configuration, every node with its roles (as `examples/three-node.toml`).
-    #[arg(long, value_name = "FILE")]
-    pub config: PathBuf,
-    /// The wizard's state directory (this node's agent credentials are kept in `cluster/node/`).
+pub struct RunArgs {
+    /// The wizard's state directory (this node's agent credentials are kept in `cluster/node/`; a
+    /// removal writes the configuration without the node to `cluster/config.toml`).
     #[arg(long, value_name = "DIR", default_value = "/var/lib/stackbox")]
     pub state: PathBuf,
     /// The agents' port.
@@ -29,6 +27,29 @@ pub struct InstallArgs {
     /// Print every step's output too.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+impl RunArgs {
+    /// The coordinator's setup for `config`.
+    fn setup(&self, config: &std::path::Path) -> Setup {
+        Setup {
+            config: config.to_owned(),
+            state_dir: self.state.clone(),
+            port: self.agent_port,
+            ..Setup::default()
+        }
+    }
+}
+
+/// The arguments of `stackboxd cluster install`.
+#[derive(Debug, clap::Args)]
+pub struct InstallArgs {
+    /// The cluster configuration, every node with its roles (as `examples/three-node.toml`).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub run: RunArgs,
 }
 
 /// The run's closing line.
@@ -55,17 +76,10 @@ pub fn render_report(report: &Report) -> String {
     )
 }
 
-/// Runs `stackboxd cluster install`.
-pub fn install(args: &InstallArgs) -> ExitCode {
-    let setup = Setup {
-        config: args.config.clone(),
-        state_dir: args.state.clone(),
-        port: args.agent_port,
-        ..Setup::default()
-    };
+/// Prints a coordinator's events, each line behind its node.
+fn printer(verbose: bool) -> impl Fn(&str, &stackbox_installer::executor::Event) + Sync {
     let stdout = Mutex::new(std::io::stdout());
-    let verbose = args.verbose;
-    let print = |node: &str, event: &stackbox_installer::executor::Event| {
+    move |node: &str, event: &stackbox_installer::executor::Event| {
         let text = render_event(event, verbose);
         if text.is_empty() {
             return;
@@ -75,8 +89,13 @@ pub fn install(args: &InstallArgs) -> ExitCode {
             let _ = std::io::Write::write_all(&mut *out, format!("{node:<8} {line}\n").as_bytes());
         }
         let _ = std::io::Write::flush(&mut *out);
-    };
-    match coordinator::install(&setup, &print) {
+    }
+}
+
+/// Runs `stackboxd cluster install`.
+pub fn install(args: &InstallArgs) -> ExitCode {
+    let setup = args.run.setup(&args.config);
+    match coordinator::install(&setup, &printer(args.run.verbose)) {
         Ok(report) => {
             print!("{}", render_report(&report));
             if report.failed.is_some() {
@@ -91,6 +110,44 @@ pub fn install(args: &InstallArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("stackboxd cluster install: {}", chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The arguments of `stackboxd cluster remove`.
+#[derive(Debug, clap::Args)]
+pub struct RemoveArgs {
+    /// The node to remove, by its name in the configuration.
+    pub node: String,
+    /// The cluster configuration (the one the last `cluster install` assigned).
+    #[arg(long, value_name = "FILE", default_value = stackbox_installer::runner::CONFIG_PATH)]
+    pub config: PathBuf,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub run: RunArgs,
+}
+
+/// Runs `stackboxd cluster remove`.
+pub fn remove(args: &RemoveArgs) -> ExitCode {
+    let setup = args.run.setup(&args.config);
+    let say = |line: &str| println!("{line}");
+    match crate::remove::remove(&setup, &args.node, &say, &printer(args.run.verbose)) {
+        Ok(report) => {
+            print!("{}", render_report(&report));
+            if report.failed.is_some() {
+                ExitCode::FAILURE
+            } else {
+                println!("{} removed", args.node);
+                ExitCode::SUCCESS
+            }
+        }
+        Err(crate::remove::RemoveError::Coord(e @ CoordError::Load(_))) => {
+            eprintln!("stackboxd cluster remove: {}", chain(&e));
+            stackbox_common::cli::usage()
+        }
+        Err(e) => {
+            eprintln!("stackboxd cluster remove: {}", chain(&e));
             ExitCode::FAILURE
         }
     }

@@ -294,7 +294,7 @@ pub fn ensure_own_credentials(
 }
 
 /// The node this machine is, which must hold the cluster CA's key.
-fn this_node<'a>(
+pub(crate) fn this_node<'a>(
     config: &'a ClusterConfig,
     setup: &Setup,
 ) -> Result<&'a stackbox_installer::config::Node, CoordError> {
@@ -311,6 +311,32 @@ fn this_node<'a>(
         )));
     }
     Ok(me)
+}
+
+/// A link to every node's agent, with this node's credentials (made when missing).
+pub(crate) fn links(
+    setup: &Setup,
+    config: &ClusterConfig,
+    me: &stackbox_installer::config::Node,
+) -> Result<BTreeMap<String, AgentLink>, CoordError> {
+    let dir = ensure_own_credentials(setup, &me.name, me.address)?;
+    let tls =
+        agent_client::tls_config(&setup.ca.ca_cert, &dir.join(NODE_CERT), &dir.join(NODE_KEY))
+            .map_err(|source| CoordError::Agent {
+                node: me.name.clone(),
+                source,
+            })?;
+    Ok(config
+        .nodes
+        .iter()
+        .map(|n| {
+            let link = AgentLink {
+                addr: SocketAddr::new(n.address, setup.port),
+                tls: tls.clone(),
+            };
+            (n.name.clone(), link)
+        })
+        .collect())
 }
 
 /// An agent's health, asked again for a while when it does not answer yet: this node's own agent
@@ -336,24 +362,7 @@ pub fn install(
 ) -> Result<Report, CoordError> {
     let config = stackbox_installer::load_config(&setup.config)?;
     let me = this_node(&config, setup)?;
-    let dir = ensure_own_credentials(setup, &me.name, me.address)?;
-    let tls =
-        agent_client::tls_config(&setup.ca.ca_cert, &dir.join(NODE_CERT), &dir.join(NODE_KEY))
-            .map_err(|source| CoordError::Agent {
-                node: me.name.clone(),
-                source,
-            })?;
-    let links: BTreeMap<String, AgentLink> = config
-        .nodes
-        .iter()
-        .map(|n| {
-            let link = AgentLink {
-                addr: SocketAddr::new(n.address, setup.port),
-                tls: tls.clone(),
-            };
-            (n.name.clone(), link)
-        })
-        .collect();
+    let links = links(setup, &config, me)?;
     let agent = |node: &str| {
         let node = node.to_owned();
         move |source| CoordError::Agent { node, source }

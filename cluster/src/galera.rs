@@ -3,10 +3,12 @@
 //! primary component (`gvwstate.dat`), and whether another member's Galera answers.
 //!
 //! The rules, conservative first:
-//! 1. Another member's Galera port answers: join it (a state transfer brings this node up to date).
-//! 2. This node saved the last primary component (`gvwstate.dat`, left by a crash or a power loss):
-//!    start normally; Galera restores the component by itself once every member of it is back, and
-//!    waits for them until then.
+//! 1. Another member is primary (its agent says so; without cluster credentials, its Galera port
+//!    answers): join it (a state transfer brings this node up to date).
+//! 2. This node saved a primary component (`gvwstate.dat`, left by a crash or a power loss): it
+//!    compares it with the other members' ([`view::judge`], asked of their agents). Left out of a
+//!    later one, it is stale: it waits until the others are primary and joins them (rule 1). Once
+//!    every member of its component told theirs, it starts and Galera restores the component.
 //! 3. This node left last and cleanly (`safe_to_bootstrap: 1`): it holds the newest data; bootstrap.
 //! 4. It is the only storage member: nobody can be newer; mark it safe and bootstrap.
 //! 5. Otherwise its position may be stale: never guess; wait, say so, and look again.
@@ -17,6 +19,10 @@
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::Duration;
+
+pub mod view;
+
+use view::{PeerGalera, SavedView};
 
 /// Galera's replication port, where a running member answers.
 pub const GALERA_PORT: u16 = 4567;
@@ -115,8 +121,12 @@ pub fn mark_safe(text: &str) -> String {
 pub struct Facts {
     /// The saved state; `None` before Galera ever ran here (a fresh install bootstraps through the plan).
     pub grastate: Option<GraState>,
-    /// `gvwstate.dat` exists: this node saved the last primary component (it did not leave cleanly).
-    pub saved_view: bool,
+    /// The primary component this node saved (`gvwstate.dat`: it did not leave cleanly).
+    pub saved_view: Option<SavedView>,
+    /// Whether the other members' agents were asked (this node has cluster credentials).
+    pub agents: bool,
+    /// What the other members' agents said, by address (those that answered).
+    pub peers: Vec<(String, PeerGalera)>,
     /// How many storage members the cluster has, this node included.
     pub members: usize,
     /// The other members whose Galera port answers.
@@ -146,14 +156,24 @@ pub fn decide(facts: &Facts) -> Decision {
     let Some(state) = &facts.grastate else {
         return Decision::Start("Galera never ran on this node: the install bootstraps it".into());
     };
-    if let Some(peer) = facts.answering.first() {
+    if let Some((peer, _)) = facts.peers.iter().find(|(_, p)| p.primary) {
+        return Decision::Start(format!("joining {peer}, a member of the primary component"));
+    }
+    if !facts.agents
+        && let Some(peer) = facts.answering.first()
+    {
         return Decision::Start(format!("joining the running member {peer}"));
     }
-    if facts.saved_view {
-        return Decision::Start(
-            "restoring the last primary component (Galera waits until all its members are back)"
-                .into(),
-        );
+    if let Some(saved) = &facts.saved_view {
+        if facts.agents
+            && let Err(why) = view::judge(saved, &facts.peers)
+        {
+            return Decision::Wait(why);
+        }
+        return Decision::Start(format!(
+            "restoring the last primary component (view {}; Galera waits until all its members are back)",
+            saved.seq
+        ));
     }
     if state.safe_to_bootstrap {
         return Decision::Bootstrap {
@@ -189,8 +209,14 @@ pub fn answering(peers: &[IpAddr], timeout: Duration) -> Vec<IpAddr> {
         .collect()
 }
 
-/// The facts in `datadir` plus the members' answers.
-pub fn gather(datadir: &Path, members: usize, peers: &[IpAddr]) -> Result<Facts, GraStateError> {
+/// The facts in `datadir` plus the members' answers: their Galera ports, and their agents through
+/// `ask` when this node has cluster credentials (`None`: it has none).
+pub fn gather(
+    datadir: &Path,
+    members: usize,
+    peers: &[IpAddr],
+    ask: Option<&dyn Fn(IpAddr) -> Option<PeerGalera>>,
+) -> Result<Facts, GraStateError> {
     let grastate = match std::fs::read_to_string(datadir.join("grastate.dat")) {
         Ok(text) => Some(parse_grastate(&text)?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -198,7 +224,16 @@ pub fn gather(datadir: &Path, members: usize, peers: &[IpAddr]) -> Result<Facts,
     };
     Ok(Facts {
         grastate,
-        saved_view: datadir.join("gvwstate.dat").exists(),
+        saved_view: std::fs::read_to_string(datadir.join("gvwstate.dat"))
+            .ok()
+            .and_then(|t| view::parse_gvwstate(&t).ok()),
+        agents: ask.is_some(),
+        peers: ask.map_or_else(Vec::new, |ask| {
+            peers
+                .iter()
+                .filter_map(|ip| ask(*ip).map(|p| (ip.to_string(), p)))
+                .collect()
+        }),
         members,
         answering: answering(peers, Duration::from_secs(2)),
     })
@@ -266,9 +301,14 @@ fn members(config: &Path) -> Result<(usize, Vec<IpAddr>), PrepareError> {
 
 /// Gathers the facts, decides, and prepares the start: a bootstrap writes the environment file (and,
 /// for a lone member after a crash, marks grastate.dat safe first). A wait changes nothing.
-pub fn prepare(config: &Path, datadir: &Path, env_file: &Path) -> Result<Decision, PrepareError> {
+pub fn prepare(
+    config: &Path,
+    datadir: &Path,
+    env_file: &Path,
+    ask: Option<&dyn Fn(IpAddr) -> Option<PeerGalera>>,
+) -> Result<Decision, PrepareError> {
     let (count, peers) = members(config)?;
-    let facts = gather(datadir, count, &peers)?;
+    let facts = gather(datadir, count, &peers, ask)?;
     let decision = decide(&facts);
     if let Decision::Bootstrap {
         mark_safe: mark, ..
@@ -313,10 +353,14 @@ mod tests {
     const CLEAN: &str = "# GALERA saved state\nversion: 2.1\nuuid:    593d99d0-ebf9-11f1-91f7-6fa5eeec3715\nseqno:   1\nsafe_to_bootstrap: 1\n";
     const CRASHED: &str = "# GALERA saved state\nversion: 2.1\nuuid:    593d99d0-ebf9-11f1-91f7-6fa5eeec3715\nseqno:   -1\nsafe_to_bootstrap: 0\n";
 
+    const SAVED: &str = "my_uuid: 1bfba9c3-ec2b-11f1-938b-575421989fdd\n#vwbeg\nview_id: 3 1bfba9c3-ec2b-11f1-938a-575421989fdd 10\nmember: 1bfba9c3-ec2b-11f1-938a-575421989fdd 0\nmember: 2501eff1-ec2b-11f1-8ac5-ba150fbf7728 0\n#vwend\n";
+
     fn facts(text: &str, saved_view: bool, members: usize, answering: &[&str]) -> Facts {
         Facts {
             grastate: Some(parse_grastate(text).unwrap()),
-            saved_view,
+            saved_view: saved_view.then(|| view::parse_gvwstate(SAVED).unwrap()),
+            agents: false,
+            peers: Vec::new(),
             members,
             answering: answering.iter().map(|a| a.parse().unwrap()).collect(),
         }
@@ -434,10 +478,47 @@ mod tests {
     fn a_fresh_node_starts_as_the_plan_says() {
         let d = decide(&Facts {
             grastate: None,
-            saved_view: false,
+            saved_view: None,
+            agents: false,
+            peers: Vec::new(),
             members: 3,
             answering: Vec::new(),
         });
         assert!(matches!(d, Decision::Start(_)));
+    }
+
+    #[test]
+    fn with_agents_a_primary_member_is_joined_and_a_bare_port_is_not_enough() {
+        let primary = PeerGalera {
+            saved: None,
+            primary: true,
+        };
+        let mut f = facts(CRASHED, true, 3, &["10.0.0.12"]);
+        f.agents = true;
+        // The port answers but nobody is primary and node3 has not told its state: wait.
+        assert!(matches!(decide(&f), Decision::Wait(_)), "{:?}", decide(&f));
+        f.peers = vec![("10.0.0.13".into(), primary)];
+        let Decision::Start(why) = decide(&f) else {
+            panic!("a primary member is joined");
+        };
+        assert!(why.contains("10.0.0.13"), "{why}");
+    }
+
+    #[test]
+    fn a_stale_saved_component_waits_for_the_others() {
+        let newer = "my_uuid: 2501eff1-ec2b-11f1-8ac6-ba150fbf7728\n#vwbeg\nview_id: 3 2501eff1-ec2b-11f1-8ac5-ba150fbf7728 12\nmember: 2501eff1-ec2b-11f1-8ac5-ba150fbf7728 0\nmember: 3301eff1-ec2b-11f1-8ac5-ba150fbf7728 0\n#vwend\n";
+        let mut f = facts(CRASHED, true, 3, &[]);
+        f.agents = true;
+        f.peers = vec![(
+            "10.0.0.13".into(),
+            PeerGalera {
+                saved: Some(view::parse_gvwstate(newer).unwrap()),
+                primary: false,
+            },
+        )];
+        let Decision::Wait(why) = decide(&f) else {
+            panic!("a stale node must not restore its component");
+        };
+        assert!(why.contains("older than 10.0.0.13's"), "{why}");
     }
 }

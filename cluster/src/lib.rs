@@ -19,9 +19,11 @@ pub mod coordinator;
 pub mod galera;
 pub mod join;
 pub mod joining;
+pub mod leave;
 pub mod node;
 pub mod precheck;
 pub mod proof;
+pub mod remove;
 pub mod status;
 
 pub use code::{CodeStore, JoinCode};

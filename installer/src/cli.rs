@@ -123,6 +123,10 @@ pub struct SmokeArgs {
     /// Boot the VM on this compute node (its name as nova knows it), not where the scheduler likes.
     #[arg(long, value_name = "NODE")]
     pub host: Option<String>,
+    /// Leave the VM that booted running, with its image, network and flavor (named
+    /// stackbox-smoke), to look at it; the next smoke run deletes them first.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// `stackboxd install`: runs this node's steps of the plan, journaled, printing each step's outcome.
@@ -200,7 +204,7 @@ pub fn certificate(args: CertificateArgs) -> ExitCode {
 
 /// `stackboxd smoke`: boots a test VM through the cloud (credentials from the environment) and reports.
 pub fn smoke(args: &SmokeArgs) -> ExitCode {
-    match crate::flavor::openstack::smoke::run(&[], args.host.as_deref()) {
+    match crate::flavor::openstack::smoke::run(&[], args.host.as_deref(), args.keep) {
         Ok(report) => {
             out(&report);
             ExitCode::SUCCESS

@@ -242,6 +242,35 @@ fn three_nodes_cluster_galera_and_rabbitmq() {
 }
 
 #[test]
+fn a_leaving_node_stops_its_units_last_started_first() {
+    let p = plan("three-node", &facts_for("three-node"));
+    let units = p.units_to_stop("node3");
+    let at = |u: &str| {
+        units
+            .iter()
+            .position(|x| x == u)
+            .unwrap_or_else(|| panic!("{u}: {units:?}"))
+    };
+    assert_eq!(
+        units.first().map(String::as_str),
+        Some("nova-compute.service")
+    );
+    assert_eq!(units.last().map(String::as_str), Some("chrony.service"));
+    assert!(at("keepalived.service") < at("haproxy.service"));
+    assert!(at("keystone.service") < at("rabbitmq-server.service"));
+    assert!(at("rabbitmq-server.service") < at("mariadb.service"));
+    // The Galera leader starts MariaDB by a command (galera_new_cluster): it counts as starting it.
+    assert!(
+        p.units_to_stop("node1")
+            .contains(&"mariadb.service".to_owned())
+    );
+    let mut sorted = units.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), units.len(), "each unit once: {units:?}");
+}
+
+#[test]
 fn plans_hold_no_secrets_only_placeholders() {
     let json = serde_json::to_string(&plan("allinone", &facts_for("allinone"))).unwrap();
     assert!(json.contains("@@secret:db-keystone@@"));

@@ -3,12 +3,14 @@
 # same bridges (10.20.0.12 and .13, data 10.30.0.12 and .13); each joins with a code the first node issued
 # (a wrong code and a wrong fingerprint are refused first, and the refused join is retried); the first
 # node's coordinator (`stackboxd cluster install`) runs the three-node plan across the nodes' agents, is
-# killed with -9 in the middle and run again (nothing is done twice); then every node must be a synced
+# killed with -9 in the middle while node 3 loses power, and run again once node 3 is back (nothing is
+# done twice); then every node must be a synced
 # Galera member of three, RabbitMQ must run three nodes with OpenStack's quorum queues on all three, every
 # API must answer at the API address from the client namespace, and the smoke test boots a VM. Then node 1
 # (the API address's holder) is lost: the address moves, every API answers and a VM boots on a survivor.
-# Last, all power is lost and comes back: the cluster recovers without a command
-# and boots a VM again.
+# Then all power is lost and comes back: the cluster recovers without a command and boots a VM again.
+# Last, node 3 is removed (`stackboxd cluster remove`): refused while it hosts a server and for the
+# coordinator itself, then Galera and RabbitMQ shrink to two and the remaining two boot a VM.
 #
 # Uses allinone.sh's variables and functions (check, inside, client_get, api, $work, $sw, $cl, $leader).
 
@@ -38,7 +40,9 @@ grow_cleanup() { # every container of this run (node 1's too: after a reboot it 
   for m in stackbox node2 node3; do
     for p in $(pgrep -f "systemd-nspawn .*-D $work/.*--machine=$m" || true); do kill "$p" 2>/dev/null || true; done
   done
-  sleep 3
+  # A container whose services hang in their shutdown is killed after 20 s, with its init.
+  for _ in $(seq 20); do pgrep -f "systemd-nspawn .*-D $work/" > /dev/null || break; sleep 1; done
+  for p in $(pgrep -f "systemd-nspawn .*-D $work/" || true); do pkill -9 -P "$p" || true; kill -9 "$p" 2>/dev/null || true; done
   for n in node2 node3; do ip netns del "${ns[$n]}" 2>/dev/null || true; done
   nspawn_pid=
 }
@@ -66,6 +70,7 @@ boot_peer() { # boot_peer NODE: boots a joining node's container (again) and wai
     sleep 0.2
   done
 }
+gone() { for _ in $(seq 300); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.2; done; } # gone PID: waits until it ended
 on() { # on NODE CMD...: runs CMD inside node2 or node3 (node1 is `inside`)
   local n=$1; shift
   nsenter -t "${init[$n]}" -a -- env -i PATH=/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "$@"
@@ -144,6 +149,10 @@ done
 pkill -9 -f "stackboxd cluster install --config /root/three.toml" || true
 wait "$coordinator" 2>/dev/null || true
 check "the coordinator was killed in the middle of growing" grep -q "node2/keystone.packages" "$work/grow-killed.log"
+# Node 3 loses power at the same moment (its init is killed mid-step) and boots again before the rerun.
+kill -9 "${init[node3]}"; gone "${pid[node3]}"
+boot_peer node3
+check "node3 booted again after losing power in the middle of growing" test -n "${init[node3]}"
 grow > "$work/grow.log" 2>&1 || true
 echo "figure: join and grow from one node to three took $((SECONDS - join_start)) s"
 tail -3 "$work/grow.log"
@@ -188,6 +197,7 @@ smoke_on() { # smoke_on NODE ROOT LOG [HOST]: the smoke test from NODE (its root
 # A VM on each compute node (the first node's was booted by its own install).
 check "three nodes: the smoke test boots a VM on node2" smoke_on node2 "${root[node2]}" "$work/smoke-node2.log" node2
 check "three nodes: the smoke test boots a VM on node3" smoke_on node3 "${root[node3]}" "$work/smoke-node3.log" node3
+command install -m 0600 "$work/admin-openrc.sh" "$work/root/root/admin-openrc.sh"
 inside sh -c '. /root/admin-openrc.sh && OS_CACERT=/etc/stackbox/ca.pem openstack compute service list -f value -c Binary -c Host -c State' \
   > "$work/compute-services.txt" 2>&1 || true
 check "nova-compute is up on node2 and node3" \
@@ -195,7 +205,6 @@ check "nova-compute is up on node2 and node3" \
 
 # Losing node 1, which holds the API address: it moves, the APIs answer, a VM boots on a survivor.
 loss_start=$SECONDS
-gone() { for _ in $(seq 300); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.2; done; }
 kill -9 "$leader"; wait "$nspawn_pid" 2>/dev/null || true; gone "$nspawn_pid"
 for _ in $(seq 60); do ip -n "${ns[node2]}" -4 -o addr show dev eth0 | grep -q " $api/24 " && break
   ip -n "${ns[node3]}" -4 -o addr show dev eth0 | grep -q " $api/24 " && break; sleep 1; done
@@ -234,5 +243,48 @@ for _ in $(seq 120); do synced3 node1 && synced3 node2 && synced3 node3 && break
 for _ in $(seq 60); do client_get "https://$api:5000/v3" "$work/root/etc/stackbox/ca.pem" && break; sleep 2; done
 echo "figure: after a full power loss, Galera and keystone were back in $((SECONDS - power_start)) s"
 for n in node1 node2 node3; do check "after a full power loss, $n is a synced Galera member of three without a command" synced3 "$n"; done
+# Node 1 was lost before the power loss, so its saved component is stale: it waits for the others.
+inside journalctl -u mariadb -b --no-pager > "$work/galera-start-node1.txt" 2>&1 || true
+check "after a full power loss, node 1 (left out while it was lost) waited for the others and joined them" \
+  sh -c "grep -q 'is older than' '$work/galera-start-node1.txt' && grep -q 'joining .*a member of the primary component' '$work/galera-start-node1.txt'"
 check "after a full power loss, keystone answers at the API address" client_get "https://$api:5000/v3" "$work/root/etc/stackbox/ca.pem"
 check "after a full power loss, the smoke test boots a VM" smoke_on node3 "${root[node3]}" "$work/smoke-after-full-power-loss.log"
+
+# Removing node 3. While it hosts a server it is refused, the server named; the coordinator cannot remove
+# itself. Then it leaves: Galera and RabbitMQ shrink to two, nova and neutron forget it, and the two
+# remaining nodes are reinstalled without it (with a warning that two nodes have no quorum to spare).
+command install -m 0600 "$work/admin-openrc.sh" "${root[node3]}/root/admin-openrc.sh"
+on node3 sh -c '. /root/admin-openrc.sh && OS_CACERT=/etc/stackbox/ca.pem stackboxd smoke --host node3 --keep' \
+  > "$work/smoke-kept-on-node3.log" 2>&1 || true
+inside stackboxd cluster remove node3 > "$work/remove-refused.log" 2>&1 && refused_rc=0 || refused_rc=$?
+cat "$work/remove-refused.log"
+check "removing node3 is refused while it hosts a server, the server named" \
+  sh -c "grep -q STACKBOX-SMOKE-OK '$work/smoke-kept-on-node3.log' && [ $refused_rc -eq 1 ] && grep -q 'hosts servers' '$work/remove-refused.log' && grep -q stackbox-smoke '$work/remove-refused.log'"
+inside stackboxd cluster remove stackbox > "$work/remove-self.log" 2>&1 && self_rc=0 || self_rc=$?
+check "the coordinator is refused removing itself" sh -c "[ $self_rc -eq 1 ] && grep -q 'cannot remove itself' '$work/remove-self.log'"
+# The next smoke run (on node2) deletes the kept server first.
+check "a smoke test on node2 deletes the kept server and boots its own" smoke_on node2 "${root[node2]}" "$work/smoke-before-remove.log" node2
+remove_start=$SECONDS
+inside stackboxd cluster remove node3 > "$work/remove-node3.log" 2>&1 && remove_rc=0 || remove_rc=$?
+echo "figure: removing node 3 took $((SECONDS - remove_start)) s"
+tail -5 "$work/remove-node3.log"
+check "cluster remove node3 completes" sh -c "[ $remove_rc -eq 0 ] && grep -q '^node3 removed' '$work/remove-node3.log'"
+check "removing node3 warns that two nodes have no quorum to spare" grep -q 'add a third node' "$work/remove-node3.log"
+synced2() { local s; s=$(wsrep "$1"); grep -Eq "wsrep_cluster_size[[:space:]]+2" <<<"$s" && grep -q Synced <<<"$s" && grep -q Primary <<<"$s"; }
+for n in node1 node2; do check "after the removal, $n is a synced Galera member of two" synced2 "$n"; done
+inside rabbitmqctl cluster_status --formatter json > "$work/rabbit-after-remove.json" 2>&1 || true
+check "after the removal, RabbitMQ runs two nodes and knows no node3" \
+  sh -c "grep -q 'rabbit@node2' '$work/rabbit-after-remove.json' && ! grep -q 'rabbit@node3' '$work/rabbit-after-remove.json'"
+check "node3 stopped its services and deleted its cluster credentials" \
+  sh -c "! nsenter -t ${init[node3]} -a -- systemctl is-active --quiet mariadb rabbitmq-server nova-compute haproxy keepalived && test ! -e '${root[node3]}/var/lib/stackbox/cluster/node/node.key'"
+on node2 stackboxd cluster status > "$work/status-after-remove.txt" 2>&1 && after_rc=0 || after_rc=$?
+cat "$work/status-after-remove.txt"
+check "after the removal, cluster status (from node2) says healthy without node3" \
+  sh -c "[ $after_rc -eq 0 ] && grep -q '^healthy' '$work/status-after-remove.txt' && ! grep -q node3 '$work/status-after-remove.txt'"
+inside sh -c '. /root/admin-openrc.sh && OS_CACERT=/etc/stackbox/ca.pem openstack compute service list -f value -c Host; OS_CACERT=/etc/stackbox/ca.pem openstack network agent list -f value -c Host' \
+  > "$work/services-after-remove.txt" 2>&1 || true
+check "nova and neutron no longer list node3" sh -c "grep -q node2 '$work/services-after-remove.txt' && ! grep -q node3 '$work/services-after-remove.txt'"
+for endpoint in 5000/v3 9292/ 8778/ 8774/v2.1 9696/; do
+  check "after the removal: https://$api:$endpoint answers" client_get "https://$api:$endpoint" "$work/root/etc/stackbox/ca.pem"
+done
+check "after the removal, the smoke test boots a VM on node2" smoke_on node2 "${root[node2]}" "$work/smoke-after-remove.log" node2

@@ -1,7 +1,7 @@
 //! The node agent's listener: a second HTTPS server beside the wizard, mutual TLS 1.3 with certificates
-//! of the cluster CA only (a client without one fails the handshake), serving the agent's three routes
-//! over [`stackbox_cluster::agent::Agent`]: `GET /agent/v1/health`, `PUT /agent/v1/assignment` and
-//! `POST /agent/v1/steps`. It starts once this node has its cluster credentials
+//! of the cluster CA only (a client without one fails the handshake), serving the agent's routes over
+//! [`stackbox_cluster::agent::Agent`]: `GET /agent/v1/health` and `/agent/v1/status`,
+//! `/agent/v1/galera`, `PUT /agent/v1/assignment`, `POST /agent/v1/steps` and `POST /agent/v1/leave`. It starts once this node has its cluster credentials
 //! (`STATE/cluster/node/`: made when it joined, or by the coordinator on the node that created the
 //! cluster), which it waits for.
 
@@ -17,6 +17,7 @@ use stackbox_cluster::agent::{
     ASSIGNMENT_PATH, Agent, AgentError, AgentPaths, Assignment, HEALTH_PATH, STATUS_PATH,
     STEPS_PATH, StepRequest,
 };
+use stackbox_cluster::leave::{LEAVE_PATH, LeaveRequest};
 use stackbox_cluster::node::{CLUSTER_CA, NODE_CERT, NODE_DIR, NODE_KEY};
 
 /// Why the agent could not listen.
@@ -165,13 +166,42 @@ async fn step(agent: web::Data<Agent>, body: web::Json<StepRequest>) -> HttpResp
     }
 }
 
+async fn galera() -> HttpResponse {
+    let work = || {
+        stackbox_cluster::galera::view::local(std::path::Path::new(
+            stackbox_cluster::galera::DATADIR,
+        ))
+    };
+    match web::block(work).await {
+        Ok(g) => HttpResponse::Ok().json(g),
+        Err(e) => problem(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            e.to_string(),
+        ),
+    }
+}
+
+async fn leave(agent: web::Data<Agent>, body: web::Json<LeaveRequest>) -> HttpResponse {
+    let request = body.into_inner();
+    tracing::info!(node = %request.node, "agent: leaving the cluster for the coordinator");
+    match agent.leave(request).await {
+        Ok(outcome) => HttpResponse::Ok().json(outcome),
+        Err(e) => failed(&e),
+    }
+}
+
 /// The agent's routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::JsonConfig::default().limit(BODY_LIMIT))
         .route(HEALTH_PATH, web::get().to(health))
         .route(STATUS_PATH, web::get().to(status))
         .route(ASSIGNMENT_PATH, web::put().to(assign))
-        .route(STEPS_PATH, web::post().to(step));
+        .route(STEPS_PATH, web::post().to(step))
+        .route(LEAVE_PATH, web::post().to(leave))
+        .route(
+            stackbox_cluster::galera::view::GALERA_PATH,
+            web::get().to(galera),
+        );
 }
 
 /// Binds the agent on `listen` with the credentials in `dir`; returns the server (not yet polled) and
@@ -217,6 +247,7 @@ pub async fn serve_when_ready(
     }
     let agent = Agent::new(AgentPaths {
         root,
+        credentials: dir.clone(),
         ..AgentPaths::default()
     });
     match bind(&listen, &dir, agent) {

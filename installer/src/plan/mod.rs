@@ -114,6 +114,29 @@ impl Plan {
         self.steps.iter().find(|s| s.id == id)
     }
 
+    /// The units `node`'s steps start, last started first: the order a node leaving the cluster stops
+    /// them in (its API address and balancer before the services behind them, the database last).
+    /// MariaDB's Galera bootstrap starts `mariadb.service` by a command, and counts as starting it.
+    pub fn units_to_stop(&self, node: &str) -> Vec<String> {
+        let mut units: Vec<String> = Vec::new();
+        for step in self.steps.iter().filter(|s| s.node == node) {
+            let started: Vec<String> = match &step.action {
+                Action::Units { units } => units.clone(),
+                Action::Commands { .. } if step.name == "mariadb.start" => {
+                    vec!["mariadb.service".to_owned()]
+                }
+                _ => Vec::new(),
+            };
+            for unit in started {
+                if !units.contains(&unit) {
+                    units.push(unit);
+                }
+            }
+        }
+        units.reverse();
+        units
+    }
+
     /// Text for people: per node, each step with its dependencies and the files it writes.
     pub fn render_text(&self) -> String {
         let mut out = String::new();

@@ -111,3 +111,12 @@ fn management(s: &mut NodeSteps, config: &ClusterConfig, ctx: &OpenStackCtx, lea
     nova::controller(s, ctx, &m);
     neutron::server(s, ctx, &m);
 }
+
+/// The admin's OpenStack environment for `config`'s cloud (`OS_AUTH_URL` at the API address, the
+/// admin's password a secret placeholder for `Secrets::fill`), for commands stackboxd runs as the admin.
+pub fn admin_environment(config: &ClusterConfig) -> Vec<(String, String)> {
+    match config.leader("management").or(config.nodes.first()) {
+        Some(leader) => admin_env(&context(config, leader, NodeFacts::default())),
+        None => Vec::new(),
+    }
+}

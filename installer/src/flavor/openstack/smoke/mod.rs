@@ -31,8 +31,9 @@ pub fn step(s: &mut NodeSteps, env: Vec<(String, String)>) {
 }
 
 /// Runs the smoke test (the `openstack` client's credentials from the process environment plus `env`),
-/// its VM on `host` when given; returns its report.
-pub fn run(env: &[(String, String)], host: Option<&str>) -> Result<String, SmokeError> {
+/// its VM on `host` when given; returns its report. With `keep`, a VM that booted is left running with
+/// its resources (the next run deletes them first).
+pub fn run(env: &[(String, String)], host: Option<&str>, keep: bool) -> Result<String, SmokeError> {
     let mut client = client::Client {
         env,
         log: String::new(),
@@ -42,8 +43,12 @@ pub fn run(env: &[(String, String)], host: Option<&str>) -> Result<String, Smoke
     client.cleanup();
     client.neutron_calls.clear();
     let result = client.run();
-    client.cleanup();
-    client.note("test resources deleted");
+    if keep && result.is_ok() {
+        client.note("test resources kept: the next smoke run deletes them");
+    } else {
+        client.cleanup();
+        client.note("test resources deleted");
+    }
     let timely = client.judge_neutron();
     result.and(timely).map(|()| client.log)
 }
