@@ -110,14 +110,9 @@ fn run(argv: &[&str]) -> Result<String, String> {
         })
 }
 
-/// This node's status, read from its services (the agent's `GET /agent/v1/status`).
-pub fn local(config_path: &Path, root: &Root, running: Option<String>) -> NodeStatus {
-    let config = stackbox_installer::load_config(config_path).ok();
-    let node = config.as_ref().and_then(|c| {
-        let local = stackbox_installer::local_nodes(c, root);
-        (local.len() == 1).then(|| local[0].name.clone())
-    });
-    let (galera, galera_error) = match run(&[
+/// This node's Galera, asked of its MariaDB over the socket (connecting within 5 s).
+pub fn local_galera() -> Result<Galera, String> {
+    let out = run(&[
         "mysql",
         "--protocol=socket",
         "--connect-timeout=5",
@@ -125,11 +120,19 @@ pub fn local(config_path: &Path, root: &Root, running: Option<String>) -> NodeSt
         "-B",
         "-e",
         "SHOW GLOBAL STATUS LIKE 'wsrep_%'",
-    ]) {
-        Ok(out) => match parse_wsrep(&out) {
-            Some(g) => (Some(g), None),
-            None => (None, Some("MariaDB answers without Galera".to_owned())),
-        },
+    ])?;
+    parse_wsrep(&out).ok_or_else(|| "MariaDB answers without Galera".to_owned())
+}
+
+/// This node's status, read from its services (the agent's `GET /agent/v1/status`).
+pub fn local(config_path: &Path, root: &Root, running: Option<String>) -> NodeStatus {
+    let config = stackbox_installer::load_config(config_path).ok();
+    let node = config.as_ref().and_then(|c| {
+        let local = stackbox_installer::local_nodes(c, root);
+        (local.len() == 1).then(|| local[0].name.clone())
+    });
+    let (galera, galera_error) = match local_galera() {
+        Ok(g) => (Some(g), None),
         Err(e) => (None, Some(e)),
     };
     // Membership (cluster_status) is the health; the quorum replicas are shown when list_queues

@@ -9,7 +9,6 @@
 //! stale, and it waits until the others are primary and joins them.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
@@ -138,25 +137,12 @@ pub fn judge(mine: &SavedView, peers: &[(String, PeerGalera)]) -> Result<(), Str
 }
 
 /// This node's Galera as its agent reports it: the saved component in `datadir` (none when unreadable)
-/// and whether MariaDB runs in a primary component (asked over its socket, within 5 s).
+/// and whether MariaDB runs in a primary component (as `cluster status` reads it).
 pub fn local(datadir: &Path) -> PeerGalera {
     let saved = std::fs::read_to_string(datadir.join("gvwstate.dat"))
         .ok()
         .and_then(|t| parse_gvwstate(&t).ok());
-    let primary = Command::new("timeout")
-        .args([
-            "5",
-            "mysql",
-            "--protocol=socket",
-            "-N",
-            "-B",
-            "-e",
-            "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_status'",
-        ])
-        .output()
-        .is_ok_and(|o| {
-            o.status.success() && String::from_utf8_lossy(&o.stdout).contains("Primary")
-        });
+    let primary = crate::status::local_galera().is_ok_and(|g| g.status == "Primary");
     PeerGalera { saved, primary }
 }
 
