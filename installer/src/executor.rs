@@ -64,8 +64,8 @@ pub enum Event {
         id: String,
         /// What it does.
         title: String,
-        /// Whether it is redone because its inputs changed.
-        redo: bool,
+        /// Why it acts again, if it acted before (or may have): `None` for a first run.
+        again: Option<Again>,
     },
     /// A line of a step's output.
     Output {
@@ -104,6 +104,39 @@ pub enum Event {
         /// Step id.
         id: String,
     },
+}
+
+/// Why a step acts again although it acted before: what a rerun's log and the wizard say of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "why", rename_all = "kebab-case")]
+pub enum Again {
+    /// Its inputs changed since it was done.
+    InputsChanged,
+    /// A step it watches acted in this run (`step`), or may have acted in an earlier run that died
+    /// (`step` is `None`): its units restart.
+    Restart {
+        /// The watched step that acted.
+        step: Option<String>,
+    },
+    /// It was done with these inputs, but a look finds its work undone (a stopped unit, a changed file):
+    /// it is repaired.
+    Repair {
+        /// What the look found.
+        found: String,
+    },
+}
+
+impl std::fmt::Display for Again {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Again::InputsChanged => f.write_str("inputs changed: redo"),
+            Again::Restart { step: Some(step) } => write!(f, "restart: {step} acted"),
+            Again::Restart { step: None } => {
+                f.write_str("restart: what it watches may have changed")
+            }
+            Again::Repair { found } => write!(f, "repair: {found}"),
+        }
+    }
 }
 
 /// How a run ended.
@@ -226,16 +259,19 @@ impl<S: System> Executor<'_, S> {
         let record = self.journal.get(&step.id).await?;
         // A unit must restart when a step it watches acted in this run, even if it is already
         // running: a package's postinst starts its service before stackbox writes the configuration.
-        let watched_acted = step.watch.iter().any(|w| summary.acted.contains(w));
+        let watched_acted = step.watch.iter().find(|w| summary.acted.contains(w));
         let journaled_done = |r: &Option<Record>| {
             r.as_ref()
                 .is_some_and(|r| r.state == State::Done && r.input_hash == hash)
         };
-        if journaled_done(&record) && !watched_acted {
+        if journaled_done(&record) && watched_acted.is_none() {
             // Done with these inputs: skipped, unless a cheap look finds its state lost or drifted
             // (a deleted file, a stopped unit, a removed package), which is then repaired.
-            if !self.still_done(step).await {
-                return self.carry_out(step, hash, true, summary, on_event).await;
+            if let Some(found) = self.drift(step).await {
+                let again = Again::Repair { found };
+                return self
+                    .carry_out(step, hash, Some(again), summary, on_event)
+                    .await;
             }
             on_event(Event::Skipped {
                 id: step.id.clone(),
@@ -247,10 +283,18 @@ impl<S: System> Executor<'_, S> {
         // A step that watches others and has not finished with these inputs acts even when its own
         // check says done: a watched step may have acted in an earlier run that died before this one
         // (a config written, the installer killed, the unit still running the package's defaults).
-        let redo = watched_acted
-            || !step.watch.is_empty()
-            || record.as_ref().is_some_and(|r| r.state == State::Done);
-        if !redo && self.is_done(step).await.unwrap_or(false) {
+        let again = if let Some(w) = watched_acted {
+            Some(Again::Restart {
+                step: Some(w.clone()),
+            })
+        } else if record.as_ref().is_some_and(|r| r.state == State::Done) {
+            Some(Again::InputsChanged)
+        } else if !step.watch.is_empty() {
+            Some(Again::Restart { step: None })
+        } else {
+            None
+        };
+        if again.is_none() && self.is_done(step).await.unwrap_or(false) {
             self.journal
                 .finish(&step.id, hash, State::Done, "already done\n", None)
                 .await?;
@@ -261,7 +305,7 @@ impl<S: System> Executor<'_, S> {
             summary.already_done.push(step.id.clone());
             return Ok(());
         }
-        self.carry_out(step, hash, redo, summary, on_event).await
+        self.carry_out(step, hash, again, summary, on_event).await
     }
 
     /// Acts, journals the outcome (output or error, secrets redacted) and reports it.
@@ -269,15 +313,16 @@ impl<S: System> Executor<'_, S> {
         &self,
         step: &Step,
         hash: &str,
-        redo: bool,
+        again: Option<Again>,
         summary: &mut Summary,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<(), ExecError> {
         self.journal.begin(&step.id, hash).await?;
+        let redo = again.is_some();
         on_event(Event::Started {
             id: step.id.clone(),
             title: step.title.clone(),
-            redo,
+            again,
         });
         let started = Instant::now();
         match self.act_and_verify(step, redo).await {
@@ -371,10 +416,11 @@ impl<S: System> Executor<'_, S> {
             .collect()
     }
 
-    /// Whether a step journaled done still looks done, asked only where asking is cheap and local (dpkg's
-    /// status, file contents and owners, unit states, paths): a machine that cannot answer (plan mode),
-    /// a check that costs a service call (SQL, commands) or a step that is never done says yes.
-    async fn still_done(&self, step: &Step) -> bool {
+    /// What undid a step journaled done, or `None` while it still looks done. Asked only where asking is
+    /// cheap and local (dpkg's status, file contents and owners, unit states, paths): a machine that
+    /// cannot answer (plan mode), a check that costs a service call (SQL, commands) or a step that is
+    /// never done counts as still done.
+    async fn drift(&self, step: &Step) -> Option<String> {
         let cheap = matches!(
             step.done,
             DoneCheck::PackagesInstalled
@@ -383,10 +429,41 @@ impl<S: System> Executor<'_, S> {
                 | DoneCheck::UnitActive { .. }
                 | DoneCheck::Path { .. }
         );
-        if !cheap || !self.system.verifies() {
-            return true;
+        if !cheap || !self.system.verifies() || self.is_done(step).await.unwrap_or(true) {
+            return None;
         }
-        self.is_done(step).await.unwrap_or(true)
+        // Undone: name what is, for the log (one more look, only now).
+        let sys = self.system;
+        let found = match (&step.done, &step.action) {
+            (DoneCheck::UnitsActive, Action::Units { units }) => {
+                let mut stopped = Vec::new();
+                for u in units {
+                    if !sys
+                        .units_active(std::slice::from_ref(u))
+                        .await
+                        .unwrap_or(true)
+                    {
+                        stopped.push(u.as_str());
+                    }
+                }
+                format!("not running: {}", stopped.join(", "))
+            }
+            (DoneCheck::UnitActive { unit }, _) => format!("not running: {unit}"),
+            (DoneCheck::FilesMatch, Action::Files { files }) => {
+                let mut changed = Vec::new();
+                for f in files {
+                    let want = self.secrets.fill(&f.content).unwrap_or_default();
+                    if !sys.file_matches(f, &want).await.unwrap_or(true) {
+                        changed.push(f.path.as_str());
+                    }
+                }
+                format!("changed or missing: {}", changed.join(", "))
+            }
+            (DoneCheck::PackagesInstalled, _) => "a package is missing".to_owned(),
+            (DoneCheck::Path { path }, _) => format!("{path} is missing"),
+            _ => "its check fails".to_owned(),
+        };
+        Some(found)
     }
 
     /// The step's own check, with secrets filled in.

@@ -230,10 +230,10 @@ pub async fn execute_on<S: System>(
 /// One line (or a few) for an event on a terminal.
 pub fn render_event(event: &Event, verbose: bool) -> String {
     match event {
-        Event::Started { id, title, redo } => format!(
-            "{id}: {title}{}\n",
-            if *redo { " (inputs changed: redo)" } else { "" }
-        ),
+        Event::Started { id, title, again } => match again {
+            Some(again) => format!("{id}: {title} ({again})\n"),
+            None => format!("{id}: {title}\n"),
+        },
         Event::Output { line, .. } if verbose => format!("    {line}\n"),
         Event::Output { .. } => String::new(),
         Event::Skipped { id, reason } => format!("{id}: skipped, {reason}\n"),

@@ -165,10 +165,10 @@ impl Progress {
     /// Applies an executor event; returns what watchers are sent.
     pub fn apply(&mut self, event: &Event) -> Update {
         match event {
-            Event::Started { id, redo, .. } => {
+            Event::Started { id, again, .. } => {
                 if let Some(s) = self.step_mut(id) {
                     s.status = StepStatus::Running;
-                    s.detail = if *redo { "inputs changed: redo" } else { "" }.to_owned();
+                    s.detail = again.as_ref().map(ToString::to_string).unwrap_or_default();
                 }
             }
             Event::Output { id, line } => return Update::Log(self.push_line(id, line)),
@@ -294,7 +294,7 @@ mod tests {
         let u = p.apply(&Event::Started {
             id: "n/a.one".into(),
             title: "t".into(),
-            redo: true,
+            again: Some(crate::executor::Again::InputsChanged),
         });
         assert_eq!(u.name(), "step");
         assert_eq!(p.running_step().unwrap().detail, "inputs changed: redo");

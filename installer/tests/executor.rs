@@ -11,7 +11,7 @@ use stackbox_hardware_profiles::Catalog;
 use stackbox_installer::ClusterConfig;
 use stackbox_installer::build_plan;
 use stackbox_installer::error::StepError;
-use stackbox_installer::executor::{Event, Executor, System};
+use stackbox_installer::executor::{Again, Event, Executor, System};
 use stackbox_installer::journal::{Journal, State};
 use stackbox_installer::plan::{FileSpec, NodeFacts, Plan};
 use stackbox_installer::secrets::Secrets;
@@ -327,7 +327,15 @@ async fn a_changed_input_redoes_its_step_and_restarts_the_unit() {
             "stackbox/smoke.test"
         ]
     );
-    assert!(events.iter().any(|e| matches!(e, Event::Started { id, redo: true, .. } if id == "stackbox/nova.compute-start")));
+    // The unit restarts because its configuration step acted, and the log says so.
+    assert!(events.iter().any(
+        |e| matches!(e, Event::Started { id, again: Some(Again::Restart { step: Some(w) }), .. }
+        if id == "stackbox/nova.compute-start" && w == "stackbox/nova.config")
+    ));
+    assert!(events.iter().any(
+        |e| matches!(e, Event::Started { id, again: Some(Again::InputsChanged), .. }
+        if id == "stackbox/nova.config")
+    ));
     assert!(
         fake.restarted
             .lock()
@@ -578,16 +586,29 @@ async fn lost_state_is_repaired_on_the_next_run() {
         .remove("/etc/keystone/keystone.conf");
     fake.active.lock().unwrap().remove("memcached.service");
     fake.packages.lock().unwrap().remove("glance");
-    let (repair, _) = run(&fake, &s, &plan, None).await;
+    let (repair, events) = run(&fake, &s, &plan, None).await;
     assert!(repair.complete(), "{repair:?}");
-    for repaired in [
-        "stackbox/keystone.config",
-        "stackbox/memcached.start",
-        "stackbox/glance.packages",
+    for (repaired, found) in [
+        (
+            "stackbox/keystone.config",
+            "changed or missing: /etc/keystone/keystone.conf",
+        ),
+        ("stackbox/memcached.start", "not running: memcached.service"),
+        ("stackbox/glance.packages", "a package is missing"),
     ] {
         assert!(
             repair.acted.contains(&repaired.to_owned()),
             "{repaired} not repaired: {repair:?}"
+        );
+        // The log says why a done step acts again, and what the look found.
+        let again = events.iter().find_map(|e| match e {
+            Event::Started { id, again, .. } if id == repaired => again.clone(),
+            _ => None,
+        });
+        assert_eq!(
+            again.map(|a| a.to_string()),
+            Some(format!("repair: {found}")),
+            "{repaired}"
         );
     }
     assert!(
