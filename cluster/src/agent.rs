@@ -120,6 +120,9 @@ pub enum AgentError {
     /// The step's thread could not be started or died.
     #[error("the step's thread: {0}")]
     Thread(String),
+    /// The hardware could not be probed.
+    #[error("probing the hardware")]
+    Probe(#[from] stackbox_machine::probe::ProbeError),
     /// Leaving the cluster stopped at a command that failed (its output and every line before it).
     #[error("leaving the cluster failed:\n{0}")]
     Leave(String),
@@ -208,6 +211,13 @@ impl Agent {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
         }
+    }
+
+    /// This machine's hardware report and addresses (blocking: see [`crate::hardware::Hardware::probe`]).
+    pub fn hardware(&self) -> Result<crate::hardware::Hardware, AgentError> {
+        Ok(crate::hardware::Hardware::probe(&Root::at(
+            &self.paths.root,
+        ))?)
     }
 
     /// Checks the assignment whole, then writes it: CA certificate (unless this node holds the CA's

@@ -136,6 +136,16 @@ impl AgentLink {
         self.call("GET", GALERA_PATH, None::<&()>, GALERA)
     }
 
+    /// The agent's node's hardware report and addresses.
+    pub fn hardware(&self) -> Result<crate::hardware::Hardware, LinkError> {
+        self.call(
+            "GET",
+            crate::hardware::HARDWARE_PATH,
+            None::<&()>,
+            crate::hardware::HARDWARE,
+        )
+    }
+
     /// Asks the agent's node to leave the cluster (see [`crate::leave`]) and waits for it.
     pub fn leave(&self, request: &LeaveRequest) -> Result<LeaveOutcome, LinkError> {
         self.call("POST", LEAVE_PATH, Some(request), STEP)

@@ -13,7 +13,7 @@
 //! endpoint certificate made once, here) and runs the plan.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
@@ -228,6 +228,10 @@ pub enum CoordError {
     Mismatch(String),
 }
 
+/// The cluster's configuration as it grows and shrinks, relative to the state directory: the first
+/// node's wizard writes it as joined nodes get their roles, `cluster remove` without the node removed.
+pub const CLUSTER_CONFIG: &str = "cluster/config.toml";
+
 /// Where the coordinator finds its state.
 #[derive(Debug, Clone)]
 pub struct Setup {
@@ -313,19 +317,29 @@ pub(crate) fn this_node<'a>(
     Ok(me)
 }
 
+/// The mutual-TLS configuration this node (`name` at `address`, the CA's holder) calls agents with: its
+/// own node credentials, made with the cluster CA when missing.
+pub fn client_tls(
+    setup: &Setup,
+    name: &str,
+    address: std::net::IpAddr,
+) -> Result<std::sync::Arc<rustls::ClientConfig>, CoordError> {
+    let dir = ensure_own_credentials(setup, name, address)?;
+    agent_client::tls_config(&setup.ca.ca_cert, &dir.join(NODE_CERT), &dir.join(NODE_KEY)).map_err(
+        |source| CoordError::Agent {
+            node: name.to_owned(),
+            source,
+        },
+    )
+}
+
 /// A link to every node's agent, with this node's credentials (made when missing).
 pub(crate) fn links(
     setup: &Setup,
     config: &ClusterConfig,
     me: &stackbox_installer::config::Node,
 ) -> Result<BTreeMap<String, AgentLink>, CoordError> {
-    let dir = ensure_own_credentials(setup, &me.name, me.address)?;
-    let tls =
-        agent_client::tls_config(&setup.ca.ca_cert, &dir.join(NODE_CERT), &dir.join(NODE_KEY))
-            .map_err(|source| CoordError::Agent {
-                node: me.name.clone(),
-                source,
-            })?;
+    let tls = client_tls(setup, &me.name, me.address)?;
     Ok(config
         .nodes
         .iter()
@@ -335,6 +349,29 @@ pub(crate) fn links(
                 tls: tls.clone(),
             };
             (n.name.clone(), link)
+        })
+        .collect())
+}
+
+/// The hardware of `nodes` (name, management address), asked of their agents by this node (`me`, the
+/// CA's holder): each node's report, or why it could not be had.
+pub fn hardware_of(
+    setup: &Setup,
+    me: (&str, IpAddr),
+    nodes: &[(String, IpAddr)],
+) -> Result<BTreeMap<String, Result<crate::hardware::Hardware, String>>, CoordError> {
+    let tls = client_tls(setup, me.0, me.1)?;
+    Ok(nodes
+        .iter()
+        .map(|(name, address)| {
+            let link = AgentLink {
+                addr: SocketAddr::new(*address, setup.port),
+                tls: tls.clone(),
+            };
+            let report = link
+                .hardware()
+                .map_err(|e| stackbox_common::error::chain(&e));
+            (name.clone(), report)
         })
         .collect())
 }

@@ -17,6 +17,7 @@ pub mod client;
 pub mod code;
 pub mod coordinator;
 pub mod galera;
+pub mod hardware;
 pub mod join;
 pub mod joining;
 pub mod leave;

@@ -212,7 +212,7 @@ pub fn remove(
             say(&format!("deleted {} {} {id} of {node}", kind[0], kind[1]));
         }
     }
-    let path = setup.state_dir.join("cluster/config.toml");
+    let path = setup.state_dir.join(crate::coordinator::CLUSTER_CONFIG);
     let text = toml::to_string(&judged.remaining)
         .map_err(|e| RemoveError::Cloud(format!("the configuration without {node}: {e}")))?;
     write_atomic(&path, text.as_bytes(), 0o644).map_err(|e| CoordError::File {

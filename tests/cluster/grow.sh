@@ -2,7 +2,8 @@
 # to three. Two more system containers boot from the same root, each in its own network namespace on the
 # same bridges (10.20.0.12 and .13, data 10.30.0.12 and .13); each joins with a code the first node issued
 # (a wrong code and a wrong fingerprint are refused first, and the refused join is retried); the first
-# node's coordinator (`stackboxd cluster install`) runs the three-node plan across the nodes' agents, is
+# node's wizard shows each joined node's hardware and assigns its roles (the grown configuration it writes
+# must be the three-node answer file's); the first node's coordinator (`stackboxd cluster install`) runs the three-node plan across the nodes' agents, is
 # killed with -9 in the middle while node 3 loses power, and run again once node 3 is back (nothing is
 # done twice); then every node must be a synced
 # Galera member of three, RabbitMQ must run three nodes with OpenStack's quorum queues on all three, every
@@ -136,8 +137,10 @@ cpu = 4.0
 ram = 1.0
 disk = 1.0
 EOF
-command install -m 0644 "$work/three.toml" "$work/root/root/three.toml"
-grow() { inside stackboxd cluster install --config /root/three.toml; }
+# Node 1's wizard shows each joined node's hardware and assigns it the answer file's roles; the grown
+# configuration it writes is what the coordinator runs.
+wizard grow "$work/three.toml"
+grow() { inside stackboxd cluster install --config /var/lib/stackbox/cluster/config.toml; }
 # Killed in the middle (while node 2 installs its packages), then run again to the end.
 grow > "$work/grow-killed.log" 2>&1 &
 coordinator=$!
@@ -146,7 +149,7 @@ for _ in $(seq 6000); do
   kill -0 "$coordinator" 2>/dev/null || break # it stopped (failed) before: the check below says so
   sleep 0.2
 done
-pkill -9 -f "stackboxd cluster install --config /root/three.toml" || true
+pkill -9 -f "stackboxd cluster install --config /var/lib/stackbox/cluster/config.toml" || true
 wait "$coordinator" 2>/dev/null || true
 check "the coordinator was killed in the middle of growing" grep -q "node2/keystone.packages" "$work/grow-killed.log"
 # Node 3 loses power at the same moment (its init is killed mid-step) and boots again before the rerun.

@@ -6,6 +6,10 @@
                                                      wizard's plan is the answer file's configuration
     wizard.py URL STATE_DIR install OUT_DIR          start (resume) the installation from the wizard, follow
                                                      it to the end, fetch the done page and the openrc
+    wizard.py URL STATE_DIR grow CLUSTER.toml        on the first node, once nodes joined: see each joined
+                                                     node's hardware, assign the roles CLUSTER.toml gives it,
+                                                     and check the grown configuration the wizard writes
+                                                     (STATE_DIR/cluster/config.toml) is CLUSTER.toml's
 
 STATE_DIR is the wizard's state directory as seen from here (for the setup token). The admin password is
 kept in STATE_DIR/../cluster-test-password between the two calls (a test file, mode 0600). Each check
@@ -225,14 +229,55 @@ def install(w, state, out):
         check("the admin password is on no page", m.group(1) not in page)
 
 
+def grow(w, state, example):
+    password = open(password_file(state)).read()
+    status, location = w.sign_in(password)
+    check("grow: the admin signs in with the password", status == 303, f"{status} {location}")
+    w.api_session()
+    want = tomllib.load(open(example, "rb"))
+    status, _, text = w.call("GET", "/api/v1/cluster/nodes")
+    check("grow: the wizard lists the joined nodes", status == 200, f"{status} {text[:400]}")
+    listed = {n["name"]: n for n in json.loads(text)["nodes"]} if status == 200 else {}
+    for node in want["nodes"][1:]:
+        n = listed.get(node["name"], {})
+        check(f"grow: {node['name']}'s hardware is shown (from its agent)",
+              bool(n.get("hardware")) and n["hardware"]["facts"]["memory_bytes"] > 0,
+              f"{n.get('hardware_error')}")
+        status, _, text = w.call("PUT", f"/api/v1/cluster/nodes/{node['name']}", body={"roles": node["roles"]})
+        check(f"grow: {node['name']}'s roles are judged on its hardware and saved", status == 200,
+              f"{status} {text[:400]}")
+    status, _, page = w.call("GET", "/cluster")
+    check("grow: the cluster page shows every joined node's roles",
+          status == 200 and all(f'id="member-{n["name"]}"' in page for n in want["nodes"][1:])
+          and "Assign roles" not in page, f"{status}")
+    status, _, text = w.call("GET", "/api/v1/cluster/config")
+    check("grow: the wizard makes the grown configuration", status == 200, f"{status} {text[:400]}")
+    if status != 200:
+        return
+    doc = json.loads(text)
+    got = tomllib.loads(doc["toml"])
+    keys = ("name", "address", "data_address", "roles")
+    same = (
+        [{k: n.get(k) for k in keys} for n in got["nodes"]] == [{k: n.get(k) for k in keys} for n in want["nodes"]]
+        and got["overcommit"] == want["overcommit"]
+        and got["networks"].get("api_address") == want["networks"].get("api_address")
+    )
+    check("grow: the grown configuration is the three-node answer file's", same, doc["toml"])
+    written = os.path.join(state, "cluster", "config.toml")
+    check("grow: the wizard wrote it where the coordinator takes it",
+          os.path.exists(written) and open(written).read() == doc["toml"], written)
+
+
 def main():
-    if len(sys.argv) != 5 or sys.argv[3] not in ("configure", "install"):
+    if len(sys.argv) != 5 or sys.argv[3] not in ("configure", "install", "grow"):
         print(__doc__, file=sys.stderr)
         return 2
     url, state, what, arg = sys.argv[1:]
     w = Wizard(url)
     if what == "configure":
         configure(w, state, arg)
+    elif what == "grow":
+        grow(w, state, arg)
     else:
         install(w, state, arg)
     print(f"wizard: finished {what} with {checks.failures} failure(s)", flush=True)

@@ -1,6 +1,6 @@
 //! The node agent's listener: a second HTTPS server beside the wizard, mutual TLS 1.3 with certificates
 //! of the cluster CA only (a client without one fails the handshake), serving the agent's routes over
-//! [`stackbox_cluster::agent::Agent`]: `GET /agent/v1/health` and `/agent/v1/status`,
+//! [`stackbox_cluster::agent::Agent`]: `GET /agent/v1/health`, `/agent/v1/status`, `/agent/v1/hardware`,
 //! `/agent/v1/galera`, `PUT /agent/v1/assignment`, `POST /agent/v1/steps` and `POST /agent/v1/leave`. It starts once this node has its cluster credentials
 //! (`STATE/cluster/node/`: made when it joined, or by the coordinator on the node that created the
 //! cluster), which it waits for.
@@ -17,6 +17,7 @@ use stackbox_cluster::agent::{
     ASSIGNMENT_PATH, Agent, AgentError, AgentPaths, Assignment, HEALTH_PATH, STATUS_PATH,
     STEPS_PATH, StepRequest,
 };
+use stackbox_cluster::hardware::HARDWARE_PATH;
 use stackbox_cluster::leave::{LEAVE_PATH, LeaveRequest};
 use stackbox_cluster::node::{CLUSTER_CA, NODE_CERT, NODE_DIR, NODE_KEY};
 
@@ -124,6 +125,18 @@ async fn health(agent: web::Data<Agent>) -> HttpResponse {
     }
 }
 
+async fn hardware(agent: web::Data<Agent>) -> HttpResponse {
+    let agent = agent.into_inner();
+    match web::block(move || agent.hardware()).await {
+        Ok(Ok(h)) => HttpResponse::Ok().json(h),
+        Ok(Err(e)) => failed(&e),
+        Err(e) => problem(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            e.to_string(),
+        ),
+    }
+}
+
 async fn status(agent: web::Data<Agent>) -> HttpResponse {
     let agent = agent.into_inner();
     let work = move || {
@@ -195,6 +208,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::JsonConfig::default().limit(BODY_LIMIT))
         .route(HEALTH_PATH, web::get().to(health))
         .route(STATUS_PATH, web::get().to(status))
+        .route(HARDWARE_PATH, web::get().to(hardware))
         .route(ASSIGNMENT_PATH, web::put().to(assign))
         .route(STEPS_PATH, web::post().to(step))
         .route(LEAVE_PATH, web::post().to(leave))

@@ -284,6 +284,67 @@ async fn cluster_code(
     })))
 }
 
+/// The nodes that joined, each with its hardware (asked of its agent, or why not) and saved roles.
+async fn cluster_nodes(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
+    let st = state.clone();
+    let nodes = web::block(move || st.wizard.joined_nodes())
+        .await
+        .map_err(|e| WebError::Internal(anyhow::anyhow!("the agents' thread: {e}")))??;
+    let nodes: Vec<_> = nodes
+        .into_iter()
+        .map(|n| {
+            let (hardware, hardware_error) = match n.hardware {
+                Ok(h) => (Some(h), None),
+                Err(why) => (None, Some(why)),
+            };
+            serde_json::json!({
+                "name": n.member.name,
+                "address": n.member.address,
+                "fingerprint": n.member.fingerprint,
+                "joined_at": n.member.joined_at,
+                "hardware": hardware,
+                "hardware_error": hardware_error,
+                "roles": n.roles.as_ref().map(|r| &r.roles),
+                "data_address": n.roles.and_then(|r| r.data_address),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "nodes": nodes })))
+}
+
+/// Judges and stores a joined node's roles (its hardware must carry them, the grown cluster must stay
+/// valid), then writes the grown configuration.
+async fn cluster_node_put(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    put: AdminJson<AssignRoles>,
+) -> Result<HttpResponse, WebError> {
+    let st = state.clone();
+    let (name, roles) = (name.into_inner(), put.body.into_inner().roles);
+    let outcome = web::block(move || st.wizard.assign_joined_roles(&name, &roles))
+        .await
+        .map_err(|e| WebError::Internal(anyhow::anyhow!("the agents' thread: {e}")))??;
+    match outcome {
+        RolesOutcome::Saved(assignment, report) => Ok(HttpResponse::Ok()
+            .json(serde_json::json!({ "assignment": assignment, "report": report }))),
+        RolesOutcome::Refused(errors, _) => Err(WebError::Invalid(errors)),
+    }
+}
+
+/// The grown cluster's configuration (this node's, then every joined node with roles) as the TOML
+/// file `stackboxd cluster install --config` takes, and where it is written.
+async fn cluster_config(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
+    let st = state.clone();
+    let toml = web::block(move || st.wizard.grown_toml())
+        .await
+        .map_err(|e| WebError::Internal(anyhow::anyhow!("the configuration's thread: {e}")))??;
+    let path = state
+        .wizard
+        .state_dir()
+        .join(stackbox_cluster::coordinator::CLUSTER_CONFIG);
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "path": path, "toml": toml })))
+}
+
 async fn roles_get(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
     let roles: Vec<_> = state.wizard.catalog.roles().values().collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({
@@ -446,6 +507,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(cluster_join_existing),
         )
         .route("/cluster/code", web::post().to(cluster_code))
+        .route("/cluster/nodes", web::get().to(cluster_nodes))
+        .route("/cluster/nodes/{name}", web::put().to(cluster_node_put))
+        .route("/cluster/config", web::get().to(cluster_config))
         .route("/roles", web::get().to(roles_get))
         .route("/roles", web::put().to(roles_put))
         .route("/settings", web::get().to(settings_get))
@@ -478,6 +542,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/cluster/members"),
     ("post", "/cluster/code"),
     ("post", "/cluster/join-existing"),
+    ("get", "/cluster/nodes"),
+    ("put", "/cluster/nodes/{name}"),
+    ("get", "/cluster/config"),
     ("get", "/roles"),
     ("put", "/roles"),
     ("get", "/settings"),

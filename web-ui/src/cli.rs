@@ -57,9 +57,15 @@ pub fn run(args: ServeArgs) -> ExitCode {
     opts.root = args.root;
     opts.profile = args.profile;
     opts.redirect_http = args.redirect_http;
+    // Every node's agent listens on the same port: joined nodes' hardware is asked there.
+    if let Ok(addr) = args.agent_listen.parse::<std::net::SocketAddr>() {
+        opts.joined_hardware = stackbox_cluster::hardware::Source::Agents { port: addr.port() };
+    }
     opts.agent_listen =
         (args.agent_listen != "off" && !args.plan_only).then_some(args.agent_listen);
     if args.plan_only {
+        // No agent answers in plan mode: a joined node's hardware is not known.
+        opts.joined_hardware = stackbox_cluster::hardware::Source::Given(Default::default());
         opts.install = stackbox_installer::runner::InstallMode::PlanOnly {
             fail_package_once: None,
             pace: std::time::Duration::from_millis(args.plan_pace_ms),

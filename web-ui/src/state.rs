@@ -43,6 +43,8 @@ pub struct ServeOptions {
     /// Where the node agent listens (mutual TLS with cluster certificates), once this node has them;
     /// `None`: no agent (plan mode, tests).
     pub agent_listen: Option<String>,
+    /// Where the first node's wizard asks joined nodes' hardware: their agents, or given reports.
+    pub joined_hardware: stackbox_cluster::hardware::Source,
 }
 
 impl ServeOptions {
@@ -59,6 +61,9 @@ impl ServeOptions {
             redirect_http: None,
             install: InstallMode::real(),
             agent_listen: None,
+            joined_hardware: stackbox_cluster::hardware::Source::Agents {
+                port: stackbox_cluster::agent::AGENT_PORT,
+            },
         }
     }
 }
@@ -174,6 +179,7 @@ impl AppState {
             &opts.state_dir,
             opts.install.clone(),
             report,
+            opts.joined_hardware.clone(),
         )?;
         Ok(AppState {
             wizard,

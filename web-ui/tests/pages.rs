@@ -139,24 +139,6 @@ async fn every_page_renders_as_its_golden_file() {
     golden("login-password.html", &r.body);
 }
 
-fn good_network(csrf: &str) -> Vec<(&str, &str)> {
-    vec![
-        ("csrf", csrf),
-        ("hostname", "node1"),
-        ("management_nic", "eno1"),
-        ("data_nic", "eno2"),
-        ("mode", "static"),
-        ("address", "10.0.0.5/24"),
-        ("gateway", "10.0.0.1"),
-        ("dns", "10.0.0.53"),
-        ("bridge", "br-mgmt"),
-        ("vlan", "100"),
-        ("mtu", "9000"),
-        ("vxlan_min", "1"),
-        ("vxlan_max", "1000"),
-    ]
-}
-
 #[actix_web::test]
 async fn every_response_carries_the_security_headers() {
     let dir = tempfile::tempdir().unwrap();
@@ -640,36 +622,6 @@ async fn the_hardware_page_shows_every_failure_with_its_remedy() {
     golden("hardware-failing.html", &r.body);
 }
 
-/// Stores network settings on the machine's first NIC and creates the cluster `lab`.
-async fn network_and_cluster<S, B>(app: &S, s: &str, csrf: &str)
-where
-    S: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<B>,
-            Error = actix_web::Error,
-        >,
-    B: actix_web::body::MessageBody,
-{
-    let r = call(app, with_session(req("GET", "/api/v1/network"), s)).await;
-    let doc: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-    let nic = doc["nics"][0].as_str().unwrap().to_owned();
-    let mut pairs = good_network(csrf);
-    pairs.retain(|(k, _)| *k != "management_nic" && *k != "data_nic");
-    pairs.push(("management_nic", &nic));
-    pairs.push(("data_nic", &nic));
-    let r = call(app, form(with_session(req("POST", "/network"), s), &pairs)).await;
-    assert_eq!(r.status, 303, "{}", r.body);
-    let r = call(
-        app,
-        form(
-            with_session(req("POST", "/cluster"), s),
-            &[("csrf", csrf), ("name", "lab")],
-        ),
-    )
-    .await;
-    assert_eq!(r.status, 303, "{}", r.body);
-}
-
 #[actix_web::test]
 async fn roles_are_judged_as_chosen_and_settings_are_bounded() {
     let dir = tempfile::tempdir().unwrap();
@@ -839,49 +791,6 @@ fn install_golden(name: &str, page: &str) {
 }
 
 /// After [`network_and_cluster`]: all five roles and the settings, through the pages.
-async fn roles_and_settings<S, B>(app: &S, s: &str, csrf: &str)
-where
-    S: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<B>,
-            Error = actix_web::Error,
-        >,
-    B: actix_web::body::MessageBody,
-{
-    let r = call(
-        app,
-        form(
-            with_session(req("POST", "/roles"), s),
-            &[
-                ("csrf", csrf),
-                ("role", "management"),
-                ("role", "message-bus"),
-                ("role", "storage-metadata"),
-                ("role", "console-proxy"),
-                ("role", "compute"),
-            ],
-        ),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert!(r.body.contains("id=\"roles-saved\""), "{}", r.body);
-    let r = call(
-        app,
-        form(
-            with_session(req("POST", "/settings"), s),
-            &[
-                ("csrf", csrf),
-                ("flavor", "openstack"),
-                ("cpu_ratio", "8"),
-                ("ram_ratio", "1.5"),
-                ("disk_ratio", "1"),
-            ],
-        ),
-    )
-    .await;
-    assert_eq!(r.status, 303, "{}", r.body);
-}
-
 /// Polls `GET /api/v1/install` until the installation no longer runs (at most two minutes): its phase.
 async fn installation_ends<S, B>(app: &S, s: &str) -> String
 where

@@ -1,12 +1,12 @@
 //! Block devices: size, rotational, removable, model, and whether a disk holds the boot medium (a live
 //! system's medium) or the running root file system.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::system::Root;
 
 /// One whole disk (partitions, loop, RAM and device-mapper devices are left out).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Disk {
     /// Kernel name (`sda`, `nvme0n1`, `vda`, `sr0`).
     pub name: String,

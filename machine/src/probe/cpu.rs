@@ -1,11 +1,11 @@
 //! CPU: model, vendor, virtualization flags (consistent across CPUs?) and the online count.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::system::Root;
 
 /// What the CPUs are and whether they can virtualize.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CpuFacts {
     /// `GenuineIntel`, `AuthenticAMD`, ...
     pub vendor: String,

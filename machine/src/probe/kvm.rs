@@ -1,11 +1,11 @@
 //! KVM: is /dev/kvm there, can we open it, and is nested virtualization on.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::system::Root;
 
 /// The state of the KVM device and modules.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvmFacts {
     /// `/dev/kvm` exists.
     pub device: bool,

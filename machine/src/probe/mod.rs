@@ -7,12 +7,12 @@ pub mod memory;
 pub mod net;
 pub mod platform;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::system::Root;
 
 /// Everything the probes found: the `facts` of a hardware report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Facts {
     /// The host name.
     pub hostname: Option<String>,

@@ -4,12 +4,12 @@
 
 use futures::TryStreamExt;
 use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage, State};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::system::Root;
 
 /// One network interface.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Nic {
     /// Interface name.
     pub name: String,

@@ -1,11 +1,11 @@
 //! The platform: firmware mode, IOMMU, whether we run in a VM or a container, and clock synchronisation.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::system::Root;
 
 /// How the machine booted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Firmware {
     /// UEFI (`/sys/firmware/efi` exists).
@@ -15,7 +15,7 @@ pub enum Firmware {
 }
 
 /// What the machine runs on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlatformFacts {
     /// UEFI or BIOS.
     pub firmware: Firmware,

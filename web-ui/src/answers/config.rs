@@ -14,6 +14,7 @@ use stackbox_installer::ClusterConfig;
 use stackbox_installer::config::{Flavor, Networks, Node, Overcommit, Tls};
 
 use super::Answers;
+use super::roles::JoinedRoles;
 use crate::error::WebError;
 use stackbox_network::{Addressing, VniRange};
 
@@ -102,10 +103,34 @@ pub fn cluster_config(
         },
         tls: Tls::default(),
     };
+    valid(config, catalog, "the answers do not make")
+}
+
+/// The cluster grown by the nodes that joined and have roles: each (its management address from its
+/// join, its roles and data address as saved) added after this node's own, in the order given, and
+/// validated as the installer would (names, addresses and data addresses unique, each in its network).
+pub fn grown_config(
+    mut base: ClusterConfig,
+    joined: &[(IpAddr, JoinedRoles)],
+    catalog: &Catalog,
+) -> Result<ClusterConfig, WebError> {
+    for (address, j) in joined {
+        base.nodes.push(Node {
+            name: j.node.clone(),
+            address: *address,
+            roles: j.roles.clone(),
+            data_nic: None,
+            data_address: j.data_address,
+        });
+    }
+    valid(base, catalog, "the nodes' roles do not make")
+}
+
+fn valid(config: ClusterConfig, catalog: &Catalog, what: &str) -> Result<ClusterConfig, WebError> {
     let v = config.validate(catalog);
     if !v.is_ok() {
         return Err(WebError::Conflict(format!(
-            "the answers do not make a valid cluster configuration: {}",
+            "{what} a valid cluster configuration: {}",
             v.errors
                 .iter()
                 .map(ToString::to_string)
@@ -237,5 +262,122 @@ mod tests {
         let e = cluster_config(&a, &addrs(), &catalog).unwrap_err();
         assert!(matches!(e, WebError::Conflict(_)), "{e:?}");
         assert!(e.to_string().contains("nodes[0].roles"), "{e}");
+    }
+
+    fn joined(name: &str, i: u8, roles: &[&str]) -> (IpAddr, JoinedRoles) {
+        (
+            format!("10.20.0.1{i}").parse().unwrap(),
+            JoinedRoles {
+                node: name.to_owned(),
+                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                data_address: Some(format!("10.30.0.1{i}").parse().unwrap()),
+            },
+        )
+    }
+
+    /// The grown configuration is the same model as `examples/three-node.toml`: the first node's own,
+    /// then each joined node with its saved roles.
+    #[test]
+    fn joined_nodes_with_roles_grow_the_configuration() {
+        let catalog = Catalog::embedded().unwrap();
+        let mut a = answers(Addressing::Dhcp { dns: vec![] });
+        a.cluster.api_address = Some("10.20.0.10".parse().unwrap());
+        let base = cluster_config(&a, &addrs(), &catalog).unwrap();
+        let all = ["compute", "management", "message-bus", "storage-metadata"];
+        let grown = grown_config(
+            base.clone(),
+            &[joined("node2", 2, &all), joined("node3", 3, &all)],
+            &catalog,
+        )
+        .unwrap();
+        assert_eq!(grown.nodes.len(), 3);
+        assert_eq!(grown.nodes[0], base.nodes[0]);
+        let toml = grown.to_toml_file(crate::wizard::grow::GROWN_BY).unwrap();
+        assert_eq!(
+            ClusterConfig::from_toml("grown.toml", &toml).unwrap(),
+            grown
+        );
+        let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden/cluster-grown.toml");
+        stackbox_common::test_utils::golden(&golden, &toml);
+        // No joined node with roles: this node's configuration, unchanged.
+        assert_eq!(grown_config(base.clone(), &[], &catalog).unwrap(), base);
+    }
+
+    #[test]
+    fn a_grown_configuration_the_installer_refuses_is_refused_with_the_field_named() {
+        let catalog = Catalog::embedded().unwrap();
+        let base = cluster_config(
+            &answers(Addressing::Dhcp { dns: vec![] }),
+            &addrs(),
+            &catalog,
+        )
+        .unwrap();
+        let all = ["compute", "management", "message-bus", "storage-metadata"];
+        let (addr, ok) = joined("node2", 2, &all);
+        let cases: Vec<(&str, Vec<(IpAddr, JoinedRoles)>)> = vec![
+            // Two nodes of one name (the second is named).
+            (
+                "2].name",
+                vec![(addr, ok.clone()), joined("node2", 3, &all)],
+            ),
+            // This node's own management address.
+            (
+                "1].address",
+                vec![("10.20.0.11".parse().unwrap(), ok.clone())],
+            ),
+            // Another node's data address.
+            (
+                "1].data_address",
+                vec![(
+                    addr,
+                    JoinedRoles {
+                        data_address: Some("10.30.0.11".parse().unwrap()),
+                        ..ok.clone()
+                    },
+                )],
+            ),
+            // A data address outside the data network.
+            (
+                "1].data_address",
+                vec![(
+                    addr,
+                    JoinedRoles {
+                        data_address: Some("192.0.2.7".parse().unwrap()),
+                        ..ok.clone()
+                    },
+                )],
+            ),
+            // A role there is not.
+            (
+                "1].roles",
+                vec![(
+                    addr,
+                    JoinedRoles {
+                        roles: vec!["no-such-role".into()],
+                        ..ok.clone()
+                    },
+                )],
+            ),
+            // No role at all.
+            (
+                "1].roles",
+                vec![(
+                    addr,
+                    JoinedRoles {
+                        roles: vec![],
+                        ..ok.clone()
+                    },
+                )],
+            ),
+        ];
+        for (field, joined) in cases {
+            let e = grown_config(base.clone(), &joined, &catalog).unwrap_err();
+            assert!(matches!(e, WebError::Conflict(_)), "{field}: {e:?}");
+            assert!(
+                e.to_string().contains(&format!("nodes[{field}")),
+                "{field}: {e}"
+            );
+        }
     }
 }

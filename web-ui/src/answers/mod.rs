@@ -18,7 +18,7 @@ use serde::Serialize;
 use stackbox_common::fs::write_atomic;
 
 use self::cluster::ClusterSettings;
-use self::roles::{RoleAssignment, Settings};
+use self::roles::{JoinedRoles, RoleAssignment, Settings};
 use stackbox_network::NetworkSettings;
 
 /// The network settings' file in the state directory.
@@ -27,6 +27,8 @@ pub const NETWORK_FILE: &str = "network.json";
 pub const CLUSTER_FILE: &str = "cluster.json";
 /// The node's roles' file in the state directory.
 pub const ROLES_FILE: &str = "roles.json";
+/// The joined nodes' roles' file in the state directory.
+pub const JOINED_ROLES_FILE: &str = "joined-roles.json";
 /// The cloud settings' file in the state directory.
 pub const SETTINGS_FILE: &str = "settings.json";
 
@@ -76,9 +78,14 @@ impl AnswerStore {
     }
 
     fn store<T: Serialize>(&self, file: &str, value: &T) -> anyhow::Result<()> {
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.store_locked(file, value)
+    }
+
+    /// Stores with the write lock already held.
+    fn store_locked<T: Serialize>(&self, file: &str, value: &T) -> anyhow::Result<()> {
         let path = self.dir.join(file);
         let text = serde_json::to_string_pretty(value).context("serialising settings")?;
-        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         write_atomic(&path, format!("{text}\n").as_bytes(), 0o600)
             .with_context(|| format!("writing {}", path.display()))
     }
@@ -111,6 +118,23 @@ impl AnswerStore {
     /// Stores the role assignment.
     pub fn set_roles(&self, r: &RoleAssignment) -> anyhow::Result<()> {
         self.store(ROLES_FILE, r)
+    }
+
+    /// The roles of the nodes that joined, in the order they were saved (none before the first).
+    pub fn joined_roles(&self) -> anyhow::Result<Vec<JoinedRoles>> {
+        Ok(self.load(JOINED_ROLES_FILE)?.unwrap_or_default())
+    }
+
+    /// Stores (or replaces) one joined node's roles.
+    pub fn set_joined_roles(&self, r: &JoinedRoles) -> anyhow::Result<()> {
+        // One read-modify-write at a time: two nodes' roles saved at once both stay.
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all = self.joined_roles()?;
+        match all.iter_mut().find(|j| j.node == r.node) {
+            Some(j) => *j = r.clone(),
+            None => all.push(r.clone()),
+        }
+        self.store_locked(JOINED_ROLES_FILE, &all)
     }
 
     /// The stored settings.

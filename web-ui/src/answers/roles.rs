@@ -19,6 +19,20 @@ pub struct RoleAssignment {
     pub roles: Vec<String>,
 }
 
+/// The roles chosen for a node that joined, and its data-plane address (found on its data NIC when
+/// its roles were saved), as stored in `joined-roles.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinedRoles {
+    /// The node's name.
+    pub node: String,
+    /// Its roles, in the catalog's order.
+    pub roles: Vec<String>,
+    /// Its address on the cluster's data NIC, when the cluster has a data network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_address: Option<std::net::IpAddr>,
+}
+
 /// Judges the machine for a choice of roles: unknown or no roles are field errors; the report says
 /// what the hardware profile thinks of the choice. Duplicates are dropped; the catalog's order is kept.
 pub fn judge_roles(

@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use stackbox_firstboot::check::Report;
+use stackbox_machine::probe::Facts;
 
 use crate::answers::roles::{self, SettingsForm};
 use crate::chrome::{Admin, AdminForm, Chrome, CsrfField, PageError, field_error, html, redirect};
@@ -39,6 +40,12 @@ pub struct RolesPage {
     pub cluster_set: bool,
     /// The node's name.
     pub node: String,
+    /// Whether it is this node (else a node that joined it).
+    pub own: bool,
+    /// Where the form posts.
+    pub action: String,
+    /// Where to go once saved, and the link's words.
+    pub next: (String, String),
     /// The node's facts in a line.
     pub facts: String,
     /// Every role.
@@ -51,18 +58,55 @@ pub struct RolesPage {
     pub saved: bool,
 }
 
+/// Whose roles a roles page shows: this node's, or a node's that joined it.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    /// The node's name (empty before the cluster exists).
+    pub node: String,
+    /// Its hardware in a line.
+    pub facts: String,
+    /// Whether it is this node.
+    pub own: bool,
+}
+
+impl Subject {
+    /// This node, as the wizard's hardware report has it.
+    pub fn own(wizard: &Wizard) -> Result<Subject, WebError> {
+        let hw: Arc<Report> = wizard.report();
+        Ok(Subject {
+            node: wizard
+                .answers
+                .cluster()?
+                .and_then(|c| c.members.first().cloned())
+                .unwrap_or_default(),
+            facts: format!("{} (profile {})", facts_line(&hw.facts), hw.profile),
+            own: true,
+        })
+    }
+}
+
+/// A machine's hardware in a line: CPUs, memory, disks, NICs.
+pub fn facts_line(f: &Facts) -> String {
+    format!(
+        "{}, {:.1} GiB memory, {}, {}",
+        plural(f.cpu.online as usize, "online CPU"),
+        f.memory_bytes as f64 / (1u64 << 30) as f64,
+        plural(f.disks.len(), "disk"),
+        plural(f.nics.iter().filter(|n| n.is_uplink()).count(), "NIC"),
+    )
+}
+
 /// Builds the roles page for a choice.
 pub fn roles_page(
     wizard: &Wizard,
     csrf: &str,
+    subject: Subject,
     chosen: &[String],
     report: Option<Report>,
     errors: Vec<FieldError>,
     saved: bool,
 ) -> Result<RolesPage, WebError> {
     let cluster = wizard.answers.cluster()?;
-    let hw: Arc<Report> = wizard.report();
-    let f = &hw.facts;
     let roles = wizard
         .catalog
         .roles()
@@ -87,20 +131,27 @@ pub fn roles_page(
             chosen: chosen.contains(&r.name),
         })
         .collect();
+    let (c, action, next) = if subject.own {
+        (
+            Chrome::admin("Roles", "roles", csrf),
+            "/roles".to_owned(),
+            ("/settings".to_owned(), "Next: settings".to_owned()),
+        )
+    } else {
+        (
+            Chrome::admin("Roles of a joined node", "cluster", csrf),
+            format!("/cluster/nodes/{}", subject.node),
+            ("/cluster".to_owned(), "Back to the cluster".to_owned()),
+        )
+    };
     Ok(RolesPage {
-        c: Chrome::admin("Roles", "roles", csrf),
+        c,
         cluster_set: cluster.is_some(),
-        node: cluster
-            .and_then(|c| c.members.first().cloned())
-            .unwrap_or_default(),
-        facts: format!(
-            "{}, {:.1} GiB memory, {}, {} (profile {})",
-            plural(f.cpu.online as usize, "online CPU"),
-            f.memory_bytes as f64 / (1u64 << 30) as f64,
-            plural(f.disks.len(), "disk"),
-            plural(f.nics.iter().filter(|n| n.is_uplink()).count(), "NIC"),
-            hw.profile
-        ),
+        node: subject.node,
+        own: subject.own,
+        action,
+        next,
+        facts: subject.facts,
         roles,
         report,
         errors,
@@ -128,7 +179,15 @@ pub async fn roles_form(state: web::Data<AppState>, s: Admin) -> Result<HttpResp
     };
     html(
         StatusCode::OK,
-        &roles_page(wizard, s.csrf(), &chosen, report, Vec::new(), saved)?,
+        &roles_page(
+            wizard,
+            s.csrf(),
+            Subject::own(wizard)?,
+            &chosen,
+            report,
+            Vec::new(),
+            saved,
+        )?,
     )
 }
 
@@ -150,6 +209,7 @@ pub async fn roles_submit(
             &roles_page(
                 wizard,
                 post.csrf(),
+                Subject::own(wizard)?,
                 &a.roles,
                 Some(report),
                 Vec::new(),
@@ -158,7 +218,15 @@ pub async fn roles_submit(
         ),
         RolesOutcome::Refused(errors, report) => html(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &roles_page(wizard, post.csrf(), &chosen, report, errors, false)?,
+            &roles_page(
+                wizard,
+                post.csrf(),
+                Subject::own(wizard)?,
+                &chosen,
+                report,
+                errors,
+                false,
+            )?,
         ),
     }
 }

@@ -1,5 +1,6 @@
 //! The server-rendered pages (askama), one module per part of the walk: signing in ([`sign_in`]), the
-//! hardware report, network and cluster ([`setup`]), roles and settings ([`choices`]), and review,
+//! hardware report, network and cluster ([`setup`]), roles and settings ([`choices`]), a joined node's
+//! roles ([`nodes`]), and review,
 //! install and done ([`finish`]). Every form works without JavaScript and carries the session's CSRF
 //! token, checked by the [`crate::chrome::AdminForm`] extractor before a handler runs; bad input is shown
 //! back, escaped, with a message beside its field, and nothing is stored. The handlers call the
@@ -7,6 +8,7 @@
 
 pub mod choices;
 pub mod finish;
+pub mod nodes;
 pub mod setup;
 pub mod sign_in;
 
@@ -34,6 +36,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/cluster", web::post().to(setup::cluster_submit))
         .route("/cluster/code", web::post().to(setup::cluster_code))
         .route("/cluster/join", web::post().to(setup::cluster_join))
+        .route(
+            "/cluster/nodes/{name}",
+            web::get().to(nodes::node_roles_form),
+        )
+        .route(
+            "/cluster/nodes/{name}",
+            web::post().to(nodes::node_roles_submit),
+        )
         .route("/roles", web::get().to(choices::roles_form))
         .route("/roles", web::post().to(choices::roles_submit))
         .route("/settings", web::get().to(choices::settings_form))

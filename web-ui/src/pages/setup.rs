@@ -10,6 +10,7 @@ use askama::Template;
 use serde::Deserialize;
 use stackbox_firstboot::check::{Report, Status};
 
+use super::choices::facts_line;
 use crate::answers::cluster::ClusterSettings;
 use crate::answers::network::{self, NetworkForm};
 use crate::chrome::{
@@ -17,7 +18,7 @@ use crate::chrome::{
 };
 use crate::error::{FieldError, WebError};
 use crate::state::AppState;
-use crate::wizard::join::JoinedMember;
+use crate::wizard::grow::JoinedNode;
 use crate::wizard::joining::{IssuedCode, JoinedCluster};
 
 /// The hardware report.
@@ -90,7 +91,9 @@ pub struct ClusterPage {
     /// The member this node joined, if it joined one.
     pub joined: Option<JoinedCluster>,
     /// The nodes that joined through this member.
-    pub members: Vec<JoinedMember>,
+    pub members: Vec<MemberView>,
+    /// Where the grown configuration is written.
+    pub grown_config: String,
     /// A join code just issued (shown once).
     pub code: Option<IssuedCode>,
     /// Whether network settings are stored.
@@ -107,15 +110,56 @@ pub struct ClusterPage {
     pub errors: Vec<FieldError>,
 }
 
+/// A node that joined, as the cluster page lists it.
+#[derive(Debug, Clone)]
+pub struct MemberView {
+    /// Its name.
+    pub name: String,
+    /// Its management address.
+    pub address: String,
+    /// Its wizard's TLS fingerprint.
+    pub fingerprint: String,
+    /// Its hardware in a line, or why it is not known.
+    pub hardware: String,
+    /// Its saved roles, if any.
+    pub roles: Option<String>,
+}
+
+impl MemberView {
+    fn of(node: JoinedNode) -> MemberView {
+        MemberView {
+            hardware: match &node.hardware {
+                Ok(h) => facts_line(&h.facts),
+                Err(why) => format!("not known: {why}"),
+            },
+            roles: node.roles.map(|r| r.roles.join(", ")),
+            name: node.member.name,
+            address: node.member.address.to_string(),
+            fingerprint: node.member.fingerprint.to_string(),
+        }
+    }
+}
+
 impl ClusterPage {
-    /// The page as the wizard's state has it, with empty forms.
-    fn of(state: &AppState, csrf: &str) -> Result<ClusterPage, WebError> {
+    /// The page as the wizard's state has it, with empty forms (the joined nodes' hardware is asked of
+    /// their agents, off the server's threads).
+    async fn of(state: &web::Data<AppState>, csrf: &str) -> Result<ClusterPage, WebError> {
         let answers = &state.wizard.answers;
+        let st = state.clone();
+        let members = web::block(move || st.wizard.joined_nodes())
+            .await
+            .map_err(|e| WebError::Internal(anyhow::anyhow!("the agents' thread: {e}")))??;
         Ok(ClusterPage {
             c: Chrome::admin("Cluster", "cluster", csrf),
             cluster: answers.cluster()?,
             joined: state.wizard.joined()?,
-            members: state.wizard.members()?,
+            members: members.into_iter().map(MemberView::of).collect(),
+            grown_config: state
+                .wizard
+                .state_dir()
+                .join(stackbox_cluster::coordinator::CLUSTER_CONFIG)
+                .display()
+                .to_string(),
             code: None,
             network_set: answers.network()?.is_some(),
             name: "stackbox".to_owned(),
@@ -269,7 +313,7 @@ pub async fn network_submit(
 
 /// The cluster page: the created cluster, or the form that creates it.
 pub async fn cluster_form(state: web::Data<AppState>, s: Admin) -> Result<HttpResponse, PageError> {
-    html(StatusCode::OK, &ClusterPage::of(&state, s.csrf())?)
+    html(StatusCode::OK, &ClusterPage::of(&state, s.csrf()).await?)
 }
 
 /// The cluster form.
@@ -305,7 +349,7 @@ pub async fn cluster_submit(
                 name: post.body.name.clone(),
                 api_address: post.body.api_address.clone(),
                 errors,
-                ..ClusterPage::of(&state, post.csrf())?
+                ..ClusterPage::of(&state, post.csrf()).await?
             },
         ),
         Err(e) => Err(e.into()),
@@ -322,7 +366,7 @@ pub async fn cluster_code(
         StatusCode::OK,
         &ClusterPage {
             code: Some(code),
-            ..ClusterPage::of(&state, post.csrf())?
+            ..ClusterPage::of(&state, post.csrf()).await?
         },
     )
 }
@@ -372,7 +416,7 @@ pub async fn cluster_join(
                 member: post.body.member.clone(),
                 fingerprint: post.body.fingerprint.clone(),
                 errors,
-                ..ClusterPage::of(&state, post.csrf())?
+                ..ClusterPage::of(&state, post.csrf()).await?
             },
         ),
         Err(e) => Err(e.into()),

@@ -9,6 +9,7 @@
 //! the installation running).
 
 pub mod finish;
+pub mod grow;
 pub mod join;
 pub mod joining;
 pub mod review;
@@ -70,17 +71,21 @@ pub struct Wizard {
     ca_key: PathBuf,
     /// Serialises the updates of the joined members' record.
     members_lock: Mutex<()>,
+    /// Where the joined nodes' hardware comes from.
+    joined_hardware: stackbox_cluster::hardware::Source,
 }
 
 impl Wizard {
     /// The wizard for the machine at `root`, judged under `profile` (`report` is its first judgement),
-    /// keeping its answers in `state_dir` and installing in `mode`.
+    /// keeping its answers in `state_dir` and installing in `mode`, asking joined nodes' hardware of
+    /// `joined_hardware`.
     pub fn new(
         root: &Path,
         profile: &str,
         state_dir: &Path,
         mode: InstallMode,
         report: Report,
+        joined_hardware: stackbox_cluster::hardware::Source,
     ) -> anyhow::Result<Wizard> {
         let (ca_cert, ca_key) = if mode.plan_only() {
             // Not in STATE/plan/, which holds what the (walked) installation wrote.
@@ -94,6 +99,7 @@ impl Wizard {
             ca_cert,
             ca_key,
             members_lock: Mutex::new(()),
+            joined_hardware,
             root: root.to_owned(),
             profile: profile.to_owned(),
             state_dir: state_dir.to_owned(),
