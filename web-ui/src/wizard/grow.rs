@@ -143,16 +143,7 @@ impl Wizard {
                 node.member.name
             ))
         })?;
-        let profile = self
-            .catalog
-            .profile(&self.profile)
-            .context("the wizard's profile")?;
-        Ok(roles::judge_roles(
-            chosen,
-            &self.catalog,
-            profile,
-            &hardware.facts,
-        ))
+        self.judge_on(chosen, &hardware.facts)
     }
 
     /// Judges and, when its hardware can carry them and the grown cluster stays valid, stores a joined

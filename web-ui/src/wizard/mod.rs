@@ -256,16 +256,20 @@ impl Wizard {
 
     /// Judges a choice of roles for this machine under the wizard's profile.
     pub fn judge_roles(&self, chosen: &[String]) -> Result<Judgement, WebError> {
+        self.judge_on(chosen, &self.report().facts)
+    }
+
+    /// Judges a choice of roles for a machine with `facts` under the wizard's profile.
+    fn judge_on(
+        &self,
+        chosen: &[String],
+        facts: &stackbox_machine::probe::Facts,
+    ) -> Result<Judgement, WebError> {
         let profile = self
             .catalog
             .profile(&self.profile)
             .context("the wizard's profile")?;
-        Ok(roles::judge_roles(
-            chosen,
-            &self.catalog,
-            profile,
-            &self.report().facts,
-        ))
+        Ok(roles::judge_roles(chosen, &self.catalog, profile, facts))
     }
 
     /// Judges and, when the hardware can carry them, stores this node's roles. The cluster must exist.
