@@ -21,6 +21,7 @@ pub mod hardware;
 pub mod join;
 pub mod joining;
 pub mod leave;
+pub mod members;
 pub mod node;
 pub mod precheck;
 pub mod proof;

@@ -212,6 +212,9 @@ pub fn remove(
             say(&format!("deleted {} {} {id} of {node}", kind[0], kind[1]));
         }
     }
+    // The member's record forgets it, so the wizard's grown configuration never brings it back.
+    crate::members::forget(&setup.state_dir, node)
+        .map_err(|e| RemoveError::Cloud(format!("forgetting {node}'s join: {e}")))?;
     let path = setup.state_dir.join(crate::coordinator::CLUSTER_CONFIG);
     let text = toml::to_string(&judged.remaining)
         .map_err(|e| RemoveError::Cloud(format!("the configuration without {node}: {e}")))?;

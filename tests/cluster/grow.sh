@@ -287,6 +287,9 @@ echo "figure: removing node 3 took $((SECONDS - remove_start)) s"
 tail -5 "$work/remove-node3.log"
 check "cluster remove node3 completes" sh -c "[ $remove_rc -eq 0 ] && grep -q '^node3 removed' '$work/remove-node3.log'"
 check "removing node3 warns that two nodes have no quorum to spare" grep -q 'add a third node' "$work/remove-node3.log"
+st1=$work/root/var/lib/stackbox
+check "node 1 forgot node3's join, and the configuration it installed has no node3" \
+  sh -c "grep -q node2 '$st1/cluster/members.json' && ! grep -q node3 '$st1/cluster/members.json' && grep -q node2 '$st1/cluster/config.toml' && ! grep -q node3 '$st1/cluster/config.toml'"
 synced2() { local s; s=$(wsrep "$1"); grep -Eq "wsrep_cluster_size[[:space:]]+2" <<<"$s" && grep -q Synced <<<"$s" && grep -q Primary <<<"$s"; }
 for n in node1 node2; do check "after the removal, $n is a synced Galera member of two" synced2 "$n"; done
 inside rabbitmqctl cluster_status --formatter json > "$work/rabbit-after-remove.json" 2>&1 || true

@@ -137,6 +137,18 @@ impl AnswerStore {
         self.store_locked(JOINED_ROLES_FILE, &all)
     }
 
+    /// Forgets one joined node's roles (it joins again, or was removed).
+    pub fn forget_joined_roles(&self, node: &str) -> anyhow::Result<()> {
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all = self.joined_roles()?;
+        let before = all.len();
+        all.retain(|j| j.node != node);
+        if all.len() != before {
+            self.store_locked(JOINED_ROLES_FILE, &all)?;
+        }
+        Ok(())
+    }
+
     /// The stored settings.
     pub fn settings(&self) -> anyhow::Result<Option<Settings>> {
         self.load(SETTINGS_FILE)

@@ -13,32 +13,15 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
 use stackbox_cluster::precheck::MemberFacts;
 use stackbox_cluster::{CodeStore, Fingerprint, JoinGrant, JoinRequest, Member, image_version};
-use stackbox_common::fs::write_atomic;
 use stackbox_common::pki;
 use stackbox_machine::system::Root;
 
 use super::Wizard;
 use crate::error::WebError;
 
-/// The nodes that joined this member, relative to the state directory.
-pub const MEMBERS_FILE: &str = "cluster/members.json";
-
-/// A node that joined through this member.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JoinedMember {
-    /// Its node name.
-    pub name: String,
-    /// Its management address (the one its request came from).
-    pub address: IpAddr,
-    /// Its wizard's TLS fingerprint.
-    pub fingerprint: Fingerprint,
-    /// When it joined, in seconds since the Unix epoch.
-    pub joined_at: u64,
-}
+pub use stackbox_cluster::members::{JoinedMember, MEMBERS_FILE};
 
 impl Wizard {
     /// The file the joined nodes are recorded in.
@@ -48,15 +31,7 @@ impl Wizard {
 
     /// The nodes that joined through this member, oldest first (none before the first join).
     pub fn members(&self) -> Result<Vec<JoinedMember>, WebError> {
-        let path = self.members_path();
-        match std::fs::read(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            read => {
-                let bytes = read.with_context(|| format!("reading {}", path.display()))?;
-                Ok(serde_json::from_slice(&bytes)
-                    .with_context(|| format!("reading {}", path.display()))?)
-            }
-        }
+        Ok(stackbox_cluster::members::load(&self.state_dir).context("the joined nodes")?)
     }
 
     /// Judges a join request that came from `peer` at `now`: a grant (the code is spent, the joiner
@@ -106,15 +81,12 @@ impl Wizard {
         Ok(MemberFacts::gather(&name, mtu, &Root::at(self.root()), now))
     }
 
-    /// Adds (or, for a name already there, replaces) a member's record, atomically.
+    /// Adds (or, for a name already there, replaces) a member's record, atomically. A node that joins
+    /// again (after it was removed) starts without roles.
     fn record(&self, joined: JoinedMember) -> Result<(), WebError> {
-        let _guard = self.members_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut members = self.members()?;
-        members.retain(|m| m.name != joined.name);
-        members.push(joined);
-        let path = self.members_path();
-        let json = serde_json::to_vec_pretty(&members).context("encoding the members")?;
-        write_atomic(&path, &json, 0o644).with_context(|| format!("writing {}", path.display()))?;
+        self.answers.forget_joined_roles(&joined.name)?;
+        stackbox_cluster::members::record(&self.state_dir, joined)
+            .context("recording the joined node")?;
         Ok(())
     }
 }

@@ -15,7 +15,7 @@ pub mod joining;
 pub mod review;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
 use stackbox_firstboot::check::Report;
@@ -69,8 +69,6 @@ pub struct Wizard {
     /// `STATE/cluster/` in plan mode (which touches nothing outside the state directory).
     ca_cert: PathBuf,
     ca_key: PathBuf,
-    /// Serialises the updates of the joined members' record.
-    members_lock: Mutex<()>,
     /// Where the joined nodes' hardware comes from.
     joined_hardware: stackbox_cluster::hardware::Source,
 }
@@ -98,7 +96,6 @@ impl Wizard {
         Ok(Wizard {
             ca_cert,
             ca_key,
-            members_lock: Mutex::new(()),
             joined_hardware,
             root: root.to_owned(),
             profile: profile.to_owned(),
