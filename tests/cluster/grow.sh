@@ -1,7 +1,8 @@
 # The cluster tier, phase 2 (sourced by allinone.sh once its node is installed): the cluster of one grows
 # to three. Two more system containers boot from the same root, each in its own network namespace on the
 # same bridges (10.20.0.12 and .13, data 10.30.0.12 and .13); each joins with a code the first node issued
-# (a wrong code and a wrong fingerprint are refused first, and the refused join is retried); the first
+# (an expired code, a wrong fingerprint and a wrong code are refused first, five wrong tries lock the code
+# even for the right one, and the refused join is retried with a new code); the first
 # node's wizard shows each joined node's hardware and assigns its roles (the grown configuration it writes
 # must be the three-node answer file's); the first node's coordinator (`stackboxd cluster install`) runs the three-node plan across the nodes' agents, is
 # killed with -9 in the middle while node 3 loses power, and run again once node 3 is back (nothing is
@@ -77,6 +78,10 @@ on() { # on NODE CMD...: runs CMD inside node2 or node3 (node1 is `inside`)
   nsenter -t "${init[$n]}" -a -- env -i PATH=/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "$@"
 }
 # Both at once, each in a subshell (wait for those two only: node 1's container is a child of this shell).
+# A code that expires in a minute, issued before the nodes boot: node 2 tries it once they are up.
+inside stackboxd cluster code --expires 1 > "$work/code-expiring.txt"
+expiring_at=$SECONDS
+(umask 077; sed -n 's/^join code: *//p' "$work/code-expiring.txt" > "${root[node2]}/root/code")
 boot_peer node2 & b2=$!
 boot_peer node3 & b3=$!
 wait "$b2" "$b3"
@@ -98,6 +103,10 @@ code_for() { # code_for NODE: a fresh code from node 1, into NODE's root as a 06
 join() { # join NODE FINGERPRINT: NODE joins node 1
   on "$1" stackboxd cluster join 10.20.0.11 --code-file /root/code --fingerprint "$2"
 }
+fp=$(sed -n 's/^fingerprint: *//p' "$work/code-expiring.txt")
+while [ $((SECONDS - expiring_at)) -lt 62 ]; do sleep 1; done
+join node2 "$fp" > "$work/join-expired.log" 2>&1 && expired_rc=0 || expired_rc=$?
+check "an expired code is refused" sh -c "[ $expired_rc -ne 0 ] && grep -q 'expired' '$work/join-expired.log'"
 fp=$(code_for node2)
 case $fp in SHA256:00*) wrong_fp=SHA256:11${fp#SHA256:00} ;; *) wrong_fp=SHA256:00${fp#SHA256:??} ;; esac
 join node2 "$wrong_fp" > "$work/join-wrong-fp.log" 2>&1 && wrong_fp_rc=0 || wrong_fp_rc=$?
@@ -107,6 +116,12 @@ check "a wrong fingerprint is refused before anything is sent" \
 join node2 "$fp" > "$work/join-wrong-code.log" 2>&1 && wrong_code_rc=0 || wrong_code_rc=$?
 check "a wrong code is refused with the tries left" \
   sh -c "[ $wrong_code_rc -ne 0 ] && grep -qi 'tries left\|wrong' '$work/join-wrong-code.log'"
+# Four more wrong tries lock the code: then even the right one is refused until a new code is issued.
+for _ in 1 2 3 4; do join node2 "$fp" > "$work/join-wrong-code-more.log" 2>&1 || true; done
+sed -n 's/^join code: *//p' "$work/code.txt" | (umask 077; cat > "${root[node2]}/root/code")
+join node2 "$fp" > "$work/join-locked.log" 2>&1 && locked_rc=0 || locked_rc=$?
+check "after five wrong tries the code is locked, even the right one refused" \
+  sh -c "[ $locked_rc -ne 0 ] && grep -q 'locked' '$work/join-locked.log'"
 check "a refused join leaves nothing behind" test ! -e "${root[node2]}/var/lib/stackbox/cluster/node"
 join_start=$SECONDS
 fp=$(code_for node2)
@@ -241,6 +256,10 @@ echo "figure: losing node 1 to a VM booted on a survivor took $((SECONDS - loss_
 power_start=$SECONDS
 for n in node2 node3; do kill -9 "${init[$n]}"; gone "${pid[$n]}"; done
 boot_node & b1=$!
+# A code that expires in a minute, issued before the nodes boot: node 2 tries it once they are up.
+inside stackboxd cluster code --expires 1 > "$work/code-expiring.txt"
+expiring_at=$SECONDS
+(umask 077; sed -n 's/^join code: *//p' "$work/code-expiring.txt" > "${root[node2]}/root/code")
 boot_peer node2 & b2=$!
 boot_peer node3 & b3=$!
 wait "$b1" "$b2" "$b3"
