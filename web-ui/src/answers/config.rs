@@ -21,11 +21,17 @@ use stackbox_network::{Addressing, VniRange};
 /// An address of this machine: (interface, address, prefix length), as rtnetlink reports it.
 pub type LiveAddress = (String, IpAddr, u8);
 
-/// The first IPv4 address (else IPv6) on one of `names`, with its network and its interface.
-fn address_on(addrs: &[LiveAddress], names: &[&str]) -> Option<(IpAddr, IpNet, String)> {
+/// The first IPv4 address (else IPv6) on one of `names` other than `not` (the API address, which
+/// keepalived adds to the management NIC once the cloud is installed), with its network and interface.
+fn address_on(
+    addrs: &[LiveAddress],
+    names: &[&str],
+    not: Option<IpAddr>,
+) -> Option<(IpAddr, IpNet, String)> {
     let on = |v4: bool| {
         addrs.iter().find(|(ifname, ip, _)| {
             names.contains(&ifname.as_str())
+                && Some(*ip) != not
                 && ip.is_ipv4() == v4
                 && !ip.is_loopback()
                 && !matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local())
@@ -55,19 +61,23 @@ pub fn cluster_config(
         Addressing::Static { address, .. } => {
             (address.addr(), address.trunc(), net.management_nic.clone())
         }
-        Addressing::Dhcp { .. } => address_on(addrs, &[&net.management_nic, &net.bridge])
-            .ok_or_else(|| {
-                WebError::Conflict(format!(
-                    "the management NIC {} has no address from DHCP yet: wait for the lease, or \
+        Addressing::Dhcp { .. } => address_on(
+            addrs,
+            &[&net.management_nic, &net.bridge],
+            answers.cluster.api_address,
+        )
+        .ok_or_else(|| {
+            WebError::Conflict(format!(
+                "the management NIC {} has no address from DHCP yet: wait for the lease, or \
                      give it a static address on the network page",
-                    net.management_nic
-                ))
-            })?,
+                net.management_nic
+            ))
+        })?,
     };
     let (data_address, data_cidr) = if net.data_nic == net.management_nic {
         (None, None)
     } else {
-        match address_on(addrs, &[&net.data_nic]) {
+        match address_on(addrs, &[&net.data_nic], None) {
             Some((ip, cidr, _)) => (Some(ip), Some(cidr)),
             None => (None, None),
         }
@@ -221,6 +231,20 @@ mod tests {
         let golden =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/cluster-dhcp.toml");
         stackbox_common::test_utils::golden(&golden, &toml);
+    }
+
+    /// Once installed, keepalived's API address sits on the management NIC too, maybe listed first:
+    /// it is never taken for the node's own.
+    #[test]
+    fn the_api_address_on_the_nic_is_never_the_nodes_own() {
+        let catalog = Catalog::embedded().unwrap();
+        let mut a = answers(Addressing::Dhcp { dns: vec![] });
+        a.cluster.api_address = Some("10.20.0.10".parse().unwrap());
+        let mut live = vec![("eth0".to_owned(), "10.20.0.10".parse().unwrap(), 32)];
+        live.extend(addrs());
+        let c = cluster_config(&a, &live, &catalog).unwrap();
+        assert_eq!(c.nodes[0].address.to_string(), "10.20.0.11");
+        assert_eq!(c.networks.management_cidr.to_string(), "10.20.0.0/24");
     }
 
     #[test]
