@@ -28,9 +28,9 @@ pub struct Galera {
 pub struct Rabbit {
     /// The running nodes of its cluster.
     pub running: Vec<String>,
-    /// How many quorum queues there are.
+    /// How many quorum queues this node leads.
     pub quorum_queues: usize,
-    /// The fewest members any quorum queue has (0 without quorum queues).
+    /// The fewest members any of them has (0 without quorum queues).
     pub min_replicas: usize,
 }
 
@@ -137,7 +137,8 @@ pub fn local(config_path: &Path, root: &Root, running: Option<String>) -> NodeSt
     };
     // Membership (cluster_status) is the health; the quorum replicas are shown when list_queues
     // answers, and its failure (an unresponsive queue) is said beside them. Both are bounded, so the
-    // agent answers within its caller's time.
+    // agent answers within its caller's time. Each node lists only the queues it leads (`--local`):
+    // every agent listing every queue of the cluster at once took over 10 s on busy small nodes.
     let mut queue_error = None;
     let rabbit = run(&[
         "rabbitmqctl",
@@ -155,8 +156,9 @@ pub fn local(config_path: &Path, root: &Root, running: Option<String>) -> NodeSt
             "--formatter",
             "json",
             "list_queues",
+            "--local",
             "--timeout",
-            "10",
+            "30",
             "name",
             "type",
             "members",
@@ -343,7 +345,7 @@ pub fn render_text(s: &ClusterStatus) -> String {
                 }
                 match (&status.rabbitmq, &status.rabbitmq_error) {
                     (Some(r), _) => out.push_str(&format!(
-                        "  rabbitmq: {} running ({}); {} quorum queues, each with at least {} replicas\n",
+                        "  rabbitmq: {} running ({}); {} quorum queues led here, each with at least {} replicas\n",
                         r.running.len(),
                         r.running.join(", "),
                         r.quorum_queues,
