@@ -210,6 +210,8 @@ on node2 stackboxd cluster status --format json > "$work/status.json" 2>&1 || tr
 cat "$work/status.txt"
 check "cluster status (from node2) says healthy" sh -c "[ $status_rc -eq 0 ] && grep -q '^healthy' '$work/status.txt'"
 check "cluster status names the API address's holder" grep -q "API address $api held by stackbox" "$work/status.txt"
+check "cluster status lists the quorum queues each node leads, with three replicas" \
+  sh -c "! grep -q 'listing the queues' '$work/status.txt' && grep -Eq '[1-9][0-9]* quorum queues led here, each with at least 3 replicas' '$work/status.txt'"
 inside rabbitmqctl --quiet cluster_status > "$work/rabbit-status.txt" 2>&1 || true
 check "RabbitMQ runs three nodes" sh -c "grep -q 'rabbit@node2' '$work/rabbit-status.txt' && grep -q 'rabbit@node3' '$work/rabbit-status.txt'"
 inside rabbitmqctl --quiet list_queues name type members > "$work/queues3.txt" 2>&1 || true
