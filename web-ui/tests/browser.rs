@@ -1,7 +1,7 @@
 //! A real browser walks the wizard: Debian's Chromium, headless, driven over WebDriver (chromedriver)
 //! by fantoccini, against the wizard serving HTTPS on 127.0.0.1. Sign in with the setup token, set the
 //! admin password, read the hardware report, submit a bad network form and then a good one, create the
-//! cluster (a join with malformed fields first, a join code issued after), choose roles and save the settings (with a bad ratio first). With `STACKBOX_SCREENSHOTS=DIR` it saves PNGs of the pages there.
+//! cluster (a join with malformed fields first, a join code issued after), choose roles and save the settings (with a bad ratio first); and at phone size, the first node assigns a joined node its roles. With `STACKBOX_SCREENSHOTS=DIR` it saves PNGs of the pages there.
 //!
 //! Chromium and chromedriver must be installed (deps/web.txt); when they are missing the test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -428,6 +428,92 @@ async fn chromium_walks_sign_in_password_hardware_network_cluster_roles_settings
         shot(&c, "done.png").await;
     };
     // Close the browser whatever happened, then report.
+    let outcome = tokio::spawn(result).await;
+    c.close().await.unwrap();
+    drop(running);
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// Whether the page fits the window's width (nothing to scroll sideways).
+async fn fits_width(c: &Client) -> (bool, String) {
+    let v = c
+        .execute(
+            "return [document.documentElement.scrollWidth, window.innerWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (scroll, inner) = (v[0].as_u64().unwrap(), v[1].as_u64().unwrap());
+    (
+        scroll <= inner,
+        format!("scrollWidth {scroll} > innerWidth {inner}"),
+    )
+}
+
+/// At phone size (390 by 844), the first node's Cluster page lists the joined nodes with their hardware
+/// without scrolling sideways, and a joined node's roles are assigned on its own page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_phone_size_the_first_node_assigns_a_joined_nodes_roles() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let hardware = stackbox_cluster::hardware::Source::Given(
+        [("node2".to_owned(), hardware("intel-server-4nic"))].into(),
+    );
+    // This node's answers first, through the application in process; then the server on the same state.
+    {
+        let mut opts = options(dir.path());
+        opts.joined_hardware = hardware.clone();
+        let app = actix_web::test::init_service(stackbox_web::app::app(state(opts))).await;
+        let (s, csrf) = admin(&app, &token(dir.path())).await;
+        network_and_cluster(&app, &s, &csrf).await;
+        roles_and_settings(&app, &s, &csrf).await;
+    }
+    record_joins(dir.path());
+    let mut opts = options(dir.path());
+    opts.joined_hardware = hardware;
+    let running = Running::start(opts);
+    let (_driver, port) = start_driver();
+    let c = browser(port, profile.path()).await;
+    let base = running.url();
+    let walker = c.clone();
+    let result = async move {
+        let c = walker;
+        c.set_window_size(390, 844).await.unwrap();
+        c.goto(&format!("{base}/login")).await.unwrap();
+        fill(&c, "#secret", PASSWORD).await;
+        click(&c, "#sign-in").await;
+        assert_eq!(at(&c, "/hardware").await, "/hardware");
+        c.goto(&format!("{base}/cluster")).await.unwrap();
+        assert!(text(&c, "#member-node2").await.contains("48 online CPUs"));
+        assert!(
+            text(&c, "#member-node4")
+                .await
+                .contains("its agent did not answer")
+        );
+        let (fits, why) = fits_width(&c).await;
+        shot(&c, "cluster-phone.png").await;
+        assert!(fits, "the cluster page at 390 px: {why}");
+        click(&c, "#assign-node2").await;
+        assert_eq!(at(&c, "/cluster/nodes/node2").await, "/cluster/nodes/node2");
+        let (fits, why) = fits_width(&c).await;
+        assert!(fits, "node2's roles page at 390 px: {why}");
+        for role in ["management", "message-bus", "storage-metadata"] {
+            click(&c, &format!("#role-{role}")).await;
+        }
+        click(&c, "#save-roles").await;
+        assert!(text(&c, "#roles-saved").await.contains("Saved"));
+        assert!(text(&c, "#roles-verdict").await.starts_with("PASS"));
+        shot(&c, "node-roles-phone.png").await;
+        click(&c, "#next").await;
+        assert_eq!(at(&c, "/cluster").await, "/cluster");
+        assert!(
+            text(&c, "#member-node2")
+                .await
+                .contains("compute, management, message-bus, storage-metadata")
+        );
+    };
     let outcome = tokio::spawn(result).await;
     c.close().await.unwrap();
     drop(running);

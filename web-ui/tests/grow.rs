@@ -8,40 +8,11 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 
 use actix_web::test;
 use common::*;
-use stackbox_cluster::Fingerprint;
 use stackbox_cluster::hardware::{Hardware, Source};
-use stackbox_machine::system::Root;
 use stackbox_web::app::app as wizard;
-
-/// A fixture machine's hardware report, as its agent would send it.
-fn hardware(fixture: &str) -> Hardware {
-    Hardware::probe(&Root::at(machine(fixture))).unwrap()
-}
-
-/// The nodes that joined this member, as its join route records them: node2 (a server), node3 (a VM
-/// without VT-x), node4 (whose agent does not answer) and node5 (claiming node 1's own address).
-fn record_joins(dir: &Path) {
-    let member = |name: &str, address: &str| {
-        serde_json::json!({
-            "name": name,
-            "address": address,
-            "fingerprint": Fingerprint::of_der(name.as_bytes()),
-            "joined_at": 1_800_000_000,
-        })
-    };
-    let members = serde_json::json!([
-        member("node2", "10.0.0.12"),
-        member("node3", "10.0.0.13"),
-        member("node4", "10.0.0.14"),
-        member("node5", "10.0.0.5"),
-    ]);
-    std::fs::create_dir_all(dir.join("cluster")).unwrap();
-    std::fs::write(dir.join("cluster/members.json"), members.to_string()).unwrap();
-}
 
 fn roles_form<'a>(csrf: &'a str, roles: &[&'a str]) -> Vec<(&'a str, &'a str)> {
     let mut pairs = vec![("csrf", csrf)];

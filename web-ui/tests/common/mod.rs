@@ -477,3 +477,32 @@ where
     .await;
     assert_eq!(r.status, 303, "{}", r.body);
 }
+
+/// A fixture machine's hardware report, as its agent would send it.
+pub fn hardware(fixture: &str) -> stackbox_cluster::hardware::Hardware {
+    stackbox_cluster::hardware::Hardware::probe(&stackbox_machine::system::Root::at(machine(
+        fixture,
+    )))
+    .unwrap()
+}
+
+/// The nodes that joined this member, as its join route records them: node2 (a server), node3 (a VM
+/// without VT-x), node4 (whose agent does not answer) and node5 (claiming node 1's own address).
+pub fn record_joins(dir: &Path) {
+    let member = |name: &str, address: &str| {
+        serde_json::json!({
+            "name": name,
+            "address": address,
+            "fingerprint": stackbox_cluster::Fingerprint::of_der(name.as_bytes()),
+            "joined_at": 1_800_000_000,
+        })
+    };
+    let members = serde_json::json!([
+        member("node2", "10.0.0.12"),
+        member("node3", "10.0.0.13"),
+        member("node4", "10.0.0.14"),
+        member("node5", "10.0.0.5"),
+    ]);
+    std::fs::create_dir_all(dir.join("cluster")).unwrap();
+    std::fs::write(dir.join("cluster/members.json"), members.to_string()).unwrap();
+}
