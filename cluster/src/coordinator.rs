@@ -353,27 +353,39 @@ pub(crate) fn links(
         .collect())
 }
 
-/// The hardware of `nodes` (name, management address), asked of their agents by this node (`me`, the
-/// CA's holder): each node's report, or why it could not be had.
+/// The hardware of `nodes` (name, management address), asked of their agents at once by this node
+/// (`me`, the CA's holder): each node's report, or why it could not be had.
 pub fn hardware_of(
     setup: &Setup,
     me: (&str, IpAddr),
     nodes: &[(String, IpAddr)],
 ) -> Result<BTreeMap<String, Result<crate::hardware::Hardware, String>>, CoordError> {
     let tls = client_tls(setup, me.0, me.1)?;
-    Ok(nodes
-        .iter()
-        .map(|(name, address)| {
-            let link = AgentLink {
-                addr: SocketAddr::new(*address, setup.port),
-                tls: tls.clone(),
-            };
-            let report = link
-                .hardware()
-                .map_err(|e| stackbox_common::error::chain(&e));
-            (name.clone(), report)
-        })
-        .collect())
+    // All at once: a page waits for the slowest agent, not for the sum of them.
+    Ok(std::thread::scope(|scope| {
+        let asks: Vec<_> = nodes
+            .iter()
+            .map(|(name, address)| {
+                let link = AgentLink {
+                    addr: SocketAddr::new(*address, setup.port),
+                    tls: tls.clone(),
+                };
+                let ask = scope.spawn(move || {
+                    link.hardware()
+                        .map_err(|e| stackbox_common::error::chain(&e))
+                });
+                (name.clone(), ask)
+            })
+            .collect();
+        asks.into_iter()
+            .map(|(name, ask)| {
+                let report = ask
+                    .join()
+                    .unwrap_or_else(|_| Err("asking its agent failed".to_owned()));
+                (name, report)
+            })
+            .collect()
+    }))
 }
 
 /// An agent's health, asked again for a while when it does not answer yet: this node's own agent
