@@ -43,6 +43,11 @@ pub struct OpenStackCtx {
     pub virt_type: String,
     /// `rabbit://...` with the password as a placeholder.
     pub transport_url: String,
+    /// The steps after which every bus node in `transport_url` is a member of the bus cluster: each
+    /// joining node's `rabbitmq.join`. Until then a new node's RabbitMQ runs alone without the
+    /// cluster's users, and a service that reaches it is refused (`ACCESS_REFUSED`), which neutron's
+    /// agents take as a reason to exit cleanly, for good.
+    pub bus_joined: Vec<String>,
     /// Provider network, if any.
     pub provider: Option<ProviderView>,
     /// VXLAN range.
@@ -123,6 +128,14 @@ pub fn context(config: &ClusterConfig, node: &Node, facts: NodeFacts) -> OpenSta
         cpus: facts.cpus,
         virt_type: if facts.kvm { "kvm" } else { "qemu" }.to_owned(),
         transport_url: infrastructure::transport_url(&base, "openstack"),
+        bus_joined: {
+            let leader = infrastructure::Leaders::of(config).bus;
+            config
+                .nodes_with("message-bus")
+                .filter(|n| n.name != leader)
+                .map(|n| format!("{}/rabbitmq.join", n.name))
+                .collect()
+        },
         provider: config.networks.provider.as_ref().map(|p| ProviderView {
             name: p.name.clone(),
             nic: p.nic.clone(),

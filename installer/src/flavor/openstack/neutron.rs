@@ -110,5 +110,11 @@ pub fn config(s: &mut NodeSteps, ctx: &OpenStackCtx, after: &[&str], network_nod
         files.push(uwsgi::default_file(App::Neutron, ctx, ports::NEUTRON.1));
         files.push(uwsgi::ini(App::Neutron, ctx));
     }
-    s.files("neutron.config", "configure neutron", after, files);
+    // The bus list names nodes that serve the bus: written once each of them joined it.
+    let after: Vec<&str> = after
+        .iter()
+        .copied()
+        .chain(ctx.bus_joined.iter().map(String::as_str))
+        .collect();
+    s.files("neutron.config", "configure neutron", &after, files);
 }

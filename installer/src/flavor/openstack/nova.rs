@@ -156,10 +156,16 @@ pub fn config(s: &mut NodeSteps, ctx: &OpenStackCtx, after: &[&str]) {
     if s.has("nova.config") {
         return;
     }
+    // The bus list names nodes that serve the bus: written once each of them joined it.
+    let after: Vec<&str> = after
+        .iter()
+        .copied()
+        .chain(ctx.bus_joined.iter().map(String::as_str))
+        .collect();
     s.files(
         "nova.config",
         "configure nova",
-        after,
+        &after,
         vec![file(
             "/etc/nova/nova.conf",
             0o640,
