@@ -1,0 +1,148 @@
+//! The node agent over the wire: a real agent listener (mutual TLS 1.3, cluster certificates only) on
+//! loopback, asked for its node's hardware by the first node's side (`coordinator::hardware_of`, what the
+//! wizard's Cluster page calls). A caller from another CA and an agent that does not listen get an
+//! error naming the node, never a report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+
+use common::machine;
+use stackbox_cluster::agent::{Agent, AgentPaths};
+use stackbox_cluster::coordinator::{Setup, ensure_own_credentials, hardware_of};
+use stackbox_cluster::hardware::Hardware;
+use stackbox_cluster::node::NODE_DIR;
+use stackbox_machine::system::Root;
+
+const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+/// A node's setup in `dir`: its state, and a cluster CA of its own under `dir/ca` unless `ca` names one.
+fn setup(dir: &Path, ca: Option<&Path>, port: u16) -> Setup {
+    let ca = ca.map_or_else(|| dir.join("ca"), Path::to_path_buf);
+    std::fs::create_dir_all(&ca).unwrap();
+    let paths = stackbox_installer::certificate::Paths {
+        ca_cert: ca.join("ca.pem"),
+        ca_key: ca.join("ca-key.pem"),
+        endpoint: dir.join("endpoint.pem"),
+    };
+    stackbox_installer::certificate::ensure_ca(&paths.ca_cert, &paths.ca_key).unwrap();
+    Setup {
+        config: dir.join("cluster.toml"),
+        state_dir: dir.to_owned(),
+        secrets: dir.join("secrets.toml"),
+        ca: paths,
+        port,
+    }
+}
+
+/// node2's agent on loopback, with credentials from `ca`, probing the 4-NIC fixture machine.
+struct RunningAgent {
+    addr: SocketAddr,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RunningAgent {
+    fn start(dir: &Path, ca: &Path) -> RunningAgent {
+        let node2 = setup(dir, Some(ca), 0);
+        let creds = ensure_own_credentials(&node2, "node2", LOOPBACK).unwrap();
+        assert_eq!(creds, dir.join(NODE_DIR));
+        let agent = Agent::new(AgentPaths {
+            root: machine("intel-server-4nic"),
+            credentials: creds.clone(),
+            ..AgentPaths::default()
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let (server, addrs) =
+                    stackbox_web::agent::bind("127.0.0.1:0", &creds, agent).unwrap();
+                tx.send((addrs[0], server.handle())).unwrap();
+                server.await.unwrap();
+            });
+        });
+        let (addr, handle) = rx.recv().expect("the agent's thread died");
+        RunningAgent {
+            addr,
+            handle,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for RunningAgent {
+    fn drop(&mut self) {
+        let h = self.handle.clone();
+        std::thread::spawn(move || common::futures_lite_block_on(h.stop(false)))
+            .join()
+            .ok();
+        if let Some(t) = self.thread.take() {
+            t.join().ok();
+        }
+    }
+}
+
+#[test]
+fn the_first_node_reads_a_joined_nodes_hardware_over_mutual_tls() {
+    let cluster = tempfile::tempdir().unwrap();
+    let node1 = tempfile::tempdir().unwrap();
+    let node2 = tempfile::tempdir().unwrap();
+    let caller = setup(node1.path(), Some(cluster.path()), 0);
+    let agent = RunningAgent::start(node2.path(), cluster.path());
+    let caller = Setup {
+        port: agent.addr.port(),
+        ..caller
+    };
+    let reports = hardware_of(
+        &caller,
+        ("node1", LOOPBACK),
+        &[("node2".to_owned(), LOOPBACK)],
+    )
+    .unwrap();
+    let report = reports["node2"].as_ref().expect("node2's hardware");
+    let want = Hardware::probe(&Root::at(machine("intel-server-4nic"))).unwrap();
+    assert_eq!(report, &want, "the agent's report is its machine's probe");
+    assert!(report.facts.memory_bytes > 0);
+}
+
+#[test]
+fn a_caller_of_another_cluster_and_a_silent_agent_get_an_error_never_a_report() {
+    let cluster = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let node2 = tempfile::tempdir().unwrap();
+    let agent = RunningAgent::start(node2.path(), cluster.path());
+    // A node whose certificates come from another cluster's CA: the handshake fails both ways.
+    let stranger = Setup {
+        port: agent.addr.port(),
+        ..setup(other.path(), None, 0)
+    };
+    let reports = hardware_of(
+        &stranger,
+        ("node9", LOOPBACK),
+        &[("node2".to_owned(), LOOPBACK)],
+    )
+    .unwrap();
+    let why = reports["node2"].as_ref().unwrap_err();
+    assert!(why.contains("127.0.0.1"), "{why}");
+    // An agent that does not listen: the error names where it was asked.
+    let node1 = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let caller = Setup {
+        port: closed,
+        ..setup(node1.path(), Some(cluster.path()), 0)
+    };
+    let reports = hardware_of(
+        &caller,
+        ("node1", LOOPBACK),
+        &[("node3".to_owned(), LOOPBACK)],
+    )
+    .unwrap();
+    let why = reports["node3"].as_ref().unwrap_err();
+    assert!(why.contains(&format!("127.0.0.1:{closed}")), "{why}");
+}
