@@ -353,6 +353,9 @@ pub(crate) fn links(
         .collect())
 }
 
+/// How often a hardware report is asked again when the agent's connection fails (a second apart).
+const HARDWARE_RETRIES: u32 = 3;
+
 /// The hardware of `nodes` (name, management address), asked of their agents at once by this node
 /// (`me`, the CA's holder): each node's report, or why it could not be had.
 pub fn hardware_of(
@@ -371,8 +374,18 @@ pub fn hardware_of(
                     tls: tls.clone(),
                 };
                 let ask = scope.spawn(move || {
-                    link.hardware()
-                        .map_err(|e| stackbox_common::error::chain(&e))
+                    // A node that has just joined starts its agent a moment after its credentials
+                    // arrive: a refused connection is asked again, briefly.
+                    let mut tries = 0;
+                    loop {
+                        match link.hardware() {
+                            Err(LinkError::Wire { .. }) if tries < HARDWARE_RETRIES => {
+                                tries += 1;
+                                std::thread::sleep(std::time::Duration::from_secs(1));
+                            }
+                            other => return other.map_err(|e| stackbox_common::error::chain(&e)),
+                        }
+                    }
                 });
                 (name.clone(), ask)
             })

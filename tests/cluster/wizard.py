@@ -235,9 +235,15 @@ def grow(w, state, example):
     check("grow: the admin signs in with the password", status == 303, f"{status} {location}")
     w.api_session()
     want = tomllib.load(open(example, "rb"))
-    status, _, text = w.call("GET", "/api/v1/cluster/nodes")
+    # As an operator reloads the page: a node that has just joined starts its agent a moment later.
+    deadline = time.time() + 60
+    while True:
+        status, _, text = w.call("GET", "/api/v1/cluster/nodes")
+        listed = {n["name"]: n for n in json.loads(text)["nodes"]} if status == 200 else {}
+        if all(listed.get(n["name"], {}).get("hardware") for n in want["nodes"][1:]) or time.time() > deadline:
+            break
+        time.sleep(3)
     check("grow: the wizard lists the joined nodes", status == 200, f"{status} {text[:400]}")
-    listed = {n["name"]: n for n in json.loads(text)["nodes"]} if status == 200 else {}
     for node in want["nodes"][1:]:
         n = listed.get(node["name"], {})
         check(f"grow: {node['name']}'s hardware is shown (from its agent)",
