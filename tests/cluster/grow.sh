@@ -265,10 +265,6 @@ echo "figure: losing node 1 to a VM booted on a survivor took $((SECONDS - loss_
 power_start=$SECONDS
 for n in node2 node3; do kill -9 "${init[$n]}"; gone "${pid[$n]}"; done
 boot_node & b1=$!
-# A code that expires in a minute, issued before the nodes boot: node 2 tries it once they are up.
-inside stackboxd cluster code --expires 1 > "$work/code-expiring.txt"
-expiring_at=$SECONDS
-(umask 077; sed -n 's/^join code: *//p' "$work/code-expiring.txt" > "${root[node2]}/root/code")
 boot_peer node2 & b2=$!
 boot_peer node3 & b3=$!
 wait "$b1" "$b2" "$b3"
