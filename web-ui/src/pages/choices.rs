@@ -191,25 +191,30 @@ pub async fn roles_form(state: web::Data<AppState>, s: Admin) -> Result<HttpResp
     )
 }
 
-/// Judges the chosen roles and stores them when the hardware can carry them.
-pub async fn roles_submit(
-    state: web::Data<AppState>,
-    post: AdminForm<Vec<(String, String)>>,
-) -> Result<HttpResponse, PageError> {
-    let wizard = &state.wizard;
-    let chosen: Vec<String> = post
-        .body
-        .iter()
+/// The roles a roles form chose (its `role` fields).
+pub fn chosen_roles(form: &[(String, String)]) -> Vec<String> {
+    form.iter()
         .filter(|(k, _)| k == "role")
         .map(|(_, v)| v.clone())
-        .collect();
-    match wizard.assign_roles(&chosen)? {
+        .collect()
+}
+
+/// The roles page after a choice was judged: saved (200, with its report) or refused (422, the choice
+/// shown back with what is wrong).
+pub fn outcome_page(
+    wizard: &Wizard,
+    csrf: &str,
+    subject: Subject,
+    chosen: &[String],
+    outcome: RolesOutcome,
+) -> Result<HttpResponse, PageError> {
+    match outcome {
         RolesOutcome::Saved(a, report) => html(
             StatusCode::OK,
             &roles_page(
                 wizard,
-                post.csrf(),
-                Subject::own(wizard)?,
+                csrf,
+                subject,
                 &a.roles,
                 Some(report),
                 Vec::new(),
@@ -218,17 +223,20 @@ pub async fn roles_submit(
         ),
         RolesOutcome::Refused(errors, report) => html(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &roles_page(
-                wizard,
-                post.csrf(),
-                Subject::own(wizard)?,
-                &chosen,
-                report,
-                errors,
-                false,
-            )?,
+            &roles_page(wizard, csrf, subject, chosen, report, errors, false)?,
         ),
     }
+}
+
+/// Judges the chosen roles and stores them when the hardware can carry them.
+pub async fn roles_submit(
+    state: web::Data<AppState>,
+    post: AdminForm<Vec<(String, String)>>,
+) -> Result<HttpResponse, PageError> {
+    let wizard = &state.wizard;
+    let chosen = chosen_roles(&post.body);
+    let outcome = wizard.assign_roles(&chosen)?;
+    outcome_page(wizard, post.csrf(), Subject::own(wizard)?, &chosen, outcome)
 }
 
 /// The settings page.

@@ -5,11 +5,10 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
-use super::choices::{Subject, facts_line, roles_page};
+use super::choices::{Subject, chosen_roles, facts_line, outcome_page, roles_page};
 use crate::chrome::{Admin, AdminForm, PageError, html};
 use crate::error::WebError;
 use crate::state::AppState;
-use crate::wizard::RolesOutcome;
 use crate::wizard::grow::JoinedNode;
 
 /// The roles a joined node is offered before any are saved: compute, the role a cluster grows by.
@@ -72,43 +71,12 @@ pub async fn node_roles_submit(
     post: AdminForm<Vec<(String, String)>>,
 ) -> Result<HttpResponse, PageError> {
     let name = name.into_inner();
-    let chosen: Vec<String> = post
-        .body
-        .iter()
-        .filter(|(k, _)| k == "role")
-        .map(|(_, v)| v.clone())
-        .collect();
+    let chosen = chosen_roles(&post.body);
     let node = joined_node(&state, name.clone()).await?;
     let st = state.clone();
     let roles = chosen.clone();
     let outcome = web::block(move || st.wizard.assign_joined_roles(&name, &roles))
         .await
         .map_err(|e| WebError::Internal(anyhow::anyhow!("the agent's thread: {e}")))??;
-    let wizard = &state.wizard;
-    match outcome {
-        RolesOutcome::Saved(a, report) => html(
-            StatusCode::OK,
-            &roles_page(
-                wizard,
-                post.csrf(),
-                subject(&node),
-                &a.roles,
-                Some(report),
-                Vec::new(),
-                true,
-            )?,
-        ),
-        RolesOutcome::Refused(errors, report) => html(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &roles_page(
-                wizard,
-                post.csrf(),
-                subject(&node),
-                &chosen,
-                report,
-                errors,
-                false,
-            )?,
-        ),
-    }
+    outcome_page(&state.wizard, post.csrf(), subject(&node), &chosen, outcome)
 }
