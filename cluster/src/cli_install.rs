@@ -76,26 +76,43 @@ pub fn render_report(report: &Report) -> String {
     )
 }
 
-/// Prints a coordinator's events, each line behind its node.
-fn printer(verbose: bool) -> impl Fn(&str, &stackbox_installer::executor::Event) + Sync {
-    let stdout = Mutex::new(std::io::stdout());
-    move |node: &str, event: &stackbox_installer::executor::Event| {
-        let text = render_event(event, verbose);
-        if text.is_empty() {
-            return;
+/// Prints a coordinator's events, each line behind its node, and its lines for the operator.
+struct Printer {
+    verbose: bool,
+    stdout: Mutex<std::io::Stdout>,
+}
+
+impl Printer {
+    fn new(verbose: bool) -> Printer {
+        Printer {
+            verbose,
+            stdout: Mutex::new(std::io::stdout()),
         }
-        let mut out = stdout.lock().unwrap_or_else(|p| p.into_inner());
-        for line in text.lines() {
-            let _ = std::io::Write::write_all(&mut *out, format!("{node:<8} {line}\n").as_bytes());
-        }
+    }
+
+    fn print(&self, text: &str) {
+        let mut out = self.stdout.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = std::io::Write::write_all(&mut *out, text.as_bytes());
         let _ = std::io::Write::flush(&mut *out);
+    }
+}
+
+impl coordinator::Watch for Printer {
+    fn event(&self, node: &str, event: &stackbox_installer::executor::Event) {
+        let text = render_event(event, self.verbose);
+        let lines: String = text.lines().map(|l| format!("{node:<8} {l}\n")).collect();
+        self.print(&lines);
+    }
+
+    fn say(&self, line: &str) {
+        self.print(&format!("{line}\n"));
     }
 }
 
 /// Runs `stackboxd cluster install`.
 pub fn install(args: &InstallArgs) -> ExitCode {
     let setup = args.run.setup(&args.config);
-    match coordinator::install(&setup, &printer(args.run.verbose)) {
+    match coordinator::install(&setup, &Printer::new(args.run.verbose)) {
         Ok(report) => {
             print!("{}", render_report(&report));
             if report.failed.is_some() {
@@ -131,8 +148,7 @@ pub struct RemoveArgs {
 /// Runs `stackboxd cluster remove`.
 pub fn remove(args: &RemoveArgs) -> ExitCode {
     let setup = args.run.setup(&args.config);
-    let say = |line: &str| println!("{line}");
-    match crate::remove::remove(&setup, &args.node, &say, &printer(args.run.verbose)) {
+    match crate::remove::remove(&setup, &args.node, &Printer::new(args.run.verbose)) {
         Ok(report) => {
             print!("{}", render_report(&report));
             if report.failed.is_some() {

@@ -31,6 +31,27 @@ use crate::agent::{AGENT_PORT, Assignment, StepOutcome, StepRequest};
 use crate::agent_client::{self, AgentLink, LinkError};
 use crate::node::{CLUSTER_CA, NODE_CERT, NODE_DIR, NODE_KEY};
 
+/// Who follows a coordinator's run: the CLI prints it, the wizard keeps it as one progress for all
+/// nodes. A closure over a node and an event is a watcher that ignores the rest.
+pub trait Watch: Sync {
+    /// The plan, once made (before any step runs).
+    fn planned(&self, plan: &Plan) {
+        let _ = plan;
+    }
+    /// One step's event on `node`.
+    fn event(&self, node: &str, event: &Event);
+    /// A line for the operator (a removal's stages, its warnings).
+    fn say(&self, line: &str) {
+        let _ = line;
+    }
+}
+
+impl<F: Fn(&str, &Event) + Sync + ?Sized> Watch for F {
+    fn event(&self, node: &str, event: &Event) {
+        self(node, event)
+    }
+}
+
 /// A node's agent as the scheduler sees it (the real one is an [`AgentLink`]; tests pass fakes).
 pub trait Link: Sync {
     /// Runs one step on the node and waits for it.
@@ -418,10 +439,7 @@ fn healthy(link: &AgentLink) -> Result<crate::agent::Health, LinkError> {
 
 /// `stackboxd cluster install`: plans `setup.config` with every agent's facts, assigns it to every
 /// node and runs it across them.
-pub fn install(
-    setup: &Setup,
-    on_event: &(dyn Fn(&str, &Event) + Sync),
-) -> Result<Report, CoordError> {
+pub fn install(setup: &Setup, watch: &dyn Watch) -> Result<Report, CoordError> {
     let config = stackbox_installer::load_config(&setup.config)?;
     let me = this_node(&config, setup)?;
     let links = links(setup, &config, me)?;
@@ -442,6 +460,7 @@ pub fn install(
         facts.insert(name.clone(), health.facts);
     }
     let plan = stackbox_installer::build_plan(&config, &Catalog::embedded()?, &facts)?;
+    watch.planned(&plan);
     let config_text = std::fs::read_to_string(&setup.config)
         .map_err(|e| file_error(&setup.config)(e.to_string()))?;
     stackbox_installer::secrets::Secrets::load_or_generate(&setup.secrets)
@@ -468,7 +487,7 @@ pub fn install(
             })
             .map_err(agent(&me.name))?;
         for e in &outcome.events {
-            on_event(&me.name, e);
+            watch.event(&me.name, e);
         }
         if let Some(id) = outcome.summary.failed {
             return Ok(Report {
@@ -490,7 +509,9 @@ pub fn install(
         .iter()
         .map(|(n, l)| (n.clone(), l as &dyn Link))
         .collect();
-    Ok(run_plan(&plan, &dyn_links, on_event))
+    Ok(run_plan(&plan, &dyn_links, &|node: &str, e: &Event| {
+        watch.event(node, e)
+    }))
 }
 
 #[cfg(test)]

@@ -18,10 +18,9 @@ use std::process::Command;
 use stackbox_common::error::chain;
 use stackbox_common::fs::write_atomic;
 use stackbox_installer::ClusterConfig;
-use stackbox_installer::executor::Event;
 use stackbox_installer::secrets::Secrets;
 
-use crate::coordinator::{self, CoordError, Report, Setup};
+use crate::coordinator::{self, CoordError, Report, Setup, Watch};
 use crate::leave::LeaveRequest;
 
 /// The roles whose members keep a quorum (Galera, RabbitMQ's quorum queues): two of them lose it with
@@ -37,6 +36,8 @@ const LEADING_ROLES: [&str; 3] = ["management", "storage-metadata", "message-bus
 pub struct Judged {
     /// The configuration without the node.
     pub remaining: ClusterConfig,
+    /// The roles the node leaves.
+    pub roles: Vec<String>,
     /// Warnings for the operator.
     pub warnings: Vec<String>,
 }
@@ -97,6 +98,7 @@ pub fn judge(config: &ClusterConfig, node: &str, me: &str) -> Result<Judged, Rem
     }
     Ok(Judged {
         remaining,
+        roles: leaving.roles.clone(),
         warnings,
     })
 }
@@ -143,13 +145,10 @@ fn admin_env(config: &ClusterConfig, setup: &Setup) -> Result<Vec<(String, Strin
         .collect()
 }
 
-/// `stackboxd cluster remove NODE`: see the module's text. `say` prints a line for the operator.
-pub fn remove(
-    setup: &Setup,
-    node: &str,
-    say: &(dyn Fn(&str) + Sync),
-    on_event: &(dyn Fn(&str, &Event) + Sync),
-) -> Result<Report, RemoveError> {
+/// `stackboxd cluster remove NODE`: see the module's text. `watch` is told each stage and follows the
+/// install across the remaining nodes.
+pub fn remove(setup: &Setup, node: &str, watch: &dyn Watch) -> Result<Report, RemoveError> {
+    let say = |line: &str| watch.say(line);
     let config = stackbox_installer::load_config(&setup.config).map_err(CoordError::from)?;
     let me = coordinator::this_node(&config, setup)?;
     let judged = judge(&config, node, &me.name)?;
@@ -230,7 +229,7 @@ pub fn remove(
         config: PathBuf::from(&path),
         ..setup.clone()
     };
-    Ok(coordinator::install(&setup, on_event)?)
+    Ok(coordinator::install(&setup, watch)?)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use crate::ClusterConfig;
-use crate::executor::{Event, Summary};
+use crate::executor::{Again, Event, Summary};
 
 /// How many lines of output the progress keeps for the log tail.
 pub const LOG_TAIL: usize = 200;
@@ -83,6 +83,23 @@ pub struct StepProgress {
     pub status: StepStatus,
     /// Why it was skipped, or how long it took.
     pub detail: String,
+    /// Why a step done before acts again (its inputs changed, or a repair), kept when it finishes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redo: Option<String>,
+}
+
+impl StepProgress {
+    /// A step of the plan, not reached yet.
+    pub fn pending(step: &crate::plan::Step) -> StepProgress {
+        StepProgress {
+            id: step.id.clone(),
+            name: step.name.clone(),
+            title: step.title.clone(),
+            status: StepStatus::Pending,
+            detail: String::new(),
+            redo: None,
+        }
+    }
 }
 
 /// A failed step, with what to do about it.
@@ -169,6 +186,12 @@ impl Progress {
                 if let Some(s) = self.step_mut(id) {
                     s.status = StepStatus::Running;
                     s.detail = again.as_ref().map(ToString::to_string).unwrap_or_default();
+                    s.redo = match again {
+                        Some(a @ (Again::InputsChanged | Again::Repair { .. })) => {
+                            Some(a.to_string())
+                        }
+                        _ => None,
+                    };
                 }
             }
             Event::Output { id, line } => return Update::Log(self.push_line(id, line)),
@@ -181,7 +204,10 @@ impl Progress {
             Event::Finished { id, seconds } => {
                 if let Some(s) = self.step_mut(id) {
                     s.status = StepStatus::Done;
-                    s.detail = format!("{seconds:.1} s");
+                    s.detail = match &s.redo {
+                        Some(why) => format!("{seconds:.1} s ({why})"),
+                        None => format!("{seconds:.1} s"),
+                    };
                 }
             }
             Event::Failed {
@@ -283,6 +309,7 @@ mod tests {
                 title: "t".to_owned(),
                 status: StepStatus::Pending,
                 detail: String::new(),
+                redo: None,
             })
             .collect();
         p
@@ -302,7 +329,22 @@ mod tests {
             id: "n/a.one".into(),
             seconds: 1.25,
         });
-        assert_eq!(p.steps[0].detail, "1.2 s");
+        assert_eq!(p.steps[0].detail, "1.2 s (inputs changed: redo)");
+        // A restart because a watched step acted is the plan's own flow, not a redo: not kept.
+        p.apply(&Event::Started {
+            id: "n/a.one".into(),
+            title: "t".into(),
+            again: Some(crate::executor::Again::Restart { step: None }),
+        });
+        assert!(p.running_step().unwrap().detail.starts_with("restart"));
+        p.apply(&Event::Finished {
+            id: "n/a.one".into(),
+            seconds: 0.5,
+        });
+        assert_eq!(
+            (p.steps[0].detail.as_str(), &p.steps[0].redo),
+            ("0.5 s", &None)
+        );
         assert_eq!(p.counts(), (1, 2));
         let u = p.apply(&Event::Output {
             id: "n/smoke.test".into(),

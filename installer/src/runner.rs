@@ -19,7 +19,7 @@ use crate::config::SerializeError;
 use crate::dry_run::PlanOnlySystem;
 use crate::executor::{Event, Summary};
 use crate::install::{self, InstallError, Options, Prepared};
-use crate::progress::{Failure, Phase, Progress, StepProgress, StepStatus, Update};
+use crate::progress::{Failure, Phase, Progress, StepProgress, Update};
 
 /// The file in the state directory that keeps a finished installation's result across restarts.
 pub const RESULT_FILE: &str = "install-result.json";
@@ -215,13 +215,7 @@ impl Runner {
         p.steps = prepared
             .plan()
             .for_node(&node)
-            .map(|s| StepProgress {
-                id: s.id.clone(),
-                name: s.name.clone(),
-                title: s.title.clone(),
-                status: StepStatus::Pending,
-                detail: String::new(),
-            })
+            .map(StepProgress::pending)
             .collect();
         // A retry keeps the earlier run's output; a fresh start begins a new log.
         if previous.is_empty() {

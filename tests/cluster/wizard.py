@@ -10,6 +10,14 @@
                                                      node's hardware, assign the roles CLUSTER.toml gives it,
                                                      and check the grown configuration the wizard writes
                                                      (STATE_DIR/cluster/config.toml) is CLUSTER.toml's
+    wizard.py URL STATE_DIR grow-run OUT             on the first node: "Grow the cluster" from the wizard's API,
+                                                     follow its progress (per node and overall) to the end, and
+                                                     write OUT as `stackboxd cluster install` prints a run: a
+                                                     `NODE ID: done in S (WHY)` line per step that acted, then
+                                                     the closing line
+    wizard.py URL STATE_DIR remove NODE              on the first node: the removal page's warnings, then remove
+                                                     NODE from the wizard's API and follow it to the end; prints
+                                                     the operation's lines and `NODE removed` when it completed
 
 STATE_DIR is the wizard's state directory as seen from here (for the setup token). The admin password is
 kept in STATE_DIR/../cluster-test-password between the two calls (a test file, mode 0600). Each check
@@ -274,8 +282,78 @@ def grow(w, state, example):
           os.path.exists(written) and open(written).read() == doc["toml"], written)
 
 
+def sign_in_again(w, state, what):
+    status, location = w.sign_in(open(password_file(state)).read())
+    check(f"{what}: the admin signs in with the password", status == 303, f"{status} {location}")
+    w.api_session()
+
+
+def follow(w, what, limit):
+    """Polls the cluster's operation until it ends; prints each node's share as it moves."""
+    deadline, last, op = time.time() + limit, None, {}
+    while time.time() < deadline:
+        status, _, text = w.call("GET", "/api/v1/cluster/operation")
+        if status == 200:
+            op = json.loads(text)
+            shares = " ".join(f"{n['name']} {n['finished']}/{n['total']}" + (f" ({n['running']})" if n["running"] else "")
+                              for n in op["nodes"])
+            if shares != last:
+                print(f"{what}: {op['progress']['phase']}: {shares}", flush=True)
+                last = shares
+            if op["progress"]["phase"] != "running":
+                break
+        time.sleep(5)
+    return op
+
+
+def acted_lines(op):
+    lines = [f"{s['id'].split('/')[0]:<8} {s['id']}: done in {s['detail']}"
+             for s in op["progress"]["steps"] if s["status"] == "done"]
+    return lines + ([op["report"].rstrip()] if op.get("report") else [])
+
+
+def grow_run(w, state, out):
+    sign_in_again(w, state, "grow-run")
+    status, _, text = w.call("POST", "/api/v1/cluster/grow")
+    check("grow-run: the wizard starts growing the cluster", status == 202, f"{status} {text[:400]}")
+    op = follow(w, "grow-run", 40 * 60)
+    phase = op.get("progress", {}).get("phase")
+    failure = op.get("progress", {}).get("failure")
+    check("grow-run: the wizard's grow completes", phase == "complete", f"{phase} {failure}")
+    nodes = op.get("nodes", [])
+    check("grow-run: the progress has every node, each finished",
+          len(nodes) == 3 and all(n["finished"] == n["total"] > 0 for n in nodes)
+          and op["overall"]["finished"] == op["overall"]["total"] == sum(n["total"] for n in nodes),
+          json.dumps(nodes))
+    status, _, page = w.call("GET", "/cluster/operation")
+    check("grow-run: the operation page shows each node's share",
+          status == 200 and all(f'id="node-{n["name"]}"' in page for n in nodes) and 'data-phase="complete"' in page,
+          f"{status}")
+    with open(out, "w") as f:
+        f.write("\n".join(acted_lines(op)) + "\n")
+
+
+def remove(w, state, node):
+    sign_in_again(w, state, "remove")
+    status, _, page = w.call("GET", f"/cluster/nodes/{node}/remove")
+    check(f"remove: the wizard's page for removing {node} says what it does", status == 200 and 'id="remove"' in page,
+          f"{status} {page[:400]}")
+    for warning in re.findall(r'<p class="warning"[^>]*>([^<]+)</p>', page):
+        print(f"page warning: {warning}", flush=True)
+    status, _, text = w.call("DELETE", f"/api/v1/cluster/nodes/{node}")
+    check(f"remove: the wizard starts removing {node}", status == 202, f"{status} {text[:400]}")
+    op = follow(w, "remove", 20 * 60)
+    for line in op.get("lines", []) + acted_lines(op) if op else []:
+        print(line, flush=True)
+    phase = op.get("progress", {}).get("phase")
+    if phase == "complete":
+        print(f"{node} removed", flush=True)
+    else:
+        print(f"remove: {phase}: {op.get('progress', {}).get('failure')}", flush=True)
+
+
 def main():
-    if len(sys.argv) != 5 or sys.argv[3] not in ("configure", "install", "grow"):
+    if len(sys.argv) != 5 or sys.argv[3] not in ("configure", "install", "grow", "grow-run", "remove"):
         print(__doc__, file=sys.stderr)
         return 2
     url, state, what, arg = sys.argv[1:]
@@ -284,6 +362,10 @@ def main():
         configure(w, state, arg)
     elif what == "grow":
         grow(w, state, arg)
+    elif what == "grow-run":
+        grow_run(w, state, arg)
+    elif what == "remove":
+        remove(w, state, arg)
     else:
         install(w, state, arg)
     print(f"wizard: finished {what} with {checks.failures} failure(s)", flush=True)

@@ -345,6 +345,46 @@ async fn cluster_config(state: web::Data<AppState>, _: Admin) -> Result<HttpResp
     Ok(HttpResponse::Ok().json(serde_json::json!({ "path": path, "toml": toml })))
 }
 
+/// Starts growing the cluster to the grown configuration (or runs it again); follow it at
+/// `/cluster/operation`.
+async fn cluster_grow(
+    state: web::Data<AppState>,
+    _: AdminAction,
+) -> Result<HttpResponse, WebError> {
+    let st = state.clone();
+    let op = web::block(move || st.wizard.start_grow())
+        .await
+        .map_err(|e| WebError::Internal(anyhow::anyhow!("the operation's thread: {e}")))??;
+    Ok(operation_started(&op))
+}
+
+/// Starts removing a joined node from the installed cluster (refused with the reason when it may not
+/// leave); follow it at `/cluster/operation`.
+async fn cluster_node_delete(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    _: AdminAction,
+) -> Result<HttpResponse, WebError> {
+    let st = state.clone();
+    let name = name.into_inner();
+    let op = web::block(move || st.wizard.start_remove(&name))
+        .await
+        .map_err(|e| WebError::Internal(anyhow::anyhow!("the operation's thread: {e}")))??;
+    Ok(operation_started(&op))
+}
+
+fn operation_started(op: &crate::operation::Operation) -> HttpResponse {
+    HttpResponse::Accepted()
+        .insert_header((header::LOCATION, "/api/v1/cluster/operation"))
+        .json(op.document())
+}
+
+/// The current (or last) operation on the cluster: overall and per node, with every step.
+async fn cluster_operation(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
+    let op = state.wizard.operation().ok_or(WebError::NotFound)?;
+    Ok(HttpResponse::Ok().json(op.document()))
+}
+
 async fn roles_get(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
     let roles: Vec<_> = state.wizard.catalog.roles().values().collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({
@@ -509,6 +549,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/cluster/code", web::post().to(cluster_code))
         .route("/cluster/nodes", web::get().to(cluster_nodes))
         .route("/cluster/nodes/{name}", web::put().to(cluster_node_put))
+        .route(
+            "/cluster/nodes/{name}",
+            web::delete().to(cluster_node_delete),
+        )
+        .route("/cluster/grow", web::post().to(cluster_grow))
+        .route("/cluster/operation", web::get().to(cluster_operation))
         .route("/cluster/config", web::get().to(cluster_config))
         .route("/roles", web::get().to(roles_get))
         .route("/roles", web::put().to(roles_put))
@@ -544,6 +590,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/cluster/join-existing"),
     ("get", "/cluster/nodes"),
     ("put", "/cluster/nodes/{name}"),
+    ("delete", "/cluster/nodes/{name}"),
+    ("post", "/cluster/grow"),
+    ("get", "/cluster/operation"),
     ("get", "/cluster/config"),
     ("get", "/roles"),
     ("put", "/roles"),

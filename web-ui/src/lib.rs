@@ -13,7 +13,8 @@
 //! - [`state`] is what the running wizard holds (options, identity, sessions, the limiter) around the
 //!   [`wizard`]: the flow with no HTTP in it (create the cluster, assign roles, store settings, review,
 //!   start the install, take the openrc), over the [`answers`] (network, cluster, roles, settings, and
-//!   the installer's configuration made from them) and the installer's runner and progress;
+//!   the installer's configuration made from them), the installer's runner and progress, and the
+//!   [`operation`] on the cluster (growing it, removing a node: one progress for every node);
 //! - [`agent`] is the node agent's own listener (mutual TLS, cluster certificates only), thin over the
 //!   cluster crate's agent;
 //! - [`auth`] is the token, password, sessions and rate limit; [`connections`] what one client may
@@ -31,6 +32,7 @@ pub mod cli;
 pub mod connections;
 pub mod error;
 pub mod network;
+pub mod operation;
 pub mod pages;
 pub mod server;
 pub mod session;

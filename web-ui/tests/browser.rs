@@ -453,7 +453,8 @@ async fn fits_width(c: &Client) -> (bool, String) {
 }
 
 /// At phone size (390 by 844), the first node's Cluster page lists the joined nodes with their hardware
-/// without scrolling sideways, and a joined node's roles are assigned on its own page.
+/// without scrolling sideways, a joined node's roles are assigned on its own page, the cluster grows with
+/// its progress per node, and the node is removed again (plan mode: the plan is walked on every node).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_phone_size_the_first_node_assigns_a_joined_nodes_roles() {
     let dir = tempfile::tempdir().unwrap();
@@ -469,6 +470,23 @@ async fn at_phone_size_the_first_node_assigns_a_joined_nodes_roles() {
         let (s, csrf) = admin(&app, &token(dir.path())).await;
         network_and_cluster(&app, &s, &csrf).await;
         roles_and_settings(&app, &s, &csrf).await;
+        // Installed (plan mode), so that the cluster may grow.
+        let r = call(
+            &app,
+            with_session(req("POST", "/api/v1/install"), &s)
+                .insert_header(("x-csrf-token", csrf.as_str())),
+        )
+        .await;
+        assert_eq!(r.status, 202, "{}", r.body);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = call(&app, with_session(req("GET", "/api/v1/install"), &s)).await;
+            if r.body.contains(r#""phase":"complete""#) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{}", r.body);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
     record_joins(dir.path());
     let mut opts = options(dir.path());
@@ -513,6 +531,40 @@ async fn at_phone_size_the_first_node_assigns_a_joined_nodes_roles() {
                 .await
                 .contains("compute, management, message-bus, storage-metadata")
         );
+        // Grow: the operation's page, per node, fits the width and ends complete.
+        click(&c, "#grow").await;
+        assert_eq!(at(&c, "/cluster/operation").await, "/cluster/operation");
+        visible(
+            &c,
+            r#"#progress[data-phase="complete"]"#,
+            Duration::from_secs(30),
+        )
+        .await;
+        assert!(text(&c, "#node-node2").await.contains("done"));
+        let (fits, why) = fits_width(&c).await;
+        shot(&c, "cluster-grown-phone.png").await;
+        assert!(fits, "the operation page at 390 px: {why}");
+        // Remove node2 again: its page first, then the same progress.
+        click(&c, "#back").await;
+        assert_eq!(at(&c, "/cluster").await, "/cluster");
+        click(&c, "#remove-node2").await;
+        assert_eq!(
+            at(&c, "/cluster/nodes/node2/remove").await,
+            "/cluster/nodes/node2/remove"
+        );
+        let (fits, why) = fits_width(&c).await;
+        assert!(fits, "the removal page at 390 px: {why}");
+        click(&c, "#remove").await;
+        assert_eq!(at(&c, "/cluster/operation").await, "/cluster/operation");
+        visible(
+            &c,
+            r#"#progress[data-phase="complete"]"#,
+            Duration::from_secs(30),
+        )
+        .await;
+        assert_eq!(text(&c, "#operation").await, "Removing node2");
+        assert!(text(&c, "#nodes").await.contains("node1"));
+        assert!(!text(&c, "#nodes").await.contains("node2"));
     };
     let outcome = tokio::spawn(result).await;
     c.close().await.unwrap();

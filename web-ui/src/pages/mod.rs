@@ -1,6 +1,6 @@
 //! The server-rendered pages (askama), one module per part of the walk: signing in ([`sign_in`]), the
 //! hardware report, network and cluster ([`setup`]), roles and settings ([`choices`]), a joined node's
-//! roles ([`nodes`]), and review,
+//! roles ([`nodes`]), growing and shrinking the cluster ([`operate`]), and review,
 //! install and done ([`finish`]). Every form works without JavaScript and carries the session's CSRF
 //! token, checked by the [`crate::chrome::AdminForm`] extractor before a handler runs; bad input is shown
 //! back, escaped, with a message beside its field, and nothing is stored. The handlers call the
@@ -9,6 +9,7 @@
 pub mod choices;
 pub mod finish;
 pub mod nodes;
+pub mod operate;
 pub mod setup;
 pub mod sign_in;
 
@@ -43,6 +44,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/cluster/nodes/{name}",
             web::post().to(nodes::node_roles_submit),
+        )
+        .route(
+            "/cluster/nodes/{name}/remove",
+            web::get().to(operate::remove_form),
+        )
+        .route(
+            "/cluster/nodes/{name}/remove",
+            web::post().to(operate::remove_start),
+        )
+        .route("/cluster/grow", web::post().to(operate::grow_start))
+        .route(
+            operate::OPERATION_PAGE,
+            web::get().to(operate::operation_view),
         )
         .route("/roles", web::get().to(choices::roles_form))
         .route("/roles", web::post().to(choices::roles_submit))

@@ -94,6 +94,12 @@ pub struct ClusterPage {
     pub members: Vec<MemberView>,
     /// Where the grown configuration is written.
     pub grown_config: String,
+    /// Whether this node is installed (the cluster grows from an installed node).
+    pub installed: bool,
+    /// The nodes of the installed cluster (each may be removed).
+    pub installed_nodes: Vec<String>,
+    /// The current or last operation on the cluster, in words, and whether it runs.
+    pub operation: Option<(String, bool)>,
     /// A join code just issued (shown once).
     pub code: Option<IssuedCode>,
     /// Whether network settings are stored.
@@ -160,6 +166,15 @@ impl ClusterPage {
                 .join(stackbox_cluster::coordinator::CLUSTER_CONFIG)
                 .display()
                 .to_string(),
+            installed: state.wizard.phase() == stackbox_installer::progress::Phase::Complete,
+            installed_nodes: state.wizard.installed_nodes(),
+            operation: state.wizard.operation().map(|o| {
+                let phase = o.progress.phase;
+                (
+                    format!("{}: {}", o.kind, phase.as_str()),
+                    phase == stackbox_installer::progress::Phase::Running,
+                )
+            }),
             code: None,
             network_set: answers.network()?.is_some(),
             name: "stackbox".to_owned(),

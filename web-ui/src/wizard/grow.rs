@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use stackbox_cluster::coordinator::{CLUSTER_CONFIG, Setup, hardware_of};
+use stackbox_cluster::coordinator::{CLUSTER_CONFIG, hardware_of};
 use stackbox_cluster::hardware::{Hardware, Source};
 use stackbox_common::fs::write_atomic;
 use stackbox_installer::ClusterConfig;
@@ -50,7 +50,7 @@ impl Wizard {
                     None => missing(m),
                 })
                 .collect(),
-            Source::Agents { port } => {
+            Source::Agents { .. } => {
                 let me = match self.cluster_config() {
                     Ok(c) => (c.nodes[0].name.clone(), c.nodes[0].address),
                     Err(e) => {
@@ -61,18 +61,7 @@ impl Wizard {
                             .collect();
                     }
                 };
-                let (_, secrets, _) = self.runner.mode().paths(&self.state_dir);
-                let setup = Setup {
-                    config: self.state_dir.join(CLUSTER_CONFIG),
-                    state_dir: self.state_dir.clone(),
-                    secrets,
-                    ca: stackbox_installer::certificate::Paths {
-                        ca_cert: self.ca_cert.clone(),
-                        ca_key: self.ca_key.clone(),
-                        ..Default::default()
-                    },
-                    port: *port,
-                };
+                let setup = self.coordinator_setup(self.state_dir.join(CLUSTER_CONFIG));
                 let nodes: Vec<(String, IpAddr)> = members
                     .iter()
                     .map(|m| (m.name.clone(), m.address))
@@ -153,6 +142,11 @@ impl Wizard {
         name: &str,
         chosen: &[String],
     ) -> Result<RolesOutcome, WebError> {
+        if self.operations.running() {
+            return Err(WebError::Conflict(
+                "the cluster is changing: roles cannot change until that ends".to_owned(),
+            ));
+        }
         let node = self.joined_node(name)?;
         let (roles, report) = match self.judge_joined(&node, chosen)? {
             Err(errors) => return Ok(RolesOutcome::Refused(errors, None)),

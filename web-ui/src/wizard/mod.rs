@@ -12,6 +12,7 @@ pub mod finish;
 pub mod grow;
 pub mod join;
 pub mod joining;
+pub mod operate;
 pub mod review;
 
 use std::path::{Path, PathBuf};
@@ -71,6 +72,8 @@ pub struct Wizard {
     ca_key: PathBuf,
     /// Where the joined nodes' hardware comes from.
     joined_hardware: stackbox_cluster::hardware::Source,
+    /// Growing or shrinking the cluster.
+    operations: Arc<crate::operation::ClusterRun>,
 }
 
 impl Wizard {
@@ -104,6 +107,7 @@ impl Wizard {
             catalog: Catalog::embedded().context("loading the built-in hardware profiles")?,
             answers: AnswerStore::new(state_dir),
             runner: Arc::new(Runner::new(mode, state_dir)),
+            operations: Arc::default(),
         })
     }
 

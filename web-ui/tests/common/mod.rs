@@ -115,6 +115,7 @@ pub fn req(method: &str, uri: &str) -> TestRequest {
         "GET" => TestRequest::get(),
         "POST" => TestRequest::post(),
         "PUT" => TestRequest::put(),
+        "DELETE" => TestRequest::delete(),
         other => panic!("{other}"),
     };
     r.uri(uri).peer_addr(CLIENT.parse::<SocketAddr>().unwrap())
