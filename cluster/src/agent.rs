@@ -145,6 +145,8 @@ pub struct AgentPaths {
     pub root: PathBuf,
     /// This node's cluster credentials (deleted when it leaves).
     pub credentials: PathBuf,
+    /// The wizard's state directory (what MariaDB's last start decided is kept there).
+    pub state: PathBuf,
 }
 
 impl Default for AgentPaths {
@@ -157,6 +159,7 @@ impl Default for AgentPaths {
             ca: certificate::Paths::default(),
             root: "/".into(),
             credentials: Path::new("/var/lib/stackbox").join(crate::node::NODE_DIR),
+            state: "/var/lib/stackbox".into(),
         }
     }
 }
@@ -389,6 +392,7 @@ mod tests {
             },
             root: dir.to_owned(),
             credentials: dir.join("node"),
+            state: dir.to_owned(),
         }
     }
 

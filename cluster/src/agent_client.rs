@@ -232,3 +232,20 @@ async fn exchange(
     driver.abort();
     Ok((status, answer))
 }
+
+/// Every member's status, asked of its agent at `port` with `tls` (this node's cluster credentials).
+pub fn ask_agents(
+    config: &stackbox_installer::ClusterConfig,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    port: u16,
+) -> crate::status::ClusterStatus {
+    let ask = |addr| {
+        AgentLink {
+            addr,
+            tls: tls.clone(),
+        }
+        .status()
+        .map_err(|e| stackbox_common::error::chain(&e))
+    };
+    crate::status::gather(config, &ask, port)
+}

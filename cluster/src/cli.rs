@@ -357,7 +357,19 @@ fn galera_start(args: &GaleraArgs) -> ExitCode {
             None
         };
     loop {
-        match galera::prepare(&args.config, &args.datadir, &args.env_file, ask) {
+        let decided = galera::prepare(&args.config, &args.datadir, &args.env_file, ask);
+        if let Ok(decision) = &decided
+            && let (outcome, reason) = decision.outcome()
+            && let Err(e) = crate::galera_start::keep(
+                &args.state,
+                outcome,
+                reason,
+                std::time::SystemTime::now(),
+            )
+        {
+            eprintln!("stackboxd cluster galera-start: keeping the decision for the status: {e}");
+        }
+        match decided {
             Ok(Decision::Wait(reason)) => {
                 galera::tell_console(&format!("stackbox: MariaDB waits: {reason}"));
                 eprintln!("stackboxd cluster galera-start: waiting: {reason}");

@@ -220,15 +220,7 @@ pub fn status(args: &StatusArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let ask = |addr| {
-        crate::agent_client::AgentLink {
-            addr,
-            tls: tls.clone(),
-        }
-        .status()
-        .map_err(|e| chain(&e))
-    };
-    let status = crate::status::gather(&config, &ask, args.agent_port);
+    let status = crate::agent_client::ask_agents(&config, tls, args.agent_port);
     match args.format {
         Format::Text => print!("{}", crate::status::render_text(&status)),
         Format::Json => println!(

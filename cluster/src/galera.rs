@@ -338,6 +338,18 @@ pub fn prepare(
     Ok(decision)
 }
 
+impl Decision {
+    /// The decision as the status keeps it: what, and why.
+    pub fn outcome(&self) -> (crate::galera_start::Outcome, &str) {
+        use crate::galera_start::Outcome;
+        match self {
+            Decision::Start(reason) => (Outcome::Start, reason),
+            Decision::Bootstrap { reason, .. } => (Outcome::Bootstrap, reason),
+            Decision::Wait(reason) => (Outcome::Wait, reason),
+        }
+    }
+}
+
 /// Writes a line on the system console, where an operator at the machine looks (best effort).
 pub fn tell_console(line: &str) {
     use std::io::Write;

@@ -17,6 +17,7 @@ pub mod client;
 pub mod code;
 pub mod coordinator;
 pub mod galera;
+pub mod galera_start;
 pub mod hardware;
 pub mod join;
 pub mod joining;

@@ -51,6 +51,9 @@ pub struct NodeStatus {
     pub holds_api_address: bool,
     /// The step the agent runs now.
     pub running: Option<String>,
+    /// What MariaDB's last start decided (joined, restored, bootstrapped, or waits, and why).
+    #[serde(default)]
+    pub galera_start: Option<crate::galera_start::StartRecord>,
 }
 
 /// Parses `mysql -N -B` output of `SHOW GLOBAL STATUS LIKE 'wsrep_%'` (name, tab, value per line).
@@ -124,8 +127,9 @@ pub fn local_galera() -> Result<Galera, String> {
     parse_wsrep(&out).ok_or_else(|| "MariaDB answers without Galera".to_owned())
 }
 
-/// This node's status, read from its services (the agent's `GET /agent/v1/status`).
-pub fn local(config_path: &Path, root: &Root, running: Option<String>) -> NodeStatus {
+/// This node's status, read from its services and the wizard's state directory `state` (the agent's
+/// `GET /agent/v1/status`).
+pub fn local(config_path: &Path, root: &Root, state: &Path, running: Option<String>) -> NodeStatus {
     let config = stackbox_installer::load_config(config_path).ok();
     let node = config.as_ref().and_then(|c| {
         let local = stackbox_installer::local_nodes(c, root);
@@ -184,6 +188,7 @@ pub fn local(config_path: &Path, root: &Root, running: Option<String>) -> NodeSt
         rabbitmq_error: rabbit.err().or(queue_error),
         holds_api_address,
         running,
+        galera_start: crate::galera_start::last(state),
     }
 }
 
@@ -208,7 +213,7 @@ pub enum AgentAnswer {
     /// It answered.
     Healthy {
         /// What it reported.
-        status: NodeStatus,
+        status: Box<NodeStatus>,
     },
     /// It could not be reached or refused.
     Unreachable {
@@ -278,7 +283,9 @@ pub fn gather(
                 let addr = SocketAddr::new(n.address, port);
                 scope.spawn(move || {
                     let agent = match ask(addr) {
-                        Ok(status) => AgentAnswer::Healthy { status },
+                        Ok(status) => AgentAnswer::Healthy {
+                            status: Box::new(status),
+                        },
                         Err(reason) => AgentAnswer::Unreachable { reason },
                     };
                     Member {
@@ -339,6 +346,12 @@ pub fn render_text(s: &ClusterStatus) -> String {
                     )),
                     (None, Some(e)) => out.push_str(&format!("  galera: {e}\n")),
                     (None, None) => {}
+                }
+                if let Some(r) = &status.galera_start {
+                    out.push_str(&format!(
+                        "  galera start: {}\n",
+                        r.describe(std::time::SystemTime::now())
+                    ));
                 }
                 if let (Some(_), Some(e)) = (&status.rabbitmq, &status.rabbitmq_error) {
                     out.push_str(&format!("  rabbitmq: {e}\n"));
@@ -415,7 +428,9 @@ mod tests {
             address: "10.20.0.11".parse().unwrap(),
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
             agent: match status {
-                Some(status) => AgentAnswer::Healthy { status },
+                Some(status) => AgentAnswer::Healthy {
+                    status: Box::new(status),
+                },
                 None => AgentAnswer::Unreachable {
                     reason: "connecting: refused".into(),
                 },
@@ -454,11 +469,11 @@ mod tests {
         };
         assert!(s.healthy());
         s.members[0].agent = AgentAnswer::Healthy {
-            status: synced(2, 3),
+            status: Box::new(synced(2, 3)),
         };
         assert!(!s.healthy(), "a Galera of two when three store metadata");
         s.members[0].agent = AgentAnswer::Healthy {
-            status: synced(3, 2),
+            status: Box::new(synced(3, 2)),
         };
         assert!(
             !s.healthy(),

@@ -10,7 +10,8 @@
 # Galera member of three, RabbitMQ must run three nodes with OpenStack's quorum queues on all three, every
 # API must answer at the API address from the client namespace, and the smoke test boots a VM. Then node 1
 # (the API address's holder) is lost: the address moves, every API answers and a VM boots on a survivor.
-# Then all power is lost and comes back: the cluster recovers without a command and boots a VM again.
+# Then all power is lost and comes back: the cluster recovers without a command and boots a VM again, and
+# the first node's wizard shows the status with how each node's MariaDB started.
 # Last, node 3 is removed: `stackboxd cluster remove` refuses while it hosts a server and for the
 # coordinator itself, then the wizard removes it: Galera and RabbitMQ shrink to two and the remaining two boot a VM.
 #
@@ -291,6 +292,8 @@ check "after a full power loss, node 1 (left out while it was lost) joined the o
   sh -c "grep -q 'joining .*a member of the primary component' '$work/galera-start-node1.txt' && ! grep -q 'restoring the last primary component' '$work/galera-start-node1.txt'"
 check "after a full power loss, keystone answers at the API address" client_get "https://$api:5000/v3" "$work/root/etc/stackbox/ca.pem"
 check "after a full power loss, the smoke test boots a VM" smoke_on node3 "${root[node3]}" "$work/smoke-after-full-power-loss.log"
+# The first node's wizard says what the recovery did: healthy, and how each MariaDB started.
+wizard status after-full-power-loss
 
 # Removing node 3. While it hosts a server it is refused, the server named; the coordinator cannot remove
 # itself. Then it leaves: Galera and RabbitMQ shrink to two, nova and neutron forget it, and the two

@@ -15,6 +15,9 @@
                                                      write OUT as `stackboxd cluster install` prints a run: a
                                                      `NODE ID: done in S (WHY)` line per step that acted, then
                                                      the closing line
+    wizard.py URL STATE_DIR status LABEL             on the first node: the cluster's status from the wizard's API
+                                                     and page: healthy, and every storage member's MariaDB
+                                                     says how it last started (joined, restored, bootstrapped)
     wizard.py URL STATE_DIR remove NODE              on the first node: the removal page's warnings, then remove
                                                      NODE from the wizard's API and follow it to the end; prints
                                                      the operation's lines and `NODE removed` when it completed
@@ -352,8 +355,29 @@ def remove(w, state, node):
         print(f"remove: {phase}: {op.get('progress', {}).get('failure')}", flush=True)
 
 
+def status(w, state, label):
+    sign_in_again(w, state, f"status {label}")
+    status, _, text = w.call("GET", "/api/v1/cluster/status")
+    check(f"status {label}: the wizard asks every agent", status == 200, f"{status} {text[:400]}")
+    if status != 200:
+        return
+    doc = json.loads(text)
+    storage = [m for m in doc["members"] if "storage-metadata" in m["roles"]]
+    for m in doc["members"]:
+        print(f"status {label}: {m['name']}: {m.get('agent')} {(m.get('status') or {}).get('galera_start')}", flush=True)
+    check(f"status {label}: healthy, as every agent tells it", doc["healthy"] is True, text[:1000])
+    starts = [(m.get("status") or {}).get("galera_start") or {} for m in storage]
+    check(f"status {label}: every storage member says how its MariaDB last started (and none waits)",
+          len(storage) == 3 and all(s.get("outcome") in ("start", "bootstrap") and s.get("reason") for s in starts),
+          json.dumps(starts))
+    status, _, page = w.call("GET", "/cluster/status")
+    check(f"status {label}: the status page shows each node's last start",
+          status == 200 and all(f'id="galera-start-{m["name"]}"' in page for m in storage) and "Healthy" in page,
+          f"{status}")
+
+
 def main():
-    if len(sys.argv) != 5 or sys.argv[3] not in ("configure", "install", "grow", "grow-run", "remove"):
+    if len(sys.argv) != 5 or sys.argv[3] not in ("configure", "install", "grow", "grow-run", "remove", "status"):
         print(__doc__, file=sys.stderr)
         return 2
     url, state, what, arg = sys.argv[1:]
@@ -366,6 +390,8 @@ def main():
         grow_run(w, state, arg)
     elif what == "remove":
         remove(w, state, arg)
+    elif what == "status":
+        status(w, state, arg)
     else:
         install(w, state, arg)
     print(f"wizard: finished {what} with {checks.failures} failure(s)", flush=True)

@@ -143,6 +143,7 @@ async fn status(agent: web::Data<Agent>) -> HttpResponse {
         stackbox_cluster::status::local(
             &agent.paths().config,
             &stackbox_machine::system::Root::at(&agent.paths().root),
+            &agent.paths().state,
             agent.running(),
         )
     };
@@ -262,6 +263,7 @@ pub async fn serve_when_ready(
     let agent = Agent::new(AgentPaths {
         root,
         credentials: dir.clone(),
+        state: state_dir,
         ..AgentPaths::default()
     });
     match bind(&listen, &dir, agent) {

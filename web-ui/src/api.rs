@@ -379,6 +379,18 @@ fn operation_started(op: &crate::operation::Operation) -> HttpResponse {
         .json(op.document())
 }
 
+/// The installed cluster's status, asked of every agent now (as `stackboxd cluster status --format
+/// json`, with `healthy`).
+async fn cluster_status(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
+    let st = state.clone();
+    let status = web::block(move || st.wizard.cluster_status())
+        .await
+        .map_err(|e| WebError::Internal(anyhow::anyhow!("the agents' thread: {e}")))??;
+    let mut doc = serde_json::to_value(&status).map_err(|e| WebError::Internal(e.into()))?;
+    doc["healthy"] = serde_json::Value::Bool(status.healthy());
+    Ok(HttpResponse::Ok().json(doc))
+}
+
 /// The current (or last) operation on the cluster: overall and per node, with every step.
 async fn cluster_operation(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
     let op = state.wizard.operation().ok_or(WebError::NotFound)?;
@@ -555,6 +567,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/cluster/grow", web::post().to(cluster_grow))
         .route("/cluster/operation", web::get().to(cluster_operation))
+        .route("/cluster/status", web::get().to(cluster_status))
         .route("/cluster/config", web::get().to(cluster_config))
         .route("/roles", web::get().to(roles_get))
         .route("/roles", web::put().to(roles_put))
@@ -593,6 +606,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("delete", "/cluster/nodes/{name}"),
     ("post", "/cluster/grow"),
     ("get", "/cluster/operation"),
+    ("get", "/cluster/status"),
     ("get", "/cluster/config"),
     ("get", "/roles"),
     ("put", "/roles"),

@@ -52,6 +52,7 @@ impl RunningAgent {
         let agent = Agent::new(AgentPaths {
             root: machine("intel-server-4nic"),
             credentials: creds.clone(),
+            state: dir.to_owned(),
             ..AgentPaths::default()
         });
         let (tx, rx) = std::sync::mpsc::channel();
@@ -145,4 +146,50 @@ fn a_caller_of_another_cluster_and_a_silent_agent_get_an_error_never_a_report() 
     .unwrap();
     let why = reports["node3"].as_ref().unwrap_err();
     assert!(why.contains(&format!("127.0.0.1:{closed}")), "{why}");
+}
+
+#[test]
+fn the_status_carries_what_mariadbs_last_start_decided() {
+    let cluster = tempfile::tempdir().unwrap();
+    let node1 = tempfile::tempdir().unwrap();
+    let node2 = tempfile::tempdir().unwrap();
+    let caller = setup(node1.path(), Some(cluster.path()), 0);
+    let agent = RunningAgent::start(node2.path(), cluster.path());
+    let decision = stackbox_cluster::galera::Decision::Bootstrap {
+        mark_safe: false,
+        reason: "this node left the cluster last and cleanly (position 42)".into(),
+    };
+    let (outcome, reason) = decision.outcome();
+    let kept = stackbox_cluster::galera_start::keep(
+        node2.path(),
+        outcome,
+        reason,
+        std::time::SystemTime::now(),
+    )
+    .unwrap();
+    let mut config: stackbox_installer::ClusterConfig = toml::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/allinone.toml"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    config.nodes.truncate(1);
+    config.nodes[0].address = LOOPBACK;
+    let tls = stackbox_cluster::coordinator::client_tls(&caller, "node1", LOOPBACK).unwrap();
+    let status = stackbox_cluster::agent_client::ask_agents(&config, tls, agent.addr.port());
+    let stackbox_cluster::status::AgentAnswer::Healthy { status: node } = &status.members[0].agent
+    else {
+        panic!("{status:?}");
+    };
+    assert_eq!(node.galera_start.as_ref(), Some(&kept));
+    // No MariaDB here: the status says why Galera could not be read, and is not healthy.
+    assert!(node.galera_error.is_some(), "{node:?}");
+    assert!(!status.healthy());
+    let text = stackbox_cluster::status::render_text(&status);
+    assert!(text.contains("galera start: bootstrapped "), "{text}");
+    assert!(
+        text.contains(" ago: this node left the cluster last"),
+        "{text}"
+    );
 }

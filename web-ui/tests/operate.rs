@@ -100,6 +100,13 @@ async fn the_cluster_grows_and_loses_a_node_from_the_wizard_with_one_progress_pe
     let r = call(&app, grow(Some(&csrf))).await;
     assert_eq!(r.status, 409, "{}", r.body);
     assert!(r.body.contains("install this node first"), "{}", r.body);
+    // Plan mode has no agents to ask for a status: the API refuses, the page says why.
+    let r = call(&app, with_session(req("GET", "/api/v1/cluster/status"), &s)).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("plan mode"), "{}", r.body);
+    let r = call(&app, with_session(req("GET", "/cluster/status"), &s)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains(r#"id="no-status""#), "{}", r.body);
     let r = call(&app, api("POST", "/api/v1/install", &s, Some(&csrf), "")).await;
     assert_eq!(r.status, 202, "{}", r.body);
     assert_eq!(
@@ -260,4 +267,101 @@ async fn the_cluster_grows_and_loses_a_node_from_the_wizard_with_one_progress_pe
     assert!(!r.body.contains("warning-1"), "{}", r.body);
     let r = call(&app, with_session(req("GET", "/cluster"), &s)).await;
     assert!(!r.body.contains(r#"id="remove-node3""#), "{}", r.body);
+}
+
+#[actix_web::test]
+async fn the_status_page_says_who_bootstrapped_who_waits_and_who_is_unreachable() {
+    use stackbox_cluster::galera::Decision;
+    use stackbox_cluster::galera_start::StartRecord;
+    use stackbox_cluster::status::{
+        AgentAnswer, ClusterStatus, Galera, Member, NodeStatus, Rabbit,
+    };
+    let t0 = std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let node = |name: &str, last: u8, agent| Member {
+        name: name.to_owned(),
+        address: format!("10.20.0.1{last}").parse().unwrap(),
+        roles: vec!["storage-metadata".into(), "message-bus".into()],
+        agent,
+    };
+    let healthy = |galera: Option<Galera>, decision: Decision, api: bool| AgentAnswer::Healthy {
+        status: Box::new(NodeStatus {
+            node: None,
+            galera_error: galera.is_none().then(|| "MariaDB does not run".to_owned()),
+            galera,
+            rabbitmq: Some(Rabbit {
+                running: vec!["rabbit@node1".into(), "rabbit@node2".into()],
+                quorum_queues: 4,
+                min_replicas: 2,
+            }),
+            rabbitmq_error: None,
+            holds_api_address: api,
+            running: None,
+            galera_start: Some({
+                let (outcome, reason) = decision.outcome();
+                StartRecord::of(outcome, reason, t0, None)
+            }),
+        }),
+    };
+    let synced = Galera {
+        size: 2,
+        state: "Synced".into(),
+        status: "Primary".into(),
+    };
+    let status = ClusterStatus {
+        cluster: "stackbox".into(),
+        api_address: Some("10.20.0.100".parse().unwrap()),
+        members: vec![
+            node(
+                "node1",
+                1,
+                healthy(
+                    Some(synced),
+                    Decision::Bootstrap {
+                        mark_safe: false,
+                        reason: "this node left the cluster last and cleanly (position 42)".into(),
+                    },
+                    true,
+                ),
+            ),
+            node(
+                "node2",
+                2,
+                healthy(
+                    None,
+                    Decision::Wait("node3 may hold newer data".into()),
+                    false,
+                ),
+            ),
+            node(
+                "node3",
+                3,
+                AgentAnswer::Unreachable {
+                    reason: "connecting to 10.20.0.13:8444: no route to host".into(),
+                },
+            ),
+        ],
+    };
+    let page =
+        stackbox_web::pages::operate::status_page(Ok(status), "CSRF", t0 + Duration::from_secs(75));
+    let body = askama::Template::render(&page).unwrap();
+    golden("cluster-status.html", &body);
+    for says in [
+        "NOT HEALTHY",
+        r#"<strong id="api-holder">node1</strong>"#,
+        "Last start: bootstrapped 75 s ago: this node left the cluster last",
+        "Last start: WAITING for 75 s: node3 may hold newer data",
+        "UNREACHABLE: connecting to 10.20.0.13:8444",
+    ] {
+        assert!(body.contains(says), "{says}: {body}");
+    }
+    let page = stackbox_web::pages::operate::status_page(
+        Err("plan mode: no agent runs".into()),
+        "CSRF",
+        t0,
+    );
+    let body = askama::Template::render(&page).unwrap();
+    assert!(
+        body.contains(r#"id="no-status""#) && body.contains("plan mode"),
+        "{body}"
+    );
 }

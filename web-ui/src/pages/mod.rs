@@ -58,6 +58,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             operate::OPERATION_PAGE,
             web::get().to(operate::operation_view),
         )
+        .route("/cluster/status", web::get().to(operate::status_view))
         .route("/roles", web::get().to(choices::roles_form))
         .route("/roles", web::post().to(choices::roles_submit))
         .route("/settings", web::get().to(choices::settings_form))

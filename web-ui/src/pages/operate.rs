@@ -2,11 +2,14 @@
 //! /cluster/grow`), a node's removal (`/cluster/nodes/{name}/remove`: what it does and its warnings,
 //! then the button), and the operation's progress (`/cluster/operation`: overall and per node, the
 //! failed step with its remedy, the operator's lines and the output's tail; it reloads itself every 5 s
-//! while the operation runs, with no JavaScript). The flow is [`crate::wizard::operate`]'s.
+//! while the operation runs, with no JavaScript), and the cluster's status (`/cluster/status`: every
+//! member's agent, Galera with what its last start decided, RabbitMQ, the API address's holder). The flow
+//! is [`crate::wizard::operate`]'s.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
+use stackbox_cluster::status::{AgentAnswer, ClusterStatus, Member};
 use stackbox_installer::progress::Phase;
 
 use crate::chrome::{Admin, AdminForm, Chrome, CsrfOnly, PageError, html, redirect};
@@ -151,4 +154,125 @@ pub async fn remove_start(
         .await
         .map_err(|e| WebError::Internal(anyhow::anyhow!("the operation's thread: {e}")))??;
     Ok(redirect(OPERATION_PAGE))
+}
+
+/// A member's row on the status page, in words.
+#[derive(Debug, Clone)]
+pub struct StatusRow {
+    /// Its name.
+    pub name: String,
+    /// Its management address.
+    pub address: String,
+    /// Its roles.
+    pub roles: String,
+    /// Its agent: ok (and the step it runs), or why it did not answer.
+    pub agent: String,
+    /// Its Galera, or why it could not be read.
+    pub galera: String,
+    /// What MariaDB's last start decided, and why.
+    pub galera_start: Option<String>,
+    /// Its RabbitMQ, or why it could not be read.
+    pub rabbitmq: String,
+}
+
+impl StatusRow {
+    fn of(m: &Member, now: std::time::SystemTime) -> StatusRow {
+        let (agent, galera, galera_start, rabbitmq) = match &m.agent {
+            AgentAnswer::Unreachable { reason } => (
+                format!("UNREACHABLE: {reason}"),
+                String::new(),
+                None,
+                String::new(),
+            ),
+            AgentAnswer::Healthy { status } => (
+                status
+                    .running
+                    .as_ref()
+                    .map_or_else(|| "ok".to_owned(), |r| format!("ok, running {r}")),
+                match (&status.galera, &status.galera_error) {
+                    (Some(g), _) => format!("{} of {}, {}", g.state, g.size, g.status),
+                    (None, Some(e)) => e.clone(),
+                    (None, None) => String::new(),
+                },
+                status.galera_start.as_ref().map(|r| r.describe(now)),
+                match (&status.rabbitmq, &status.rabbitmq_error) {
+                    (Some(r), _) => format!(
+                        "{} running ({}); {} quorum queues led here, each with at least {} replicas",
+                        r.running.len(),
+                        r.running.join(", "),
+                        r.quorum_queues,
+                        r.min_replicas
+                    ),
+                    (None, Some(e)) => e.clone(),
+                    (None, None) => String::new(),
+                },
+            ),
+        };
+        StatusRow {
+            name: m.name.clone(),
+            address: m.address.to_string(),
+            roles: m.roles.join(", "),
+            agent,
+            galera,
+            galera_start,
+            rabbitmq,
+        }
+    }
+}
+
+/// The cluster's status page.
+#[derive(Template)]
+#[template(path = "status.html")]
+pub struct StatusPage {
+    /// Layout.
+    pub c: Chrome,
+    /// The status, or why there is none.
+    pub status: Result<ClusterStatus, String>,
+    /// Each member in words.
+    pub rows: Vec<StatusRow>,
+    /// The node that holds the API address.
+    pub holder: String,
+}
+
+/// The cluster's status, asked of every agent now.
+pub async fn status_view(state: web::Data<AppState>, s: Admin) -> Result<HttpResponse, PageError> {
+    let st = state.clone();
+    let status = match web::block(move || st.wizard.cluster_status())
+        .await
+        .map_err(|e| WebError::Internal(anyhow::anyhow!("the agents' thread: {e}")))?
+    {
+        Ok(status) => Ok(status),
+        Err(WebError::Conflict(why)) => Err(why),
+        Err(e) => return Err(e.into()),
+    };
+    html(
+        StatusCode::OK,
+        &status_page(status, s.csrf(), std::time::SystemTime::now()),
+    )
+}
+
+/// Builds the status page for a status (or why there is none) as of `now`.
+pub fn status_page(
+    status: Result<ClusterStatus, String>,
+    csrf: &str,
+    now: std::time::SystemTime,
+) -> StatusPage {
+    let (rows, holder) = match &status {
+        Ok(s) => (
+            s.members.iter().map(|m| StatusRow::of(m, now)).collect(),
+            s.members
+                .iter()
+                .find(|m| {
+                    matches!(&m.agent, AgentAnswer::Healthy { status } if status.holds_api_address)
+                })
+                .map_or_else(|| "no node that answered".to_owned(), |m| m.name.clone()),
+        ),
+        Err(_) => (Vec::new(), String::new()),
+    };
+    StatusPage {
+        c: Chrome::admin("Cluster", "cluster", csrf),
+        status,
+        rows,
+        holder,
+    }
 }

@@ -16,6 +16,7 @@ use anyhow::Context;
 use stackbox_cluster::agent::{StepOutcome, StepRequest};
 use stackbox_cluster::coordinator::{self, CLUSTER_CONFIG, Link, Setup, Watch};
 use stackbox_cluster::remove::{self, Judged, RemoveError};
+use stackbox_cluster::status::ClusterStatus;
 use stackbox_common::error::chain;
 use stackbox_common::fs::write_atomic;
 use stackbox_installer::ClusterConfig;
@@ -244,5 +245,45 @@ impl Wizard {
         };
         self.operations
             .start(kind, self.walk_pace().is_some(), work)
+    }
+}
+
+impl Wizard {
+    /// The installed cluster's status as every member's agent tells it (blocking: the agents are
+    /// asked at once, each within its own time limits): agents, Galera, RabbitMQ, the API address's
+    /// holder, and what each node's MariaDB decided at its last start (after a power loss: who
+    /// bootstrapped and why, or who waits and for what).
+    pub fn cluster_status(&self) -> Result<ClusterStatus, WebError> {
+        if self.walk_pace().is_some() {
+            return Err(WebError::Conflict(
+                "plan mode: no agent runs, so there is no status to ask".to_owned(),
+            ));
+        }
+        let path = self.installed_config_path();
+        let config = stackbox_installer::load_config(&path).map_err(|e| {
+            WebError::Conflict(format!(
+                "no cluster is installed on this node yet ({}): {}",
+                path.display(),
+                chain(&e)
+            ))
+        })?;
+        let creds = self.state_dir.join(stackbox_cluster::node::NODE_DIR);
+        let has_creds = creds.join(stackbox_cluster::node::NODE_CERT).exists();
+        if !has_creds && !self.ca_key.exists() {
+            return Err(WebError::Conflict(
+                "this node has no cluster credentials: it neither created nor joined a cluster"
+                    .to_owned(),
+            ));
+        }
+        // The CA's holder makes its own credentials when it has none yet (a cluster of one).
+        let me = &config.nodes[0];
+        let tls =
+            coordinator::client_tls(&self.coordinator_setup(path.clone()), &me.name, me.address)
+                .map_err(|e| WebError::Internal(anyhow::anyhow!(chain(&e))))?;
+        Ok(stackbox_cluster::agent_client::ask_agents(
+            &config,
+            tls,
+            self.agent_port(),
+        ))
     }
 }
