@@ -55,6 +55,10 @@ pub struct Assignment {
     /// The API endpoint's certificate and key (PEM), the same on every management node, so that the
     /// API address keeps its certificate when it moves.
     pub endpoint: Option<Secret>,
+    /// The cluster's CRL (PEM), once a removed node's certificate was revoked: the agent refuses
+    /// revoked client certificates from then on.
+    #[serde(default)]
+    pub crl: Option<String>,
 }
 
 impl std::fmt::Debug for Assignment {
@@ -234,6 +238,12 @@ impl Agent {
         if let Some(n) = config.nodes.iter().find(|n| !a.facts.contains_key(&n.name)) {
             return Err(refused(format!("no facts for node {}", n.name)));
         }
+        if a.crl
+            .as_ref()
+            .is_some_and(|c| !c.contains("-----BEGIN X509 CRL-----"))
+        {
+            return Err(refused("the CRL is not a PEM CRL".into()));
+        }
         if !a.ca.contains("-----BEGIN CERTIFICATE-----") {
             return Err(refused("the CA is not a PEM certificate".into()));
         }
@@ -255,6 +265,10 @@ impl Agent {
         }
         if let Some(endpoint) = &a.endpoint {
             files.push((&self.paths.ca.endpoint, endpoint.expose().as_bytes(), 0o600));
+        }
+        let crl = self.paths.credentials.join(crate::revocation::AGENT_CRL);
+        if let Some(text) = &a.crl {
+            files.push((&crl, text.as_bytes(), 0o644));
         }
         files.push((&self.paths.facts, facts.as_bytes(), 0o644));
         files.push((&self.paths.secrets, a.secrets.expose().as_bytes(), 0o600));
@@ -418,6 +432,7 @@ mod tests {
                 .collect(),
             ca: "-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n".into(),
             endpoint: Some(Secret::from("ENDPOINT PEM\n".to_owned())),
+            crl: None,
         }
     }
 
@@ -426,7 +441,15 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let agent = Agent::new(paths(dir.path()));
-        agent.assign(&assignment()).unwrap();
+        let crl = "-----BEGIN X509 CRL-----\nMII\n-----END X509 CRL-----\n";
+        agent
+            .assign(&Assignment {
+                crl: Some(crl.into()),
+                ..assignment()
+            })
+            .unwrap();
+        let kept = dir.path().join("node").join(crate::revocation::AGENT_CRL);
+        assert_eq!(std::fs::read_to_string(kept).unwrap(), crl);
         let mode = |p: &str| {
             std::fs::metadata(dir.path().join(p))
                 .unwrap()
@@ -454,7 +477,10 @@ mod tests {
         bad_config.config.push_str("\nbogus = 1\n");
         let mut bad_ca = assignment();
         bad_ca.ca = "not a certificate".into();
+        let mut bad_crl = assignment();
+        bad_crl.crl = Some("-----BEGIN CERTIFICATE-----\n".into());
         for (a, why) in [
+            (bad_crl, "not a PEM CRL"),
             (missing_secret, "is missing"),
             (missing_facts, "no facts for node node2"),
             (bad_config, "configuration"),

@@ -473,6 +473,7 @@ pub fn install(setup: &Setup, watch: &dyn Watch) -> Result<Report, CoordError> {
         facts,
         ca: read(&setup.ca.ca_cert)?,
         endpoint: None,
+        crl: crate::revocation::current_crl(&setup.state_dir),
     };
     // The endpoint certificate is made once, here, by the CA's holder: every management node serves it.
     links[&me.name]

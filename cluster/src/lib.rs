@@ -27,6 +27,7 @@ pub mod node;
 pub mod precheck;
 pub mod proof;
 pub mod remove;
+pub mod revocation;
 pub mod status;
 
 pub use code::{CodeStore, JoinCode};

@@ -28,6 +28,9 @@ pub struct JoinedMember {
     pub fingerprint: Fingerprint,
     /// When it joined, in seconds since the Unix epoch.
     pub joined_at: u64,
+    /// Its node certificate's serial (hexadecimal), revoked when it is removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
 }
 
 /// Why the record could not be read or written.
@@ -121,6 +124,7 @@ mod tests {
             address: IpAddr::from([10, 20, 0, last]),
             fingerprint: Fingerprint::of_der(name.as_bytes()),
             joined_at: 1_800_000_000,
+            serial: None,
         }
     }
 

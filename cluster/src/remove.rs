@@ -5,7 +5,8 @@
 //!    storage-metadata or message-bus nodes left is allowed, with a warning: their quorum needs a third.
 //! 2. A compute node that hosts servers is refused, each server named (`openstack server list --host`).
 //! 3. Its agent leaves ([`crate::leave`]): RabbitMQ and Galera let it go cleanly, every unit stops.
-//! 4. nova's compute services and neutron's agents on it are deleted.
+//! 4. Its node certificate is revoked ([`crate::revocation`]); nova's compute services and neutron's
+//!    agents on it are deleted.
 //! 5. The configuration without it is written to `STATE/cluster/config.toml` and installed across the
 //!    remaining nodes ([`crate::coordinator::install`]): haproxy's backends, keepalived's peers, Galera's
 //!    and RabbitMQ's member lists, memcached's servers and every service's bus list lose the node.
@@ -145,6 +146,36 @@ fn admin_env(config: &ClusterConfig, setup: &Setup) -> Result<Vec<(String, Strin
         .collect()
 }
 
+/// Revokes `node`'s node certificate with the serial its join recorded: a copy made before it left is
+/// refused by every agent once the configuration without it is assigned, with the CRL.
+fn revoke_certificate(setup: &Setup, node: &str, say: &dyn Fn(&str)) -> Result<(), RemoveError> {
+    let serial = crate::members::load(&setup.state_dir)
+        .map_err(|e| RemoveError::Cloud(format!("reading {node}'s join: {e}")))?
+        .into_iter()
+        .find(|m| m.name == node)
+        .and_then(|m| m.serial);
+    match serial {
+        Some(serial) => {
+            crate::revocation::revoke(
+                &setup.state_dir,
+                &setup.ca.ca_cert,
+                &setup.ca.ca_key,
+                node,
+                &serial,
+                std::time::SystemTime::now(),
+            )
+            .map_err(|e| RemoveError::Cloud(format!("revoking {node}'s certificate: {e}")))?;
+            say(&format!(
+                "revoked {node}'s node certificate (serial {serial}): every agent refuses it"
+            ));
+        }
+        None => say(&format!(
+            "warning: {node}'s certificate serial was not recorded when it joined: it cannot be revoked"
+        )),
+    }
+    Ok(())
+}
+
 /// `stackboxd cluster remove NODE`: see the module's text. `watch` is told each stage and follows the
 /// install across the remaining nodes.
 pub fn remove(setup: &Setup, node: &str, watch: &dyn Watch) -> Result<Report, RemoveError> {
@@ -211,6 +242,7 @@ pub fn remove(setup: &Setup, node: &str, watch: &dyn Watch) -> Result<Report, Re
             say(&format!("deleted {} {} {id} of {node}", kind[0], kind[1]));
         }
     }
+    revoke_certificate(setup, node, &say)?;
     // The member's record forgets it, so the wizard's grown configuration never brings it back.
     crate::members::forget(&setup.state_dir, node)
         .map_err(|e| RemoveError::Cloud(format!("forgetting {node}'s join: {e}")))?;

@@ -309,11 +309,29 @@ inside stackboxd cluster remove stackbox > "$work/remove-self.log" 2>&1 && self_
 check "the coordinator is refused removing itself" sh -c "[ $self_rc -eq 1 ] && grep -q 'cannot remove itself' '$work/remove-self.log'"
 # The next smoke run (on node2) deletes the kept server first.
 check "a smoke test on node2 deletes the kept server and boots its own" smoke_on node2 "${root[node2]}" "$work/smoke-before-remove.log" node2
+# A copy of node3's cluster credentials, made before it leaves (a disk that walks away): node2's agent
+# takes them now and must refuse them once node3 is removed (its certificate is revoked).
+stolen=$work/node3-credentials
+mkdir -p "$stolen" && chmod 700 "$stolen"
+cp -a "${root[node3]}/var/lib/stackbox/cluster/node/." "$stolen/"
+agent_with() { # agent_with DIR ADDRESS: the health of the agent at ADDRESS, asked with the credentials in DIR from node3's namespace
+  ip netns exec "${ns[node3]}" python3 -c "
+import ssl, sys, urllib.request
+ctx = ssl.create_default_context(cafile=sys.argv[1] + '/ca.pem')
+ctx.load_cert_chain(sys.argv[1] + '/node.crt', sys.argv[1] + '/node.key')
+urllib.request.urlopen('https://' + sys.argv[2] + ':8444/agent/v1/health', context=ctx, timeout=10)
+" "$1" "$2"
+}
+check "before the removal, node2's agent takes node3's credentials" agent_with "$stolen" 10.20.0.12
 remove_start=$SECONDS
 wizard remove node3 # its output is wizard-remove.log
 echo "figure: removing node 3 took $((SECONDS - remove_start)) s"
 check "the wizard removes node3 to the end" grep -q '^node3 removed' "$work/wizard-remove.log"
 check "removing node3 warns that two nodes have no quorum to spare" grep -q 'warning: .*add a third node' "$work/wizard-remove.log"
+check "removing node3 revoked its node certificate" grep -q "revoked node3's node certificate" "$work/wizard-remove.log"
+refused_with() { ! agent_with "$@" 2>"$work/agent-refused.txt"; }
+check "after the removal, node2's agent refuses node3's copied credentials" refused_with "$stolen" 10.20.0.12
+tail -2 "$work/agent-refused.txt"
 st1=$work/root/var/lib/stackbox
 check "node 1 forgot node3's join, and the configuration it installed has no node3" \
   sh -c "grep -q node2 '$st1/cluster/members.json' && ! grep -q node3 '$st1/cluster/members.json' && grep -q node2 '$st1/cluster/config.toml' && ! grep -q node3 '$st1/cluster/config.toml'"

@@ -3,7 +3,8 @@
 //! [`stackbox_cluster::agent::Agent`]: `GET /agent/v1/health`, `/agent/v1/status`, `/agent/v1/hardware`,
 //! `/agent/v1/galera`, `PUT /agent/v1/assignment`, `POST /agent/v1/steps` and `POST /agent/v1/leave`. It starts once this node has its cluster credentials
 //! (`STATE/cluster/node/`: made when it joined, or by the coordinator on the node that created the
-//! cluster), which it waits for.
+//! cluster), which it waits for. A certificate the cluster revoked (a removed node's) is refused
+//! ([`crate::revoking`]).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -78,12 +79,15 @@ pub fn tls_config(dir: &Path) -> Result<rustls::ServerConfig, AgentListenError> 
         .map_err(pem(&cert))?;
     let key = PrivateKeyDer::from_pem_file(&key).map_err(pem(&key))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        Arc::new(roots),
-        provider.clone(),
-    )
-    .build()
-    .map_err(|e| AgentListenError::Tls(e.to_string()))?;
+    // The cluster CA's clients, minus the certificates the cluster revoked (read again as they change).
+    let verifier = Arc::new(
+        crate::revoking::RevocationAware::new(
+            roots,
+            provider.clone(),
+            dir.join(stackbox_cluster::revocation::AGENT_CRL),
+        )
+        .map_err(AgentListenError::Tls)?,
+    );
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| AgentListenError::Tls(e.to_string()))?

@@ -15,8 +15,8 @@
 //!   start the install, take the openrc), over the [`answers`] (network, cluster, roles, settings, and
 //!   the installer's configuration made from them), the installer's runner and progress, and the
 //!   [`operation`] on the cluster (growing it, removing a node: one progress for every node);
-//! - [`agent`] is the node agent's own listener (mutual TLS, cluster certificates only), thin over the
-//!   cluster crate's agent;
+//! - [`agent`] is the node agent's own listener (mutual TLS, cluster certificates only, minus the
+//!   revoked ones: [`revoking`]), thin over the cluster crate's agent;
 //! - [`auth`] is the token, password, sessions and rate limit; [`connections`] what one client may
 //!   hold of the server (connections per address, the body deadline); [`network`] the network form and its
 //!   rules (moving to the network crate); [`error`] the errors and their problem documents.
@@ -34,6 +34,7 @@ pub mod error;
 pub mod network;
 pub mod operation;
 pub mod pages;
+pub mod revoking;
 pub mod server;
 pub mod session;
 pub mod state;

@@ -350,6 +350,12 @@ async fn the_route_needs_no_session_lists_members_to_the_admin_and_names_each_re
     assert_eq!(r.status, 401, "the list needs the admin");
     let r = call(&app, post(join_body(&member, &code, &joiner, now))).await;
     assert_eq!(r.status, 200, "{}", r.body);
+    // The member records the granted certificate's serial: a removal revokes it.
+    let grant: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let serial =
+        stackbox_cluster::revocation::serial_of(grant["certificate"].as_str().unwrap()).unwrap();
+    let recorded = stackbox_cluster::members::load(dir.path()).unwrap();
+    assert_eq!(recorded[0].serial.as_deref(), Some(serial.as_str()));
     let (s, _) = admin(&app, &token(dir.path())).await;
     let r = call(
         &app,

@@ -63,6 +63,7 @@ impl Wizard {
             address: request.address.to_canonical(),
             fingerprint: request.fingerprint,
             joined_at: now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            serial: stackbox_cluster::revocation::serial_of(&grant.certificate).ok(),
         })
         .map_err(|e| e.context("recording the node that joined"))?;
         Ok(grant)
