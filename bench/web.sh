@@ -38,7 +38,9 @@ csrf() { grep -o 'name="csrf" value="[0-9a-f]*"' | head -1 | sed 's/.*value="//;
 c=$(curl -sk -c "$jar" -b "$jar" "$url/login" | csrf)
 curl -sk -c "$jar" -b "$jar" -o /dev/null --data-urlencode "csrf=$c" --data-urlencode "secret=$(cat "$state/setup-token")" "$url/login"
 c=$(curl -sk -c "$jar" -b "$jar" "$url/set-password" | csrf)
-curl -sk -c "$jar" -b "$jar" -o /dev/null --data "csrf=$c&password=benchmark-password-1&confirm=benchmark-password-1" "$url/set-password"
+password=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_') # a random one: guessable passwords are refused
+curl -sk -c "$jar" -b "$jar" -o /dev/null --data-urlencode "csrf=$c" --data-urlencode "password=$password" \
+  --data-urlencode "confirm=$password" "$url/set-password"
 session=$(awk '$6 == "stackbox_session" { print $7 }' "$jar" | tail -1)
 code=$(curl -sk -o /dev/null -w '%{http_code}' -b "stackbox_session=$session" "$url/hardware")
 [ "$code" = 200 ] || { echo "bench/web: signing in failed (hardware page answered $code)" >&2; exit 1; }

@@ -19,6 +19,11 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("../static/install.js"),
     ),
+    (
+        "password.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/password.js"),
+    ),
 ];
 
 /// `GET /static/{name}`.

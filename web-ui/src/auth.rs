@@ -57,6 +57,32 @@ pub struct PasswordStore {
     evaluations: Arc<AtomicU64>,
 }
 
+/// Why a password of an acceptable length is still too easy to guess (zxcvbn's estimate below "safely
+/// unguessable", score 3): repeats, sequences, keyboard patterns, common passwords and words, dates, and
+/// the appliance's own names. `None` when it is strong enough.
+pub fn too_guessable(password: &str) -> Option<String> {
+    let estimate = zxcvbn::zxcvbn(password, &["stackbox", "admin", "openstack", "cloud"]);
+    if estimate.score() >= zxcvbn::Score::Three {
+        return None;
+    }
+    let mut why = "the password is too easy to guess".to_owned();
+    if let Some(feedback) = estimate.feedback() {
+        if let Some(warning) = feedback.warning() {
+            why.push_str(&format!(": {}", warning.to_string().trim_end_matches('.')));
+        }
+        let tips: Vec<String> = feedback
+            .suggestions()
+            .iter()
+            .map(|s| s.to_string().trim_end_matches('.').to_owned())
+            .collect();
+        if !tips.is_empty() {
+            why.push_str(&format!(" ({})", tips.join("; ")));
+        }
+    }
+    why.push_str("; a few unrelated words or a password manager's random password will do");
+    Some(why)
+}
+
 impl PasswordStore {
     /// The store in `state_dir`.
     pub fn new(state_dir: &Path) -> PasswordStore {
@@ -90,6 +116,8 @@ impl PasswordStore {
                 "password",
                 format!("the password has at most {PASSWORD_MAX_CHARS} characters"),
             ));
+        } else if let Some(why) = too_guessable(password) {
+            errors.push(FieldError::new("password", why));
         }
         if password != confirm {
             errors.push(FieldError::new("confirm", "the two passwords differ"));
@@ -535,6 +563,38 @@ mod tests {
         assert_eq!(mode, 0o600);
         assert!(store.verify("correct horse battery").unwrap());
         assert!(!store.verify("correct horse battery!").unwrap());
+    }
+
+    #[test]
+    fn guessable_passwords_of_any_length_are_refused_with_a_reason() {
+        // Must fail: blank, repeated, sequences, keyboard walks, common passwords and phrases, the
+        // appliance's own name; each long enough to pass the length rule.
+        for weak in [
+            "            ",
+            "aaaaaaaaaaaa",
+            "abcdefghijklmnop",
+            "123456789012",
+            "qwertyuiopasdf",
+            "password1234",
+            "Password123!",
+            "stackboxstackbox",
+            "iloveyou12345",
+        ] {
+            let errors = PasswordStore::check_new(weak, weak).unwrap_err();
+            assert!(
+                errors[0]
+                    .message
+                    .starts_with("the password is too easy to guess"),
+                "{weak:?}: {errors:?}"
+            );
+        }
+        for strong in [
+            "correct horse battery staple",
+            "violet-tractor-91-mosaic",
+            "Xq7#mL2v!pR9zT4w",
+        ] {
+            assert_eq!(PasswordStore::check_new(strong, strong), Ok(()), "{strong}");
+        }
     }
 
     #[test]

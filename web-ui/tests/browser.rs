@@ -227,6 +227,33 @@ async fn chromium_walks_sign_in_password_hardware_network_cluster_roles_settings
         fill(&c, "#confirm", "long enough two").await;
         click(&c, "#set-password").await;
         assert!(text(&c, "#confirm-error").await.contains("differ"));
+        // Guessable: refused with the reason. "Show the passwords" unmasks both fields.
+        fill(&c, "#password", "aaaaaaaaaaaa").await;
+        fill(&c, "#confirm", "aaaaaaaaaaaa").await;
+        click(&c, "#set-password").await;
+        assert!(
+            text(&c, "#password-error")
+                .await
+                .contains("too easy to guess")
+        );
+        let kind = |css: &'static str| {
+            let c = c.clone();
+            async move {
+                c.find(Locator::Css(css))
+                    .await
+                    .unwrap()
+                    .attr("type")
+                    .await
+                    .unwrap()
+                    .unwrap_or_default()
+            }
+        };
+        assert_eq!(kind("#password").await, "password");
+        click(&c, "#show-password").await;
+        assert_eq!(kind("#password").await, "text");
+        assert_eq!(kind("#confirm").await, "text");
+        click(&c, "#show-password").await;
+        assert_eq!(kind("#password").await, "password");
         fill(&c, "#password", PASSWORD).await;
         fill(&c, "#confirm", PASSWORD).await;
         click(&c, "#set-password").await;

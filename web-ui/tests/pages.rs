@@ -45,6 +45,28 @@ async fn every_page_renders_as_its_golden_file() {
     .await;
     assert_eq!(r.status, 422);
     golden("set-password-invalid.html", &r.body);
+    // Long enough but guessable: refused with the reason, and nothing stored.
+    for weak in ["            ", "aaaaaaaaaaaa", "password1234"] {
+        let page = call(&app, with_session(req("GET", "/set-password"), &s)).await;
+        let r = call(
+            &app,
+            form(
+                with_session(req("POST", "/set-password"), &s),
+                &[
+                    ("csrf", &page.csrf()),
+                    ("password", weak),
+                    ("confirm", weak),
+                ],
+            ),
+        )
+        .await;
+        assert_eq!(r.status, 422, "{weak:?}");
+        assert!(r.body.contains("too easy to guess"), "{weak:?}: {}", r.body);
+        assert!(
+            !dir.path().join(stackbox_web::auth::PASSWORD_FILE).exists(),
+            "{weak:?}"
+        );
+    }
 
     let (admin_s, csrf) = admin(&app, &tok).await;
     let r = call(&app, with_session(req("GET", "/hardware"), &admin_s)).await;
