@@ -580,8 +580,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/events", web::get().to(events))
         .route("/openrc", web::post().to(openrc))
         .route("/openapi.json", web::get().to(openapi))
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(WebError::NotFound)
+        .default_service(web::to(|req: actix_web::HttpRequest| async move {
+            Err::<HttpResponse, _>(WebError::unrouted(
+                req.method(),
+                req.path(),
+                "/api/v1",
+                ROUTES,
+            ))
         }));
 }
 

@@ -104,6 +104,9 @@ impl ResponseError for PageError {
         if let Some(secs) = self.0.retry_after_secs() {
             resp.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
+        if let Some(allow) = self.0.allow() {
+            resp.insert_header((header::ALLOW, allow));
+        }
         resp.body(page.render().unwrap_or_else(|_| problem.title.to_owned()))
     }
 }

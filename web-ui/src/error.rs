@@ -104,6 +104,12 @@ pub enum WebError {
     /// Nothing here.
     #[error("not found")]
     NotFound,
+    /// The address exists, but not for this method.
+    #[error("this address answers {}, not this method", allow.join(", "))]
+    MethodNotAllowed {
+        /// The methods it answers.
+        allow: Vec<&'static str>,
+    },
     /// The request does not fit the wizard's state (e.g. a cluster before the network is set).
     #[error("{0}")]
     Conflict(String),
@@ -145,6 +151,7 @@ impl WebError {
             WebError::BodyTimeout { .. } => "body-timeout",
             WebError::PayloadTooLarge { .. } => "payload-too-large",
             WebError::NotFound => "not-found",
+            WebError::MethodNotAllowed { .. } => "method-not-allowed",
             WebError::Conflict(_) => "conflict",
             WebError::Gone(_) => "gone",
             WebError::JoinRefused(refusal) => refusal.reason(),
@@ -172,6 +179,7 @@ impl WebError {
             WebError::BodyTimeout { .. } => "Request body too slow",
             WebError::PayloadTooLarge { .. } => "Request body too large",
             WebError::NotFound => "Not found",
+            WebError::MethodNotAllowed { .. } => "Method not allowed",
             WebError::Conflict(_) => "Conflict with the wizard's state",
             WebError::Gone(_) => "No longer available",
             WebError::JoinRefused(_) => "Join refused",
@@ -246,6 +254,7 @@ impl ResponseError for WebError {
             WebError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             WebError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::NotFound => StatusCode::NOT_FOUND,
+            WebError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             WebError::Conflict(_) | WebError::StateConflict(_) => StatusCode::CONFLICT,
             WebError::Gone(_) => StatusCode::GONE,
             WebError::JoinRefused(refusal) => join_status(refusal),
@@ -259,6 +268,9 @@ impl ResponseError for WebError {
         resp.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
         if let Some(secs) = self.retry_after_secs() {
             resp.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        if let Some(allow) = self.allow() {
+            resp.insert_header((header::ALLOW, allow));
         }
         resp.body(serde_json::to_string_pretty(&self.problem()).unwrap_or_default())
     }
@@ -275,6 +287,48 @@ impl WebError {
             WebError::SignInInFlight => Some(1),
             WebError::TooManyConnections { .. } => Some(5),
             _ => None,
+        }
+    }
+
+    /// The methods an address answers (its `Allow`), for a request with another method.
+    pub fn allow(&self) -> Option<String> {
+        match self {
+            WebError::MethodNotAllowed { allow } => Some(allow.join(", ")),
+            _ => None,
+        }
+    }
+
+    /// What answers a request no route took: 405 with the methods the address answers, when a route
+    /// of `routes` (method, pattern below `prefix`) has its path; else 404.
+    pub fn unrouted(
+        method: &actix_web::http::Method,
+        path: &str,
+        prefix: &str,
+        routes: &[(&'static str, &'static str)],
+    ) -> WebError {
+        let Some(rest) = path.strip_prefix(prefix) else {
+            return WebError::NotFound;
+        };
+        let mut allow: Vec<&'static str> = routes
+            .iter()
+            .filter(|(m, pattern)| {
+                !m.eq_ignore_ascii_case(method.as_str())
+                    && actix_web::dev::ResourceDef::new(*pattern).is_match(rest)
+            })
+            .map(|(m, _)| match *m {
+                "get" => "GET",
+                "post" => "POST",
+                "put" => "PUT",
+                "delete" => "DELETE",
+                other => other,
+            })
+            .collect();
+        allow.sort_unstable();
+        allow.dedup();
+        if allow.is_empty() {
+            WebError::NotFound
+        } else {
+            WebError::MethodNotAllowed { allow }
         }
     }
 

@@ -319,6 +319,48 @@ async fn the_openapi_document_names_every_route() {
     }
 }
 
+#[actix_web::test]
+async fn a_known_address_with_another_method_is_405_with_allow_and_an_unknown_one_404() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = test::init_service(wizard(state(options(dir.path())))).await;
+    // Every page route the 405 answer relies on is really routed with its method.
+    for (method, path) in stackbox_web::pages::ROUTES {
+        let path = path.replace("{name}", "node2");
+        let r = call(&app, req(&method.to_uppercase(), &path)).await;
+        assert!(
+            ![404, 405].contains(&r.status),
+            "{method} {path}: {}",
+            r.status
+        );
+    }
+    for (method, path, allow) in [
+        ("POST", "/hardware", "GET"),
+        ("PUT", "/cluster", "GET, POST"),
+        ("GET", "/cluster/grow", "POST"),
+        ("DELETE", "/cluster/nodes/node2", "GET, POST"),
+        ("DELETE", "/api/v1/network", "GET, PUT"),
+        ("GET", "/api/v1/cluster/grow", "POST"),
+        ("POST", "/api/v1/cluster/nodes/node2", "DELETE, PUT"),
+    ] {
+        let r = call(&app, req(method, path)).await;
+        assert_eq!(r.status, 405, "{method} {path}: {}", r.body);
+        assert_eq!(
+            r.headers.get("allow").map(|v| v.to_str().unwrap()),
+            Some(allow),
+            "{method} {path}"
+        );
+    }
+    // Must fail as 404: paths nobody routes, with any method.
+    for (method, path) in [
+        ("GET", "/nowhere"),
+        ("POST", "/api/v1/nowhere"),
+        ("PUT", "/cluster/nodes/node2/elsewhere"),
+    ] {
+        let r = call(&app, req(method, path)).await;
+        assert_eq!(r.status, 404, "{method} {path}: {}", r.body);
+    }
+}
+
 /// The five roles a single node carries.
 const ALL_ROLES: &str = r#"{"roles": ["management", "message-bus", "storage-metadata", "console-proxy",
   "compute"]}"#;

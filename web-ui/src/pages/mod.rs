@@ -69,7 +69,48 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/done", web::get().to(finish::done_view))
         .route("/done/openrc", web::post().to(finish::openrc_download))
         .route("/done/ca.pem", web::get().to(finish::ca_download))
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(PageError(WebError::NotFound))
+        .default_service(web::to(|req: actix_web::HttpRequest| async move {
+            Err::<HttpResponse, _>(PageError(WebError::unrouted(
+                req.method(),
+                req.path(),
+                "",
+                ROUTES,
+            )))
         }));
 }
+
+/// Every (method, path) the pages answer: a request for one of these paths with another method is
+/// answered 405 with the methods it takes (the router alone would say 404).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/"),
+    ("get", "/login"),
+    ("post", "/login"),
+    ("post", "/logout"),
+    ("get", "/set-password"),
+    ("post", "/set-password"),
+    ("get", "/hardware"),
+    ("post", "/hardware/rerun"),
+    ("get", "/network"),
+    ("post", "/network"),
+    ("get", "/cluster"),
+    ("post", "/cluster"),
+    ("post", "/cluster/code"),
+    ("post", "/cluster/join"),
+    ("get", "/cluster/nodes/{name}"),
+    ("post", "/cluster/nodes/{name}"),
+    ("get", "/cluster/nodes/{name}/remove"),
+    ("post", "/cluster/nodes/{name}/remove"),
+    ("post", "/cluster/grow"),
+    ("get", "/cluster/status"),
+    ("get", "/roles"),
+    ("post", "/roles"),
+    ("get", "/settings"),
+    ("post", "/settings"),
+    ("get", "/review"),
+    ("get", "/install"),
+    ("post", "/install"),
+    ("get", "/done"),
+    ("post", "/done/openrc"),
+    ("get", "/done/ca.pem"),
+    ("get", "/cluster/operation"),
+];
