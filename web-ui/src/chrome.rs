@@ -151,6 +151,20 @@ impl Chrome {
         }
     }
 
+    /// The wizard's steps, in order: (path below `/`, label).
+    pub fn steps(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            ("hardware", "Hardware"),
+            ("network", "Network"),
+            ("cluster", "Cluster"),
+            ("roles", "Roles"),
+            ("settings", "Settings"),
+            ("review", "Review"),
+            ("install", "Install"),
+            ("done", "Done"),
+        ]
+    }
+
     /// The layout of a signed-in admin's page.
     pub fn admin(title: &'static str, step: &'static str, csrf: &str) -> Chrome {
         Chrome {
