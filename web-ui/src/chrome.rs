@@ -191,6 +191,17 @@ pub fn field_error<'a>(errors: &'a [FieldError], field: &str) -> Option<&'a str>
         .map(|e| e.message.as_str())
 }
 
+/// The attributes that mark `field`'s input invalid and tie it to its message (`FIELD-error`), when
+/// `errors` name it; else nothing. Field names are the code's own identifiers, never input, so the
+/// result is safe to insert unescaped.
+pub fn invalid_attrs(errors: &[FieldError], field: &str) -> String {
+    if field_error(errors, field).is_some() {
+        format!(r#" aria-invalid="true" aria-describedby="{field}-error""#)
+    } else {
+        String::new()
+    }
+}
+
 /// An error page.
 #[derive(Template)]
 #[template(path = "error.html")]

@@ -45,6 +45,7 @@ async fn every_page_renders_as_its_golden_file() {
     .await;
     assert_eq!(r.status, 422);
     golden("set-password-invalid.html", &r.body);
+    every_error_marks_its_field(&r.body);
     // Long enough but guessable: refused with the reason, and nothing stored.
     for weak in ["            ", "aaaaaaaaaaaa", "password1234"] {
         let page = call(&app, with_session(req("GET", "/set-password"), &s)).await;
@@ -99,6 +100,7 @@ async fn every_page_renders_as_its_golden_file() {
     .await;
     assert_eq!(r.status, 422);
     golden("network-invalid.html", &r.body);
+    every_error_marks_its_field(&r.body);
     let r = call(
         &app,
         form(
@@ -122,6 +124,7 @@ async fn every_page_renders_as_its_golden_file() {
     .await;
     assert_eq!(r.status, 422);
     golden("cluster-invalid.html", &r.body);
+    every_error_marks_its_field(&r.body);
     let r = call(
         &app,
         form(
@@ -736,6 +739,7 @@ async fn roles_are_judged_as_chosen_and_settings_are_bounded() {
     .await;
     assert_eq!(r.status, 422);
     golden("settings-invalid.html", &r.body);
+    every_error_marks_its_field(&r.body);
     assert!(!dir.path().join("settings.json").exists());
     let r = call(
         &app,
@@ -999,4 +1003,28 @@ async fn step_durations_are_masked_and_nothing_else() {
         "<span class=\"detail\">{SECONDS}</span> <span class=\"detail\">{SECONDS}</span> \
          <span class=\"detail\">unchanged</span><span class=\"detail\">x s</span>"
     );
+}
+
+/// Each field's message (`<p class="field-error" id="F-error">`) is tied to an input marked invalid
+/// (`aria-invalid="true"`, `aria-describedby` naming it), so a screen reader reads it with the field.
+fn every_error_marks_its_field(body: &str) {
+    let mut found = 0;
+    for part in body.split(r#"<p class="field-error""#).skip(1) {
+        let id = part
+            .split(r#"id=""#)
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap();
+        let marked = body.split('<').any(|tag| {
+            (tag.starts_with("input ") || tag.starts_with("select "))
+                && tag.contains(r#"aria-invalid="true""#)
+                && tag
+                    .split(r#"aria-describedby=""#)
+                    .nth(1)
+                    .is_some_and(|ids| ids.split('"').next().unwrap().split(' ').any(|i| i == id))
+        });
+        assert!(marked, "no input is marked invalid and described by {id}");
+        found += 1;
+    }
+    assert!(found > 0, "the page shows no field error");
 }

@@ -263,6 +263,10 @@ impl SettingsPage {
     fn err(&self, field: &str) -> Option<&str> {
         field_error(&self.errors, field)
     }
+
+    fn inv(&self, field: &str) -> String {
+        crate::chrome::invalid_attrs(&self.errors, field)
+    }
 }
 
 /// Builds the settings page.

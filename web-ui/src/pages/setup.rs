@@ -77,6 +77,10 @@ impl NetworkPage {
     fn err(&self, field: &str) -> Option<&str> {
         field_error(&self.errors, field)
     }
+
+    fn inv(&self, field: &str) -> String {
+        crate::chrome::invalid_attrs(&self.errors, field)
+    }
 }
 
 /// The cluster page: create a cluster (of one, at first) or join an existing one; on a member, issue
@@ -189,6 +193,10 @@ impl ClusterPage {
 impl ClusterPage {
     fn err(&self, field: &str) -> Option<&str> {
         field_error(&self.errors, field)
+    }
+
+    fn inv(&self, field: &str) -> String {
+        crate::chrome::invalid_attrs(&self.errors, field)
     }
 }
 

@@ -49,6 +49,10 @@ impl SetPasswordPage {
     fn err(&self, field: &str) -> Option<&str> {
         field_error(&self.errors, field)
     }
+
+    fn inv(&self, field: &str) -> String {
+        crate::chrome::invalid_attrs(&self.errors, field)
+    }
 }
 
 /// `/`: to the first step.
