@@ -38,6 +38,10 @@ pub trait Watch: Sync {
     fn planned(&self, plan: &Plan) {
         let _ = plan;
     }
+    /// The coordinator hands `node`'s agent the step `id` (its events follow when it ends).
+    fn starting(&self, node: &str, id: &str) {
+        let _ = (node, id);
+    }
     /// One step's event on `node`.
     fn event(&self, node: &str, event: &Event);
     /// A line for the operator (a removal's stages, its warnings).
@@ -95,12 +99,8 @@ struct Shared {
 }
 
 /// Runs `plan` on the nodes of `links` (every node of the plan must have one), reporting every event
-/// with its node to `on_event`.
-pub fn run_plan(
-    plan: &Plan,
-    links: &BTreeMap<String, &dyn Link>,
-    on_event: &(dyn Fn(&str, &Event) + Sync),
-) -> Report {
+/// with its node to `watch`.
+pub fn run_plan(plan: &Plan, links: &BTreeMap<String, &dyn Link>, watch: &dyn Watch) -> Report {
     let started = Instant::now();
     let shared = Mutex::new(Shared::default());
     let changed = Condvar::new();
@@ -120,7 +120,7 @@ pub fn run_plan(
         for node in &nodes {
             let link = links[*node];
             let (shared, changed) = (&shared, &changed);
-            scope.spawn(move || run_node(plan, node, link, shared, changed, on_event));
+            scope.spawn(move || run_node(plan, node, link, shared, changed, watch));
         }
     });
     let shared = shared.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -139,7 +139,7 @@ fn run_node(
     link: &dyn Link,
     shared: &Mutex<Shared>,
     changed: &Condvar,
-    on_event: &(dyn Fn(&str, &Event) + Sync),
+    watch: &dyn Watch,
 ) {
     let lock = || shared.lock().unwrap_or_else(|p| p.into_inner());
     for step in plan.for_node(node) {
@@ -157,12 +157,13 @@ fn run_node(
             id: step.id.clone(),
             acted,
         };
+        watch.starting(node, &step.id);
         let result = link.run_step(&request);
         let mut s = lock();
         match result {
             Ok(outcome) => {
                 for e in &outcome.events {
-                    on_event(node, e);
+                    watch.event(node, e);
                 }
                 let summary = outcome.summary;
                 if let Some(id) = summary.failed {
@@ -188,7 +189,7 @@ fn run_node(
                 }
             }
             Err(error) => {
-                on_event(
+                watch.event(
                     node,
                     &Event::Failed {
                         id: step.id.clone(),
@@ -510,9 +511,7 @@ pub fn install(setup: &Setup, watch: &dyn Watch) -> Result<Report, CoordError> {
         .iter()
         .map(|(n, l)| (n.clone(), l as &dyn Link))
         .collect();
-    Ok(run_plan(&plan, &dyn_links, &|node: &str, e: &Event| {
-        watch.event(node, e)
-    }))
+    Ok(run_plan(&plan, &dyn_links, watch))
 }
 
 #[cfg(test)]

@@ -175,6 +175,15 @@ impl Progress {
         self.steps.iter().find(|s| s.status == StepStatus::Running)
     }
 
+    /// Marks a step running before its own events arrive (a coordinator that handed it to an agent).
+    pub fn mark_running(&mut self, id: &str) {
+        if let Some(s) = self.step_mut(id)
+            && s.status == StepStatus::Pending
+        {
+            s.status = StepStatus::Running;
+        }
+    }
+
     fn step_mut(&mut self, id: &str) -> Option<&mut StepProgress> {
         self.steps.iter_mut().find(|s| s.id == id)
     }
@@ -363,6 +372,22 @@ mod tests {
         assert_eq!(p.failure.as_ref().unwrap().error, "boom");
         let u = p.apply(&Event::Paused { id: "x/y".into() });
         assert_eq!(u.name(), "snapshot");
+    }
+
+    #[test]
+    fn a_step_handed_out_is_running_until_its_events_say_more() {
+        let mut p = running();
+        p.mark_running("n/a.one");
+        assert_eq!(p.running_step().unwrap().id, "n/a.one");
+        p.apply(&Event::Finished {
+            id: "n/a.one".into(),
+            seconds: 2.0,
+        });
+        // A finished step stays finished; an unknown one changes nothing.
+        p.mark_running("n/a.one");
+        p.mark_running("n/none");
+        assert_eq!(p.steps[0].status, StepStatus::Done);
+        assert!(p.running_step().is_none());
     }
 
     #[test]

@@ -236,6 +236,10 @@ impl Watch for Watcher<'_> {
         });
     }
 
+    fn starting(&self, _node: &str, id: &str) {
+        self.with(|op| op.progress.mark_running(id));
+    }
+
     fn event(&self, _node: &str, event: &Event) {
         self.with(|op| {
             op.progress.apply(event);

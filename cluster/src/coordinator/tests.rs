@@ -30,6 +30,10 @@ impl Link for FakeAgent {
             std::thread::sleep(std::time::Duration::from_millis(2));
             self.log.lock().unwrap().push(request.id.clone());
             summary.acted.push(request.id.clone());
+            events.push(Event::Finished {
+                id: request.id.clone(),
+                seconds: 0.002,
+            });
         } else {
             summary.unchanged.push(request.id.clone());
         }
@@ -74,7 +78,7 @@ fn every_step_runs_once_after_its_dependencies_anywhere_in_the_cluster() {
     static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let plan = plan();
     let agents = agents(&LOG, None);
-    let report = run_plan(&plan, &links(&agents), &|_, _| {});
+    let report = run_plan(&plan, &links(&agents), &|_: &str, _: &Event| {});
     assert_eq!(report.failed, None);
     let log = LOG.lock().unwrap().clone();
     assert_eq!(log.len(), plan.steps.len(), "every step acted once");
@@ -107,7 +111,7 @@ fn a_failure_stops_the_cluster_and_a_rerun_does_nothing_twice() {
     let mut agents = agents(&LOG, None);
     agents[1].fail = Some("node2/rabbitmq.join");
     let seen = Mutex::new(Vec::new());
-    let report = run_plan(&plan, &links(&agents), &|node, e| {
+    let report = run_plan(&plan, &links(&agents), &|node: &str, e: &Event| {
         seen.lock().unwrap().push((node.to_owned(), e.clone()));
     });
     let failure = report.failed.clone().unwrap();
@@ -124,7 +128,7 @@ fn a_failure_stops_the_cluster_and_a_rerun_does_nothing_twice() {
     assert!(!LOG.lock().unwrap().iter().any(|s| s == "node1/smoke.test"));
     // The rerun (the failure mended) acts only on what was not done: nothing twice.
     agents[1].fail = None;
-    let report = run_plan(&plan, &links(&agents), &|_, _| {});
+    let report = run_plan(&plan, &links(&agents), &|_: &str, _: &Event| {});
     assert_eq!(report.failed, None);
     let log = LOG.lock().unwrap().clone();
     assert_eq!(log.len(), plan.steps.len());
@@ -147,7 +151,7 @@ fn an_unreachable_agent_fails_its_node_with_a_way_forward() {
     let mut links = links(&agents);
     links.insert("node3".into(), &Down);
     let remedies = Mutex::new(Vec::new());
-    let report = run_plan(&plan, &links, &|_, e| {
+    let report = run_plan(&plan, &links, &|_: &str, e: &Event| {
         if let Event::Failed { remedy, .. } = e {
             remedies
                 .lock()
@@ -161,7 +165,7 @@ fn an_unreachable_agent_fails_its_node_with_a_way_forward() {
     let mut missing = self::links(&agents);
     missing.remove("node2");
     let before = LOG.lock().unwrap().len();
-    let report = run_plan(&plan, &missing, &|_, _| {});
+    let report = run_plan(&plan, &missing, &|_: &str, _: &Event| {});
     assert!(
         report
             .failed
@@ -170,4 +174,43 @@ fn an_unreachable_agent_fails_its_node_with_a_way_forward() {
             .contains("no agent for node node2")
     );
     assert_eq!(LOG.lock().unwrap().len(), before);
+}
+
+/// Records what a watcher is told, in order.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<String>>);
+
+impl Watch for Recorder {
+    fn starting(&self, node: &str, id: &str) {
+        self.0.lock().unwrap().push(format!("{node} starting {id}"));
+    }
+    fn event(&self, node: &str, event: &Event) {
+        if let Event::Finished { id, .. } = event {
+            self.0.lock().unwrap().push(format!("{node} finished {id}"));
+        }
+    }
+}
+
+#[test]
+fn a_watcher_hears_each_step_handed_to_its_agent_before_its_events() {
+    static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let plan = plan();
+    let agents = agents(&LOG, None);
+    let recorder = Recorder::default();
+    let report = run_plan(&plan, &links(&agents), &recorder);
+    assert_eq!(report.failed, None);
+    let heard = recorder.0.into_inner().unwrap();
+    for step in &plan.steps {
+        let starting = heard
+            .iter()
+            .position(|l| *l == format!("{} starting {}", step.node, step.id));
+        let finished = heard
+            .iter()
+            .position(|l| *l == format!("{} finished {}", step.node, step.id));
+        assert!(
+            matches!((starting, finished), (Some(s), Some(f)) if s < f),
+            "{}: {starting:?} {finished:?}",
+            step.id
+        );
+    }
 }

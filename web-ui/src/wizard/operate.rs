@@ -87,11 +87,7 @@ fn walk(
             .iter()
             .map(|n| (n.name.clone(), &walk as &dyn Link))
             .collect();
-        Ok(coordinator::run_plan(
-            &plan,
-            &links,
-            &|node: &str, e: &Event| watch.event(node, e),
-        ))
+        Ok(coordinator::run_plan(&plan, &links, watch))
     })
 }
 
