@@ -34,9 +34,27 @@ pub fn security_headers() -> DefaultHeaders {
         .add(("Cross-Origin-Resource-Policy", "same-origin"))
 }
 
+/// How much of a body announced too large is read and dropped before the 413, so that a client that
+/// sends its whole body before it reads (curl, browsers) reads the answer instead of a reset.
+const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// Reads and drops up to `limit` bytes of `payload`, within the body deadline.
+async fn drain(payload: actix_web::dev::Payload, limit: u64) {
+    use futures::StreamExt as _;
+    let mut payload = connections::with_deadline(payload, connections::BODY_TIMEOUT);
+    let mut read = 0u64;
+    while let Some(Ok(chunk)) = payload.next().await {
+        read += chunk.len() as u64;
+        if read > limit {
+            break;
+        }
+    }
+}
+
 /// Refuses clients outside the allowed subnets (403), connections past the per-address cap (429) and
-/// bodies announced larger than the limit (413) before any handler runs, closing the connection after
-/// the refusal; puts a deadline on the body of every request it lets through.
+/// bodies announced larger than the limit (413, after reading and dropping the body up to
+/// [`DRAIN_LIMIT`]) before any handler runs, closing the connection after the refusal; puts a deadline
+/// on the body of every request it lets through.
 async fn guard(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -44,6 +62,9 @@ async fn guard(
     let refusal = refusal(&req);
     match refusal {
         Some(err) => {
+            if let WebError::PayloadTooLarge { .. } = err {
+                drain(req.take_payload(), DRAIN_LIMIT).await;
+            }
             let mut resp = if req.path().starts_with("/api/") {
                 err.error_response()
             } else {

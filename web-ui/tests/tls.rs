@@ -238,3 +238,34 @@ fn a_chunked_body_over_64_kib_is_cut_off_with_413() {
     assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
     assert!(resp.contains("application/problem+json"), "{resp}");
 }
+
+/// A client that sends its whole over-limit body before it reads (as curl and browsers do) reads the
+/// 413, not a reset: the refused body is read and dropped first.
+#[test]
+fn a_whole_body_over_64_kib_sent_before_reading_gets_its_413() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = Running::start(options(dir.path()));
+    for round in 0..5 {
+        let config = client(&running, &[&rustls::version::TLS13]);
+        let name = ServerName::IpAddress(running.addr.ip().into());
+        let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let mut sock = TcpStream::connect(running.addr).unwrap();
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+        let body = "a".repeat(300 * 1024);
+        let request = format!(
+            "POST /network HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        tls.write_all(request.as_bytes()).unwrap();
+        tls.flush().unwrap();
+        let mut out = Vec::new();
+        let read = tls.read_to_end(&mut out);
+        let resp = String::from_utf8_lossy(&out);
+        assert!(
+            resp.starts_with("HTTP/1.1 413"),
+            "round {round}: {read:?} {resp}"
+        );
+    }
+}
