@@ -268,13 +268,18 @@ fn resource_check(
     };
     let roles = req.roles.join(", ");
     // Memory as the kernel reports it is a little below what is installed (firmware and kernel
-    // reservations), so a 16 GB machine must pass a 16 GB minimum: allow 5% headroom.
-    let reaches = |need: u32| {
+    // reservations), so a 16 GB machine must pass a 16 GB minimum: 5% is allowed for them, and the
+    // messages name the usable amount actually compared, so that they agree with the verdict.
+    let usable = |need: u32| {
         let need = u64::from(need) * unit;
+        if unit == 1 { need } else { need - need / 20 }
+    };
+    let reaches = |need: u32| have >= usable(need);
+    let amount = |need: u32| {
         if unit == 1 {
-            have >= need
+            format!("{need}{suffix}")
         } else {
-            have >= need - need / 20
+            format!("{need}{suffix} ({}{suffix} usable)", shown(usable(need)))
         }
     };
     if !reaches(need.min) {
@@ -282,9 +287,9 @@ fn resource_check(
             id,
             profile.verdicts.below_minimum.into(),
             format!(
-                "{}{suffix} {what}; the roles ({roles}) need at least {}{suffix}, {}{suffix} recommended",
+                "{}{suffix} {what}; the roles ({roles}) need at least {}, {}{suffix} recommended",
                 shown(have),
-                need.min,
+                amount(need.min),
                 need.recommended
             ),
             remedy,
@@ -295,10 +300,10 @@ fn resource_check(
             id,
             profile.verdicts.below_recommended.into(),
             format!(
-                "{}{suffix} {what}: meets the minimum of {}{suffix}, below the recommended {}{suffix} for {roles}",
+                "{}{suffix} {what}: meets the minimum of {}, below the recommended {} for {roles}",
                 shown(have),
-                need.min,
-                need.recommended
+                amount(need.min),
+                amount(need.recommended)
             ),
             remedy,
         );
@@ -493,5 +498,70 @@ fn clock(facts: &Facts) -> Check {
             "cannot tell whether the clock is synchronised".to_owned(),
             "Run chrony or systemd-timesyncd and check `chronyc tracking` or `timedatectl`.",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // Tests state their expectations by panicking.
+
+    use super::*;
+    use stackbox_hardware_profiles::{Catalog, Resource};
+
+    fn memory_check(have_gib: f64, min: u32, recommended: u32) -> Check {
+        let catalog = Catalog::embedded().unwrap();
+        let profile = catalog.profile("lab").unwrap();
+        let req = Requirements {
+            roles: vec!["compute".into()],
+            vcpus: Resource {
+                min: 1,
+                recommended: 1,
+            },
+            memory_gb: Resource { min, recommended },
+            disk_gb: Resource {
+                min: 1,
+                recommended: 1,
+            },
+            nics: Resource {
+                min: 1,
+                recommended: 1,
+            },
+            virtualization_for: vec![],
+            ports: vec![],
+        };
+        let have = (have_gib * GIB as f64) as u64;
+        resource_check(
+            "memory.total",
+            "memory",
+            have,
+            req.memory_gb,
+            GIB,
+            " GiB",
+            profile,
+            &req,
+            "r",
+        )
+    }
+
+    #[test]
+    fn the_memory_message_names_the_usable_amount_it_was_compared_with() {
+        // 3.8 GiB as the kernel counts a 4 GiB machine: the minimum is met, and the message says by
+        // which usable amount, so that it does not contradict itself.
+        let c = memory_check(3.81, 4, 8);
+        assert_eq!(
+            c.summary,
+            "3.8 GiB memory: meets the minimum of 4 GiB (3.8 GiB usable), below the recommended 8 GiB (7.6 GiB usable) for compute"
+        );
+        // Must fail: below the usable minimum.
+        let c = memory_check(3.7, 4, 8);
+        assert_eq!(
+            c.summary,
+            "3.7 GiB memory; the roles (compute) need at least 4 GiB (3.8 GiB usable), 8 GiB recommended"
+        );
+        assert_ne!(c.status, Status::Pass);
+        assert_eq!(
+            memory_check(7.7, 4, 8).summary,
+            "7.7 GiB memory (recommended 8 GiB for compute)"
+        );
     }
 }
