@@ -1028,3 +1028,34 @@ fn every_error_marks_its_field(body: &str) {
     }
     assert!(found > 0, "the page shows no field error");
 }
+
+#[actix_web::test]
+async fn a_real_installation_starts_only_when_confirmed_on_the_review_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    // The real mode's refusal comes before anything runs: nothing is installed on the test host.
+    opts.install = stackbox_installer::runner::InstallMode::real();
+    let app = actix_web::test::init_service(stackbox_web::app::app(state(opts))).await;
+    let (s, csrf) = admin(&app, &token(dir.path())).await;
+    network_and_cluster(&app, &s, &csrf).await;
+    roles_and_settings(&app, &s, &csrf).await;
+    let r = call(&app, with_session(req("GET", "/review"), &s)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains(r#"id="confirm-install""#), "{}", r.body);
+    assert!(r.body.contains("about 10 minutes"), "{}", r.body);
+    // Must fail: no confirmation, or another value; the installation stays idle.
+    for pairs in [
+        vec![("csrf", csrf.as_str())],
+        vec![("csrf", &csrf), ("confirm", "no")],
+    ] {
+        let r = call(
+            &app,
+            form(with_session(req("POST", "/install"), &s), &pairs),
+        )
+        .await;
+        assert_eq!(r.status, 422, "{pairs:?}: {}", r.body);
+        assert!(r.body.contains("confirm on the review page"), "{}", r.body);
+        let r = call(&app, with_session(req("GET", "/api/v1/install"), &s)).await;
+        assert!(r.body.contains(r#""phase":"idle""#), "{}", r.body);
+    }
+}

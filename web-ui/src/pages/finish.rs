@@ -125,11 +125,37 @@ pub async fn install_view(state: web::Data<AppState>, s: Admin) -> Result<HttpRe
     )
 }
 
-/// Starts the installation, or retries it.
+/// The start form: the CSRF token and, for the first real start, the operator's confirmation.
+#[derive(Debug, serde::Deserialize)]
+pub struct StartForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+impl crate::chrome::CsrfField for StartForm {
+    fn csrf(&self) -> Option<&str> {
+        Some(&self.csrf)
+    }
+}
+
+/// Starts the installation (a first real start must be confirmed on the review page), or retries it.
 pub async fn install_start(
     state: web::Data<AppState>,
-    _: AdminForm<CsrfOnly>,
+    post: AdminForm<StartForm>,
 ) -> Result<HttpResponse, PageError> {
+    let wizard = &state.wizard;
+    if !wizard.runner.mode().plan_only()
+        && wizard.phase() == Phase::Idle
+        && post.body.confirm != "yes"
+    {
+        return Err(WebError::Invalid(vec![crate::error::FieldError::new(
+            "confirm",
+            "confirm on the review page that the cloud is to be installed on this machine",
+        )])
+        .into());
+    }
     let st = state.clone();
     // The pages never run a complete installation again; the API does, when asked explicitly.
     web::block(move || start_install(&st.wizard, false)).await??;
