@@ -1059,3 +1059,31 @@ async fn a_real_installation_starts_only_when_confirmed_on_the_review_page() {
         assert!(r.body.contains(r#""phase":"idle""#), "{}", r.body);
     }
 }
+
+#[actix_web::test]
+async fn the_done_page_of_a_real_installation_says_what_to_do_next() {
+    let dir = tempfile::tempdir().unwrap();
+    // A completed real installation, as the runner keeps it across restarts.
+    let mut result = stackbox_installer::progress::Progress::idle(false);
+    result.phase = stackbox_installer::progress::Phase::Complete;
+    std::fs::write(
+        dir.path().join(stackbox_installer::runner::RESULT_FILE),
+        serde_json::to_string(&result).unwrap(),
+    )
+    .unwrap();
+    let mut opts = options(dir.path());
+    opts.install = stackbox_installer::runner::InstallMode::real();
+    let app = actix_web::test::init_service(stackbox_web::app::app(state(opts))).await;
+    let (s, _) = admin(&app, &token(dir.path())).await;
+    let r = call(&app, with_session(req("GET", "/done"), &s)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for says in [
+        r#"id="next-steps""#,
+        "openstack image create",
+        "openstack network create net1",
+        r#"<a href="/cluster">Cluster</a>"#,
+    ] {
+        assert!(r.body.contains(says), "{says}: {}", r.body);
+    }
+    assert!(!r.body.contains(r#"id="plan-mode""#));
+}
