@@ -56,6 +56,44 @@ pub struct NodeStatus {
     pub galera_start: Option<crate::galera_start::StartRecord>,
 }
 
+impl NodeStatus {
+    /// The agent in words: `ok`, or `ok, running STEP`.
+    pub fn agent_line(&self) -> String {
+        match &self.running {
+            Some(step) => format!("ok, running {step}"),
+            None => "ok".to_owned(),
+        }
+    }
+
+    /// Galera in words (`Synced of 3, Primary`), or why it could not be read; `None` when nothing is
+    /// known.
+    pub fn galera_line(&self) -> Option<String> {
+        match (&self.galera, &self.galera_error) {
+            (Some(g), _) => Some(format!("{} of {}, {}", g.state, g.size, g.status)),
+            (None, e) => e.clone(),
+        }
+    }
+
+    /// RabbitMQ in words: why the queues could not be listed (when membership was read but the
+    /// listing failed), then its members and quorum queues, or why it could not be read.
+    pub fn rabbitmq_lines(&self) -> Vec<String> {
+        match (&self.rabbitmq, &self.rabbitmq_error) {
+            (Some(r), error) => error
+                .iter()
+                .cloned()
+                .chain(std::iter::once(format!(
+                    "{} running ({}); {} quorum queues led here, each with at least {} replicas",
+                    r.running.len(),
+                    r.running.join(", "),
+                    r.quorum_queues,
+                    r.min_replicas
+                )))
+                .collect(),
+            (None, error) => error.iter().cloned().collect(),
+        }
+    }
+}
+
 /// Parses `mysql -N -B` output of `SHOW GLOBAL STATUS LIKE 'wsrep_%'` (name, tab, value per line).
 pub fn parse_wsrep(text: &str) -> Option<Galera> {
     let value = |name: &str| {
@@ -234,6 +272,13 @@ pub struct ClusterStatus {
 }
 
 impl ClusterStatus {
+    /// The member that holds the API address now, among those that answered.
+    pub fn api_holder(&self) -> Option<&Member> {
+        self.members.iter().find(
+            |m| matches!(&m.agent, AgentAnswer::Healthy { status } if status.holds_api_address),
+        )
+    }
+
     /// Whether every agent answered, every storage member is a synced Galera member of the whole
     /// storage set, and every bus member runs with all the others.
     pub fn healthy(&self) -> bool {
@@ -308,17 +353,14 @@ pub fn gather(
 
 /// The status as a table for people.
 pub fn render_text(s: &ClusterStatus) -> String {
-    let holder = s
-        .members
-        .iter()
-        .find(|m| matches!(&m.agent, AgentAnswer::Healthy { status } if status.holds_api_address));
     let mut out = format!(
         "cluster {}: {} node(s), API address {} held by {}\n",
         s.cluster,
         s.members.len(),
         s.api_address
             .map_or_else(|| "(none)".to_owned(), |a| a.to_string()),
-        holder.map_or("no node that answered", |m| m.name.as_str())
+        s.api_holder()
+            .map_or("no node that answered", |m| m.name.as_str())
     );
     for m in &s.members {
         out.push_str(&format!(
@@ -332,20 +374,9 @@ pub fn render_text(s: &ClusterStatus) -> String {
                 out.push_str(&format!("  agent: UNREACHABLE: {reason}\n"));
             }
             AgentAnswer::Healthy { status } => {
-                out.push_str(&format!(
-                    "  agent: ok{}\n",
-                    status
-                        .running
-                        .as_deref()
-                        .map_or_else(String::new, |r| format!(", running {r}"))
-                ));
-                match (&status.galera, &status.galera_error) {
-                    (Some(g), _) => out.push_str(&format!(
-                        "  galera: {} of {}, {}\n",
-                        g.state, g.size, g.status
-                    )),
-                    (None, Some(e)) => out.push_str(&format!("  galera: {e}\n")),
-                    (None, None) => {}
+                out.push_str(&format!("  agent: {}\n", status.agent_line()));
+                if let Some(g) = status.galera_line() {
+                    out.push_str(&format!("  galera: {g}\n"));
                 }
                 if let Some(r) = &status.galera_start {
                     out.push_str(&format!(
@@ -353,19 +384,8 @@ pub fn render_text(s: &ClusterStatus) -> String {
                         r.describe(std::time::SystemTime::now())
                     ));
                 }
-                if let (Some(_), Some(e)) = (&status.rabbitmq, &status.rabbitmq_error) {
-                    out.push_str(&format!("  rabbitmq: {e}\n"));
-                }
-                match (&status.rabbitmq, &status.rabbitmq_error) {
-                    (Some(r), _) => out.push_str(&format!(
-                        "  rabbitmq: {} running ({}); {} quorum queues led here, each with at least {} replicas\n",
-                        r.running.len(),
-                        r.running.join(", "),
-                        r.quorum_queues,
-                        r.min_replicas
-                    )),
-                    (None, Some(e)) => out.push_str(&format!("  rabbitmq: {e}\n")),
-                    (None, None) => {}
+                for r in status.rabbitmq_lines() {
+                    out.push_str(&format!("  rabbitmq: {r}\n"));
                 }
             }
         }
@@ -452,6 +472,32 @@ mod tests {
             }),
             ..NodeStatus::default()
         }
+    }
+
+    #[test]
+    fn a_nodes_status_in_words_keeps_every_error_beside_what_was_read() {
+        let mut n = synced(3, 2);
+        n.running = Some("node2/nova.start".into());
+        assert_eq!(n.agent_line(), "ok, running node2/nova.start");
+        assert_eq!(n.galera_line().as_deref(), Some("Synced of 3, Primary"));
+        n.rabbitmq_error = Some("listing the queues: timed out".into());
+        assert_eq!(
+            n.rabbitmq_lines(),
+            [
+                "listing the queues: timed out",
+                "2 running (rabbit@n0, rabbit@n1); 4 quorum queues led here, each with at least 3 replicas"
+            ]
+        );
+        let down = NodeStatus {
+            galera_error: Some("MariaDB does not run".into()),
+            rabbitmq_error: Some("rabbitmqctl: not running".into()),
+            ..NodeStatus::default()
+        };
+        assert_eq!(down.agent_line(), "ok");
+        assert_eq!(down.galera_line().as_deref(), Some("MariaDB does not run"));
+        assert_eq!(down.rabbitmq_lines(), ["rabbitmqctl: not running"]);
+        assert_eq!(NodeStatus::default().galera_line(), None);
+        assert!(NodeStatus::default().rabbitmq_lines().is_empty());
     }
 
     #[test]

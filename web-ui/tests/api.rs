@@ -33,13 +33,7 @@ fn post_json(
     csrf: Option<&str>,
     body: &str,
 ) -> actix_web::test::TestRequest {
-    let mut r = with_session(req("POST", path), session)
-        .insert_header(("content-type", "application/json"))
-        .set_payload(body.to_owned());
-    if let Some(c) = csrf {
-        r = r.insert_header(("x-csrf-token", c));
-    }
-    r
+    json_call("POST", path, session, csrf, body)
 }
 
 const GOOD: &str = r#"{"hostname": "node1", "management_nic": "eno1", "data_nic": "eno2", "mode": "static",

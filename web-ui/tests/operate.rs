@@ -19,17 +19,6 @@ fn json(r: &Resp) -> serde_json::Value {
     serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.body))
 }
 
-/// An API call with the session, the CSRF header when given, and a JSON body.
-fn api(method: &str, path: &str, s: &str, csrf: Option<&str>, body: &str) -> test::TestRequest {
-    let mut r = with_session(req(method, path), s)
-        .insert_header(("content-type", "application/json"))
-        .set_payload(body.to_owned());
-    if let Some(c) = csrf {
-        r = r.insert_header(("x-csrf-token", c));
-    }
-    r
-}
-
 /// Polls `path` until its `phase` is no longer `running`.
 async fn settled<S, B>(app: &S, s: &str, path: &str) -> serde_json::Value
 where
@@ -83,7 +72,7 @@ async fn the_cluster_grows_and_loses_a_node_from_the_wizard_with_one_progress_pe
     network_and_cluster(&app, &s, &csrf).await;
     roles_and_settings(&app, &s, &csrf).await;
     record_joins(dir.path());
-    let grow = |csrf: Option<&str>| api("POST", "/api/v1/cluster/grow", &s, csrf, "");
+    let grow = |csrf: Option<&str>| json_call("POST", "/api/v1/cluster/grow", &s, csrf, "");
 
     // Nothing has run yet; the cluster cannot grow before this node is installed.
     let r = call(
@@ -107,7 +96,11 @@ async fn the_cluster_grows_and_loses_a_node_from_the_wizard_with_one_progress_pe
     let r = call(&app, with_session(req("GET", "/cluster/status"), &s)).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains(r#"id="no-status""#), "{}", r.body);
-    let r = call(&app, api("POST", "/api/v1/install", &s, Some(&csrf), "")).await;
+    let r = call(
+        &app,
+        json_call("POST", "/api/v1/install", &s, Some(&csrf), ""),
+    )
+    .await;
     assert_eq!(r.status, 202, "{}", r.body);
     assert_eq!(
         settled(&app, &s, "/api/v1/install").await["phase"],
@@ -129,7 +122,7 @@ async fn the_cluster_grows_and_loses_a_node_from_the_wizard_with_one_progress_pe
     ] {
         let path = format!("/api/v1/cluster/nodes/{node}");
         let body = format!(r#"{{"roles": {roles}}}"#);
-        let r = call(&app, api("PUT", &path, &s, Some(&csrf), &body)).await;
+        let r = call(&app, json_call("PUT", &path, &s, Some(&csrf), &body)).await;
         assert_eq!(r.status, 200, "{node}: {}", r.body);
     }
 
@@ -197,7 +190,7 @@ async fn the_cluster_grows_and_loses_a_node_from_the_wizard_with_one_progress_pe
         assert_eq!(r.status, status, "{node}: {}", r.body);
         assert!(r.body.contains(says), "{node}: {}", r.body);
         let path = format!("/api/v1/cluster/nodes/{node}");
-        let r = call(&app, api("DELETE", &path, &s, Some(&csrf), "")).await;
+        let r = call(&app, json_call("DELETE", &path, &s, Some(&csrf), "")).await;
         assert_eq!(r.status, status, "{node}: {}", r.body);
     }
     let r = call(
@@ -210,7 +203,7 @@ async fn the_cluster_grows_and_loses_a_node_from_the_wizard_with_one_progress_pe
     assert!(r.body.contains("add a third node"), "{}", r.body);
     let r = call(
         &app,
-        api("DELETE", "/api/v1/cluster/nodes/node3", &s, None, ""),
+        json_call("DELETE", "/api/v1/cluster/nodes/node3", &s, None, ""),
     )
     .await;
     assert_eq!(r.status, 403, "{}", r.body);

@@ -208,17 +208,22 @@ fn plain_http_only_redirects_to_https() {
     );
 }
 
+/// A TLS 1.3 connection to the wizard that trusts its certificate, reads time out after 10 s.
+fn tls13_stream(running: &Running) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let config = client(running, &[&rustls::version::TLS13]);
+    let name = ServerName::IpAddress(running.addr.ip().into());
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let sock = TcpStream::connect(running.addr).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    rustls::StreamOwned::new(conn, sock)
+}
+
 #[test]
 fn a_chunked_body_over_64_kib_is_cut_off_with_413() {
     let dir = tempfile::tempdir().unwrap();
     let running = Running::start(options(dir.path()));
-    let config = client(&running, &[&rustls::version::TLS13]);
-    let name = ServerName::IpAddress(running.addr.ip().into());
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let mut sock = TcpStream::connect(running.addr).unwrap();
-    sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
-    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    let mut tls = tls13_stream(&running);
     write!(
         tls,
         "PUT /api/v1/network HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
@@ -246,13 +251,7 @@ fn a_whole_body_over_64_kib_sent_before_reading_gets_its_413() {
     let dir = tempfile::tempdir().unwrap();
     let running = Running::start(options(dir.path()));
     for round in 0..5 {
-        let config = client(&running, &[&rustls::version::TLS13]);
-        let name = ServerName::IpAddress(running.addr.ip().into());
-        let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-        let mut sock = TcpStream::connect(running.addr).unwrap();
-        sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-            .unwrap();
-        let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+        let mut tls = tls13_stream(&running);
         let body = "a".repeat(300 * 1024);
         let request = format!(
             "POST /network HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

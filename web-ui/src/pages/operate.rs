@@ -185,27 +185,10 @@ impl StatusRow {
                 String::new(),
             ),
             AgentAnswer::Healthy { status } => (
-                status
-                    .running
-                    .as_ref()
-                    .map_or_else(|| "ok".to_owned(), |r| format!("ok, running {r}")),
-                match (&status.galera, &status.galera_error) {
-                    (Some(g), _) => format!("{} of {}, {}", g.state, g.size, g.status),
-                    (None, Some(e)) => e.clone(),
-                    (None, None) => String::new(),
-                },
+                status.agent_line(),
+                status.galera_line().unwrap_or_default(),
                 status.galera_start.as_ref().map(|r| r.describe(now)),
-                match (&status.rabbitmq, &status.rabbitmq_error) {
-                    (Some(r), _) => format!(
-                        "{} running ({}); {} quorum queues led here, each with at least {} replicas",
-                        r.running.len(),
-                        r.running.join(", "),
-                        r.quorum_queues,
-                        r.min_replicas
-                    ),
-                    (None, Some(e)) => e.clone(),
-                    (None, None) => String::new(),
-                },
+                status.rabbitmq_lines().join("; "),
             ),
         };
         StatusRow {
@@ -260,11 +243,7 @@ pub fn status_page(
     let (rows, holder) = match &status {
         Ok(s) => (
             s.members.iter().map(|m| StatusRow::of(m, now)).collect(),
-            s.members
-                .iter()
-                .find(|m| {
-                    matches!(&m.agent, AgentAnswer::Healthy { status } if status.holds_api_address)
-                })
+            s.api_holder()
                 .map_or_else(|| "no node that answered".to_owned(), |m| m.name.clone()),
         ),
         Err(_) => (Vec::new(), String::new()),

@@ -121,6 +121,23 @@ pub fn req(method: &str, uri: &str) -> TestRequest {
     r.uri(uri).peer_addr(CLIENT.parse::<SocketAddr>().unwrap())
 }
 
+/// An API call with the session, the CSRF header when given, and a JSON body.
+pub fn json_call(
+    method: &str,
+    path: &str,
+    session: &str,
+    csrf: Option<&str>,
+    body: &str,
+) -> TestRequest {
+    let mut r = with_session(req(method, path), session)
+        .insert_header(("content-type", "application/json"))
+        .set_payload(body.to_owned());
+    if let Some(c) = csrf {
+        r = r.insert_header(("x-csrf-token", c));
+    }
+    r
+}
+
 /// Adds the session cookie.
 pub fn with_session(r: TestRequest, session: &str) -> TestRequest {
     r.insert_header((header::COOKIE, format!("stackbox_session={session}")))
