@@ -176,6 +176,25 @@ fn revoke_certificate(setup: &Setup, node: &str, say: &dyn Fn(&str)) -> Result<(
     Ok(())
 }
 
+/// Forgets `node`'s join (so the wizard's grown configuration never brings it back) and writes the
+/// configuration without it (`remaining`) to `STATE/cluster/config.toml`, whose path it returns.
+pub fn forget(
+    state: &std::path::Path,
+    node: &str,
+    remaining: &ClusterConfig,
+) -> Result<PathBuf, RemoveError> {
+    crate::members::forget(state, node)
+        .map_err(|e| RemoveError::Cloud(format!("forgetting {node}'s join: {e}")))?;
+    let path = state.join(crate::coordinator::CLUSTER_CONFIG);
+    let text = toml::to_string(remaining)
+        .map_err(|e| RemoveError::Cloud(format!("the configuration without {node}: {e}")))?;
+    write_atomic(&path, text.as_bytes(), 0o644).map_err(|e| CoordError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(path)
+}
+
 /// `stackboxd cluster remove NODE`: see the module's text. `watch` is told each stage and follows the
 /// install across the remaining nodes.
 pub fn remove(setup: &Setup, node: &str, watch: &dyn Watch) -> Result<Report, RemoveError> {
@@ -243,16 +262,7 @@ pub fn remove(setup: &Setup, node: &str, watch: &dyn Watch) -> Result<Report, Re
         }
     }
     revoke_certificate(setup, node, &say)?;
-    // The member's record forgets it, so the wizard's grown configuration never brings it back.
-    crate::members::forget(&setup.state_dir, node)
-        .map_err(|e| RemoveError::Cloud(format!("forgetting {node}'s join: {e}")))?;
-    let path = setup.state_dir.join(crate::coordinator::CLUSTER_CONFIG);
-    let text = toml::to_string(&judged.remaining)
-        .map_err(|e| RemoveError::Cloud(format!("the configuration without {node}: {e}")))?;
-    write_atomic(&path, text.as_bytes(), 0o644).map_err(|e| CoordError::File {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    let path = forget(&setup.state_dir, node, &judged.remaining)?;
     say(&format!(
         "the configuration without {node} is {}; installing it across the remaining nodes",
         path.display()

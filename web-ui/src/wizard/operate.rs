@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use stackbox_cluster::agent::{StepOutcome, StepRequest};
-use stackbox_cluster::coordinator::{self, CLUSTER_CONFIG, Link, Setup, Watch};
+use stackbox_cluster::coordinator::{self, Link, Setup, Watch};
 use stackbox_cluster::remove::{self, Judged, RemoveError};
 use stackbox_cluster::status::ClusterStatus;
 use stackbox_common::error::chain;
@@ -97,7 +97,8 @@ impl Wizard {
         self.operations.current()
     }
 
-    /// Whether the cluster may be grown or shrunk now: this node is installed and no operation runs.
+    /// Whether the cluster may be grown or shrunk now: this node is installed (one operation at a
+    /// time is the [`crate::operation::ClusterRun`]'s to enforce).
     fn may_operate(&self) -> Result<(), WebError> {
         if self.phase() != Phase::Complete {
             return Err(WebError::Conflict(
@@ -222,12 +223,7 @@ impl Wizard {
                     watch.say(&format!(
                         "{node}: plan mode, nothing leaves: its join is forgotten"
                     ));
-                    stackbox_cluster::members::forget(&state, &node)
-                        .map_err(|e| format!("forgetting {node}'s join: {e}"))?;
-                    let text = toml::to_string(&judged.remaining).map_err(|e| e.to_string())?;
-                    let path = state.join(CLUSTER_CONFIG);
-                    write_atomic(&path, text.as_bytes(), 0o644)
-                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    remove::forget(&state, &node, &judged.remaining).map_err(|e| chain(&e))?;
                     walk(watch)
                 })
             }
