@@ -2,7 +2,9 @@
 # Every test tier, on Debian 12 as root; installs what it needs first.
 #   unit + component: cargo test (parsers, golden files, netlink in a namespace, MariaDB on loopback,
 #                     the wizard over TLS and in headless Chromium)
-#   boot:             builds the appliance image once and boots every medium and firmware under QEMU
+#   boot:             builds the appliance image once and boots every medium and firmware under QEMU;
+#                     install-os writes it to loop devices (refusals, a kill, a rerun) and the installed
+#                     disk boots under UEFI and BIOS
 #   cluster:          boots the image's root as a system container; its setup wizard is answered over
 #                     HTTPS and, after a paused and a killed command-line run, resumes the all-in-one
 #                     install to its done page (a VM booted by the smoke test); a rerun changes nothing;

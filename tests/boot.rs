@@ -20,6 +20,9 @@ use std::time::Duration;
 use stackbox_image::build::{BuildOptions, build};
 use stackbox_image::qemu::{self, BootFormat, Firmware, Guest};
 
+#[path = "boot/install_os.rs"]
+mod install_os;
+
 /// The prefix of the line `stackboxd firstboot` prints on the console.
 const FIRSTBOOT: &str = "STACKBOX-FIRSTBOOT status=";
 /// Upper bound for one boot under TCG (a boot takes well under a minute; PXE moves the squashfs first).

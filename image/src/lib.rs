@@ -11,7 +11,8 @@
 //! - [`build`]: the pipeline as a list of stages, one function each with a typed output
 //!   ([`build::prepare`], [`build::root`], [`build::artifacts`], [`build::assemble`]);
 //! - the stages' work: [`bootstrap`] (mmdebstrap), [`pool`] (the offline pool) over [`apt`], [`configure`]
-//!   (the appliance's files), [`disk`] (the GPT disk image), [`outputs`] (tar, squashfs, PXE, ISO, qcow2),
+//!   (the appliance's files), [`disk`] (the GPT disk image and the GRUB images) over [`layout`] (the disk
+//!   layout that `stackboxd install-os` shares), [`outputs`] (tar, squashfs, PXE, ISO, qcow2),
 //!   [`manifest`] (manifest.json, SHA256SUMS, verify);
 //! - the launcher: [`qemu`] with [`http`] (the PXE bundle over HTTP);
 //! - leaves: [`spec`], [`cache`] (stage keys and entries), [`progress`], [`host`] (host tools and their
@@ -26,6 +27,7 @@ pub mod configure;
 pub mod disk;
 pub mod host;
 pub mod http;
+pub mod layout;
 pub mod manifest;
 pub mod outputs;
 pub mod pool;

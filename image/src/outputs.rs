@@ -82,8 +82,9 @@ pub fn render_iso_grub_cfg(spec: &Spec) -> String {
 }
 
 /// The PXE bundle's iPXE script. Everything is fetched over HTTP from `${base}`; set `base` before chaining
-/// this script, or serve the bundle as `http://<next-server>/stackbox/`.
-pub fn render_boot_ipxe(spec: &Spec) -> String {
+/// this script, or serve the bundle as `http://<next-server>/stackbox/`. The squashfs's SHA-256 rides on the
+/// kernel command line, so that `stackboxd install-os` on the PXE-booted system can check what it fetched.
+pub fn render_boot_ipxe(spec: &Spec, squashfs_sha256: &str) -> String {
     format!(
         "#!ipxe\n\
          # stackbox PXE boot: kernel, initrd and the squashfs root (fetched by live-boot) over HTTP.\n\
@@ -91,8 +92,16 @@ pub fn render_boot_ipxe(spec: &Spec) -> String {
          kernel ${{base}}vmlinuz initrd=initrd.img {cmdline}\n\
          initrd ${{base}}initrd.img\n\
          boot\n",
-        cmdline = live_cmdline(spec, " fetch=${base}filesystem.squashfs"),
+        cmdline = live_cmdline(
+            spec,
+            &format!(" fetch=${{base}}filesystem.squashfs stackbox.root-sha256={squashfs_sha256}"),
+        ),
     )
+}
+
+/// The ISO's `live/SHA256SUMS`: the squashfs's checksum, beside it.
+pub fn render_live_sums(squashfs_sha256: &str) -> String {
+    format!("{squashfs_sha256}  filesystem.squashfs\n")
 }
 
 /// Writes the PXE bundle into `dir`.
@@ -107,7 +116,9 @@ pub fn build_pxe(
     link_or_copy(vmlinuz, &dir.join("vmlinuz"))?;
     link_or_copy(initrd, &dir.join("initrd.img"))?;
     link_or_copy(squashfs, &dir.join("filesystem.squashfs"))?;
-    std::fs::write(dir.join("boot.ipxe"), render_boot_ipxe(spec)).context("writing boot.ipxe")?;
+    let sha = crate::cache::sha256_file(squashfs)?;
+    std::fs::write(dir.join("boot.ipxe"), render_boot_ipxe(spec, &sha))
+        .context("writing boot.ipxe")?;
     Ok(())
 }
 
@@ -127,6 +138,9 @@ pub fn build_iso(
     link_or_copy(vmlinuz, &tree.join("live/vmlinuz"))?;
     link_or_copy(initrd, &tree.join("live/initrd.img"))?;
     link_or_copy(squashfs, &tree.join("live/filesystem.squashfs"))?;
+    // What `stackboxd install-os` checks the squashfs against before it writes a disk.
+    let sums = render_live_sums(&crate::cache::sha256_file(squashfs)?);
+    std::fs::write(tree.join("live/SHA256SUMS"), sums).context("writing live/SHA256SUMS")?;
     std::fs::write(tree.join("boot/grub/grub.cfg"), render_iso_grub_cfg(spec))
         .context("writing the ISO grub.cfg")?;
     let epoch = spec.source_date_epoch.to_string();
@@ -135,6 +149,7 @@ pub fn build_iso(
             .args(["-h", "-d"])
             .arg(format!("@{epoch}"))
             .arg(tree.join("boot/grub/grub.cfg"))
+            .arg(tree.join("live/SHA256SUMS"))
             .arg(tree.join("boot/grub"))
             .arg(tree.join("boot"))
             .arg(tree.join("live"))

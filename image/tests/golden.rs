@@ -8,7 +8,7 @@ use stackbox_common::test_utils::golden;
 use stackbox_image::host::Archive;
 use stackbox_image::pool::{Indices, render_appliance_sources};
 use stackbox_image::spec::Spec;
-use stackbox_image::{configure, disk, outputs};
+use stackbox_image::{configure, disk, layout, outputs};
 
 fn check(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -20,7 +20,7 @@ fn check(name: &str, actual: &str) {
 #[test]
 fn rendered_files_match_their_golden_copies() {
     let spec = Spec::default_spec().unwrap();
-    let ids = disk::Ids::from_seed("golden");
+    let ids = layout::Ids::from_seed("golden");
     check("fstab", &configure::render_fstab(&ids.esp_id));
     check("hosts", &configure::render_hosts(&spec.hostname));
     check(
@@ -42,10 +42,15 @@ fn rendered_files_match_their_golden_copies() {
         "disk-grub.cfg",
         &disk::render_grub_cfg(&spec, "6.1.0-99-amd64", &ids.root_uuid),
     );
-    check("early.cfg", &disk::render_early_cfg(&ids.root_uuid));
-    check("disk.sfdisk", &disk::render_sfdisk(&ids, 4_000_000));
+    check("disk.sfdisk", &layout::render_sfdisk(&ids, 4_000_000));
+    check(
+        "installed-fstab",
+        &layout::render_installed_fstab(&ids.root_uuid, &ids.esp_id),
+    );
     check("iso-grub.cfg", &outputs::render_iso_grub_cfg(&spec));
-    check("boot.ipxe", &outputs::render_boot_ipxe(&spec));
+    let sha = "c3508cd99e3a581dcb91abe2bdb5d9f7e46fdae41ed7a512a3646d90a759b73f";
+    check("boot.ipxe", &outputs::render_boot_ipxe(&spec, sha));
+    check("live-SHA256SUMS", &outputs::render_live_sums(sha));
     let main = Archive {
         uri: "http://mirror.invalid/debian".into(),
         suites: vec!["bookworm".into(), "bookworm-updates".into()],

@@ -1,4 +1,4 @@
-//! `stackboxd plan`, `install`, `certificate` and `smoke`: their arguments and their runs. The binary only
+//! `stackboxd plan`, `install`, `certificate`, `smoke` and `install-os`: their arguments and their runs. The binary only
 //! dispatches here, so the options live beside the code that uses them.
 //!
 //! Exit status: 0 on success; 1 when the configuration is invalid, a step failed or the command's work
@@ -12,7 +12,7 @@ use stackbox_common::error::chain;
 use stackbox_hardware_profiles::Catalog;
 use stackbox_machine::system::Root;
 
-use crate::{install, journal, secrets};
+use crate::{install, journal, secrets, to_disk};
 
 /// How a plan is printed.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -211,6 +211,113 @@ pub fn smoke(args: &SmokeArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("stackboxd smoke: {}", chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The arguments of `stackboxd install-os`.
+#[derive(Debug, clap::Args)]
+pub struct InstallOsArgs {
+    /// The whole disk to erase and install to (`/dev/sda`, `/dev/nvme0n1`, `/dev/disk/by-id/...`).
+    #[arg(long, value_name = "DEV")]
+    pub target: PathBuf,
+    /// The appliance's root squashfs; default: the live medium's (`/run/live/medium/live/filesystem.squashfs`).
+    /// Its SHA-256 must be listed in a SHA256SUMS beside it or one directory up.
+    #[arg(long, value_name = "FILE")]
+    pub source: Option<PathBuf>,
+    /// Erase the disk without asking to type its name.
+    #[arg(long)]
+    pub yes: bool,
+    /// The wizard's state directory, carried to the installed system (certificate, key, answers).
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/stackbox")]
+    pub state: PathBuf,
+}
+
+/// The command line's [`to_disk::Ui`]: a line per phase, a bar while the source is read, a typed name.
+struct Console {
+    yes: bool,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl to_disk::Ui for Console {
+    fn phase(&mut self, phase: to_disk::Phase) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        out(&format!(
+            "install-os: [{}/{}] {}\n",
+            phase.number(),
+            to_disk::Phase::ALL.len(),
+            phase.describe()
+        ));
+    }
+
+    fn verified(&mut self, done: u64, total: u64) {
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "  {bar:40} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        bar.set_position(done);
+    }
+
+    fn confirm(&mut self, target: &to_disk::Target) -> bool {
+        out(&format!("install-os: target {}\n", target.describe()));
+        if self.yes {
+            return true;
+        }
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            eprintln!(
+                "stackboxd install-os: erasing {} needs a confirmation: run it on a terminal, or add --yes",
+                target.disk.name
+            );
+            return false;
+        }
+        eprint!(
+            "Everything on {} will be erased. Type its name ({}) to go on: ",
+            target.dev.display(),
+            target.disk.name
+        );
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).is_ok() && line.trim() == target.disk.name
+    }
+}
+
+/// `stackboxd install-os`: installs the appliance to a disk from the live system.
+pub fn install_os(args: InstallOsArgs) -> ExitCode {
+    let options = to_disk::Options {
+        root: Root::live(),
+        target: args.target,
+        source: args.source,
+        state: Some(args.state),
+        scratch: PathBuf::from(to_disk::write::SCRATCH),
+    };
+    let mut console = Console {
+        yes: args.yes,
+        bar: None,
+    };
+    match to_disk::install_os(&options, &mut console) {
+        Ok(installed) => {
+            if let Some(warning) = &installed.reread {
+                eprintln!(
+                    "stackboxd install-os: the kernel did not re-read the partition table: {warning}"
+                );
+            }
+            out(&format!(
+                "install-os: installed to {} (root UUID {}). Remove the USB stick or CD and reboot.\n",
+                installed.disk, installed.root_uuid
+            ));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("stackboxd install-os: {e}");
             ExitCode::FAILURE
         }
     }

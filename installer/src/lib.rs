@@ -8,7 +8,9 @@
 //! real machine, [`dry_run`] for plan mode), [`certificate`] (the endpoint certificate that
 //! `stackboxd certificate` makes), [`install`] (`stackboxd install`), [`progress`] (phases, step
 //! status, events and their fold) and [`runner`] (an installation on its own thread, followed through
-//! [`progress`]); [`cli`] holds the `stackboxd plan`, `install`, `certificate` and `smoke` commands.
+//! [`progress`]); [`to_disk`] installs the appliance onto a disk from the live system (`stackboxd
+//! install-os`); [`cli`] holds the `stackboxd plan`, `install`, `certificate`, `smoke` and `install-os`
+//! commands.
 //!
 //! Nothing here knows about HTTP: the wizard (and, later, a node agent) drives it through these types.
 
@@ -26,6 +28,7 @@ pub mod flavor;
 pub mod plan;
 pub mod render;
 pub mod secrets;
+pub mod to_disk;
 
 pub use facts::{RootError, check_root, local_facts, local_nodes};
 pub use flavor::build_plan;

@@ -73,6 +73,16 @@ enum Command {
     /// Takes the admin credentials from the environment (OS_AUTH_URL, OS_PASSWORD, ...), prints its
     /// report and deletes what it created. Exit status: 0 when the VM came up, 1 otherwise.
     Smoke(stackbox_installer::cli::SmokeArgs),
+    /// Install the appliance to a disk from the live system (booted from the ISO, a USB stick or PXE).
+    ///
+    /// Refuses the boot medium, the running system's disk, a disk that is mounted, swapped on or part of
+    /// LVM, dm-crypt or RAID, a read-only disk and one too small. Checks the source's SHA-256 against the
+    /// image's SHA256SUMS before writing; writes the GPT layout of disk.raw (BIOS boot partition, ESP with
+    /// GRUB at the removable path, ext4 root filling the disk) with a fresh root UUID, machine-id and the
+    /// wizard's state, the partition table last: if it fails or is killed, the disk boots nothing and a
+    /// rerun starts over. Asks to type the disk's name unless --yes. Exit status: 0 installed, 1 refused
+    /// or failed, 2 for bad arguments.
+    InstallOs(stackbox_installer::cli::InstallOsArgs),
 }
 
 fn main() -> ExitCode {
@@ -93,5 +103,6 @@ fn main() -> ExitCode {
         Command::Certificate(args) => stackbox_installer::cli::certificate(args),
         Command::Cluster(args) => stackbox_cluster::cli::run(args),
         Command::Smoke(args) => stackbox_installer::cli::smoke(&args),
+        Command::InstallOs(args) => stackbox_installer::cli::install_os(args),
     }
 }

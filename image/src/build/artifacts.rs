@@ -6,7 +6,8 @@ use std::path::Path;
 
 use crate::build::root::{Entries, WorkDir};
 use crate::cache::Cache;
-use crate::disk::{self, Ids};
+use crate::disk;
+use crate::layout::Ids;
 use crate::outputs;
 use crate::progress::Progress;
 use crate::spec::{Format, Spec};

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::build::root::{Entries, RootMeta, Sources};
-use crate::disk::Ids;
+use crate::layout::Ids;
 use crate::manifest::{self, Manifest, Package};
 use crate::outputs::link_or_copy;
 use crate::pool::Indices;

@@ -10,7 +10,8 @@ use anyhow::Context;
 use crate::build::prepare::{Bootstrap, Index, Pool, Stackboxd};
 use crate::cache::{Cache, Key, KeyBuilder, sha256_file};
 use crate::configure::{self, Inputs};
-use crate::disk::{self, Ids};
+use crate::disk;
+use crate::layout::Ids;
 use crate::manifest;
 use crate::pool;
 use crate::progress::Progress;
@@ -213,6 +214,7 @@ pub fn configure(
     )?;
     let kernel = configure::kernel_version(&root)?;
     write_grub_cfg(&root, spec, &kernel, ids)?;
+    disk::make_boot_images(&root)?;
     configure::clamp_mtimes(&root, spec.source_date_epoch)?;
     cache_meta(cache, &root, &kernel, &entries.meta)?;
     progress.done(stage, false);
