@@ -22,6 +22,8 @@ use stackbox_image::qemu::{self, BootFormat, Firmware, Guest};
 
 #[path = "boot/install_os.rs"]
 mod install_os;
+#[path = "boot/zero_touch.rs"]
+mod zero_touch;
 
 /// The prefix of the line `stackboxd firstboot` prints on the console.
 const FIRSTBOOT: &str = "STACKBOX-FIRSTBOOT status=";

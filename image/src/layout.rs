@@ -39,6 +39,8 @@ pub const EFI_IMAGE: &str = "BOOTX64.EFI";
 pub const CORE_IMAGE: &str = "core.img";
 /// GRUB's BIOS boot code (the MBR's first 440 bytes).
 pub const BOOT_IMAGE: &str = "boot.img";
+/// The root's size in bytes (one line), beside the boot images: the Disk step's least disk size.
+pub const ROOT_BYTES: &str = "root-bytes";
 /// GRUB's prefix in both images: the root partition (the third) of the disk the firmware booted from.
 pub const GRUB_PREFIX: &str = "(,gpt3)/boot/grub";
 /// The root file system's label.

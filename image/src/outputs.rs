@@ -167,7 +167,8 @@ pub fn build_iso(
             .arg(iso)
             .args(["--locales=", "--fonts=", "--themes=", "--compress=xz"])
             .arg(&tree)
-            .args(["--", "-volid", "STACKBOX"])
+            // Not STACKBOX: that label marks the file system that carries an answer file.
+            .args(["--", "-volid", "STACKBOX_LIVE"])
             .args(["-boot_image", "any", "gpt_disk_guid=volume_date_uuid"])
             .env("SOURCE_DATE_EPOCH", &epoch)
             .env("TZ", "UTC"),

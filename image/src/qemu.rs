@@ -76,6 +76,9 @@ pub struct Plan {
     pub no_network: bool,
     /// A blank disk to install to, attached to live boots (ISO, USB, PXE) as a real machine would have.
     pub target_disk: Option<PathBuf>,
+    /// More raw disks, attached read-only after the target (a small one labelled STACKBOX carries an answer
+    /// file).
+    pub extra_disks: Vec<PathBuf>,
 }
 
 /// The fw_cfg file (beside the TFTP directory) holding COM1's port for SeaBIOS's serial console.
@@ -96,6 +99,14 @@ pub fn args(plan: &Plan) -> anyhow::Result<Vec<String>> {
             target.display()
         ));
         a.extend(["-device".into(), "virtio-blk-pci,drive=target0".into()]);
+    }
+    for (i, disk) in plan.extra_disks.iter().enumerate() {
+        a.push("-drive".into());
+        a.push(format!(
+            "if=none,id=extra{i},format=raw,readonly=on,file={}",
+            disk.display()
+        ));
+        a.extend(["-device".into(), format!("virtio-blk-pci,drive=extra{i}")]);
     }
     if !plan.no_network {
         a.extend(network_args(plan)?);
@@ -440,6 +451,33 @@ impl Guest {
         self.transcript[start..].join("\n")
     }
 
+    /// Waits until QEMU exits by itself (the guest powered off or rebooted: QEMU runs with `-no-reboot`),
+    /// keeping the console's lines.
+    pub fn wait_exit(&mut self, limit: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                bail!(
+                    "QEMU did not exit within {}s; console tail:\n{}",
+                    limit.as_secs(),
+                    self.tail(40)
+                );
+            }
+            match self
+                .lines
+                .recv_timeout(left.min(Duration::from_millis(500)))
+            {
+                Ok(line) => self.transcript.push(line),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    self.child.wait().context("waiting for QEMU")?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
     /// Stops QEMU.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -527,6 +565,7 @@ pub fn prepare(
         direct_kernel: None,
         no_network: false,
         target_disk: None,
+        extra_disks: Vec::new(),
     };
     if format != BootFormat::Raw {
         // A live boot is judged by the disk it could install to: give it an empty, sparse one.
@@ -639,6 +678,7 @@ mod tests {
             direct_kernel: None,
             no_network: false,
             target_disk: None,
+            extra_disks: Vec::new(),
         }
     }
 

@@ -19,6 +19,10 @@ fn example_plans(edit: impl Fn(&mut ClusterConfig)) -> Vec<(String, Plan)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
+        // Cluster configurations only: examples/answer-files/ holds answer files.
+        if !path.is_file() {
+            continue;
+        }
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         let mut config =
             ClusterConfig::from_toml(&name, &std::fs::read_to_string(&path).unwrap()).unwrap();

@@ -27,6 +27,13 @@ impl Root {
         self.dir == Path::new("/")
     }
 
+    /// Whether the system runs live (booted from the ISO, a USB stick or PXE with live-boot, its root in
+    /// RAM): the kernel command line says `boot=live`.
+    pub fn booted_live(&self) -> bool {
+        self.read("/proc/cmdline")
+            .is_some_and(|c| c.split_whitespace().any(|w| w == "boot=live"))
+    }
+
     /// The directory that stands in for `/`.
     pub fn dir(&self) -> &Path {
         &self.dir

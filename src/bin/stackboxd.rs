@@ -83,6 +83,13 @@ enum Command {
     /// rerun starts over. Asks to type the disk's name unless --yes. Exit status: 0 installed, 1 refused
     /// or failed, 2 for bad arguments.
     InstallOs(stackbox_installer::cli::InstallOsArgs),
+    /// Answer files for zero-touch installs: check one against this machine, or hash an admin password
+    /// for one.
+    ///
+    /// An answer file holds the wizard's answers ([disk], [admin], [network], [cluster], [node],
+    /// [settings]); the wizard finds it on a file system labelled STACKBOX (answers.toml) or built into
+    /// the image (/etc/stackbox/answers.toml) and installs by itself.
+    Answers(stackbox_web::cli::AnswersArgs),
 }
 
 fn main() -> ExitCode {
@@ -104,5 +111,6 @@ fn main() -> ExitCode {
         Command::Cluster(args) => stackbox_cluster::cli::run(args),
         Command::Smoke(args) => stackbox_installer::cli::smoke(&args),
         Command::InstallOs(args) => stackbox_installer::cli::install_os(args),
+        Command::Answers(args) => stackbox_web::cli::answers(args),
     }
 }

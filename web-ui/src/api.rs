@@ -439,6 +439,63 @@ async fn settings_put(
     Ok(HttpResponse::Ok().json(settings))
 }
 
+/// The Disk step (a live system): every disk, offered or refused with the reason, the least size, and the
+/// install to disk under way or done.
+async fn disks_get(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
+    let st = state.clone();
+    let (live, need, disks) = web::block(move || {
+        let root = stackbox_machine::system::Root::at(st.wizard.root());
+        (
+            root.booted_live(),
+            crate::wizard::disk::need_bytes(&root),
+            crate::wizard::disk::choices(&root),
+        )
+    })
+    .await
+    .map_err(|e| WebError::Internal(anyhow::anyhow!("the disks' thread: {e}")))?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "live": live,
+        "need_bytes": need,
+        "disks": disks,
+        "install": state.wizard.disks.current(),
+    })))
+}
+
+/// The install to disk as posted: the disk, its name typed again, and whether to reboot when done.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiskInstall {
+    target: String,
+    confirm: String,
+    #[serde(default = "reboot_default")]
+    reboot: bool,
+}
+
+fn reboot_default() -> bool {
+    true
+}
+
+async fn disk_install_post(
+    state: web::Data<AppState>,
+    post: AdminJson<DiskInstall>,
+) -> Result<HttpResponse, WebError> {
+    let form = crate::wizard::disk::DiskForm {
+        target: post.body.target.clone(),
+        confirm: post.body.confirm.clone(),
+        reboot: if post.body.reboot { "on" } else { "" }.to_owned(),
+    };
+    let st = state.clone();
+    let name = web::block(move || st.wizard.start_disk_install(&form))
+        .await
+        .map_err(|e| WebError::Internal(anyhow::anyhow!("the disks' thread: {e}")))??;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({ "target": name })))
+}
+
+async fn disk_install_get(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
+    let progress = state.wizard.disks.current().ok_or(WebError::NotFound)?;
+    Ok(HttpResponse::Ok().json(progress))
+}
+
 /// Everything the wizard has stored, in one document: the input the installer's cluster
 /// configuration is made from (`null` for a step not done yet).
 async fn config(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
@@ -539,6 +596,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/system", web::get().to(system))
         .route("/hardware", web::get().to(hardware))
         .route("/hardware/rerun", web::post().to(hardware_rerun))
+        .route("/disks", web::get().to(disks_get))
+        .route("/disk/install", web::get().to(disk_install_get))
+        .route("/disk/install", web::post().to(disk_install_post))
         .route("/network", web::get().to(network_get))
         .route("/network", web::put().to(network_put))
         .route("/cluster", web::get().to(cluster_get))
@@ -597,6 +657,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/system"),
     ("get", "/hardware"),
     ("post", "/hardware/rerun"),
+    ("get", "/disks"),
+    ("get", "/disk/install"),
+    ("post", "/disk/install"),
     ("get", "/network"),
     ("put", "/network"),
     ("get", "/cluster"),

@@ -49,6 +49,18 @@ pub fn normalise_token(typed: &str) -> String {
     typed.trim().to_ascii_uppercase()
 }
 
+/// The argon2id hash (PHC string, random salt, the argon2 crate's default cost) of a password.
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).context("reading the system's random source")?;
+    let salt =
+        SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("encoding the salt: {e}"))?;
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("hashing the admin password: {e}"))?
+        .to_string())
+}
+
 /// The admin password store: one argon2 hash in the state directory.
 #[derive(Debug, Clone)]
 pub struct PasswordStore {
@@ -131,15 +143,14 @@ impl PasswordStore {
 
     /// Hashes and stores the password (argon2id, random salt), mode 0600.
     pub fn set(&self, password: &str) -> anyhow::Result<()> {
-        let mut salt = [0u8; 16];
-        getrandom::fill(&mut salt).context("reading the system's random source")?;
-        let salt =
-            SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("encoding the salt: {e}"))?;
-        let hash = Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map_err(|e| anyhow::anyhow!("hashing the admin password: {e}"))?
-            .to_string();
+        let hash = hash_password(password)?;
         write_atomic(&self.path, format!("{hash}\n").as_bytes(), 0o600)
+            .with_context(|| format!("writing {}", self.path.display()))
+    }
+
+    /// Stores a hash made elsewhere (an answer file's `admin.password_hash`, already judged), mode 0600.
+    pub fn set_hash(&self, phc: &str) -> anyhow::Result<()> {
+        write_atomic(&self.path, format!("{}\n", phc.trim()).as_bytes(), 0o600)
             .with_context(|| format!("writing {}", self.path.display()))
     }
 

@@ -155,6 +155,7 @@ impl Chrome {
     pub fn steps(&self) -> &'static [(&'static str, &'static str)] {
         &[
             ("hardware", "Hardware"),
+            ("disk", "Disk"),
             ("network", "Network"),
             ("cluster", "Cluster"),
             ("roles", "Roles"),

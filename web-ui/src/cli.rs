@@ -92,3 +92,141 @@ pub fn run(args: ServeArgs) -> ExitCode {
         }
     }
 }
+
+/// The arguments of `stackboxd answers`.
+#[derive(Debug, clap::Args)]
+pub struct AnswersArgs {
+    #[command(subcommand)]
+    command: AnswersCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum AnswersCommand {
+    /// Judge an answer file with the wizard's rules against this machine (its disks, NICs and hardware),
+    /// naming every field that is wrong. Exit status: 0 accepted, 1 refused, 2 unreadable.
+    Check {
+        /// The answer file (TOML).
+        file: PathBuf,
+        /// Judge the machine whose /proc, /sys and /dev are under DIR.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+        /// The hardware profile the roles are judged under.
+        #[arg(
+            long,
+            value_name = "NAME",
+            env = "STACKBOX_PROFILE",
+            default_value = "baremetal"
+        )]
+        profile: String,
+        /// Judge it as on a live system (its [disk] is required and must name a disk here).
+        #[arg(long)]
+        live: bool,
+    },
+    /// Read the admin password from stdin (one line) and print its argon2id hash for
+    /// `[admin] password_hash`; a password too easy to guess is refused. Exit status: 0 or 1.
+    HashPassword,
+}
+
+/// `stackboxd answers`: checks an answer file or hashes an admin password for one.
+pub fn answers(args: AnswersArgs) -> ExitCode {
+    match args.command {
+        AnswersCommand::Check {
+            file,
+            root,
+            profile,
+            live,
+        } => check_answers(&file, &root, &profile, live),
+        AnswersCommand::HashPassword => hash_password(),
+    }
+}
+
+fn check_answers(
+    file: &std::path::Path,
+    root: &std::path::Path,
+    profile: &str,
+    live: bool,
+) -> ExitCode {
+    use crate::answers::file as answer_file;
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("stackboxd answers check: {}: {e}", file.display());
+            return usage();
+        }
+    };
+    let refused = |errors: Vec<answer_file::AnswerError>| {
+        for e in &errors {
+            eprintln!("{}: {e}", file.display());
+        }
+        ExitCode::FAILURE
+    };
+    let answers = match answer_file::parse(&text) {
+        Ok(a) => a,
+        Err(errors) => return refused(errors),
+    };
+    let machine_root = stackbox_machine::system::Root::at(root);
+    let facts = match stackbox_machine::probe::probe(&machine_root) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("stackboxd answers check: probing {}: {e}", root.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let catalog = match stackbox_hardware_profiles::Catalog::embedded() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("stackboxd answers check: the hardware profiles: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Ok(profile) = catalog.profile(profile) else {
+        eprintln!("stackboxd answers check: there is no hardware profile {profile:?}");
+        return usage();
+    };
+    let disks: Vec<String> = facts.disks.iter().map(|d| d.name.clone()).collect();
+    let nics: Vec<String> = facts.nics.iter().map(|n| n.name.clone()).collect();
+    let judge_roles = |chosen: &[String]| match crate::answers::roles::judge_roles(
+        chosen, &catalog, profile, &facts,
+    ) {
+        Ok((_, report)) => crate::answers::roles::failures(&report),
+        Err(errors) => errors,
+    };
+    let machine = answer_file::Machine {
+        live: live || machine_root.booted_live(),
+        disks: &disks,
+        nics: &nics,
+        judge_roles: &judge_roles,
+    };
+    match answer_file::validate(&answers, &machine) {
+        Ok(()) => {
+            println!("{}: accepted", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => refused(errors),
+    }
+}
+
+fn hash_password() -> ExitCode {
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line).is_err() {
+        eprintln!("stackboxd answers hash-password: reading the password from stdin failed");
+        return ExitCode::FAILURE;
+    }
+    let password = line.trim_end_matches(['\n', '\r']);
+    if let Err(errors) = crate::auth::PasswordStore::check_new(password, password) {
+        for e in errors {
+            eprintln!("stackboxd answers hash-password: {}", e.message);
+        }
+        return ExitCode::FAILURE;
+    }
+    match crate::auth::hash_password(password) {
+        Ok(phc) => {
+            println!("{phc}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("stackboxd answers hash-password: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

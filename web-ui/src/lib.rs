@@ -39,6 +39,7 @@ pub mod server;
 pub mod session;
 pub mod state;
 pub mod wizard;
+pub mod zero_touch;
 
 pub use server::{ServeError, serve};
 pub use state::{AppState, ServeOptions};

@@ -181,6 +181,7 @@ pub fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         Err(e) => tracing::warn!("could not raise the open-file limit: {e}"),
     }
     let state = web::Data::new(AppState::new(opts).map_err(ServeError::State)?);
+    crate::zero_touch::start(state.clone());
     actix_web::rt::System::new().block_on(async move {
         let (server, addrs) = bind(state.clone())?;
         if let Some(plain) = &state.opts.redirect_http {

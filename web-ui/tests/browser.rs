@@ -529,7 +529,8 @@ async fn at_phone_size_the_first_node_assigns_a_joined_nodes_roles() {
         c.goto(&format!("{base}/login")).await.unwrap();
         fill(&c, "#secret", PASSWORD).await;
         click(&c, "#sign-in").await;
-        assert_eq!(at(&c, "/hardware").await, "/hardware");
+        // The admin resumes where the wizard stands: its installation is complete.
+        assert_eq!(at(&c, "/done").await, "/done");
         c.goto(&format!("{base}/cluster")).await.unwrap();
         assert!(text(&c, "#member-node2").await.contains("48 online CPUs"));
         assert!(
@@ -592,6 +593,64 @@ async fn at_phone_size_the_first_node_assigns_a_joined_nodes_roles() {
         assert_eq!(text(&c, "#operation").await, "Removing node2");
         assert!(text(&c, "#nodes").await.contains("node1"));
         assert!(!text(&c, "#nodes").await.contains("node2"));
+    };
+    let outcome = tokio::spawn(result).await;
+    c.close().await.unwrap();
+    drop(running);
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// At phone size, a live system's wizard goes from the hardware report to the Disk step: the boot medium is
+/// shown but not offered, a wrong confirmation is refused beside its field, and the typed name starts the
+/// install (plan mode walks its phases and writes nothing) to its done message, all without scrolling
+/// sideways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_phone_size_a_live_system_installs_to_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.root = machine("one-nic-live-usb");
+    let running = Running::start(opts);
+    let (_driver, port) = start_driver();
+    let c = browser(port, profile.path()).await;
+    let base = running.url();
+    let state_dir = dir.path().to_owned();
+    let walker = c.clone();
+    let result = async move {
+        let (c, dir) = (walker, state_dir.as_path());
+        c.set_window_size(390, 844).await.unwrap();
+        c.goto(&format!("{base}/login")).await.unwrap();
+        fill(&c, "#secret", &token(dir)).await;
+        click(&c, "#sign-in").await;
+        assert_eq!(at(&c, "/set-password").await, "/set-password");
+        fill(&c, "#password", PASSWORD).await;
+        fill(&c, "#confirm", PASSWORD).await;
+        click(&c, "#set-password").await;
+        assert_eq!(at(&c, "/hardware").await, "/hardware");
+        assert_eq!(text(&c, "#next").await, "Next: install to disk");
+        click(&c, "#next").await;
+        assert_eq!(at(&c, "/disk").await, "/disk");
+        assert!(text(&c, "#why-sdb").await.contains("booted from"));
+        assert!(text(&c, "#disk-nvme0n1").await.contains("old-root"));
+        let (fits, why) = fits_width(&c).await;
+        shot(&c, "disk-phone.png").await;
+        assert!(fits, "the Disk page at 390 px: {why}");
+        click(&c, "#target-nvme0n1").await;
+        fill(&c, "#confirm", "sdb").await;
+        click(&c, "#install-disk").await;
+        assert!(text(&c, "#confirm-error").await.contains("nvme0n1"));
+        click(&c, "#target-nvme0n1").await;
+        fill(&c, "#confirm", "nvme0n1").await;
+        click(&c, "#install-disk").await;
+        visible(&c, "#disk-done", Duration::from_secs(30)).await;
+        assert!(text(&c, "#plan-mode").await.contains("nothing is written"));
+        let (fits, why) = fits_width(&c).await;
+        shot(&c, "disk-done-phone.png").await;
+        assert!(fits, "the Disk page's progress at 390 px: {why}");
+        click(&c, "#next").await;
+        assert_eq!(at(&c, "/network").await, "/network");
     };
     let outcome = tokio::spawn(result).await;
     c.close().await.unwrap();

@@ -215,6 +215,13 @@ pub fn configure(
     let kernel = configure::kernel_version(&root)?;
     write_grub_cfg(&root, spec, &kernel, ids)?;
     disk::make_boot_images(&root)?;
+    let bytes = disk::tree_size(&root)?;
+    std::fs::write(
+        root.join(crate::layout::BOOT_DIR)
+            .join(crate::layout::ROOT_BYTES),
+        format!("{bytes}\n"),
+    )
+    .context("writing the root's size")?;
     configure::clamp_mtimes(&root, spec.source_date_epoch)?;
     cache_meta(cache, &root, &kernel, &entries.meta)?;
     progress.done(stage, false);

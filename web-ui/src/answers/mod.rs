@@ -1,11 +1,13 @@
 //! The operator's answers, one submodule per step, and where they are kept: the network
 //! ([`crate::network`], re-exported here as [`network`]; its rules move to the network crate), the
 //! cluster ([`cluster`]), the node's roles and the cloud's settings ([`roles`]), and [`config`], which
-//! turns them all into the installer's cluster configuration. [`AnswerStore`] keeps each step's answer
+//! turns them all into the installer's cluster configuration; [`file`] reads them from an answer file
+//! (zero-touch installs). [`AnswerStore`] keeps each step's answer
 //! as a JSON file in the state directory.
 
 pub mod cluster;
 pub mod config;
+pub mod file;
 pub mod roles;
 
 pub use crate::network;

@@ -1,5 +1,5 @@
 //! The server-rendered pages (askama), one module per part of the walk: signing in ([`sign_in`]), the
-//! hardware report, network and cluster ([`setup`]), roles and settings ([`choices`]), a joined node's
+//! hardware report, network and cluster ([`setup`]), the install to disk of a live system ([`disk`]), roles and settings ([`choices`]), a joined node's
 //! roles ([`nodes`]), growing and shrinking the cluster ([`operate`]), and review,
 //! install and done ([`finish`]). Every form works without JavaScript and carries the session's CSRF
 //! token, checked by the [`crate::chrome::AdminForm`] extractor before a handler runs; bad input is shown
@@ -7,6 +7,7 @@
 //! wizard's flow ([`crate::wizard`]) and render its answers; the layout is [`crate::chrome`]'s.
 
 pub mod choices;
+pub mod disk;
 pub mod finish;
 pub mod nodes;
 pub mod operate;
@@ -31,6 +32,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/hardware", web::get().to(setup::hardware))
         .route("/hardware/rerun", web::post().to(setup::hardware_rerun))
+        .route("/disk", web::get().to(disk::disk_view))
+        .route("/disk", web::post().to(disk::disk_submit))
         .route("/network", web::get().to(setup::network_form))
         .route("/network", web::post().to(setup::network_submit))
         .route("/cluster", web::get().to(setup::cluster_form))
@@ -90,6 +93,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/set-password"),
     ("get", "/hardware"),
     ("post", "/hardware/rerun"),
+    ("get", "/disk"),
+    ("post", "/disk"),
     ("get", "/network"),
     ("post", "/network"),
     ("get", "/cluster"),

@@ -39,6 +39,8 @@ pub struct HardwarePage {
     pub failed: usize,
     /// The host name or `(unnamed)`.
     pub hostname: String,
+    /// Where "Next" leads: the Disk step on a live system, else the network.
+    pub next: (&'static str, &'static str),
     /// CPU model and count.
     pub cpu: String,
     /// Memory in GiB.
@@ -231,6 +233,7 @@ pub fn hardware_page(report: Arc<Report>, csrf: &str) -> HardwarePage {
         memory: format!("{:.1} GiB", f.memory_bytes as f64 / (1u64 << 30) as f64),
         report,
         rerun: false,
+        next: ("/network", "Next: network"),
     }
 }
 
@@ -242,6 +245,9 @@ pub async fn hardware(
 ) -> Result<HttpResponse, PageError> {
     let mut page = hardware_page(state.wizard.report(), s.csrf());
     page.rerun = req.query_string() == "rerun";
+    if state.wizard.needs_disk() {
+        page.next = ("/disk", "Next: install to disk");
+    }
     html(StatusCode::OK, &page)
 }
 

@@ -55,9 +55,9 @@ impl SetPasswordPage {
     }
 }
 
-/// `/`: to the first step.
-pub async fn index(_: Admin) -> HttpResponse {
-    redirect("/hardware")
+/// `/`: to the first step not answered yet.
+pub async fn index(_: Admin, state: web::Data<AppState>) -> HttpResponse {
+    redirect(state.wizard.next_step())
 }
 
 /// Adds a cookie to a response.
@@ -175,7 +175,7 @@ pub async fn login_submit(
     };
     tracing::info!("signed in from {ip} ({access:?})");
     let resp = redirect(if password_set {
-        "/hardware"
+        state.wizard.next_step()
     } else {
         "/set-password"
     });

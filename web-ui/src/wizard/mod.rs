@@ -8,6 +8,7 @@
 //! [`Runner`]; a step refused is a [`WebError`] whose kind says why (invalid input, a step still to do,
 //! the installation running).
 
+pub mod disk;
 pub mod finish;
 pub mod grow;
 pub mod join;
@@ -74,6 +75,8 @@ pub struct Wizard {
     joined_hardware: stackbox_cluster::hardware::Source,
     /// Growing or shrinking the cluster.
     operations: Arc<crate::operation::ClusterRun>,
+    /// The install to disk (a live system's Disk step).
+    pub disks: disk::DiskRun,
 }
 
 impl Wizard {
@@ -108,6 +111,7 @@ impl Wizard {
             answers: AnswerStore::new(state_dir),
             runner: Arc::new(Runner::new(mode, state_dir)),
             operations: Arc::default(),
+            disks: disk::DiskRun::default(),
         })
     }
 
@@ -155,6 +159,78 @@ impl Wizard {
             report.facts.nics.iter().map(|n| n.name.clone()).collect()
         } else {
             uplinks
+        }
+    }
+
+    /// Whether this system runs live and has not been installed to disk yet in this boot (plan mode
+    /// counts a walked install): a cluster made now would live in RAM and be lost at the reboot.
+    pub fn needs_disk(&self) -> bool {
+        let walked = self
+            .disks
+            .current()
+            .is_some_and(|p| p.done && p.installed.is_some());
+        Root::at(&self.root).booted_live() && !walked
+    }
+
+    /// Starts the install to disk chosen on the Disk page (or posted to the API).
+    pub fn start_disk_install(&self, form: &disk::DiskForm) -> Result<String, WebError> {
+        if !Root::at(&self.root).booted_live() {
+            return Err(WebError::Conflict(
+                "this system runs from its disk already: there is nothing to install to disk"
+                    .to_owned(),
+            ));
+        }
+        let (name, dev) = disk::judge_form(form, &disk::choices(&Root::at(&self.root)))
+            .map_err(WebError::Invalid)?;
+        let opts = disk::options(&self.root, &self.state_dir, &dev);
+        let plan_only = self.runner.mode().plan_only();
+        self.disks
+            .start_with(
+                opts,
+                disk::checked(&form.reboot),
+                plan_only,
+                Box::new(|line| tracing::info!("{line}")),
+            )
+            .map_err(WebError::Conflict)?;
+        Ok(name)
+    }
+
+    /// Where a signed-in admin resumes: the first step not answered yet. With nothing answered that is
+    /// the hardware report; on a system just installed to disk (its state came along) it is the network.
+    pub fn next_step(&self) -> &'static str {
+        let installed_to_disk = self
+            .state_dir
+            .join(stackbox_installer::to_disk::write::INSTALLED_RECORD)
+            .exists();
+        let has = |file: &str| self.answers.has(file);
+        if self.needs_disk() {
+            // Hardware first, then the Disk step; its progress once it started.
+            return if self.disks.current().is_some() {
+                "/disk"
+            } else {
+                "/hardware"
+            };
+        }
+        if !has(crate::answers::NETWORK_FILE) {
+            return if installed_to_disk {
+                "/network"
+            } else {
+                "/hardware"
+            };
+        }
+        if !has(crate::answers::CLUSTER_FILE) {
+            return "/cluster";
+        }
+        if !has(crate::answers::ROLES_FILE) {
+            return "/roles";
+        }
+        if !has(crate::answers::SETTINGS_FILE) {
+            return "/settings";
+        }
+        match self.phase() {
+            Phase::Idle => "/review",
+            Phase::Complete => "/done",
+            _ => "/install",
         }
     }
 
@@ -224,6 +300,13 @@ impl Wizard {
         api_address: &str,
     ) -> Result<ClusterSettings, WebError> {
         self.answers_may_change()?;
+        if self.needs_disk() {
+            return Err(WebError::Conflict(
+                "this system runs live, from RAM: install it to disk first (the Disk step), or the cluster \
+                 is lost at the next reboot"
+                    .to_owned(),
+            ));
+        }
         let name = name.trim();
         let network = self.answers.network()?.ok_or_else(|| {
             WebError::Conflict("save the network settings before creating the cluster".to_owned())

@@ -1,0 +1,269 @@
+//! Zero-touch installs: when the wizard starts and an answer file is found, it answers its own pages and
+//! goes on by itself, saying each phase on the console (`STACKBOX-ZEROTOUCH ...` lines) while the wizard
+//! shows the same progress to anyone who signs in.
+//!
+//! Where the answers come from, first found wins: a file system labelled `STACKBOX` holding `answers.toml`
+//! (a second USB stick, or a partition), or one built into the image by `stackbox build --answers FILE`
+//! ([`BUILT_IN`]). (Fetching them over HTTPS from the kernel command line is not built yet.) The whole file is judged before anything is done; a refused answer stops there and
+//! says why, field by field.
+//!
+//! On a live system the answers' admin password and network are stored, then the disk is written (the
+//! state, answers included, goes with it) and the system reboots into it. On the installed system the
+//! cluster, the node's roles and the settings are answered; with all of them the installation starts.
+//! `STATE/zero-touch.json` records what was done, so a restart goes on rather than repeats.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use stackbox_common::cmd::Command;
+use stackbox_common::fs::write_atomic;
+use stackbox_machine::system::Root;
+
+use crate::answers::file::{self, AnswerFile, ClusterAnswer, Machine};
+use crate::network;
+use crate::state::AppState;
+use crate::wizard::disk;
+
+/// The prefix of every console line.
+pub const CONSOLE_PREFIX: &str = "STACKBOX-ZEROTOUCH";
+/// An answer file built into the image.
+pub const BUILT_IN: &str = "/etc/stackbox/answers.toml";
+/// The label of a file system that carries `answers.toml`.
+pub const LABEL: &str = "STACKBOX";
+/// The answer file's name on that file system.
+pub const FILE_NAME: &str = "answers.toml";
+/// What was done, in the state directory.
+pub const RECORD: &str = "zero-touch.json";
+
+/// What zero-touch did so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// Where the answers came from.
+    pub origin: String,
+    /// The live system's part is done (password and network stored, disk written).
+    pub live_done: bool,
+    /// The installed system's answers (cluster, roles, settings) are stored.
+    pub installed_done: bool,
+}
+
+/// Finds the answer file: (where it came from, its text); `None` when there is none.
+pub fn find(root: &Root) -> Result<Option<(String, String)>, String> {
+    if root.is_live()
+        && let Some(found) = from_label()?
+    {
+        return Ok(Some(found));
+    }
+    match std::fs::read_to_string(root.path(BUILT_IN)) {
+        Ok(text) => Ok(Some((BUILT_IN.to_owned(), text))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{BUILT_IN}: {e}")),
+    }
+}
+
+/// `answers.toml` from a file system labelled [`LABEL`] (each one is tried), mounted read-only for the time
+/// of the read.
+fn from_label() -> Result<Option<(String, String)>, String> {
+    let Ok(found) = Command::new("blkid")
+        .args(["-o", "device", "-t"])
+        .arg(format!("LABEL={LABEL}"))
+        .run()
+    else {
+        return Ok(None);
+    };
+    for dev in found
+        .stdout
+        .lines()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        if let Some(text) = read_from(dev)? {
+            return Ok(Some((format!("{dev} (label {LABEL})"), text)));
+        }
+    }
+    Ok(None)
+}
+
+/// `answers.toml` of the file system on `dev`, when it has one.
+fn read_from(dev: &str) -> Result<Option<String>, String> {
+    let mnt = PathBuf::from("/run/stackbox-answers");
+    std::fs::create_dir_all(&mnt).map_err(|e| format!("{}: {e}", mnt.display()))?;
+    Command::new("mount")
+        .args(["-o", "ro"])
+        .arg(dev)
+        .arg(&mnt)
+        .run()
+        .map_err(|e| format!("mounting {dev} (label {LABEL}): {e}"))?;
+    let text = std::fs::read_to_string(mnt.join(FILE_NAME));
+    let _ = Command::new("umount").arg(&mnt).run();
+    match text {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{dev} (label {LABEL}): {FILE_NAME}: {e}")),
+    }
+}
+
+/// Says a line on the console (the serial console too) and in the journal; never a secret.
+fn say(root: &Path, line: &str) {
+    let line = format!("{CONSOLE_PREFIX} {line}");
+    tracing::info!("{line}");
+    println!("{line}");
+    if root == Path::new("/")
+        && let Ok(mut console) = std::fs::OpenOptions::new().write(true).open("/dev/console")
+    {
+        use std::io::Write;
+        let _ = console.write_all(format!("\r\n{line}\r\n").as_bytes());
+    }
+}
+
+/// Runs zero-touch on a thread of its own when an answer file is found.
+pub fn start(state: actix_web::web::Data<AppState>) {
+    std::thread::spawn(move || {
+        let root = state.opts.root.clone();
+        if let Err(why) = run(&state) {
+            say(&root, &format!("status=stopped {why}"));
+        }
+    });
+}
+
+fn run(state: &AppState) -> Result<(), String> {
+    let root_dir = state.opts.root.clone();
+    let root = Root::at(&root_dir);
+    let Some((origin, text)) = find(&root)? else {
+        tracing::info!(
+            "no answer file (no {FILE_NAME} on a file system labelled {LABEL}, no {BUILT_IN}): the wizard waits for the operator"
+        );
+        return Ok(());
+    };
+    let record_path = state.opts.state_dir.join(RECORD);
+    let mut record: Record = std::fs::read_to_string(&record_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    record.origin = origin.clone();
+    say(
+        &root_dir,
+        &format!("phase=answers status=found origin={origin}"),
+    );
+    let answers = judge(state, &root, &text)?;
+    say(&root_dir, "phase=answers status=accepted");
+    let live = root.booted_live();
+    if live {
+        if !record.live_done {
+            apply_live(state, &answers)?;
+            record.live_done = true;
+            keep(&record_path, &record)?;
+        }
+        let disk = answers.disk.as_ref().ok_or("no [disk] on a live system")?;
+        say(
+            &root_dir,
+            &format!("phase=disk status=running target={}", disk.target),
+        );
+        let opts = disk::options(&root_dir, &state.opts.state_dir, &disk.target);
+        let console = root_dir.clone();
+        state.wizard.disks.start(
+            opts,
+            disk.reboot,
+            Box::new(move |l| say(&console, &format!("phase=disk {l}"))),
+        )?;
+        return Ok(());
+    }
+    if !record.installed_done {
+        apply_installed(state, &answers)?;
+        record.installed_done = true;
+        keep(&record_path, &record)?;
+    }
+    say(
+        &root_dir,
+        "phase=answers status=stored; the wizard goes on from here",
+    );
+    Ok(())
+}
+
+fn keep(path: &Path, record: &Record) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(record).map_err(|e| e.to_string())?;
+    write_atomic(path, format!("{text}\n").as_bytes(), 0o600)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Parses and judges the answers with the wizard's rules on this machine; every refusal is said.
+fn judge(state: &AppState, root: &Root, text: &str) -> Result<AnswerFile, String> {
+    let refused = |errors: Vec<file::AnswerError>| {
+        for e in &errors {
+            say(root.dir(), &format!("phase=answers status=refused {e}"));
+        }
+        format!("the answer file was refused ({} problems)", errors.len())
+    };
+    let answers = file::parse(text).map_err(refused)?;
+    let disks: Vec<String> = stackbox_machine::probe::block::probe(root)
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    let nics = state.wizard.nic_names();
+    let judge_roles = |chosen: &[String]| match state.wizard.judge_roles(chosen) {
+        Ok(Ok((_, report))) => crate::answers::roles::failures(&report),
+        Ok(Err(errors)) => errors,
+        Err(e) => vec![crate::error::FieldError::new("roles", e.to_string())],
+    };
+    let machine = Machine {
+        live: root.booted_live(),
+        disks: &disks,
+        nics: &nics,
+        judge_roles: &judge_roles,
+    };
+    file::validate(&answers, &machine).map_err(refused)?;
+    Ok(answers)
+}
+
+/// On the live system: the admin password and the network (kept in the state that goes to the disk).
+fn apply_live(state: &AppState, answers: &AnswerFile) -> Result<(), String> {
+    state
+        .passwords
+        .set_hash(&answers.password_hash)
+        .map_err(|e| format!("storing the admin password's hash: {e:#}"))?;
+    if let Some(form) = &answers.network {
+        let settings = network::validate(form, &state.wizard.nic_names())
+            .map_err(|e| format!("network: {e:?}"))?;
+        state
+            .wizard
+            .store_network(&settings)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// On the installed system: the cluster, the node's roles and the settings, as far as the answers go.
+fn apply_installed(state: &AppState, answers: &AnswerFile) -> Result<(), String> {
+    if !state.passwords.is_set() {
+        apply_live(state, answers)?;
+    }
+    let wizard = &state.wizard;
+    match &answers.cluster {
+        Some(ClusterAnswer::Create { name, api_address }) => {
+            wizard
+                .create_cluster(name, api_address)
+                .map_err(|e| format!("cluster: {e}"))?;
+        }
+        Some(ClusterAnswer::Join { .. }) => {
+            return Err("joining a cluster from an answer file is not built yet: join from the wizard's Cluster page".to_owned());
+        }
+        None => return Ok(()),
+    }
+    if let Some(roles) = &answers.roles {
+        match wizard
+            .assign_roles(roles)
+            .map_err(|e| format!("roles: {e}"))?
+        {
+            crate::wizard::RolesOutcome::Saved(..) => {}
+            crate::wizard::RolesOutcome::Refused(errors, _) => {
+                let why: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
+                return Err(format!("roles: {}", why.join("; ")));
+            }
+        }
+    }
+    if let Some(form) = &answers.settings {
+        wizard
+            .store_settings(form)
+            .map_err(|e| format!("settings: {e}"))?;
+    }
+    Ok(())
+}
