@@ -886,6 +886,21 @@ async fn review_install_and_done_render_as_their_golden_files() {
     assert!(r.body.contains("id=\"start-install\""), "{}", r.body);
     assert!(r.body.contains("id=\"plan-mode\""));
     golden("review.html", &r.body);
+    // The answers as an answer file for the next machines: what was answered, no secret.
+    let r = call(&app, with_session(req("GET", "/review/answers.toml"), &s)).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.contains("[network]") && r.body.contains("[node]") && r.body.contains("[settings]"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("password_hash = \"\""),
+        "no hash leaves the wizard: {}",
+        r.body
+    );
+    assert!(!r.body.contains("argon2"), "{}", r.body);
+    golden("answers.toml", &r.body);
 
     // Without the CSRF token nothing starts.
     let r = call(

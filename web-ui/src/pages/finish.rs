@@ -188,6 +188,19 @@ pub async fn openrc_download(
     Ok(assets::openrc(text))
 }
 
+/// The answers as an answer file (secrets left out), for installing the next machines the same way.
+pub async fn answers_download(
+    state: web::Data<AppState>,
+    _: Admin,
+) -> Result<HttpResponse, PageError> {
+    let text = state.wizard.answer_file()?;
+    Ok(assets::attachment(
+        "application/toml; charset=utf-8",
+        "answers.toml",
+        text,
+    ))
+}
+
 /// The cluster CA certificate, once the installation made it.
 pub async fn ca_download(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, PageError> {
     let pem = ca_pem(&state.wizard)?;

@@ -67,6 +67,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/settings", web::get().to(choices::settings_form))
         .route("/settings", web::post().to(choices::settings_submit))
         .route("/review", web::get().to(finish::review_page))
+        .route(
+            "/review/answers.toml",
+            web::get().to(finish::answers_download),
+        )
         .route("/install", web::get().to(finish::install_view))
         .route("/install", web::post().to(finish::install_start))
         .route("/done", web::get().to(finish::done_view))
@@ -112,6 +116,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/settings"),
     ("post", "/settings"),
     ("get", "/review"),
+    ("get", "/review/answers.toml"),
     ("get", "/install"),
     ("post", "/install"),
     ("get", "/done"),

@@ -195,6 +195,27 @@ impl Wizard {
         Ok(name)
     }
 
+    /// The answers stored so far as an answer file for the next machines, secrets left out (see
+    /// [`crate::answers::file::export`]).
+    pub fn answer_file(&self) -> Result<String, WebError> {
+        let network = self
+            .answers
+            .network()?
+            .map(|n| crate::network::NetworkForm::from_settings(&n));
+        let cluster = self.answers.cluster()?.map(|c| c.name);
+        let roles = self.answers.roles()?.map(|r| r.roles);
+        let settings = self
+            .answers
+            .settings()?
+            .map(|s| SettingsForm::from_settings(&s));
+        Ok(crate::answers::file::export(
+            network.as_ref(),
+            cluster.as_deref(),
+            roles.as_deref(),
+            settings.as_ref(),
+        ))
+    }
+
     /// Where a signed-in admin resumes: the first step not answered yet. With nothing answered that is
     /// the hardware report; on a system just installed to disk (its state came along) it is the network.
     pub fn next_step(&self) -> &'static str {
