@@ -9,7 +9,8 @@
 //!
 //! On a live system the answers' admin password and network are stored, then the disk is written (the
 //! state, answers included, goes with it) and the system reboots into it. On the installed system the
-//! cluster, the node's roles and the settings are answered; with all of them the installation starts.
+//! cluster, the node's roles and the settings are answered; with all of them (and the network) the cloud
+//! is installed, its smoke test included, and the result said.
 //! `STATE/zero-touch.json` records what was done, so a restart goes on rather than repeats.
 
 use std::path::{Path, PathBuf};
@@ -172,11 +173,67 @@ fn run(state: &AppState) -> Result<(), String> {
         record.installed_done = true;
         keep(&record_path, &record)?;
     }
-    say(
-        &root_dir,
-        "phase=answers status=stored; the wizard goes on from here",
-    );
-    Ok(())
+    let complete = answers.network.is_some()
+        && matches!(answers.cluster, Some(ClusterAnswer::Create { .. }))
+        && answers.roles.is_some()
+        && answers.settings.is_some();
+    if !complete {
+        say(
+            &root_dir,
+            "phase=answers status=stored; the answers end here: the wizard waits for the rest",
+        );
+        return Ok(());
+    }
+    cloud(state, &root_dir)
+}
+
+/// Installs the cloud from the stored answers (unless it is complete already), saying each tenth of the
+/// steps and the result on the console.
+fn cloud(state: &AppState, root: &Path) -> Result<(), String> {
+    use stackbox_installer::progress::Phase;
+    let wizard = &state.wizard;
+    if wizard.phase() == Phase::Complete {
+        say(root, "phase=cloud status=complete (installed before)");
+        return Ok(());
+    }
+    crate::wizard::finish::start_install(wizard, false)
+        .map_err(|e| format!("starting the install: {e}"))?;
+    say(root, "phase=cloud status=running");
+    let mut said = 0;
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let progress = wizard.runner.progress();
+        let (finished, total) = progress.counts();
+        if total > 0 && finished * 10 / total > said {
+            said = finished * 10 / total;
+            say(
+                root,
+                &format!("phase=cloud status=running steps={finished}/{total}"),
+            );
+        }
+        match progress.phase {
+            Phase::Complete => {
+                say(
+                    root,
+                    &format!(
+                        "phase=cloud status=complete steps={finished}/{total}; sign in to take the admin credentials"
+                    ),
+                );
+                return Ok(());
+            }
+            Phase::Failed => {
+                let step = progress
+                    .failure
+                    .as_ref()
+                    .and_then(|f| f.step.clone())
+                    .unwrap_or_default();
+                return Err(format!(
+                    "phase=cloud status=failed step={step}: the wizard's Install page says why and retries"
+                ));
+            }
+            _ => {}
+        }
+    }
 }
 
 fn keep(path: &Path, record: &Record) -> Result<(), String> {

@@ -142,8 +142,9 @@ pub fn parse(text: &str) -> Result<AnswerFile, Vec<AnswerError>> {
     let disk =
         section("disk", &mut errors).and_then(|t| typed::<DiskAnswer>("disk", t, &mut errors));
     let password_hash = admin(section("admin", &mut errors), &mut errors);
-    let network = section("network", &mut errors)
-        .and_then(|t| form::<NetworkForm>("network", t, &NetworkForm::default(), &mut errors));
+    let network = section("network", &mut errors).and_then(|t| {
+        form::<NetworkForm>("network", t, &NetworkForm::defaults(&[], ""), &mut errors)
+    });
     let cluster = section("cluster", &mut errors).and_then(|t| cluster(t, &mut errors));
     let roles = section("node", &mut errors).and_then(|t| node_roles(t, &mut errors));
     let settings = section("settings", &mut errors)

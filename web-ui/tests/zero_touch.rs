@@ -1,0 +1,88 @@
+//! Zero-touch on an installed system (plan mode, the `intel-server-4nic` fixture with an answer file built
+//! into its root): the wizard answers its own pages and installs the cloud by itself; a refused answer file
+//! stores nothing. The live half (install to disk, reboot) runs in the boot tier.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+use stackbox_installer::progress::Phase;
+
+/// The fixture's root copied, with `answers` as /etc/stackbox/answers.toml.
+fn root_with(answers: &str) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", machine("intel-server-4nic").display()))
+        .arg(root.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let etc = root.path().join("etc/stackbox");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(etc.join("answers.toml"), answers).unwrap();
+    root
+}
+
+fn answers(extra: &str) -> String {
+    let hash = stackbox_web::auth::hash_password("a long and unusual phrase 7").unwrap();
+    format!(
+        "[admin]\npassword_hash = \"{hash}\"\n\n\
+         [network]\nhostname = \"node1\"\nmanagement_nic = \"eno1\"\ndata_nic = \"eno1\"\nmode = \"static\"\n\
+         address = \"10.0.0.5/24\"\ngateway = \"10.0.0.1\"\ndns = [\"10.0.0.53\"]\nmtu = 9000\n\n\
+         [cluster]\ncreate = \"lab\"\n\n\
+         [node]\nroles = [\"management\", \"message-bus\", \"storage-metadata\", \"console-proxy\", \"compute\"]\n\n\
+         [settings]\nflavor = \"openstack\"\ncpu_ratio = 8\n{extra}"
+    )
+}
+
+#[actix_web::test]
+async fn built_in_answers_install_the_cloud_by_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = root_with(&answers(""));
+    let mut opts = options(dir.path());
+    opts.root = root.path().to_owned();
+    let st = state(opts);
+    stackbox_web::zero_touch::start(st.clone());
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while st.wizard.phase() != Phase::Complete {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            st.wizard.runner.progress().failure
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    let answers = &st.wizard.answers;
+    assert_eq!(answers.cluster().unwrap().unwrap().name, "lab");
+    assert_eq!(answers.roles().unwrap().unwrap().roles.len(), 5);
+    assert_eq!(answers.settings().unwrap().unwrap().overcommit.cpu, 8.0);
+    assert_eq!(answers.network().unwrap().unwrap().mtu, 9000);
+    assert!(st.passwords.verify("a long and unusual phrase 7").unwrap());
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("zero-touch.json")).unwrap())
+            .unwrap();
+    assert_eq!(record["installed_done"], true);
+    assert_eq!(record["origin"], "/etc/stackbox/answers.toml");
+    // The admin signs in with the answer file's password and lands where the wizard stands: done.
+    assert_eq!(st.wizard.next_step(), "/done");
+}
+
+#[actix_web::test]
+async fn a_refused_answer_file_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = root_with(&answers("overcommit = 2\n"));
+    let mut opts = options(dir.path());
+    opts.root = root.path().to_owned();
+    let st = state(opts);
+    stackbox_web::zero_touch::start(st.clone());
+    // The refusal is immediate; give the thread time to have stored something if it were going to.
+    actix_web::rt::time::sleep(Duration::from_secs(3)).await;
+    assert!(!Path::new(&dir.path().join("zero-touch.json")).exists());
+    assert!(st.wizard.answers.network().unwrap().is_none());
+    assert!(!st.passwords.is_set());
+    assert_eq!(st.wizard.phase(), Phase::Idle);
+}
