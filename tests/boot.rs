@@ -56,6 +56,7 @@ fn image() -> &'static Path {
             stackboxd: Some(PathBuf::from(env!("CARGO_BIN_EXE_stackboxd"))),
             firstboot_unit: None,
             workspace: workspace(),
+            answers: None,
         })
         .map(|_| out)
         .map_err(|e| format!("{e:#}"))

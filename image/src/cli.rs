@@ -81,6 +81,11 @@ pub struct BuildArgs {
     /// The first-boot unit (default: firstboot/systemd/stackbox-firstboot.service of the workspace).
     #[arg(long, value_name = "PATH")]
     pub firstboot_unit: Option<PathBuf>,
+    /// An answer file to build into the image (/etc/stackbox/answers.toml, mode 0600): every machine
+    /// booted from it installs itself with these answers, erasing the disk its [disk] names. Judge it
+    /// first on a machine like the targets: `stackboxd answers check FILE --live`.
+    #[arg(long, value_name = "FILE")]
+    pub answers: Option<PathBuf>,
     /// The stackbox workspace to build stackboxd from.
     #[arg(long, value_name = "DIR")]
     pub workspace: PathBuf,
@@ -143,6 +148,7 @@ fn run_build(args: BuildArgs) -> anyhow::Result<()> {
         stackboxd: args.stackboxd,
         firstboot_unit: args.firstboot_unit,
         workspace: args.workspace,
+        answers: args.answers,
     })?;
     println!(
         "stackbox: built {} artifacts in {}",
@@ -193,6 +199,19 @@ mod tests {
             panic!("not a build");
         };
         assert_eq!(args.workspace, PathBuf::from("/w"));
+    }
+
+    #[test]
+    fn an_answer_file_is_taken_for_the_image() {
+        let Command::Build(args) = parse(&["stackbox", "build", "--answers", "node.toml"]).command
+        else {
+            panic!("not a build");
+        };
+        assert_eq!(args.answers, Some(PathBuf::from("node.toml")));
+        let Command::Build(args) = parse(&["stackbox", "build"]).command else {
+            panic!("not a build");
+        };
+        assert_eq!(args.answers, None);
     }
 
     #[test]

@@ -86,3 +86,11 @@ async fn a_refused_answer_file_stores_nothing() {
     assert!(!st.passwords.is_set());
     assert_eq!(st.wizard.phase(), Phase::Idle);
 }
+
+#[test]
+fn the_wizard_reads_the_answer_file_where_the_build_puts_it() {
+    assert_eq!(
+        format!("/{}", stackbox_image::build::root::ANSWERS_FILE),
+        stackbox_web::zero_touch::BUILT_IN
+    );
+}

@@ -52,6 +52,8 @@ pub struct BuildOptions {
     pub stackboxd: Option<PathBuf>,
     /// The first-boot unit; `workspace/firstboot/systemd/stackbox-firstboot.service` when `None`.
     pub firstboot_unit: Option<PathBuf>,
+    /// An answer file to build into the root as `/etc/stackbox/answers.toml` (zero-touch installs).
+    pub answers: Option<PathBuf>,
     /// The stackbox workspace (for building stackboxd and finding the unit).
     pub workspace: PathBuf,
 }
@@ -98,11 +100,20 @@ pub fn build(opts: &BuildOptions) -> anyhow::Result<BuildSummary> {
         &opts.workspace,
     )?;
     let pool = prepare::pool(&mut progress, &cache, &spec, &index, &bootstrap)?;
+    let answers = opts
+        .answers
+        .as_deref()
+        .map(|p| {
+            std::fs::read_to_string(p)
+                .with_context(|| format!("--answers: reading {}", p.display()))
+        })
+        .transpose()?;
     let sources = Sources {
         index: &index,
         bootstrap: &bootstrap,
         stackboxd: &stackboxd,
         pool: &pool,
+        answers: answers.as_deref(),
     };
 
     let identity = RootIdentity::new(&spec_sha, &sources)?;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::build::prepare::{Bootstrap, Index, Pool, Stackboxd};
-use crate::cache::{Cache, Key, KeyBuilder, sha256_file};
+use crate::cache::{Cache, Key, KeyBuilder, sha256_bytes, sha256_file};
 use crate::configure::{self, Inputs};
 use crate::disk;
 use crate::layout::Ids;
@@ -19,6 +19,9 @@ use crate::spec::{Format, Spec};
 
 /// Bump when an artifact stage changes what it makes from the same root (v2: reproducible ISO).
 const OUTPUTS_VERSION: &str = "outputs-2";
+
+/// Where `--answers` puts the answer file in the root (what the wizard's zero-touch reads).
+pub const ANSWERS_FILE: &str = "etc/stackbox/answers.toml";
 
 /// The cache stages keyed by the root key, in the order they are pruned.
 pub const OUTPUT_STAGES: [&str; 8] = [
@@ -35,6 +38,8 @@ pub struct Sources<'a> {
     pub stackboxd: &'a Stackboxd,
     /// Stage `pool`.
     pub pool: &'a Pool,
+    /// An answer file built into the root (`--answers`).
+    pub answers: Option<&'a str>,
 }
 
 /// Who the configured root is: its cache key and the ids derived from the spec.
@@ -54,6 +59,13 @@ impl RootIdentity {
             .add_str("spec", spec_sha)
             .add_str("stackboxd", &sources.stackboxd.binary_sha)
             .add_str("unit", &sources.stackboxd.unit_sha)
+            .add_str(
+                "answers",
+                &sources
+                    .answers
+                    .map(|a| sha256_bytes(a.as_bytes()))
+                    .unwrap_or_default(),
+            )
             .finish();
         Ok(RootIdentity {
             key,
@@ -215,6 +227,15 @@ pub fn configure(
     let kernel = configure::kernel_version(&root)?;
     write_grub_cfg(&root, spec, &kernel, ids)?;
     disk::make_boot_images(&root)?;
+    if let Some(text) = sources.answers {
+        let path = root.join(ANSWERS_FILE);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).context("creating /etc/stackbox")?;
+        }
+        // Only root reads it: it holds the admin password's hash (and may hold a join code).
+        stackbox_common::fs::write_atomic(&path, text.as_bytes(), 0o600)
+            .context("writing the built-in answer file")?;
+    }
     let bytes = disk::tree_size(&root)?;
     std::fs::write(
         root.join(crate::layout::BOOT_DIR)
