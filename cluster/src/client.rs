@@ -29,7 +29,8 @@ pub const ANSWER_LIMIT: usize = 256 * 1024;
 /// signature with it. Remembers the fingerprint the server presented, for the error message.
 #[derive(Debug)]
 pub struct PinnedVerifier {
-    pin: Fingerprint,
+    /// `None`: any certificate is accepted (the caller checks the content's checksum instead).
+    pin: Option<Fingerprint>,
     seen: Arc<Mutex<Option<Fingerprint>>>,
     algorithms: WebPkiSupportedAlgorithms,
 }
@@ -38,6 +39,15 @@ impl PinnedVerifier {
     /// A verifier that accepts only the certificate whose fingerprint is `pin`, checking signatures
     /// with `provider`'s algorithms.
     pub fn new(pin: Fingerprint, provider: &rustls::crypto::CryptoProvider) -> PinnedVerifier {
+        Self::with(Some(pin), provider)
+    }
+
+    /// A verifier that pins `pin` when given, else accepts any certificate (still checking the handshake's
+    /// signatures): for a document whose integrity its caller checks by its SHA-256.
+    pub fn with(
+        pin: Option<Fingerprint>,
+        provider: &rustls::crypto::CryptoProvider,
+    ) -> PinnedVerifier {
         PinnedVerifier {
             pin,
             seen: Arc::new(Mutex::new(None)),
@@ -62,7 +72,7 @@ impl ServerCertVerifier for PinnedVerifier {
     ) -> Result<ServerCertVerified, rustls::Error> {
         let presented = Fingerprint::of_der(end_entity);
         *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(presented);
-        if presented == self.pin {
+        if self.pin.is_none_or(|pin| pin == presented) {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::InvalidCertificate(
@@ -181,7 +191,7 @@ where
 {
     blocking(
         addr,
-        exchange(addr, pin, hyper::Method::POST, path, |local| {
+        exchange(addr, Some(pin), hyper::Method::POST, path, |local| {
             body(local).map(Some)
         }),
     )
@@ -190,6 +200,17 @@ where
 /// GETs the JSON document at `https://ADDR{path}`, pinning the server's certificate to `pin`, as
 /// [`post_json`] does. Blocking: runs its own single-thread runtime.
 pub fn get_json(addr: SocketAddr, pin: Fingerprint, path: &str) -> Result<Answer, ClientError> {
+    get_document(addr, Some(pin), path)
+}
+
+/// GETs `https://ADDR{path}` (TLS 1.3): with `pin`, only that certificate is accepted; without, any is,
+/// and the caller must check the body's integrity itself (an answer file whose SHA-256 the kernel command
+/// line gives). Blocking, as [`get_json`].
+pub fn get_document(
+    addr: SocketAddr,
+    pin: Option<Fingerprint>,
+    path: &str,
+) -> Result<Answer, ClientError> {
     blocking(
         addr,
         exchange(addr, pin, hyper::Method::GET, path, |_| {
@@ -214,7 +235,7 @@ fn blocking(
 /// address on the connection (`None`: no body).
 async fn exchange<E>(
     addr: SocketAddr,
-    pin: Fingerprint,
+    pin: Option<Fingerprint>,
     method: hyper::Method,
     path: &str,
     body: impl FnOnce(IpAddr) -> Result<Option<Vec<u8>>, E>,
@@ -231,16 +252,16 @@ where
         .ip()
         .to_canonical();
     let provider = rustls::crypto::ring::default_provider();
-    let verifier = Arc::new(PinnedVerifier::new(pin, &provider));
+    let verifier = Arc::new(PinnedVerifier::with(pin, &provider));
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config(verifier.clone())?));
     let name = ServerName::IpAddress(addr.ip().into());
     let tls = match within(addr, connector.connect(name, tcp)).await? {
         Ok(tls) => tls,
         Err(e) => {
-            return Err(match verifier.seen() {
-                Some(presented) if presented != pin => ClientError::Pin {
+            return Err(match (verifier.seen(), pin) {
+                (Some(presented), Some(pinned)) if presented != pinned => ClientError::Pin {
                     addr,
-                    pinned: pin,
+                    pinned,
                     presented,
                 },
                 _ => ClientError::Tls(addr, e),

@@ -2,9 +2,11 @@
 //! goes on by itself, saying each phase on the console (`STACKBOX-ZEROTOUCH ...` lines) while the wizard
 //! shows the same progress to anyone who signs in.
 //!
-//! Where the answers come from, first found wins: a file system labelled `STACKBOX` holding `answers.toml`
-//! (a second USB stick, or a partition), or one built into the image by `stackbox build --answers FILE`
-//! ([`BUILT_IN`]). (Fetching them over HTTPS from the kernel command line is not built yet.) The whole file is judged before anything is done; a refused answer stops there and
+//! Where the answers come from, first found wins: the kernel command line's `stackbox.answers=https://IP:PORT/PATH`
+//! with `stackbox.answers-sha256=HEX` (the file's checksum) and/or `stackbox.answers-fingerprint=SHA256:...`
+//! (the server's certificate; nothing else is trusted, and a URL with neither is refused), a file system
+//! labelled `STACKBOX` holding `answers.toml` (a second USB stick, or a partition), or one built into the image
+//! by `stackbox build --answers FILE` ([`BUILT_IN`]). The whole file is judged before anything is done; a refused answer stops there and
 //! says why, field by field.
 //!
 //! On a live system the answers' admin password and network are stored, then the disk is written (the
@@ -47,8 +49,121 @@ pub struct Record {
     pub installed_done: bool,
 }
 
+/// The kernel command line's answer file: its URL and what it is trusted by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    /// The server's address.
+    pub addr: std::net::SocketAddr,
+    /// The path on it.
+    pub path: String,
+    /// The file's SHA-256 (lower-case hex), when given.
+    pub sha256: Option<String>,
+    /// The server's certificate fingerprint, when given.
+    pub fingerprint: Option<stackbox_cluster::proof::Fingerprint>,
+}
+
+/// Reads `stackbox.answers=`, `stackbox.answers-sha256=` and `stackbox.answers-fingerprint=` from a kernel
+/// command line; `Ok(None)` without the first. An http URL, a host name, a malformed checksum or
+/// fingerprint, or neither of them, is refused.
+pub fn remote(cmdline: &str) -> Result<Option<Remote>, String> {
+    let arg = |key: &str| {
+        cmdline
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .map(str::to_owned)
+    };
+    let Some(url) = arg("stackbox.answers=") else {
+        return Ok(None);
+    };
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| format!("stackbox.answers={url}: only https:// URLs are fetched"))?;
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let addr: std::net::SocketAddr = host
+        .parse()
+        .or_else(|_| host.parse::<std::net::IpAddr>().map(|ip| (ip, 443).into()))
+        .map_err(|_| {
+            format!("stackbox.answers={url}: the host must be an IP address (and port)")
+        })?;
+    let sha256 = arg("stackbox.answers-sha256=")
+        .map(|h| {
+            (h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+                .then(|| h.to_ascii_lowercase())
+                .ok_or_else(|| format!("stackbox.answers-sha256={h}: not 64 hex digits"))
+        })
+        .transpose()?;
+    let fingerprint = arg("stackbox.answers-fingerprint=")
+        .map(|f| {
+            stackbox_cluster::proof::Fingerprint::parse(&f).map_err(|_| {
+                format!("stackbox.answers-fingerprint={f}: not SHA256: and 32 hex pairs")
+            })
+        })
+        .transpose()?;
+    if sha256.is_none() && fingerprint.is_none() {
+        return Err(format!(
+            "stackbox.answers={url} comes with neither stackbox.answers-sha256= nor stackbox.answers-fingerprint=: nothing else is trusted"
+        ));
+    }
+    Ok(Some(Remote {
+        addr,
+        path: if path.is_empty() {
+            "/".to_owned()
+        } else {
+            path.to_owned()
+        },
+        sha256,
+        fingerprint,
+    }))
+}
+
+/// Fetches a remote answer file, checking what the command line trusts it by.
+pub fn fetch(remote: &Remote) -> Result<String, String> {
+    let answer =
+        stackbox_cluster::client::get_document(remote.addr, remote.fingerprint, &remote.path)
+            .map_err(|e| format!("fetching the answer file from {}: {e}", remote.addr))?;
+    if answer.status != 200 {
+        return Err(format!(
+            "fetching the answer file from {}{}: HTTP {}",
+            remote.addr, remote.path, answer.status
+        ));
+    }
+    if let Some(want) = &remote.sha256 {
+        use sha2::Digest;
+        let got = hex::encode(sha2::Sha256::digest(&answer.body));
+        if got != *want {
+            return Err(format!(
+                "the answer file from {}{} has the SHA-256 {got}, the command line says {want}: refused",
+                remote.addr, remote.path
+            ));
+        }
+    }
+    String::from_utf8(answer.body).map_err(|_| "the answer file is not UTF-8".to_owned())
+}
+
 /// Finds the answer file: (where it came from, its text); `None` when there is none.
 pub fn find(root: &Root) -> Result<Option<(String, String)>, String> {
+    if let Some(remote) = remote(&root.read("/proc/cmdline").unwrap_or_default())? {
+        // The network may come up after the wizard: try for two minutes.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            match fetch(&remote) {
+                Ok(text) => {
+                    return Ok(Some((
+                        format!("https://{}{}", remote.addr, remote.path),
+                        text,
+                    )));
+                }
+                Err(e)
+                    if e.contains("refused")
+                        || e.contains("presented the certificate")
+                        || std::time::Instant::now() > deadline =>
+                {
+                    return Err(e);
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_secs(5)),
+            }
+        }
+    }
     if root.is_live()
         && let Some(found) = from_label()?
     {

@@ -94,3 +94,88 @@ fn the_wizard_reads_the_answer_file_where_the_build_puts_it() {
         stackbox_web::zero_touch::BUILT_IN
     );
 }
+
+#[test]
+fn the_command_line_names_an_https_answer_file_and_what_trusts_it() {
+    use stackbox_web::zero_touch::remote;
+    let sha = "ab".repeat(32);
+    let fp = format!("SHA256:{}", vec!["AB"; 32].join(":"));
+    assert_eq!(remote("boot=live quiet").unwrap(), None);
+    let r = remote(&format!(
+        "stackbox.answers=https://10.0.0.1:8443/a/node.toml stackbox.answers-sha256={sha}"
+    ))
+    .unwrap()
+    .unwrap();
+    assert_eq!(r.addr, "10.0.0.1:8443".parse().unwrap());
+    assert_eq!(r.path, "/a/node.toml");
+    assert_eq!(r.sha256.as_deref(), Some(sha.as_str()));
+    let r = remote(&format!(
+        "stackbox.answers=https://10.0.0.1 stackbox.answers-fingerprint={fp}"
+    ))
+    .unwrap()
+    .unwrap();
+    assert_eq!((r.addr.port(), r.path.as_str()), (443, "/"));
+    // Must fail: plain HTTP, a host name, no trust, a short checksum, a malformed fingerprint.
+    for (line, words) in [
+        (
+            format!("stackbox.answers=http://10.0.0.1/a stackbox.answers-sha256={sha}"),
+            "only https://",
+        ),
+        (
+            format!("stackbox.answers=https://deploy.lab/a stackbox.answers-sha256={sha}"),
+            "must be an IP address",
+        ),
+        (
+            "stackbox.answers=https://10.0.0.1/a".to_owned(),
+            "nothing else is trusted",
+        ),
+        (
+            "stackbox.answers=https://10.0.0.1/a stackbox.answers-sha256=abc".to_owned(),
+            "not 64 hex digits",
+        ),
+        (
+            "stackbox.answers=https://10.0.0.1/a stackbox.answers-fingerprint=SHA256:AB".to_owned(),
+            "not SHA256:",
+        ),
+    ] {
+        let err = remote(&line).unwrap_err();
+        assert!(err.contains(words), "{line}: {err}");
+    }
+}
+
+/// A document over HTTPS (the wizard's own stylesheet stands in for an answer file): fetched when its
+/// checksum or the server's pinned certificate matches, refused when either does not.
+#[test]
+fn an_https_answer_file_is_fetched_only_when_its_checksum_or_certificate_matches() {
+    use sha2::Digest;
+    use stackbox_web::zero_touch::{Remote, fetch};
+    let dir = tempfile::tempdir().unwrap();
+    let running = Running::start(options(dir.path()));
+    let css =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("static/wizard.css")).unwrap();
+    let sha = hex::encode(sha2::Sha256::digest(&css));
+    let pin = stackbox_cluster::proof::Fingerprint::parse(&running.state.fingerprint).unwrap();
+    let remote = |sha256: Option<String>, fingerprint| Remote {
+        addr: running.addr,
+        path: "/static/wizard.css".to_owned(),
+        sha256,
+        fingerprint,
+    };
+    assert_eq!(
+        fetch(&remote(Some(sha.clone()), None)).unwrap().as_bytes(),
+        &css[..]
+    );
+    assert_eq!(
+        fetch(&remote(None, Some(pin))).unwrap().as_bytes(),
+        &css[..]
+    );
+    let err = fetch(&remote(Some("00".repeat(32)), None)).unwrap_err();
+    assert!(err.contains("refused"), "{err}");
+    let other = stackbox_cluster::proof::Fingerprint::parse(&format!(
+        "SHA256:{}",
+        vec!["AB"; 32].join(":")
+    ))
+    .unwrap();
+    let err = fetch(&remote(Some(sha), Some(other))).unwrap_err();
+    assert!(err.contains("presented the certificate"), "{err}");
+}
