@@ -1,5 +1,5 @@
-//! Zero-touch from a USB stick: the ISO as a USB stick, a blank disk and a small FAT disk labelled STACKBOX
-//! that holds an answer file. The live system finds the answers, installs itself to the disk and reboots;
+//! Zero-touch from a USB stick (and over PXE): the ISO as a USB stick, a blank disk and a small FAT disk
+//! labelled STACKBOX that holds an answer file. The live system finds the answers, installs itself to the disk and reboots;
 //! QEMU then starts again with the disk alone, which reaches its first-boot line with the certificate of the
 //! live boot, and whose wizard, signed in with the answer file's password, resumes at the next step.
 
@@ -112,8 +112,9 @@ fn resumes_at(port: u16, dir: &Path) -> Option<String> {
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// The live USB stick installs to the disk by itself; the disk alone boots and resumes the wizard.
-fn zero_touch(firmware: Firmware) {
+/// The live system (a USB stick, or PXE) installs to the disk by itself; the disk alone boots and resumes
+/// the wizard.
+fn zero_touch(format: BootFormat, firmware: Firmware) {
     let img = image();
     let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("a scratch directory");
     let answers = format!(
@@ -147,16 +148,16 @@ fn zero_touch(firmware: Firmware) {
     let mut guest = Guest::spawn(&plan, Some(scratch), http).expect("starting QEMU");
     let live = guest
         .wait_for(FIRSTBOOT, BOOT_LIMIT)
-        .unwrap_or_else(|e| panic!("live {firmware:?}: {e:#}"));
+        .unwrap_or_else(|e| panic!("live {format:?}/{firmware:?}: {e:#}"));
     let started = Instant::now();
     // Every zero-touch line is shown; a refusal, a stop or a failure ends the test at once.
     let done = loop {
         let left = INSTALL_LIMIT.saturating_sub(started.elapsed());
         let line = guest
             .wait_for("STACKBOX-ZEROTOUCH", left)
-            .unwrap_or_else(|e| panic!("zero-touch {firmware:?}: {e:#}"));
+            .unwrap_or_else(|e| panic!("zero-touch {format:?}/{firmware:?}: {e:#}"));
         eprintln!(
-            "zero-touch {firmware:?} +{:.0} s: {line}",
+            "zero-touch {format:?}/{firmware:?} +{:.0} s: {line}",
             started.elapsed().as_secs_f64()
         );
         if line.contains(DISK_DONE) {
@@ -167,18 +168,18 @@ fn zero_touch(firmware: Firmware) {
             .any(|w| line.contains(w))
         {
             panic!(
-                "zero-touch {firmware:?} stopped: {line}\nconsole tail:\n{}",
+                "zero-touch {format:?}/{firmware:?} stopped: {line}\nconsole tail:\n{}",
                 guest.tail(40)
             );
         }
     };
     eprintln!(
-        "zero-touch {firmware:?}: installed to disk {:.0} s after the first-boot line: {done}",
+        "zero-touch {format:?}/{firmware:?}: installed to disk {:.0} s after the first-boot line: {done}",
         started.elapsed().as_secs_f64()
     );
     guest
         .wait_exit(Duration::from_secs(180))
-        .unwrap_or_else(|e| panic!("zero-touch {firmware:?}: the reboot: {e:#}"));
+        .unwrap_or_else(|e| panic!("zero-touch {format:?}/{firmware:?}: the reboot: {e:#}"));
 
     let boot_dir = tmp.path().join("installed");
     std::fs::create_dir_all(&boot_dir).expect("a directory for the disk");
@@ -189,8 +190,8 @@ fn zero_touch(firmware: Firmware) {
     let mut guest = Guest::spawn(&plan, Some(scratch), http).expect("starting QEMU");
     let line = guest
         .wait_for(FIRSTBOOT, BOOT_LIMIT)
-        .unwrap_or_else(|e| panic!("installed {firmware:?}: {e:#}"));
-    eprintln!("installed {firmware:?}: {line}");
+        .unwrap_or_else(|e| panic!("installed {format:?}/{firmware:?}: {e:#}"));
+    eprintln!("installed {format:?}/{firmware:?}: {line}");
     assert_eq!(
         fingerprint(&line),
         fingerprint(&live),
@@ -219,11 +220,19 @@ fn zero_touch(firmware: Firmware) {
 #[test]
 #[ignore = "boot tier: needs root, QEMU and a built image (see the module docs)"]
 fn zero_touch_from_a_usb_stick_with_uefi() {
-    zero_touch(Firmware::Uefi);
+    zero_touch(BootFormat::Usb, Firmware::Uefi);
 }
 
 #[test]
 #[ignore = "boot tier: needs root, QEMU and a built image (see the module docs)"]
 fn zero_touch_from_a_usb_stick_with_bios() {
-    zero_touch(Firmware::Bios);
+    zero_touch(BootFormat::Usb, Firmware::Bios);
+}
+
+/// PXE: live-boot fetched the squashfs into RAM; install-os checks it against the SHA-256 that boot.ipxe put
+/// on the kernel command line.
+#[test]
+#[ignore = "boot tier: needs root, QEMU and a built image (see the module docs)"]
+fn zero_touch_from_pxe_with_bios() {
+    zero_touch(BootFormat::Pxe, Firmware::Bios);
 }

@@ -288,6 +288,15 @@ fn run(state: &AppState) -> Result<(), String> {
         record.installed_done = true;
         keep(&record_path, &record)?;
     }
+    if let Some(ClusterAnswer::Join { address, .. }) = &answers.cluster {
+        say(
+            &root_dir,
+            &format!(
+                "phase=cluster status=joined member={address}; the first node assigns this node's roles and grows the cluster"
+            ),
+        );
+        return Ok(());
+    }
     let complete = answers.network.is_some()
         && matches!(answers.cluster, Some(ClusterAnswer::Create { .. }))
         && answers.roles.is_some()
@@ -403,6 +412,18 @@ fn apply_live(state: &AppState, answers: &AnswerFile) -> Result<(), String> {
     Ok(())
 }
 
+/// A wizard error in words, each refused field named.
+fn words(e: &crate::error::WebError) -> String {
+    match e {
+        crate::error::WebError::Invalid(errors) => errors
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
 /// On the installed system: the cluster, the node's roles and the settings, as far as the answers go.
 fn apply_installed(state: &AppState, answers: &AnswerFile) -> Result<(), String> {
     if !state.passwords.is_set() {
@@ -415,8 +436,17 @@ fn apply_installed(state: &AppState, answers: &AnswerFile) -> Result<(), String>
                 .create_cluster(name, api_address)
                 .map_err(|e| format!("cluster: {e}"))?;
         }
-        Some(ClusterAnswer::Join { .. }) => {
-            return Err("joining a cluster from an answer file is not built yet: join from the wizard's Cluster page".to_owned());
+        Some(ClusterAnswer::Join {
+            address,
+            code,
+            fingerprint,
+        }) => {
+            // The pre-join checks, the code's key and the pinned request, as the Cluster page's join.
+            wizard
+                .join_existing(address, code, fingerprint, std::time::SystemTime::now())
+                .map_err(|e| format!("joining the member at {address}: {}", words(&e)))?;
+            // A joined node's roles are assigned on the first node, which grows the cluster.
+            return Ok(());
         }
         None => return Ok(()),
     }

@@ -529,3 +529,31 @@ fn the_wizards_join_refuses_a_member_that_fails_the_checks_and_writes_nothing() 
             .is_err()
     );
 }
+
+/// Zero-touch joins: an answer file built into the new node's root, with the member's address, a code and the
+/// member's fingerprint, joins the cluster by itself through the same checks and pinned request as the
+/// Cluster page; the member lists the node.
+#[test]
+fn an_answer_file_joins_a_cluster_by_itself() {
+    let (member, code) = member_named("localhost");
+    let hash = stackbox_web::auth::hash_password("a long and unusual phrase 7").unwrap();
+    let root = root_with(&format!(
+        "[admin]\npassword_hash = \"{hash}\"\n\n[cluster]\njoin = \"{}\"\ncode = \"{code}\"\nfingerprint = \"{}\"\n",
+        member.running.addr, member.fingerprint
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.root = root.path().to_owned();
+    let joiner = Running::start(opts);
+    stackbox_web::zero_touch::start(joiner.state.clone());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while joiner.state.wizard.joined().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the answer file did not join"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(member.running.state.wizard.members().unwrap().len(), 1);
+    assert!(joiner.state.passwords.is_set());
+}

@@ -11,22 +11,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use stackbox_installer::progress::Phase;
 
-/// The fixture's root copied, with `answers` as /etc/stackbox/answers.toml.
-fn root_with(answers: &str) -> tempfile::TempDir {
-    let root = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", machine("intel-server-4nic").display()))
-        .arg(root.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let etc = root.path().join("etc/stackbox");
-    std::fs::create_dir_all(&etc).unwrap();
-    std::fs::write(etc.join("answers.toml"), answers).unwrap();
-    root
-}
-
 fn answers(extra: &str) -> String {
     let hash = stackbox_web::auth::hash_password("a long and unusual phrase 7").unwrap();
     format!(

@@ -422,10 +422,13 @@ pub fn validate(answers: &AnswerFile, machine: &Machine<'_>) -> Result<(), Vec<A
             code,
             fingerprint,
         }) => {
-            if address.trim().is_empty() || address.contains(char::is_whitespace) {
+            let address = address.trim();
+            if address.parse::<std::net::SocketAddr>().is_err()
+                && address.parse::<std::net::IpAddr>().is_err()
+            {
                 errors.push(err(
                     "cluster.join",
-                    "the member's address: an IP address or host name",
+                    "the member's management address, such as 10.20.0.11 (or 10.20.0.11:8443)",
                 ));
             }
             if let Err(e) = stackbox_cluster::code::JoinCode::parse(code) {

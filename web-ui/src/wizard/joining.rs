@@ -124,6 +124,13 @@ impl Wizard {
                 ));
             }
         };
+        if self.needs_disk() {
+            return Err(WebError::Conflict(
+                "this system runs live, from RAM: install it to disk first (the Disk step), or its \
+                 cluster credentials are lost at the next reboot"
+                    .to_owned(),
+            ));
+        }
         if let Some(own) = self.answers.cluster()? {
             return Err(WebError::Conflict(format!(
                 "this node created the cluster {} already; a node joins before it creates one",

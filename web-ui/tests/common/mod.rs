@@ -524,3 +524,19 @@ pub fn record_joins(dir: &Path) {
     std::fs::create_dir_all(dir.join("cluster")).unwrap();
     std::fs::write(dir.join("cluster/members.json"), members.to_string()).unwrap();
 }
+
+/// The fixture's root copied, with `answers` as /etc/stackbox/answers.toml.
+pub fn root_with(answers: &str) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", machine("intel-server-4nic").display()))
+        .arg(root.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let etc = root.path().join("etc/stackbox");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(etc.join("answers.toml"), answers).unwrap();
+    root
+}
