@@ -260,6 +260,26 @@ fn run(state: &AppState) -> Result<(), String> {
         &root_dir,
         &format!("phase=answers status=found origin={origin}"),
     );
+    // A machine that fails the hardware check is not installed to by itself: the operator decides.
+    let report = state.wizard.report();
+    let failed: Vec<_> = report
+        .checks
+        .iter()
+        .filter(|c| c.status == stackbox_firstboot::check::Status::Fail)
+        .collect();
+    if !failed.is_empty() {
+        for c in &failed {
+            say(
+                &root_dir,
+                &format!("phase=checks status=failed {}: {}", c.id, c.summary),
+            );
+        }
+        return Err(format!(
+            "the hardware check failed ({} checks): fix them, or install from the wizard",
+            failed.len()
+        ));
+    }
+    say(&root_dir, "phase=checks status=passed");
     let answers = judge(state, &root, &text)?;
     say(&root_dir, "phase=answers status=accepted");
     let live = root.booted_live();

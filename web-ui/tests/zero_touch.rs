@@ -71,6 +71,36 @@ async fn a_refused_answer_file_stores_nothing() {
     assert_eq!(st.wizard.phase(), Phase::Idle);
 }
 
+#[actix_web::test]
+async fn a_machine_that_fails_the_hardware_check_is_not_installed_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = root_with(&answers(""));
+    // The fixture's memory, cut to 1 GiB: the bare-metal profile fails it.
+    std::fs::write(
+        root.path().join("proc/meminfo"),
+        "MemTotal:        1048576 kB\nMemFree:          524288 kB\nMemAvailable:     524288 kB\n",
+    )
+    .unwrap();
+    let mut opts = options(dir.path());
+    opts.root = root.path().to_owned();
+    opts.profile = "baremetal".to_owned();
+    let st = state(opts);
+    let report = st.wizard.report();
+    assert!(
+        report
+            .checks
+            .iter()
+            .any(|c| c.id == "memory.total" && c.status == stackbox_firstboot::check::Status::Fail),
+        "{:#?}",
+        report.checks
+    );
+    stackbox_web::zero_touch::start(st.clone());
+    actix_web::rt::time::sleep(Duration::from_secs(3)).await;
+    assert!(!dir.path().join("zero-touch.json").exists());
+    assert!(st.wizard.answers.network().unwrap().is_none());
+    assert!(!st.passwords.is_set());
+}
+
 #[test]
 fn the_wizard_reads_the_answer_file_where_the_build_puts_it() {
     assert_eq!(
