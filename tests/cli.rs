@@ -704,3 +704,48 @@ fn cluster_join_refuses_a_member_that_fails_the_pre_join_checks() {
     assert_eq!(joins.load(Ordering::SeqCst), 0);
     nothing_written();
 }
+
+/// `install-os` needs a disk (from `--target` or the answer file), judges an answer file whole before
+/// anything, and writes nothing when it is refused; `answers check` names each wrong field.
+#[test]
+fn install_os_and_answers_check_refuse_before_writing() {
+    let out = stackboxd(&["install-os", "--yes"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--target"), "{}", stderr(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("answers.toml");
+    std::fs::write(
+        &file,
+        "[disk]\ntarget = \"/dev/nonexistent-disk\"\n[admin]\npassword_hash = \"$1$weak\"\n[mystery]\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let out = stackboxd(&["install-os", "--answers", path, "--yes"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("mystery: unknown section"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    std::fs::write(
+        &file,
+        "[disk]\ntarget = \"/dev/nonexistent-disk\"\n[admin]\npassword_hash = \"$1$weak\"\n",
+    )
+    .unwrap();
+    let out = stackboxd(&[
+        "answers",
+        "check",
+        path,
+        "--live",
+        "--root",
+        &machine("intel-server-4nic"),
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("admin.password_hash: 1 is not accepted: use argon2id"),
+        "{err}"
+    );
+    assert!(
+        err.contains("disk.target: there is no disk /dev/nonexistent-disk"),
+        "{err}"
+    );
+}

@@ -219,9 +219,14 @@ pub fn smoke(args: &SmokeArgs) -> ExitCode {
 /// The arguments of `stackboxd install-os`.
 #[derive(Debug, clap::Args)]
 pub struct InstallOsArgs {
-    /// The whole disk to erase and install to (`/dev/sda`, `/dev/nvme0n1`, `/dev/disk/by-id/...`).
-    #[arg(long, value_name = "DEV")]
-    pub target: PathBuf,
+    /// The whole disk to erase and install to (`/dev/sda`, `/dev/nvme0n1`, `/dev/disk/by-id/...`);
+    /// default: the answer file's `[disk] target`.
+    #[arg(long, value_name = "DEV", required_unless_present = "answers")]
+    pub target: Option<PathBuf>,
+    /// An answer file, judged whole against this machine before anything is written, and built into the
+    /// installed system (/etc/stackbox/answers.toml, 0600), whose wizard then goes on by itself.
+    #[arg(long, value_name = "FILE")]
+    pub answers: Option<PathBuf>,
     /// The appliance's root squashfs; default: the live medium's (`/run/live/medium/live/filesystem.squashfs`).
     /// Its SHA-256 must be listed in a SHA256SUMS beside it or one directory up.
     #[arg(long, value_name = "FILE")]
@@ -290,14 +295,48 @@ impl to_disk::Ui for Console {
     }
 }
 
-/// `stackboxd install-os`: installs the appliance to a disk from the live system.
-pub fn install_os(args: InstallOsArgs) -> ExitCode {
+/// Judges an answer file's text for an install to disk on this machine: its `[disk] target`, or every
+/// refusal as `section.field: message` (the wizard's rules live above this crate, so the binary passes them).
+pub type AnswersJudge = dyn Fn(&str) -> Result<Option<String>, Vec<String>>;
+
+/// `stackboxd install-os`: installs the appliance to a disk from the live system; with `--answers`, the file
+/// is judged by `judge_answers` first.
+pub fn install_os(args: InstallOsArgs, judge_answers: &AnswersJudge) -> ExitCode {
+    let mut answers = None;
+    let mut target = args.target;
+    if let Some(file) = &args.answers {
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("stackboxd install-os: {}: {e}", file.display());
+                return usage();
+            }
+        };
+        match judge_answers(&text) {
+            Ok(disk) => target = target.or(disk.map(PathBuf::from)),
+            Err(errors) => {
+                for e in errors {
+                    eprintln!("stackboxd install-os: {}: {e}", file.display());
+                }
+                eprintln!("stackboxd install-os: the answer file was refused: nothing was written");
+                return ExitCode::FAILURE;
+            }
+        }
+        answers = Some(text);
+    }
+    let Some(target) = target else {
+        eprintln!(
+            "stackboxd install-os: no disk: give --target or [disk] target in the answer file"
+        );
+        return usage();
+    };
     let options = to_disk::Options {
         root: Root::live(),
-        target: args.target,
+        target,
         source: args.source,
         state: Some(args.state),
         scratch: PathBuf::from(to_disk::write::SCRATCH),
+        answers,
     };
     let mut console = Console {
         yes: args.yes,

@@ -80,8 +80,9 @@ enum Command {
     /// image's SHA256SUMS before writing; writes the GPT layout of disk.raw (BIOS boot partition, ESP with
     /// GRUB at the removable path, ext4 root filling the disk) with a fresh root UUID, machine-id and the
     /// wizard's state, the partition table last: if it fails or is killed, the disk boots nothing and a
-    /// rerun starts over. Asks to type the disk's name unless --yes. Exit status: 0 installed, 1 refused
-    /// or failed, 2 for bad arguments.
+    /// rerun starts over. Asks to type the disk's name unless --yes. With --answers, the answer file is
+    /// judged whole first (its [disk] target is the default disk) and built into the installed system, whose
+    /// wizard goes on by itself. Exit status: 0 installed, 1 refused or failed, 2 for bad arguments.
     InstallOs(stackbox_installer::cli::InstallOsArgs),
     /// Answer files for zero-touch installs: check one against this machine, or hash an admin password
     /// for one.
@@ -110,7 +111,9 @@ fn main() -> ExitCode {
         Command::Certificate(args) => stackbox_installer::cli::certificate(args),
         Command::Cluster(args) => stackbox_cluster::cli::run(args),
         Command::Smoke(args) => stackbox_installer::cli::smoke(&args),
-        Command::InstallOs(args) => stackbox_installer::cli::install_os(args),
+        Command::InstallOs(args) => {
+            stackbox_installer::cli::install_os(args, &stackbox_web::cli::judge_answers_for_install)
+        }
         Command::Answers(args) => stackbox_web::cli::answers(args),
     }
 }

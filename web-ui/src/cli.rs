@@ -146,7 +146,6 @@ fn check_answers(
     profile: &str,
     live: bool,
 ) -> ExitCode {
-    use crate::answers::file as answer_file;
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) => {
@@ -154,35 +153,44 @@ fn check_answers(
             return usage();
         }
     };
-    let refused = |errors: Vec<answer_file::AnswerError>| {
-        for e in &errors {
-            eprintln!("{}: {e}", file.display());
+    match judge_answers(&text, root, profile, live) {
+        Ok(_) => {
+            println!("{}: accepted", file.display());
+            ExitCode::SUCCESS
         }
-        ExitCode::FAILURE
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{}: {e}", file.display());
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Judges an answer file against the machine at `root` under `profile` (as a live system when `live`):
+/// the disk its `[disk]` names, or every refusal as `section.field: message`.
+pub fn judge_answers(
+    text: &str,
+    root: &std::path::Path,
+    profile: &str,
+    live: bool,
+) -> Result<Option<String>, Vec<String>> {
+    use crate::answers::file as answer_file;
+    let words = |errors: Vec<answer_file::AnswerError>| {
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<String>>()
     };
-    let answers = match answer_file::parse(&text) {
-        Ok(a) => a,
-        Err(errors) => return refused(errors),
-    };
+    let answers = answer_file::parse(text).map_err(words)?;
     let machine_root = stackbox_machine::system::Root::at(root);
-    let facts = match stackbox_machine::probe::probe(&machine_root) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("stackboxd answers check: probing {}: {e}", root.display());
-            return ExitCode::FAILURE;
-        }
-    };
-    let catalog = match stackbox_hardware_profiles::Catalog::embedded() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("stackboxd answers check: the hardware profiles: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let Ok(profile) = catalog.profile(profile) else {
-        eprintln!("stackboxd answers check: there is no hardware profile {profile:?}");
-        return usage();
-    };
+    let facts = stackbox_machine::probe::probe(&machine_root)
+        .map_err(|e| vec![format!("probing {}: {e}", root.display())])?;
+    let catalog = stackbox_hardware_profiles::Catalog::embedded()
+        .map_err(|e| vec![format!("the hardware profiles: {e}")])?;
+    let profile = catalog
+        .profile(profile)
+        .map_err(|_| vec![format!("there is no hardware profile {profile:?}")])?;
     let disks: Vec<String> = facts.disks.iter().map(|d| d.name.clone()).collect();
     let nics: Vec<String> = facts.nics.iter().map(|n| n.name.clone()).collect();
     let judge_roles = |chosen: &[String]| match crate::answers::roles::judge_roles(
@@ -197,13 +205,15 @@ fn check_answers(
         nics: &nics,
         judge_roles: &judge_roles,
     };
-    match answer_file::validate(&answers, &machine) {
-        Ok(()) => {
-            println!("{}: accepted", file.display());
-            ExitCode::SUCCESS
-        }
-        Err(errors) => refused(errors),
-    }
+    answer_file::validate(&answers, &machine).map_err(words)?;
+    Ok(answers.disk.map(|d| d.target))
+}
+
+/// [`judge_answers`] for `stackboxd install-os --answers`: this machine, as a live system, under the
+/// profile of `/etc/default/stackbox` (`STACKBOX_PROFILE`, else `baremetal`).
+pub fn judge_answers_for_install(text: &str) -> Result<Option<String>, Vec<String>> {
+    let profile = std::env::var("STACKBOX_PROFILE").unwrap_or_else(|_| "baremetal".to_owned());
+    judge_answers(text, std::path::Path::new("/"), &profile, true)
 }
 
 fn hash_password() -> ExitCode {

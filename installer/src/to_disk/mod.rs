@@ -35,6 +35,8 @@ pub struct Options {
     pub state: Option<PathBuf>,
     /// Scratch directory on a tmpfs.
     pub scratch: PathBuf,
+    /// An answer file (already judged) to build into the installed system for its wizard to go on.
+    pub answers: Option<String>,
 }
 
 /// The steps, as the operator sees them.
@@ -187,6 +189,7 @@ pub fn install_os(opts: &Options, ui: &mut dyn Ui) -> Result<Installed, InstallO
             ids: &ids,
             state: opts.state.as_deref(),
             record: format!("{record}\n"),
+            answers: opts.answers.as_deref(),
         },
     )
     .map_err(InstallOsError::Before)?;

@@ -112,6 +112,8 @@ pub struct Customisation<'a> {
     pub state: Option<&'a Path>,
     /// The install record (JSON) kept in the installed state directory.
     pub record: String,
+    /// An answer file for the installed system's wizard (`/etc/stackbox/answers.toml`, 0600).
+    pub answers: Option<&'a str>,
 }
 
 /// Writes the installed root's own files into the tree.
@@ -155,6 +157,14 @@ pub fn customise(tree: &Path, c: &Customisation<'_>) -> anyhow::Result<()> {
     }
     write_atomic(&state.join(INSTALLED_RECORD), c.record.as_bytes(), 0o644)
         .context("writing the install record")?;
+    if let Some(text) = c.answers {
+        let path = tree.join(stackbox_image::build::root::ANSWERS_FILE);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).context("creating /etc/stackbox")?;
+        }
+        // It holds the admin password's hash (and may hold a join code): root's only.
+        write_atomic(&path, text.as_bytes(), 0o600).context("writing the answer file")?;
+    }
     Ok(())
 }
 
@@ -348,6 +358,7 @@ mod tests {
                 ids: &ids,
                 state: Some(&state),
                 record: "{}\n".into(),
+                answers: Some("[admin]\n"),
             },
         )
         .unwrap();
@@ -360,6 +371,9 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         assert!(!carried.join("firstboot.done").exists());
         assert!(carried.join(INSTALLED_RECORD).exists());
+        let answers = tree.join("etc/stackbox/answers.toml");
+        let mode = std::fs::metadata(&answers).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
         assert!(!tree.join("etc/ssh/ssh_host_ed25519_key").exists());
         assert!(tree.join("etc/ssh/sshd_config").exists());
         let fstab = std::fs::read_to_string(tree.join("etc/fstab")).unwrap();

@@ -374,5 +374,6 @@ pub fn options(root: &Path, state_dir: &Path, target: &str) -> to_disk::Options 
         source: None,
         state: Some(state_dir.to_owned()),
         scratch: PathBuf::from(to_disk::write::SCRATCH),
+        answers: None,
     }
 }
