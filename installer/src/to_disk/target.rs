@@ -29,12 +29,7 @@ pub fn describe(d: &Disk) -> String {
     let mut parts = vec![format!("{:.1} GB", d.size_bytes as f64 / 1e9)];
     parts.extend(d.model.clone());
     parts.extend(d.transport.clone());
-    let kind = match (d.transport.as_deref(), d.rotational) {
-        (Some("nvme"), _) => "NVMe",
-        (_, true) => "HDD",
-        (_, false) => "SSD",
-    };
-    parts.push(kind.to_owned());
+    parts.push(d.kind().to_owned());
     format!("{}: {}", d.name, parts.join(", "))
 }
 
@@ -107,32 +102,40 @@ pub fn judge(root: &Root, dev: &Path, need_bytes: u64, source: &Path) -> Result<
         return Err(Refusal::Partition { dev: shown, disk });
     }
     let disk = block::describe(root, &name).ok_or(Refusal::NotABlockDevice(shown))?;
-    if disk.boot_medium {
-        return Err(Refusal::BootMedium(name));
-    }
-    if disk.system_disk {
-        return Err(Refusal::SystemDisk(name));
-    }
     if holds(root, &name, source) {
         return Err(Refusal::HoldsSource(name));
     }
-    if !disk.in_use.is_empty() {
-        return Err(Refusal::InUse {
+    if let Some(refused) = refusal(&disk, need_bytes) {
+        return Err(refused);
+    }
+    Ok(Target { dev: real, disk })
+}
+
+/// Why a disk as sysfs describes it may not be erased for a root of `need_bytes` (the disk's least size):
+/// the boot medium, the running system, in use, read-only, too small. The wizard's Disk step offers only
+/// the disks this refuses nothing of.
+pub fn refusal(disk: &Disk, need_bytes: u64) -> Option<Refusal> {
+    let name = disk.name.clone();
+    Some(if disk.boot_medium {
+        Refusal::BootMedium(name)
+    } else if disk.system_disk {
+        Refusal::SystemDisk(name)
+    } else if !disk.in_use.is_empty() {
+        Refusal::InUse {
             disk: name,
-            uses: disk.in_use,
-        });
-    }
-    if disk.read_only {
-        return Err(Refusal::ReadOnly(name));
-    }
-    if disk.size_bytes < need_bytes {
-        return Err(Refusal::TooSmall {
+            uses: disk.in_use.clone(),
+        }
+    } else if disk.read_only {
+        Refusal::ReadOnly(name)
+    } else if disk.size_bytes < need_bytes {
+        Refusal::TooSmall {
             disk: name,
             size: disk.size_bytes as f64 / 1e9,
             need: need_bytes as f64 / 1e9,
-        });
-    }
-    Ok(Target { dev: real, disk })
+        }
+    } else {
+        return None;
+    })
 }
 
 /// The disk a partition belongs to, from sysfs's layout (`/sys/block/DISK/PART`).
@@ -204,6 +207,64 @@ mod tests {
         for dev in [file, dir.path().join("missing")] {
             let err = judge(&root, &dev, 0, Path::new("/nonexistent")).unwrap_err();
             assert!(matches!(err, Refusal::NotABlockDevice(_)), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_disk_is_refused_for_what_it_holds_or_its_size() {
+        let free = Disk {
+            name: "sda".into(),
+            size_bytes: 100_000_000_000,
+            rotational: true,
+            removable: false,
+            read_only: false,
+            model: None,
+            boot_medium: false,
+            system_disk: false,
+            transport: None,
+            in_use: vec![],
+        };
+        assert_eq!(refusal(&free, 10_000_000_000), None);
+        let cases = [
+            (
+                Disk {
+                    boot_medium: true,
+                    ..free.clone()
+                },
+                "booted from",
+            ),
+            (
+                Disk {
+                    system_disk: true,
+                    ..free.clone()
+                },
+                "running system",
+            ),
+            (
+                Disk {
+                    read_only: true,
+                    ..free.clone()
+                },
+                "read-only",
+            ),
+            (
+                Disk {
+                    in_use: vec!["/dev/sda1 is active swap".into()],
+                    ..free.clone()
+                },
+                "active swap",
+            ),
+            (
+                Disk {
+                    size_bytes: 1_000_000_000,
+                    ..free.clone()
+                },
+                "too small",
+            ),
+        ];
+        for (disk, words) in cases {
+            let why = refusal(&disk, 10_000_000_000).expect(words).to_string();
+            assert!(why.starts_with("sda") && why.contains(words), "{why}");
         }
     }
 

@@ -34,6 +34,15 @@ pub struct Disk {
 }
 
 impl Disk {
+    /// `NVMe`, `HDD` (rotational) or `SSD`.
+    pub fn kind(&self) -> &'static str {
+        match (self.transport.as_deref(), self.rotational) {
+            (Some("nvme"), _) => "NVMe",
+            (_, true) => "HDD",
+            (_, false) => "SSD",
+        }
+    }
+
     /// Whether stackbox may install to (or already runs from) this disk.
     pub fn is_install_target(&self) -> bool {
         !self.removable && !self.read_only && !self.boot_medium && self.size_bytes > 0

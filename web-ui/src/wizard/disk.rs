@@ -62,7 +62,7 @@ pub fn choices(root: &Root) -> Vec<DiskChoice> {
             dev: format!("/dev/{}", d.name),
             size_bytes: d.size_bytes,
             model: d.model.clone(),
-            kind: kind(&d).to_owned(),
+            kind: d.kind().to_owned(),
             transport: d.transport.clone(),
             holds: holds(root, &d.name),
             refused: refusal(&d, need),
@@ -71,36 +71,13 @@ pub fn choices(root: &Root) -> Vec<DiskChoice> {
         .collect()
 }
 
-fn kind(d: &Disk) -> &'static str {
-    match (d.transport.as_deref(), d.rotational) {
-        (Some("nvme"), _) => "NVMe",
-        (_, true) => "HDD",
-        (_, false) => "SSD",
-    }
-}
-
-/// Why a disk is not offered: the rules of `install-os`, plus removable media.
+/// Why a disk is not offered: the rules of `install-os` ([`to_disk::target::refusal`]), and removable
+/// media besides (a stick is never a server's system disk).
 fn refusal(d: &Disk, need: u64) -> Option<String> {
-    let why = if d.boot_medium {
-        "holds the medium this system booted from".to_owned()
-    } else if d.system_disk {
-        "holds the running system".to_owned()
-    } else if d.read_only {
-        "is read-only".to_owned()
-    } else if d.removable {
-        "is removable media".to_owned()
-    } else if !d.in_use.is_empty() {
-        format!("is in use: {}", d.in_use.join("; "))
-    } else if d.size_bytes < need {
-        format!(
-            "is too small: {:.1} GB, the appliance needs {:.1} GB",
-            d.size_bytes as f64 / 1e9,
-            need as f64 / 1e9
-        )
-    } else {
-        return None;
-    };
-    Some(why)
+    if d.removable && !d.boot_medium {
+        return Some(format!("{} is removable media", d.name));
+    }
+    to_disk::target::refusal(d, need).map(|r| r.to_string())
 }
 
 /// What a disk holds, from udev's database: the partition table, then each partition's file system and
@@ -344,10 +321,7 @@ pub fn judge_form(
         )]);
     };
     if let Some(why) = &choice.refused {
-        return Err(vec![FieldError::new(
-            "target",
-            format!("{} {why}", choice.name),
-        )]);
+        return Err(vec![FieldError::new("target", why.clone())]);
     }
     if form.confirm.trim() != choice.name {
         return Err(vec![FieldError::new(
