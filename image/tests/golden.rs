@@ -113,3 +113,32 @@ fn the_wizard_unit_verifies_and_is_sandboxed() {
         "exposure {score}, was {WIZARD_EXPOSURE_BEFORE} before the sandboxing:\n{text}"
     );
 }
+
+/// util-linux's own checker parses the installed system's fstab: no parse error, and nothing wrong but the
+/// devices this build host does not have; a broken line is a parse error.
+#[test]
+fn findmnt_parses_the_installed_fstab() {
+    let verify = |text: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fstab");
+        std::fs::write(&file, text).unwrap();
+        let out = std::process::Command::new("findmnt")
+            .args(["--verify", "--tab-file"])
+            .arg(&file)
+            .output()
+            .expect("findmnt (util-linux)");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let ids = layout::Ids::from_seed("golden");
+    let said = verify(&layout::render_installed_fstab(&ids.root_uuid, &ids.esp_id));
+    assert!(said.contains("0 parse errors"), "{said}");
+    for line in said.lines().filter(|l| l.contains("[E]")) {
+        assert!(line.contains("unreachable on boot"), "{said}");
+    }
+    let said = verify("UUID=x / ext4 defaults 0 1\nnonsense\n");
+    assert!(said.contains("1 parse error"), "{said}");
+}
