@@ -161,7 +161,7 @@ pub fn install_os(opts: &Options, ui: &mut dyn Ui) -> Result<Installed, InstallO
     let target = target::judge(
         &opts.root,
         &opts.target,
-        write::need_bytes(tree_bytes),
+        stackbox_image::layout::min_disk_bytes(tree_bytes),
         &source.path,
     )?;
     if !ui.confirm(&target) {
@@ -227,7 +227,7 @@ fn write_disk(
     scratch: &Path,
     ui: &mut dyn Ui,
 ) -> anyhow::Result<()> {
-    let root_sectors = write::root_sectors(size);
+    let root_sectors = stackbox_image::layout::root_sectors_filling(size);
     ui.phase(Phase::Erase);
     write::erase_ends(dev, size)?;
     ui.phase(Phase::Esp);

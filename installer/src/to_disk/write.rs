@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use stackbox_common::cmd::Command;
 use stackbox_common::fs::write_atomic;
-use stackbox_image::layout::{self, ESP_MIB, ESP_START, Ids, ROOT_START, SECTOR, TAIL_SECTORS};
+use stackbox_image::layout::{self, ESP_MIB, ESP_START, Ids, ROOT_START, SECTOR};
 
 /// The scratch directory on a tmpfs (an overlay's upper directory cannot live on the live root's overlay).
 pub const SCRATCH: &str = "/run/stackbox-install-os";
@@ -300,16 +300,6 @@ pub fn reread(dev: &Path) -> Option<String> {
         .run()
         .err()
         .map(|e| e.to_string())
-}
-
-/// Sectors of a root partition filling a disk of `size` bytes.
-pub fn root_sectors(size: u64) -> u64 {
-    layout::root_sectors_filling(size)
-}
-
-/// The least disk size for a tree of `tree_bytes`.
-pub fn need_bytes(tree_bytes: u64) -> u64 {
-    layout::min_disk_bytes(tree_bytes).max((ROOT_START + TAIL_SECTORS) * SECTOR)
 }
 
 #[cfg(test)]
