@@ -259,6 +259,7 @@ impl ClusterConfig {
                     at("address"),
                     format!("{address} is the network's own or broadcast address"),
                 ),
+                Err(e @ AddressError::Special { .. }) => v.error(at("address"), e.to_string()),
                 Ok(()) => {}
             }
             if let Some(nic) = &node.data_nic
@@ -351,6 +352,7 @@ impl ClusterConfig {
                 "networks.api_address",
                 format!("{api} is the network's own or broadcast address"),
             ),
+            Err(e @ AddressError::Special { .. }) => v.error("networks.api_address", e.to_string()),
             Ok(()) => {}
         }
         let owner = self.nodes.iter().find(|n| n.address == api);

@@ -25,14 +25,39 @@ pub enum AddressError {
         /// The address.
         address: IpAddr,
     },
+    /// The address is of a kind no host is reached on: unspecified, loopback, multicast or link-local.
+    #[error("{address} is a {kind} address, not one other hosts can reach this node on")]
+    Special {
+        /// The address.
+        address: IpAddr,
+        /// `unspecified`, `loopback`, `multicast`, `link-local` or `broadcast`.
+        kind: &'static str,
+    },
 }
 
-/// Checks that `address` is a host address of `subnet`: inside it, not its network address, and not its
-/// broadcast (last) address unless the subnet has only two addresses (/31, /127).
+/// The kind of address `address` is when no host can be reached on it.
+fn special_kind(address: IpAddr) -> Option<&'static str> {
+    match address {
+        _ if address.is_unspecified() => Some("unspecified"),
+        _ if address.is_loopback() => Some("loopback"),
+        _ if address.is_multicast() => Some("multicast"),
+        IpAddr::V4(v4) if v4.is_link_local() => Some("link-local"),
+        IpAddr::V4(v4) if v4.is_broadcast() => Some("broadcast"),
+        IpAddr::V6(v6) if v6.is_unicast_link_local() => Some("link-local"),
+        _ => None,
+    }
+}
+
+/// Checks that `address` is a host address of `subnet`: not unspecified, loopback, multicast or link-local;
+/// inside the subnet, not its network address, and not its broadcast (last) address unless the subnet has
+/// only two addresses (/31, /127).
 ///
 /// This is the stricter of the wizard's and the installer's former rules: the network address is refused
 /// at every prefix length, the last address in IPv6 subnets too.
 pub fn check_host_address(address: IpAddr, subnet: &IpNet) -> Result<(), AddressError> {
+    if let Some(kind) = special_kind(address) {
+        return Err(AddressError::Special { address, kind });
+    }
     if !subnet.contains(&address) {
         return Err(AddressError::Outside {
             address,
@@ -141,6 +166,31 @@ mod tests {
         check_host_address(ip("2001:db8::1"), &v6).unwrap();
         assert!(check_host_address(ip("2001:db8::"), &v6).is_err());
         assert!(check_host_address(ip("2001:db8::ffff:ffff:ffff:ffff"), &v6).is_err());
+    }
+
+    #[test]
+    fn addresses_no_host_is_reached_on_are_refused() {
+        for (address, subnet, kind) in [
+            ("0.0.0.0", "0.0.0.0/0", "unspecified"),
+            ("127.0.0.5", "127.0.0.0/8", "loopback"),
+            ("224.0.0.5", "224.0.0.0/24", "multicast"),
+            ("169.254.3.4", "169.254.0.0/16", "link-local"),
+            ("255.255.255.255", "255.255.255.255/32", "broadcast"),
+            ("::1", "::1/128", "loopback"),
+            ("fe80::5", "fe80::/64", "link-local"),
+            ("ff02::1", "ff02::/64", "multicast"),
+        ] {
+            let e = check_host_address(ip(address), &net(subnet)).unwrap_err();
+            assert_eq!(
+                e,
+                AddressError::Special {
+                    address: ip(address),
+                    kind
+                },
+                "{address}"
+            );
+            assert!(e.to_string().contains(kind), "{e}");
+        }
     }
 
     #[test]

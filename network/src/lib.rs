@@ -7,27 +7,37 @@
 //! - `names`: host names, DNS labels, Linux interface names;
 //! - `address`: host addresses in a subnet, gateways, name servers, subnets and overlaps;
 //! - `link`: VLAN ids, MTUs, VXLAN identifiers and ranges;
-//! - `provider`: the rules of a provider network on its own.
+//! - `provider`: the rules of a provider network on its own;
+//! - `host`: the rules of one node's whole network (NICs, bonds, VLAN, bridge, MTUs, addresses, NTP);
+//! - `render`: that network as systemd-networkd files and chrony's sources.
 //!
 //! Every rule is a pure function returning a typed error; its `Display` is the wording the wizard shows,
 //! and the installer words the same error for its configuration file where its messages differ.
 
 mod address;
+mod host;
 mod link;
 mod model;
 mod names;
 mod provider;
+mod render;
 
 pub use address::{
     AddressError, DNS_SERVERS_MAX, DnsError, GatewayError, check_dns, check_gateway,
     check_host_address, is_subnet, overlaps,
 };
+pub use host::{HostError, HostWarning, NTP_SERVERS_MAX, NicFact, check_host, used_nics};
 pub use link::{
     MTU_MAX, MTU_MIN, RangeError, VLAN_MAX, VNI_MAX, VniError, check_mtu, check_vlan, check_vni,
 };
-pub use model::{Addressing, NetworkSettings, ProviderNetwork, VniRange};
+pub use model::{
+    Addressing, Bond, BondMode, DEFAULT_MTU, NetworkSettings, ProviderNetwork, VniRange,
+};
 pub use names::{
     IFNAME_MAX, IfnameError, NameError, check_hostname, check_ifname, check_label, is_dns_label,
     is_ifname,
 };
 pub use provider::ProviderError;
+pub use render::{
+    CHRONY_SOURCES, FILE_PREFIX, NetworkFile, render_chrony_sources, render_networkd,
+};

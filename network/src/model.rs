@@ -26,15 +26,52 @@ pub enum Addressing {
     },
 }
 
+/// How a bond spreads its traffic over its NICs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BondMode {
+    /// IEEE 802.3ad (LACP): every NIC carries traffic; the switch ports must form a LAG.
+    Lacp,
+    /// One NIC carries the traffic, the others take over when its link fails; no switch support needed.
+    ActiveBackup,
+}
+
+impl BondMode {
+    /// The kernel's (and systemd-networkd's `Mode=`) name of the mode.
+    pub fn kernel_name(self) -> &'static str {
+        match self {
+            BondMode::Lacp => "802.3ad",
+            BondMode::ActiveBackup => "active-backup",
+        }
+    }
+}
+
+/// A bond of NICs, which the management or data interface may name instead of a NIC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bond {
+    /// The bond's interface name (e.g. `bond0`).
+    pub name: String,
+    /// How it spreads traffic.
+    pub mode: BondMode,
+    /// Its NICs.
+    pub nics: Vec<String>,
+}
+
 /// One node's validated network settings, as the wizard stores them in `network.json` in its state
-/// directory.
+/// directory and `stackboxd network apply` takes them.
+///
+/// The management interface is a NIC or a bond (`management_nic`), optionally VLAN-tagged (`vlan`), always
+/// under the bridge `bridge`, which holds the management address. The data interface (`data_nic`, VXLAN
+/// tunnels) is the same NIC or bond, when VXLAN rides on the management address, or another one with an
+/// address of its own (`data_address`, or DHCP).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkSettings {
     /// The node's host name.
     pub hostname: String,
-    /// The management NIC.
+    /// The management NIC, or the name of one of `bonds`.
     pub management_nic: String,
-    /// The data-plane NIC.
+    /// The data-plane NIC, or the name of one of `bonds`.
     pub data_nic: String,
     /// The management addressing.
     pub addressing: Addressing,
@@ -42,12 +79,59 @@ pub struct NetworkSettings {
     pub bridge: String,
     /// The management VLAN, `None` for untagged.
     pub vlan: Option<u16>,
-    /// The data-plane MTU.
+    /// The data-plane MTU: the data interface's, and the management NIC's when the two are one.
     pub mtu: u32,
     /// The first tenant VNI.
     pub vxlan_min: u32,
     /// The last tenant VNI.
     pub vxlan_max: u32,
+    /// Bonds of NICs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bonds: Vec<Bond>,
+    /// The MTU of the management VLAN and bridge; `None` for the management NIC's own (1500 when the data
+    /// interface is another one, `mtu` when it is the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management_mtu: Option<u32>,
+    /// The data interface's static address when it is not the management interface; `None` for DHCP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_address: Option<IpNet>,
+    /// NTP servers (host names or addresses) chrony uses instead of the image's defaults.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ntp: Vec<String>,
+}
+
+/// The MTU of an interface no MTU is asked for.
+pub const DEFAULT_MTU: u32 = 1500;
+
+impl NetworkSettings {
+    /// Whether VXLAN rides on the management interface (one NIC or bond for both).
+    pub fn data_shares_management(&self) -> bool {
+        self.data_nic == self.management_nic
+    }
+
+    /// The bond named `name`, if it is one.
+    pub fn bond(&self, name: &str) -> Option<&Bond> {
+        self.bonds.iter().find(|b| b.name == name)
+    }
+
+    /// The MTU of the management NIC or bond.
+    pub fn management_port_mtu(&self) -> u32 {
+        if self.data_shares_management() {
+            self.mtu
+        } else {
+            self.management_mtu.unwrap_or(DEFAULT_MTU)
+        }
+    }
+
+    /// The MTU of the management VLAN and bridge.
+    pub fn management_bridge_mtu(&self) -> u32 {
+        self.management_mtu.unwrap_or(self.management_port_mtu())
+    }
+
+    /// The interface name of the management VLAN, when it is tagged.
+    pub fn vlan_ifname(&self) -> Option<String> {
+        self.vlan.map(|id| format!("vlan{id}"))
+    }
 }
 
 /// A range of VXLAN network identifiers.
@@ -112,6 +196,10 @@ mod tests {
             mtu: 9000,
             vxlan_min: 1,
             vxlan_max: 1000,
+            bonds: Vec::new(),
+            management_mtu: None,
+            data_address: None,
+            ntp: Vec::new(),
         };
         let json = serde_json::to_string(&s).unwrap();
         assert_eq!(

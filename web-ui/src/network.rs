@@ -273,6 +273,10 @@ pub fn validate(form: &NetworkForm, nics: &[String]) -> Result<NetworkSettings, 
                 mtu,
                 vxlan_min,
                 vxlan_max,
+                bonds: Vec::new(),
+                management_mtu: None,
+                data_address: None,
+                ntp: Vec::new(),
             })
         }
         _ => Err(errors),

@@ -53,6 +53,7 @@ pub fn parse_api_address(
                     "{ip} is the management network's own or broadcast address"
                 )));
             }
+            Err(e @ AddressError::Special { .. }) => return Err(field(e.to_string())),
             Ok(()) => {}
         }
     }
@@ -86,6 +87,10 @@ mod tests {
             mtu: 1500,
             vxlan_min: 1000,
             vxlan_max: 1999,
+            bonds: Vec::new(),
+            management_mtu: None,
+            data_address: None,
+            ntp: Vec::new(),
         }
     }
 

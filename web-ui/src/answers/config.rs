@@ -171,6 +171,10 @@ mod tests {
                 mtu: 1500,
                 vxlan_min: 1000,
                 vxlan_max: 1999,
+                bonds: Vec::new(),
+                management_mtu: None,
+                data_address: None,
+                ntp: Vec::new(),
             },
             cluster: ClusterSettings {
                 name: "lab".to_owned(),
