@@ -309,6 +309,19 @@ fn configure_network(root: &Path) -> anyhow::Result<()> {
         root,
         "sockets.target.wants",
         "/lib/systemd/system/systemd-networkd.socket",
+    )?;
+    // The boot guard of `stackboxd network apply`: an unconfirmed change does not survive a restart.
+    let guard = stackbox_network::GUARD_UNIT;
+    write(
+        root,
+        &format!("{UNIT_DIR}/{guard}"),
+        &stackbox_network::render_guard_unit(),
+        0o644,
+    )?;
+    enable(
+        root,
+        "sysinit.target.wants",
+        &format!("/{UNIT_DIR}/{guard}"),
     )
 }
 

@@ -9,12 +9,15 @@
 //! - `link`: VLAN ids, MTUs, VXLAN identifiers and ranges;
 //! - `provider`: the rules of a provider network on its own;
 //! - `host`: the rules of one node's whole network (NICs, bonds, VLAN, bridge, MTUs, addresses, NTP);
-//! - `render`: that network as systemd-networkd files and chrony's sources.
+//! - `render`: that network as systemd-networkd files and chrony's sources;
+//! - `apply`: applying it with automatic rollback (and `cli`, `stackboxd network`).
 //!
 //! Every rule is a pure function returning a typed error; its `Display` is the wording the wizard shows,
 //! and the installer words the same error for its configuration file where its messages differ.
 
 mod address;
+pub mod apply;
+pub mod cli;
 mod host;
 mod link;
 mod model;
@@ -39,5 +42,6 @@ pub use names::{
 };
 pub use provider::ProviderError;
 pub use render::{
-    CHRONY_SOURCES, FILE_PREFIX, NetworkFile, render_chrony_sources, render_networkd,
+    CHRONY_SOURCES, FILE_PREFIX, GUARD_UNIT, NetworkFile, render_chrony_sources, render_guard_unit,
+    render_networkd,
 };

@@ -66,6 +66,7 @@ pub struct Bond {
 /// tunnels) is the same NIC or bond, when VXLAN rides on the management address, or another one with an
 /// address of its own (`data_address`, or DHCP).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NetworkSettings {
     /// The node's host name.
     pub hostname: String,

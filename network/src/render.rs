@@ -248,3 +248,30 @@ pub fn render_chrony_sources(ntp: &[String]) -> Option<String> {
     }
     Some(text)
 }
+
+/// The boot guard's unit name.
+pub const GUARD_UNIT: &str = "stackbox-network-guard.service";
+
+/// The boot guard: when the machine starts with a network change still unconfirmed (it restarted or lost
+/// power inside the confirmation window), the previous network's files are put back before
+/// systemd-networkd reads them.
+pub fn render_guard_unit() -> String {
+    r#"[Unit]
+Description=stackbox: put back the network from before an unconfirmed change
+Documentation=man:stackboxd(8)
+DefaultDependencies=no
+After=local-fs.target
+Before=systemd-networkd.service network-pre.target shutdown.target
+Wants=network-pre.target
+Conflicts=shutdown.target
+ConditionPathExists=/var/lib/stackbox/network/pending.json
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/stackboxd network revert --at-boot --reason "the machine restarted before the change was confirmed"
+
+[Install]
+WantedBy=sysinit.target
+"#
+    .to_owned()
+}

@@ -91,6 +91,14 @@ enum Command {
     /// [settings]); the wizard finds it on a file system labelled STACKBOX (answers.toml) or built into
     /// the image (/etc/stackbox/answers.toml) and installs by itself.
     Answers(stackbox_web::cli::AnswersArgs),
+    /// Apply the node's network (NICs, bonds, VLAN, bridge, MTU, addresses, NTP) with automatic rollback,
+    /// confirm or revert it, and show where it stands.
+    ///
+    /// `apply --config FILE` arms a revert that fires by itself (a systemd timer) unless `confirm` comes
+    /// within --confirm-within seconds (120 by default); a failed probe reverts at once, and a restart
+    /// before the confirmation boots the previous network. Every apply, confirmation and revert is in
+    /// the journal (tag stackbox-network) and in `status`.
+    Network(stackbox_network::cli::NetworkArgs),
 }
 
 fn main() -> ExitCode {
@@ -115,5 +123,6 @@ fn main() -> ExitCode {
             stackbox_installer::cli::install_os(args, &stackbox_web::cli::judge_answers_for_install)
         }
         Command::Answers(args) => stackbox_web::cli::answers(args),
+        Command::Network(args) => stackbox_network::cli::run(args),
     }
 }
