@@ -5,6 +5,9 @@
 #   boot:             builds the appliance image once and boots every medium and firmware under QEMU;
 #                     install-os writes it to loop devices (refusals, a kill, a rerun) and the installed
 #                     disk boots under UEFI and BIOS
+#   network:          the image's root as a system container: `stackboxd network apply` moves its address;
+#                     unconfirmed, killed -9 or restarted in the window it comes back by itself, a deaf
+#                     gateway reverts at once, a confirmed change survives a restart (tests/cluster/network.sh)
 #   cluster:          boots the image's root as a system container; its setup wizard is answered over
 #                     HTTPS and, after a paused and a killed command-line run, resumes the all-in-one
 #                     install to its done page (a VM booted by the smoke test); a rerun changes nothing;
@@ -44,6 +47,7 @@ tier() { # tier NAME CMD...: runs one tier, keeps its output for the summary, re
 }
 tier "unit and component tiers" cargo test --locked --workspace --all-targets
 tier "boot tier" cargo test --locked -p stackbox --test boot -- --ignored --test-threads=1
+tier "network tier" tests/cluster/network.sh target/tmp/boot-image/rootfs.tar target/debug/stackboxd
 tier "cluster tier" tests/cluster/allinone.sh target/tmp/boot-image/rootfs.tar target/debug/stackboxd
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i + 1) ~ /^passed/) p += $i; if ($(i + 1) ~ /^failed/) f += $i } }
      /^cluster: [0-9]+ passed/ { p += $2; f += $4 }

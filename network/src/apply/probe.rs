@@ -35,10 +35,13 @@ fn wait<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     }
 }
 
-fn sys(link: &str, attr: &str) -> Option<String> {
-    std::fs::read_to_string(format!("/sys/class/net/{link}/{attr}"))
-        .ok()
-        .map(|s| s.trim().to_owned())
+/// The operational state of a link over netlink (`None` when the link is absent). Netlink, not sysfs: a
+/// container's sysfs may not show the links made after it was mounted.
+pub fn operstate(link: &str) -> Option<String> {
+    let links =
+        stackbox_machine::probe::net::probe(&stackbox_machine::system::Root::live()).ok()?;
+    let found = links.into_iter().find(|l| l.name == link)?;
+    Some(found.operstate.unwrap_or_else(|| "unknown".to_owned()))
 }
 
 impl Probe<'_> {
@@ -75,7 +78,7 @@ impl Probe<'_> {
         let mut seen = Vec::new();
         for link in names {
             let up = wait(self.settle, || {
-                let state = sys(&link, "operstate")?;
+                let state = operstate(&link)?;
                 (state == "up" || state == "unknown").then_some(state)
             });
             match up {
@@ -84,7 +87,7 @@ impl Probe<'_> {
                     return Err(format!(
                         "{link} is not up after {} s (operstate {})",
                         self.settle.as_secs(),
-                        sys(&link, "operstate").unwrap_or_else(|| "absent".to_owned())
+                        operstate(&link).unwrap_or_else(|| "absent".to_owned())
                     ));
                 }
             }

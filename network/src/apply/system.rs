@@ -58,7 +58,7 @@ impl Host for SystemHost {
     }
 
     fn delete_link(&self, name: &str) -> Result<(), String> {
-        if !std::path::Path::new("/sys/class/net").join(name).exists() {
+        if super::probe::operstate(name).is_none() {
             return Ok(());
         }
         run(Command::new("ip").args(["link", "delete", "dev", name])).map(drop)
@@ -68,7 +68,7 @@ impl Host for SystemHost {
         run(Command::new("networkctl").arg("reload"))?;
         let present: Vec<&String> = links
             .iter()
-            .filter(|l| std::path::Path::new("/sys/class/net").join(l).exists())
+            .filter(|l| super::probe::operstate(l).is_some())
             .collect();
         if present.is_empty() {
             return Ok(());
