@@ -18,6 +18,11 @@
     wizard.py URL STATE_DIR status LABEL             on the first node: the cluster's status from the wizard's API
                                                      and page: healthy, and every storage member's MariaDB
                                                      says how it last started (joined, restored, bootstrapped)
+    wizard.py URL STATE_DIR network NEW_ADDRESS/PREFIX
+                                                     sign in (setup token, admin password), save a static
+                                                     network on eth0 under br-mgmt at NEW_ADDRESS, Apply it,
+                                                     follow the page's link to the new address with a fresh
+                                                     browser (no session) and keep the network there
     wizard.py URL STATE_DIR remove NODE              on the first node: the removal page's warnings, then remove
                                                      NODE from the wizard's API and follow it to the end; prints
                                                      the operation's lines and `NODE removed` when it completed
@@ -60,7 +65,7 @@ class Wizard:
         )
         self.csrf = None
 
-    def call(self, method, path, body=None, form=None, headers=None):
+    def call(self, method, path, body=None, form=None, headers=None, timeout=60):
         headers = dict(headers or {})
         data = None
         if form is not None:
@@ -73,7 +78,7 @@ class Wizard:
             headers["X-CSRF-Token"] = self.csrf
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
-            with self.opener.open(req, timeout=60) as r:
+            with self.opener.open(req, timeout=timeout) as r:
                 return r.status, r.headers, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.headers, e.read().decode()
@@ -287,6 +292,49 @@ def grow(w, state, example):
           os.path.exists(written) and open(written).read() == doc["toml"], written)
 
 
+def network(w, state, new):
+    """The network page's Apply, confirmed from the new address as a browser would."""
+    check("the wizard answers", wait_for_wizard(w))
+    token = open(os.path.join(state, "setup-token")).read().strip()
+    status, location = w.sign_in(token)
+    check("the setup token signs in", status == 303, f"{status} {location}")
+    password = secrets.token_urlsafe(24)
+    _, csrf = w.page_csrf("/set-password")
+    status, _, _ = w.call("POST", "/set-password", form={"csrf": csrf, "password": password, "confirm": password})
+    check("the admin password is set", status == 303)
+    address, gateway = new, new.rsplit(".", 1)[0] + ".1"
+    status, csrf = w.page_csrf("/network")
+    status, _, text = w.call("POST", "/network", form={
+        "csrf": csrf, "hostname": "node1", "management_nic": "eth0", "data_nic": "eth0", "mode": "static",
+        "address": address, "gateway": gateway, "dns": gateway, "bridge": "br-mgmt", "vlan": "",
+        "mtu": "1500", "vxlan_min": "1", "vxlan_max": "1000"})
+    check("the network page stores the network", status == 303, f"{status} {text[:600]}")
+    status, _, page = w.call("GET", "/network")
+    check("the page shows eth0 with its link and address", re.search(r'<th scope="row">eth0</th><td>link</td>', page)
+          is not None and "10.20.0.11/24" in page, page[:3000])
+    check("the page previews the bridge", "eth0 → br-mgmt (MTU 1500)" in page)
+    _, csrf = w.page_csrf("/network")
+    status, _, page = w.call("POST", "/network/apply", form={"csrf": csrf})
+    check("Apply applies", status == 200, f"{status} {page[:800]}")
+    m = re.search(r'href="(https://([^/"]+)/network/confirm#([a-z0-9]+))"', page)
+    check("the page links to the new address with a one-time code", m is not None
+          and m.group(2) == address.split("/")[0] + ":8443", page[:2000])
+    if m is None:
+        return
+    laptop = Wizard("https://" + m.group(2))
+    deadline, status = time.time() + 60, None
+    while time.time() < deadline and status != 200:
+        try:
+            status, _, page = laptop.call("GET", "/network/confirm", timeout=3)
+        except OSError:
+            time.sleep(0.5)
+    check("the confirmation page answers on the new address without a session", status == 200, f"{status}")
+    status, _, page = laptop.call("POST", "/network/confirm", form={"token": "wrong" + m.group(3)})
+    check("a wrong code does not confirm", status == 403, f"{status}")
+    status, _, page = laptop.call("POST", "/network/confirm", form={"token": m.group(3)})
+    check("the code confirms over the new address", status == 200 and "The network is kept" in page, f"{status} {page[:800]}")
+
+
 def sign_in_again(w, state, what):
     status, location = w.sign_in(open(password_file(state)).read())
     check(f"{what}: the admin signs in with the password", status == 303, f"{status} {location}")
@@ -379,7 +427,7 @@ def status(w, state, label):
 
 
 def main():
-    if len(sys.argv) != 5 or sys.argv[3] not in ("configure", "install", "grow", "grow-run", "remove", "status"):
+    if len(sys.argv) != 5 or sys.argv[3] not in ("configure", "install", "grow", "grow-run", "remove", "status", "network"):
         print(__doc__, file=sys.stderr)
         return 2
     url, state, what, arg = sys.argv[1:]
@@ -392,6 +440,8 @@ def main():
         grow_run(w, state, arg)
     elif what == "remove":
         remove(w, state, arg)
+    elif what == "network":
+        network(w, state, arg)
     elif what == "status":
         status(w, state, arg)
     else:

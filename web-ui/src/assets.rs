@@ -20,6 +20,11 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../static/install.js"),
     ),
     (
+        "network.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/network.js"),
+    ),
+    (
         "password.js",
         "text/javascript; charset=utf-8",
         include_str!("../static/password.js"),

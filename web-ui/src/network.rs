@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use stackbox_network::{
-    Addressing, DnsError, NetworkSettings, RangeError, VniRange, check_dns, check_gateway,
-    check_host_address, check_hostname, check_ifname, check_mtu, check_vlan, check_vni,
+    Addressing, DnsError, NetworkSettings, NicFact, RangeError, VniRange, check_dns, check_gateway,
+    check_host, check_host_address, check_hostname, check_ifname, check_mtu, check_vlan, check_vni,
 };
 
 use crate::error::FieldError;
@@ -263,7 +263,7 @@ pub fn validate(form: &NetworkForm, nics: &[String]) -> Result<NetworkSettings, 
     }
     match (addressing, mtu, vxlan_min, vxlan_max) {
         (Some(addressing), Some(mtu), Some(vxlan_min), Some(vxlan_max)) if errors.is_empty() => {
-            Ok(NetworkSettings {
+            let settings = NetworkSettings {
                 hostname: hostname.to_owned(),
                 management_nic: form.management_nic.clone(),
                 data_nic: form.data_nic.clone(),
@@ -277,7 +277,22 @@ pub fn validate(form: &NetworkForm, nics: &[String]) -> Result<NetworkSettings, 
                 management_mtu: None,
                 data_address: None,
                 ntp: Vec::new(),
-            })
+            };
+            // The whole node's rules: names that clash with a NIC, MTUs, addresses across fields.
+            let facts: Vec<NicFact> = nics
+                .iter()
+                .map(|n| NicFact {
+                    name: n.clone(),
+                    carrier: None,
+                })
+                .collect();
+            match check_host(&settings, &facts) {
+                Ok(_) => Ok(settings),
+                Err(host) => Err(host
+                    .iter()
+                    .map(|e| FieldError::new(e.field(), e.to_string()))
+                    .collect()),
+            }
         }
         _ => Err(errors),
     }

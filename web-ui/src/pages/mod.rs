@@ -9,6 +9,7 @@
 pub mod choices;
 pub mod disk;
 pub mod finish;
+pub mod net;
 pub mod nodes;
 pub mod operate;
 pub mod setup;
@@ -36,6 +37,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/disk", web::post().to(disk::disk_submit))
         .route("/network", web::get().to(setup::network_form))
         .route("/network", web::post().to(setup::network_submit))
+        .route("/network/apply", web::post().to(net::apply))
+        .route("/network/confirm", web::get().to(net::confirm_form))
+        .route("/network/confirm", web::post().to(net::confirm_submit))
         .route("/cluster", web::get().to(setup::cluster_form))
         .route("/cluster", web::post().to(setup::cluster_submit))
         .route("/cluster/code", web::post().to(setup::cluster_code))
@@ -101,6 +105,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/disk"),
     ("get", "/network"),
     ("post", "/network"),
+    ("post", "/network/apply"),
+    ("get", "/network/confirm"),
+    ("post", "/network/confirm"),
     ("get", "/cluster"),
     ("post", "/cluster"),
     ("post", "/cluster/code"),

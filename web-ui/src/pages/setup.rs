@@ -73,6 +73,8 @@ pub struct NetworkPage {
     pub mtu_min: u32,
     /// The largest MTU.
     pub mtu_max: u32,
+    /// What the machine says of each NIC, and what the stored settings make of them.
+    pub host: NetworkHost,
 }
 
 impl NetworkPage {
@@ -261,6 +263,96 @@ pub async fn hardware_rerun(
     Ok(redirect("/hardware?rerun"))
 }
 
+/// One NIC as the network page shows it.
+#[derive(Debug, Clone, Default)]
+pub struct NicRow {
+    /// Its name.
+    pub name: String,
+    /// `link`, `no link` or `unknown`.
+    pub link: &'static str,
+    /// Its speed, e.g. `1000 Mbit/s`, or empty.
+    pub speed: String,
+    /// Its MAC address, or empty.
+    pub mac: String,
+    /// Its driver, or empty.
+    pub driver: String,
+    /// The addresses it holds now.
+    pub addresses: String,
+}
+
+/// The machine's NICs, the preview of the stored settings and where the network stands.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkHost {
+    /// Each NIC the operator may choose.
+    pub nics: Vec<NicRow>,
+    /// The stored settings, as the host will look.
+    pub preview: Vec<crate::wizard::net::PreviewRow>,
+    /// The applied, pending and last reverted network, in words.
+    pub status: Vec<String>,
+}
+
+/// What the page shows of the machine (blocking: it asks the kernel for addresses).
+pub fn network_host(state: &AppState) -> NetworkHost {
+    let wizard = &state.wizard;
+    let names = wizard.nic_names();
+    let addresses = wizard.live_addresses();
+    let report = wizard.report();
+    let nics = report
+        .facts
+        .nics
+        .iter()
+        .filter(|n| names.contains(&n.name))
+        .map(|n| NicRow {
+            name: n.name.clone(),
+            link: match n.carrier {
+                Some(true) => "link",
+                Some(false) => "no link",
+                None => "unknown",
+            },
+            speed: n
+                .speed_mbps
+                .map(|s| format!("{s} Mbit/s"))
+                .unwrap_or_default(),
+            mac: n.mac.clone().unwrap_or_default(),
+            driver: n.driver.clone().unwrap_or_default(),
+            addresses: addresses
+                .iter()
+                .filter(|(link, _, _)| *link == n.name)
+                .map(|(_, ip, prefix)| format!("{ip}/{prefix}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+        .collect();
+    let preview = wizard
+        .answers
+        .network()
+        .ok()
+        .flatten()
+        .map(|s| crate::wizard::net::preview(&s))
+        .unwrap_or_default();
+    let mut status = Vec::new();
+    if let Ok(st) = wizard.network.status() {
+        match &st.current {
+            Some(s) => status.push(format!("Applied and confirmed: {}.", stackbox_network::apply::describe(s))),
+            None => status.push("Not applied yet: the node still has the image's default network (DHCP on every NIC).".to_owned()),
+        }
+        if let Some((p, left)) = &st.pending {
+            status.push(format!(
+                "Waiting for confirmation: {}; reverted in {left} s unless confirmed.",
+                stackbox_network::apply::describe(&p.settings)
+            ));
+        }
+        if let Some(e) = &st.last_revert {
+            status.push(format!("Last reverted: {}.", e.reason));
+        }
+    }
+    NetworkHost {
+        nics,
+        preview,
+        status,
+    }
+}
+
 /// The network page for stored settings, defaults or a rejected submission.
 pub fn network_page(
     form: NetworkForm,
@@ -268,8 +360,10 @@ pub fn network_page(
     errors: Vec<FieldError>,
     saved: bool,
     csrf: &str,
+    host: NetworkHost,
 ) -> NetworkPage {
     NetworkPage {
+        host,
         c: Chrome::admin("Network", "network", csrf),
         form,
         nics,
@@ -299,9 +393,11 @@ pub async fn network_form(state: web::Data<AppState>, s: Admin) -> Result<HttpRe
             false,
         ),
     };
+    let st = state.clone();
+    let host = web::block(move || network_host(&st)).await?;
     html(
         StatusCode::OK,
-        &network_page(form, nics, Vec::new(), saved, s.csrf()),
+        &network_page(form, nics, Vec::new(), saved, s.csrf(), host),
     )
 }
 
@@ -333,10 +429,14 @@ pub async fn network_submit(
             state.wizard.store_network(&settings)?;
             Ok(redirect("/cluster"))
         }
-        Err(errors) => html(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &network_page(form, nics, errors, false, &csrf),
-        ),
+        Err(errors) => {
+            let st = state.clone();
+            let host = web::block(move || network_host(&st)).await?;
+            html(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &network_page(form, nics, errors, false, &csrf, host),
+            )
+        }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod finish;
 pub mod grow;
 pub mod join;
 pub mod joining;
+pub mod net;
 pub mod operate;
 pub mod review;
 
@@ -77,6 +78,8 @@ pub struct Wizard {
     operations: Arc<crate::operation::ClusterRun>,
     /// The install to disk (a live system's Disk step).
     pub disks: disk::DiskRun,
+    /// The network step's Apply and its confirmation.
+    pub network: net::NetworkStep,
 }
 
 impl Wizard {
@@ -99,7 +102,11 @@ impl Wizard {
             use stackbox_installer::certificate::{CA_CERT, CA_KEY};
             (PathBuf::from(CA_CERT), PathBuf::from(CA_KEY))
         };
+        // A wizard on a fixture tree never touches this machine's network either.
+        let network =
+            net::NetworkStep::new(state_dir, mode.plan_only() || !Root::at(root).is_live());
         Ok(Wizard {
+            network,
             ca_cert,
             ca_key,
             joined_hardware,
@@ -143,6 +150,21 @@ impl Wizard {
         let report = Arc::new(run_check(&self.root, &self.profile)?);
         *self.report.write().unwrap_or_else(|p| p.into_inner()) = report.clone();
         Ok(report)
+    }
+
+    /// The NICs an operator may choose from with their link, for the network checks.
+    pub fn nic_facts(&self) -> Vec<stackbox_network::NicFact> {
+        let names = self.nic_names();
+        self.report()
+            .facts
+            .nics
+            .iter()
+            .filter(|n| names.contains(&n.name))
+            .map(|n| stackbox_network::NicFact {
+                name: n.name.clone(),
+                carrier: n.carrier,
+            })
+            .collect()
     }
 
     /// Names of the NICs an operator may choose from (the probed uplinks; all of them when none is).
