@@ -304,6 +304,7 @@ fn run(state: &AppState) -> Result<(), String> {
         return Ok(());
     }
     if !record.installed_done {
+        apply_network(state, &root_dir)?;
         apply_installed(state, &answers)?;
         record.installed_done = true;
         keep(&record_path, &record)?;
@@ -430,6 +431,33 @@ fn apply_live(state: &AppState, answers: &AnswerFile) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// On the installed system: the stored network, applied with automatic rollback and kept once its probe
+/// passed (no one is there to confirm); the cloud is then built on addresses the host holds.
+fn apply_network(state: &AppState, root: &Path) -> Result<(), String> {
+    let wizard = &state.wizard;
+    let Some(settings) = wizard.answers.network().map_err(|e| e.to_string())? else {
+        return Ok(());
+    };
+    say(root, "phase=network status=applying");
+    match wizard
+        .network
+        .apply_unattended(&settings, &wizard.nic_facts())
+    {
+        Ok(seen) => {
+            say(
+                root,
+                &format!("phase=network status=applied {}", seen.join("; ")),
+            );
+            Ok(())
+        }
+        Err(e) => {
+            let why = stackbox_common::error::chain(&e);
+            say(root, &format!("phase=network status=failed {why}"));
+            Err(format!("network: {why}"))
+        }
+    }
 }
 
 /// A wizard error in words, each refused field named.

@@ -168,3 +168,36 @@ async fn a_network_that_breaks_the_whole_node_rules_is_refused_on_its_field() {
     );
     assert!(!dir.path().join("network.json").exists());
 }
+
+#[actix_web::test]
+async fn a_member_of_a_running_cluster_keeps_its_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = test::init_service(wizard(state(options(dir.path())))).await;
+    let (s, csrf) = admin(&app, &token(dir.path())).await;
+    network_and_cluster(&app, &s, &csrf).await;
+    roles_and_settings(&app, &s, &csrf).await;
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/install"), &s),
+            &[("csrf", &csrf)],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    // The fixture machine holds no address: any static address would move the member.
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/network/apply"), &s),
+            &[("csrf", &csrf)],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("member of a running cluster"), "{}", r.body);
+    assert!(
+        !dir.path().join("plan/etc/systemd/network").exists(),
+        "nothing was written"
+    );
+}

@@ -58,6 +58,16 @@ pub fn cluster_config(
 ) -> Result<ClusterConfig, WebError> {
     let net = &answers.network;
     let (address, management_cidr, interface) = match &net.addressing {
+        // On a running machine (addresses known), the cloud is built only on an address the host holds:
+        // a typed address that was never applied would leave every endpoint unreachable.
+        Addressing::Static { address, .. }
+            if !addrs.is_empty() && !addrs.iter().any(|(_, ip, _)| *ip == address.addr()) =>
+        {
+            return Err(WebError::Conflict(format!(
+                "this node does not hold {address}: apply the network on the network page first \
+                 (the cloud is built on addresses the host holds)"
+            )));
+        }
         Addressing::Static { address, .. } => {
             (address.addr(), address.trunc(), net.management_nic.clone())
         }
@@ -267,6 +277,22 @@ mod tests {
         assert_eq!(c.nodes[0].address.to_string(), "192.168.50.7");
         assert_eq!(c.networks.management_cidr.to_string(), "192.168.50.0/23");
         assert_eq!(c.nodes[0].data_address, None);
+    }
+
+    #[test]
+    fn a_static_address_the_host_does_not_hold_is_refused() {
+        let catalog = Catalog::embedded().unwrap();
+        let fixed = answers(Addressing::Static {
+            address: "10.20.0.21/24".parse().unwrap(),
+            gateway: "10.20.0.1".parse().unwrap(),
+            dns: vec![],
+        });
+        let e = cluster_config(&fixed, &addrs(), &catalog).unwrap_err();
+        assert!(e.to_string().contains("does not hold 10.20.0.21/24"), "{e}");
+        let mut held = addrs();
+        held.push(("br-mgmt".to_owned(), "10.20.0.21".parse().unwrap(), 24));
+        let c = cluster_config(&fixed, &held, &catalog).unwrap();
+        assert_eq!(c.nodes[0].address.to_string(), "10.20.0.21");
     }
 
     #[test]

@@ -66,6 +66,24 @@ pub async fn apply(
     })?;
     let nics = wizard.nic_facts();
     let st = state.clone();
+    let running = web::block(move || {
+        st.wizard.in_running_cluster().then(|| {
+            let held: Vec<(String, std::net::IpAddr)> = st
+                .wizard
+                .live_addresses()
+                .into_iter()
+                .map(|(link, ip, _)| (link, ip))
+                .collect();
+            let applied = st.wizard.network.status().ok().and_then(|s| s.current);
+            (held, applied)
+        })
+    })
+    .await?;
+    if let Some((held, applied)) = running {
+        crate::wizard::net::check_keeps_address(&held, applied.as_ref(), &settings)
+            .map_err(WebError::Conflict)?;
+    }
+    let st = state.clone();
     let applied = web::block(move || st.wizard.network.apply(&settings, &nics)).await?;
     match applied {
         Ok(applied) => html(

@@ -148,6 +148,24 @@ impl NetworkStep {
         })
     }
 
+    /// Applies `settings` and keeps them once the probe passed, with no one to confirm (zero-touch): the
+    /// probe is the safety net, and a failed one leaves the previous network. Nothing happens when they are
+    /// the network already confirmed. Returns what the probe saw.
+    pub fn apply_unattended(
+        &self,
+        settings: &NetworkSettings,
+        nics: &[NicFact],
+    ) -> Result<Vec<String>, ApplyError> {
+        if self.status()?.current.as_ref() == Some(settings) {
+            return Ok(vec!["the network is applied already".to_owned()]);
+        }
+        self.with(|n| {
+            let (_, seen) = n.apply(settings, nics, CONFIRM_WITHIN)?;
+            n.confirm()?;
+            Ok(seen)
+        })
+    }
+
     /// Confirms the pending change when `token` is the one Apply handed out; `Ok(false)` when it is not
     /// (or none waits).
     pub fn confirm(&self, token: &str) -> Result<bool, ApplyError> {
@@ -282,4 +300,115 @@ pub fn preview(s: &NetworkSettings) -> Vec<PreviewRow> {
         });
     }
     rows
+}
+
+/// Why a network change is refused on a member of a running cluster: it would move the address the
+/// other members, the cloud's endpoints and its database reach this node on. Re-addressing a cluster is
+/// a planned change of its own, not a network page's Apply. `held` is what the host holds now (link and
+/// address); `applied` the network last confirmed, `None` for the image's DHCP default.
+pub fn check_keeps_address(
+    held: &[(String, IpAddr)],
+    applied: Option<&NetworkSettings>,
+    new: &NetworkSettings,
+) -> Result<(), String> {
+    let holds = |link: &str| held.iter().any(|(l, ip)| l == link && ip.is_ipv4());
+    let kept = match &new.addressing {
+        Addressing::Static { address, .. } => held.iter().any(|(_, ip)| *ip == address.addr()),
+        // A DHCP lease follows the MAC address, which the bridge takes from the same first NIC.
+        Addressing::Dhcp { .. } => match applied {
+            Some(old) => {
+                matches!(old.addressing, Addressing::Dhcp { .. })
+                    && old.management_nic == new.management_nic
+                    && old.bond(&old.management_nic) == new.bond(&new.management_nic)
+            }
+            None => holds(&new.management_nic),
+        },
+    };
+    if kept {
+        Ok(())
+    } else {
+        let now: Vec<String> = held
+            .iter()
+            .filter(|(l, ip)| ip.is_ipv4() && l != "lo")
+            .map(|(l, ip)| format!("{ip} on {l}"))
+            .collect();
+        Err(format!(
+            "this node is a member of a running cluster: a network change must keep the address it is \
+             reached on ({}); re-addressing a cluster is a planned change, not an Apply",
+            now.join(", ")
+        ))
+    }
+}
+
+impl super::Wizard {
+    /// Whether this node is part of a running cluster: its install started or finished, or it joined a
+    /// member.
+    pub fn in_running_cluster(&self) -> bool {
+        self.phase() != stackbox_installer::progress::Phase::Idle
+            || self.joined().ok().flatten().is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(addressing: Addressing, nic: &str) -> NetworkSettings {
+        NetworkSettings {
+            hostname: "node1".to_owned(),
+            management_nic: nic.to_owned(),
+            data_nic: nic.to_owned(),
+            addressing,
+            bridge: "br-mgmt".to_owned(),
+            vlan: None,
+            mtu: 1500,
+            vxlan_min: 1,
+            vxlan_max: 1000,
+            bonds: vec![],
+            management_mtu: None,
+            data_address: None,
+            ntp: vec![],
+        }
+    }
+
+    fn fixed(address: &str) -> Addressing {
+        Addressing::Static {
+            address: address.parse().unwrap(),
+            gateway: "10.0.0.1".parse().unwrap(),
+            dns: vec!["10.0.0.53".parse().unwrap()],
+        }
+    }
+
+    #[test]
+    fn a_running_member_keeps_its_address() {
+        let held = vec![
+            ("lo".to_owned(), "127.0.0.1".parse().unwrap()),
+            ("br-mgmt".to_owned(), "10.0.0.5".parse().unwrap()),
+        ];
+        let old = settings(fixed("10.0.0.5/24"), "eno1");
+        let mut vlan = settings(fixed("10.0.0.5/24"), "eno1");
+        vlan.vlan = Some(20);
+        check_keeps_address(&held, Some(&old), &vlan).unwrap();
+        let moved = settings(fixed("10.0.0.6/24"), "eno1");
+        let e = check_keeps_address(&held, Some(&old), &moved).unwrap_err();
+        assert!(
+            e.contains("must keep the address it is reached on (10.0.0.5 on br-mgmt)"),
+            "{e}"
+        );
+        let dhcp = settings(Addressing::Dhcp { dns: vec![] }, "eno1");
+        assert!(
+            check_keeps_address(&held, Some(&old), &dhcp).is_err(),
+            "static to DHCP"
+        );
+        check_keeps_address(&held, Some(&dhcp), &dhcp).unwrap();
+        let other_nic = settings(Addressing::Dhcp { dns: vec![] }, "eno2");
+        assert!(
+            check_keeps_address(&held, Some(&dhcp), &other_nic).is_err(),
+            "DHCP on another NIC"
+        );
+        // On the image's default, DHCP stays where the NIC holds a lease now.
+        let on_eno1 = vec![("eno1".to_owned(), "10.0.0.9".parse().unwrap())];
+        check_keeps_address(&on_eno1, None, &dhcp).unwrap();
+        assert!(check_keeps_address(&on_eno1, None, &other_nic).is_err());
+    }
 }
