@@ -659,3 +659,103 @@ async fn at_phone_size_a_live_system_installs_to_disk() {
         std::panic::resume_unwind(e.into_panic());
     }
 }
+
+/// At phone size, the network page shows each NIC's link, speed, MAC and driver and previews the host
+/// without scrolling sideways; Apply (plan mode: the apply itself is faked, nothing on this machine
+/// changes) gives the confirmation link, whose page fills the one-time code from the URL's fragment and
+/// keeps the network. The wizard on loopback stands in for the node at its new address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_phone_size_the_network_page_applies_and_confirms_over_the_new_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    {
+        let app =
+            actix_web::test::init_service(stackbox_web::app::app(state(options(dir.path())))).await;
+        let (s, csrf) = admin(&app, &token(dir.path())).await;
+        let r = call(
+            &app,
+            form(
+                with_session(req("POST", "/network"), &s),
+                &good_network(&csrf),
+            ),
+        )
+        .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+    }
+    let running = Running::start(options(dir.path()));
+    let (_driver, port) = start_driver();
+    let c = browser(port, profile.path()).await;
+    let base = running.url();
+    let walker = c.clone();
+    let result = async move {
+        let c = walker;
+        c.set_window_size(390, 844).await.unwrap();
+        c.goto(&format!("{base}/login")).await.unwrap();
+        fill(&c, "#secret", PASSWORD).await;
+        click(&c, "#sign-in").await;
+        c.goto(&format!("{base}/network")).await.unwrap();
+        assert!(
+            text(&c, "#nics").await.contains("eno4 no link"),
+            "{}",
+            text(&c, "#nics").await
+        );
+        assert!(text(&c, "#nics").await.contains("02:00:5e:10:00:01 ixgbe"));
+        assert!(
+            text(&c, "#preview")
+                .await
+                .contains("eno1 → vlan100 → br-mgmt")
+        );
+        assert!(
+            text(&c, "#network-status")
+                .await
+                .contains("Not applied yet")
+        );
+        let (fits, why) = fits_width(&c).await;
+        shot(&c, "network-phone.png").await;
+        assert!(fits, "the network page at 390 px: {why}");
+        click(&c, "#apply-network").await;
+        let link = c
+            .find(Locator::Css("#confirm-link"))
+            .await
+            .unwrap()
+            .attr("href")
+            .await
+            .unwrap()
+            .unwrap();
+        let (_, code) = link.split_once('#').unwrap();
+        assert!(link.starts_with("https://10.0.0.5:"), "{link}");
+        let (fits, why) = fits_width(&c).await;
+        shot(&c, "network-applied-phone.png").await;
+        assert!(fits, "the applied page at 390 px: {why}");
+        c.goto(&format!("{base}/network/confirm#{code}"))
+            .await
+            .unwrap();
+        let filled = c
+            .find(Locator::Css("#token"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap();
+        assert_eq!(
+            filled.as_deref(),
+            Some(code),
+            "the script takes the code from the fragment"
+        );
+        click(&c, "#keep-network").await;
+        assert!(text(&c, "#confirmed").await.contains("The network is kept"));
+        shot(&c, "network-confirmed-phone.png").await;
+        c.goto(&format!("{base}/network")).await.unwrap();
+        assert!(
+            text(&c, "#network-status")
+                .await
+                .contains("Applied and confirmed")
+        );
+    };
+    let outcome = tokio::spawn(result).await;
+    c.close().await.unwrap();
+    drop(running);
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
