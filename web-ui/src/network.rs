@@ -8,8 +8,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use stackbox_network::{
-    Addressing, DnsError, NetworkSettings, NicFact, RangeError, VniRange, check_dns, check_gateway,
-    check_host, check_host_address, check_hostname, check_ifname, check_mtu, check_vlan, check_vni,
+    Addressing, Bond, BondMode, DnsError, NetworkSettings, NicFact, RangeError, VniRange,
+    check_dns, check_gateway, check_host, check_host_address, check_hostname, check_ifname,
+    check_mtu, check_vlan, check_vni,
 };
 
 use crate::error::FieldError;
@@ -42,7 +43,21 @@ pub struct NetworkForm {
     pub vxlan_min: String,
     /// The last VXLAN network identifier tenants may use.
     pub vxlan_max: String,
+    /// NICs bonded with the management NIC (commas or spaces), empty for none: the management NIC and
+    /// these become `bond0` (and so does the data NIC when it is the management NIC).
+    pub bond_with: String,
+    /// `lacp` (802.3ad, the switch ports form a LAG; the default) or `active-backup`.
+    pub bond_mode: String,
+    /// The MTU of the management VLAN and bridge, empty for the NIC's own.
+    pub management_mtu: String,
+    /// The data NIC's own static address with its prefix, when it is another NIC; empty for DHCP.
+    pub data_address: String,
+    /// NTP servers (host names or addresses, commas or spaces), empty for the image's.
+    pub ntp: String,
 }
+
+/// The name of the bond the form makes.
+pub const FORM_BOND: &str = "bond0";
 
 impl NetworkForm {
     /// The form filled with the defaults the page offers: DHCP on the first NIC, bridge `br-mgmt`,
@@ -75,8 +90,8 @@ impl NetworkForm {
         };
         NetworkForm {
             hostname: s.hostname.clone(),
-            management_nic: s.management_nic.clone(),
-            data_nic: s.data_nic.clone(),
+            management_nic: form_nic(s, &s.management_nic),
+            data_nic: form_nic(s, &s.data_nic),
             mode: mode.to_owned(),
             address,
             gateway,
@@ -90,7 +105,104 @@ impl NetworkForm {
             mtu: s.mtu.to_string(),
             vxlan_min: s.vxlan_min.to_string(),
             vxlan_max: s.vxlan_max.to_string(),
+            ..extras_of(s)
         }
+    }
+}
+
+/// The NIC the form shows for an interface of the settings: a bond's first NIC.
+fn form_nic(s: &NetworkSettings, port: &str) -> String {
+    s.bond(port)
+        .and_then(|b| b.nics.first().cloned())
+        .unwrap_or_else(|| port.to_owned())
+}
+
+/// The fields beyond the first form's: the bond, the management MTU, the data address, NTP; and the
+/// management and data NICs as the form names them (a bond's first NIC).
+fn extras_of(s: &NetworkSettings) -> NetworkForm {
+    let mut form = NetworkForm {
+        management_mtu: s.management_mtu.map(|m| m.to_string()).unwrap_or_default(),
+        data_address: s.data_address.map(|a| a.to_string()).unwrap_or_default(),
+        ntp: s.ntp.join(", "),
+        ..NetworkForm::default()
+    };
+    if let Some(bond) = s.bond(&s.management_nic) {
+        form.bond_with = bond.nics.get(1..).unwrap_or_default().join(", ");
+        form.bond_mode = match bond.mode {
+            BondMode::Lacp => "lacp",
+            BondMode::ActiveBackup => "active-backup",
+        }
+        .to_owned();
+    }
+    form
+}
+
+/// The bond, the management MTU, the data address and the NTP servers of the form, each checked on its
+/// own (the whole node's rules come after).
+struct Extras {
+    bond: Option<Bond>,
+    management_mtu: Option<u32>,
+    data_address: Option<IpNet>,
+    ntp: Vec<String>,
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn extras(form: &NetworkForm, errors: &mut Vec<FieldError>) -> Extras {
+    let with = words(&form.bond_with);
+    let mode = match form.bond_mode.trim() {
+        "" | "lacp" => Some(BondMode::Lacp),
+        "active-backup" => Some(BondMode::ActiveBackup),
+        _ => {
+            errors.push(FieldError::new("bond_mode", "choose LACP or active-backup"));
+            None
+        }
+    };
+    let bond = match mode {
+        Some(mode) if !with.is_empty() => {
+            if with.iter().any(|n| *n == form.management_nic) {
+                errors.push(FieldError::new(
+                    "bond_with",
+                    "list the NICs bonded with the management NIC, not the management NIC itself",
+                ));
+            }
+            let mut nics = vec![form.management_nic.clone()];
+            nics.extend(with);
+            Some(Bond {
+                name: FORM_BOND.to_owned(),
+                mode,
+                nics,
+            })
+        }
+        _ => None,
+    };
+    let management_mtu = match form.management_mtu.trim() {
+        "" => None,
+        text => number(text, "management_mtu", RangeError::Mtu, check_mtu, errors),
+    };
+    let data_address = match form.data_address.trim() {
+        "" => None,
+        text => match text.parse::<IpNet>() {
+            Ok(net) => Some(net),
+            Err(_) => {
+                errors.push(FieldError::new(
+                    "data_address",
+                    "enter the address with its prefix length in CIDR form, e.g. 10.30.0.5/24",
+                ));
+                None
+            }
+        },
+    };
+    Extras {
+        bond,
+        management_mtu,
+        data_address,
+        ntp: words(&form.ntp),
     }
 }
 
@@ -251,6 +363,7 @@ pub fn validate(form: &NetworkForm, nics: &[String]) -> Result<NetworkSettings, 
     let vni = |text: &str, field: &'static str, errors: &mut Vec<FieldError>| {
         number(text, field, RangeError::Vni, check_vni, errors)
     };
+    let extra = extras(form, &mut errors);
     let vxlan_min = vni(&form.vxlan_min, "vxlan_min", &mut errors);
     let vxlan_max = vni(&form.vxlan_max, "vxlan_max", &mut errors);
     if let (Some(first), Some(last)) = (vxlan_min, vxlan_max)
@@ -263,20 +376,28 @@ pub fn validate(form: &NetworkForm, nics: &[String]) -> Result<NetworkSettings, 
     }
     match (addressing, mtu, vxlan_min, vxlan_max) {
         (Some(addressing), Some(mtu), Some(vxlan_min), Some(vxlan_max)) if errors.is_empty() => {
+            // With a bond, the management NIC (and the data NIC when it is the same) is the bond.
+            let (management_nic, data_nic) = match &extra.bond {
+                Some(bond) if form.data_nic == form.management_nic => {
+                    (bond.name.clone(), bond.name.clone())
+                }
+                Some(bond) => (bond.name.clone(), form.data_nic.clone()),
+                None => (form.management_nic.clone(), form.data_nic.clone()),
+            };
             let settings = NetworkSettings {
                 hostname: hostname.to_owned(),
-                management_nic: form.management_nic.clone(),
-                data_nic: form.data_nic.clone(),
+                management_nic,
+                data_nic,
                 addressing,
                 bridge: bridge.to_owned(),
                 vlan,
                 mtu,
                 vxlan_min,
                 vxlan_max,
-                bonds: Vec::new(),
-                management_mtu: None,
-                data_address: None,
-                ntp: Vec::new(),
+                bonds: extra.bond.into_iter().collect(),
+                management_mtu: extra.management_mtu,
+                data_address: extra.data_address,
+                ntp: extra.ntp,
             };
             // The whole node's rules: names that clash with a NIC, MTUs, addresses across fields.
             let facts: Vec<NicFact> = nics
@@ -290,7 +411,14 @@ pub fn validate(form: &NetworkForm, nics: &[String]) -> Result<NetworkSettings, 
                 Ok(_) => Ok(settings),
                 Err(host) => Err(host
                     .iter()
-                    .map(|e| FieldError::new(e.field(), e.to_string()))
+                    .map(|e| {
+                        // The form names its bond by the NICs bonded with the management NIC.
+                        let field = match e.field() {
+                            "bonds" => "bond_with",
+                            other => other,
+                        };
+                        FieldError::new(field, e.to_string())
+                    })
                     .collect()),
             }
         }
@@ -320,6 +448,7 @@ mod tests {
             mtu: "9000".to_owned(),
             vxlan_min: "1".to_owned(),
             vxlan_max: "1000".to_owned(),
+            ..NetworkForm::default()
         }
     }
 
@@ -478,5 +607,102 @@ mod tests {
             fields,
             ["management_nic", "dns", "mode", "bridge", "vlan", "mtu"]
         );
+    }
+
+    #[test]
+    fn a_bond_an_mtu_a_data_address_and_ntp_go_through_the_form_and_back() {
+        let mut f = good();
+        f.data_nic = "eno1".to_owned();
+        f.bond_with = "eno2".to_owned();
+        f.bond_mode = "active-backup".to_owned();
+        f.management_mtu = "1500".to_owned();
+        f.ntp = "ntp.lab, 10.0.0.123".to_owned();
+        let s = validate(&f, &nics()).unwrap();
+        assert_eq!(s.management_nic, FORM_BOND);
+        assert_eq!(s.data_nic, FORM_BOND, "the data NIC was the management NIC");
+        assert_eq!(s.bonds[0].nics, ["eno1", "eno2"]);
+        assert_eq!(s.bonds[0].mode, BondMode::ActiveBackup);
+        assert_eq!(s.management_mtu, Some(1500));
+        assert_eq!(s.ntp, ["ntp.lab", "10.0.0.123"]);
+        let back = NetworkForm::from_settings(&s);
+        assert_eq!(back.management_nic, "eno1");
+        assert_eq!(back.bond_with, "eno2");
+        assert_eq!(validate(&back, &nics()).unwrap(), s);
+
+        let mut data = good();
+        data.data_address = "10.30.0.5/24".to_owned();
+        let s = validate(&data, &nics()).unwrap();
+        assert_eq!(s.data_address, Some("10.30.0.5/24".parse().unwrap()));
+        assert_eq!(NetworkForm::from_settings(&s).data_address, "10.30.0.5/24");
+    }
+
+    #[test]
+    fn must_fail_bonds_mtus_data_addresses_and_ntp_name_their_field() {
+        let cases: &[(&str, &str, &str, &str)] = &[
+            (
+                "bond_mode",
+                "round-robin",
+                "bond_mode",
+                "LACP or active-backup",
+            ),
+            (
+                "bond_with",
+                "eno1",
+                "bond_with",
+                "not the management NIC itself",
+            ),
+            (
+                "bond_with",
+                "eno9",
+                "bond_with",
+                "`eno9` is not a NIC of this machine",
+            ),
+            ("bond_with", "eno2", "data_nic", "in bond bond0"),
+            ("management_mtu", "99999", "management_mtu", "1280 to 9216"),
+            (
+                "management_mtu",
+                "9000",
+                "management_mtu",
+                "above the MTU 1500",
+            ),
+            ("data_address", "10.30.0.5", "data_address", "CIDR form"),
+            (
+                "data_address",
+                "10.0.0.77/24",
+                "data_address",
+                "management subnet",
+            ),
+            (
+                "ntp",
+                "ntp server!",
+                "ntp",
+                "neither an IP address nor a host name",
+            ),
+        ];
+        for (field, value, refused, says) in cases {
+            let mut f = good();
+            match *field {
+                "bond_mode" => {
+                    f.bond_with = "eno2".to_owned();
+                    f.bond_mode = (*value).to_owned();
+                }
+                "bond_with" => f.bond_with = (*value).to_owned(),
+                "management_mtu" => {
+                    // VXLAN on the management NIC at 1500: its VLAN and bridge cannot carry more.
+                    f.data_nic = "eno1".to_owned();
+                    f.mtu = "1500".to_owned();
+                    f.management_mtu = (*value).to_owned();
+                }
+                "data_address" => f.data_address = (*value).to_owned(),
+                _ => f.ntp = (*value).to_owned(),
+            }
+            let errors = validate(&f, &nics()).unwrap_err();
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.field == *refused && e.message.contains(says)),
+                "{field}={value}: expected {refused} saying {says:?}, got {errors:?}"
+            );
+        }
     }
 }

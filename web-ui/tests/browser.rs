@@ -714,6 +714,8 @@ async fn at_phone_size_the_network_page_applies_and_confirms_over_the_new_addres
         shot(&c, "network-phone.png").await;
         assert!(fits, "the network page at 390 px: {why}");
         click(&c, "#apply-network").await;
+        assert_eq!(at(&c, "/network/apply").await, "/network/apply");
+        visible(&c, "#confirm-link", Duration::from_secs(30)).await;
         let link = c
             .find(Locator::Css("#confirm-link"))
             .await
@@ -743,6 +745,7 @@ async fn at_phone_size_the_network_page_applies_and_confirms_over_the_new_addres
             "the script takes the code from the fragment"
         );
         click(&c, "#keep-network").await;
+        visible(&c, "#confirmed", Duration::from_secs(30)).await;
         assert!(text(&c, "#confirmed").await.contains("The network is kept"));
         shot(&c, "network-confirmed-phone.png").await;
         c.goto(&format!("{base}/network")).await.unwrap();
