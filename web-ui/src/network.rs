@@ -165,7 +165,7 @@ fn extras(form: &NetworkForm, errors: &mut Vec<FieldError>) -> Extras {
     };
     let bond = match mode {
         Some(mode) if !with.is_empty() => {
-            if with.iter().any(|n| *n == form.management_nic) {
+            if with.contains(&form.management_nic) {
                 errors.push(FieldError::new(
                     "bond_with",
                     "list the NICs bonded with the management NIC, not the management NIC itself",

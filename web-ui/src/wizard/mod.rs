@@ -152,6 +152,12 @@ impl Wizard {
         Ok(report)
     }
 
+    /// Whether this node is part of a running cluster: its install started or finished, or it joined a
+    /// member. Its network may then change only if it keeps the node's address.
+    pub fn in_running_cluster(&self) -> bool {
+        self.phase() != Phase::Idle || self.joined().ok().flatten().is_some()
+    }
+
     /// The NICs an operator may choose from with their link, for the network checks.
     pub fn nic_facts(&self) -> Vec<stackbox_network::NicFact> {
         let names = self.nic_names();

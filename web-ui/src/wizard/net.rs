@@ -340,15 +340,6 @@ pub fn check_keeps_address(
     }
 }
 
-impl super::Wizard {
-    /// Whether this node is part of a running cluster: its install started or finished, or it joined a
-    /// member.
-    pub fn in_running_cluster(&self) -> bool {
-        self.phase() != stackbox_installer::progress::Phase::Idle
-            || self.joined().ok().flatten().is_some()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
