@@ -293,3 +293,22 @@ fn at_boot_an_unconfirmed_change_is_undone_in_the_files_alone() {
             .starts_with("reverted: the machine restarted")
     );
 }
+
+#[test]
+fn a_nic_without_link_is_warned_of_before_what_the_probe_saw() {
+    let (root, paths) = machine();
+    let host = Recorder::new(root.path(), Ok(vec!["br-mgmt up".to_owned()]));
+    let net = Network::new(paths, &host);
+    let mut unplugged = nics();
+    unplugged[1].carrier = Some(false);
+    let (_, seen) = net
+        .apply(&settings("10.20.0.21/24"), &unplugged, 90)
+        .unwrap();
+    assert_eq!(
+        seen,
+        [
+            "warning: `eth1` has no link: check its cable and switch port",
+            "br-mgmt up"
+        ]
+    );
+}

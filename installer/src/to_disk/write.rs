@@ -19,8 +19,11 @@ use stackbox_image::layout::{self, ESP_MIB, ESP_START, Ids, ROOT_START, SECTOR};
 pub const SCRATCH: &str = "/run/stackbox-install-os";
 /// Bytes erased at each end of the disk: the MBR, the GPT and its backup, and what old boot code follows.
 const ERASE_BYTES: u64 = 2 << 20;
-/// The wizard's state files that stay behind: first boot runs again on the installed disk.
-const STATE_LEFT_BEHIND: &[&str] = &["firstboot.done"];
+/// The wizard's state that stays behind: first boot runs again on the installed disk; a network applied
+/// on the live system (its bookkeeping `network/` and a confirmation code) lives in the live system's
+/// /etc, which does not go to the disk, so the installed system starts from the image's network and
+/// applies the stored one itself.
+const STATE_LEFT_BEHIND: &[&str] = &["firstboot.done", "network", "network-confirm"];
 /// The record of the install, in the installed system's state directory.
 pub const INSTALLED_RECORD: &str = "installed.json";
 
@@ -152,7 +155,12 @@ pub fn customise(tree: &Path, c: &Customisation<'_>) -> anyhow::Result<()> {
             .run()
             .context("copying the wizard's state")?;
         for left in STATE_LEFT_BEHIND {
-            let _ = std::fs::remove_file(state.join(left));
+            let path = state.join(left);
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
         }
     }
     write_atomic(&state.join(INSTALLED_RECORD), c.record.as_bytes(), 0o644)
@@ -341,6 +349,9 @@ mod tests {
         std::fs::create_dir_all(state.join("tls")).unwrap();
         write_atomic(&state.join("tls/wizard.key"), b"key", 0o600).unwrap();
         std::fs::write(state.join("firstboot.done"), "done").unwrap();
+        std::fs::create_dir_all(state.join("network/previous")).unwrap();
+        std::fs::write(state.join("network/applied.json"), "{}").unwrap();
+        std::fs::write(state.join("network-confirm"), "digest").unwrap();
         let ids = Ids::from_seed("t");
         customise(
             &tree,
@@ -360,6 +371,11 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert!(!carried.join("firstboot.done").exists());
+        assert!(
+            !carried.join("network").exists(),
+            "the live network's bookkeeping stays"
+        );
+        assert!(!carried.join("network-confirm").exists());
         assert!(carried.join(INSTALLED_RECORD).exists());
         let answers = tree.join("etc/stackbox/answers.toml");
         let mode = std::fs::metadata(&answers).unwrap().permissions().mode();

@@ -315,7 +315,8 @@ impl<'a, H: Host> Network<'a, H> {
     }
 
     /// Applies `settings` with a revert armed for `within` seconds; returns the pending change and what the
-    /// probe saw. On a failed probe the previous network is back before this returns.
+    /// probe saw, after the check's warnings (a NIC without link). On a failed probe the previous network
+    /// is back before this returns.
     pub fn apply(
         &self,
         settings: &NetworkSettings,
@@ -323,11 +324,14 @@ impl<'a, H: Host> Network<'a, H> {
         within: u64,
     ) -> Result<(Pending, Vec<String>), ApplyError> {
         let _lock = self.lock()?;
-        if let Err(errors) = check_host(settings, nics) {
-            let e = ApplyError::Refused(errors);
-            self.record("refused", &e.to_string())?;
-            return Err(e);
-        }
+        let warnings = match check_host(settings, nics) {
+            Ok(warnings) => warnings,
+            Err(errors) => {
+                let e = ApplyError::Refused(errors);
+                self.record("refused", &e.to_string())?;
+                return Err(e);
+            }
+        };
         if let Some(p) = self.pending()? {
             return Err(ApplyError::AlreadyPending {
                 applied_at: p.applied_at,
@@ -363,7 +367,10 @@ impl<'a, H: Host> Network<'a, H> {
             .collect();
         let switched = self.switch(&before, &after, render_chrony_sources(&settings.ntp));
         match switched.and_then(|()| self.host.probe(settings).map_err(ApplyError::ProbeFailed)) {
-            Ok(seen) => Ok((pending, seen)),
+            Ok(seen) => {
+                let warned = warnings.iter().map(|w| format!("warning: {w}"));
+                Ok((pending, warned.chain(seen).collect()))
+            }
             Err(e) => {
                 drop(_lock);
                 self.revert(&format!("the apply failed: {e}"))?;
