@@ -131,7 +131,7 @@ pub fn run(args: NetworkArgs) -> ExitCode {
     })
 }
 
-fn apply(network: &Network<'_, SystemHost>, a: &ApplyArgs) -> Result<ExitCode, ApplyError> {
+fn apply(network: &Network<'_>, a: &ApplyArgs) -> Result<ExitCode, ApplyError> {
     let settings = match read_settings(&a.config) {
         Ok(s) => s,
         Err(e) => {
@@ -157,7 +157,11 @@ pub fn read_settings(path: &Path) -> Result<NetworkSettings, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let name = path.display().to_string();
     if name.ends_with(".json") {
-        serde_json::from_str(&text).map_err(|e| format!("{name}: {e}"))
+        let mut json = serde_json::Deserializer::from_str(&text);
+        serde_path_to_error::deserialize(&mut json).map_err(|e| {
+            let key = e.path().to_string();
+            format!("{name}: {key}: {}", e.into_inner())
+        })
     } else {
         stackbox_common::toml_file::parse(&name, &text).map_err(|e| e.to_string())
     }

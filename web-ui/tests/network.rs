@@ -12,6 +12,26 @@ use actix_web::test;
 use common::*;
 use stackbox_web::app::app as wizard;
 
+/// `POST /network/apply` in session `s` with the CSRF token `csrf`.
+async fn apply<S, B>(app: &S, s: &str, csrf: &str) -> Resp
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    call(
+        app,
+        form(
+            with_session(req("POST", "/network/apply"), s),
+            &[("csrf", csrf)],
+        ),
+    )
+    .await
+}
+
 /// The token in the applied page's confirmation link.
 fn token_in(body: &str) -> String {
     let start =
@@ -29,14 +49,7 @@ async fn apply_then_confirm_with_the_one_time_link_from_the_new_address() {
     let (s, csrf) = admin(&app, &token(dir.path())).await;
 
     // Nothing to apply before the settings are saved.
-    let r = call(
-        &app,
-        form(
-            with_session(req("POST", "/network/apply"), &s),
-            &[("csrf", &csrf)],
-        ),
-    )
-    .await;
+    let r = apply(&app, &s, &csrf).await;
     assert_eq!(r.status, 409, "{}", r.body);
     assert!(r.body.contains("save the network settings first"));
 
@@ -50,25 +63,11 @@ async fn apply_then_confirm_with_the_one_time_link_from_the_new_address() {
     .await;
     assert_eq!(r.status, 303);
     // Apply needs the session's CSRF token.
-    let r = call(
-        &app,
-        form(
-            with_session(req("POST", "/network/apply"), &s),
-            &[("csrf", "forged")],
-        ),
-    )
-    .await;
+    let r = apply(&app, &s, "forged").await;
     assert_eq!(r.status, 403);
     assert!(!dir.path().join("plan/etc/systemd/network").exists());
 
-    let r = call(
-        &app,
-        form(
-            with_session(req("POST", "/network/apply"), &s),
-            &[("csrf", &csrf)],
-        ),
-    )
-    .await;
+    let r = apply(&app, &s, &csrf).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let token = token_in(&r.body);
     assert_eq!(token.len(), 32);
@@ -92,14 +91,7 @@ async fn apply_then_confirm_with_the_one_time_link_from_the_new_address() {
     );
 
     // A second apply waits for the first.
-    let r = call(
-        &app,
-        form(
-            with_session(req("POST", "/network/apply"), &s),
-            &[("csrf", &csrf)],
-        ),
-    )
-    .await;
+    let r = apply(&app, &s, &csrf).await;
     assert_eq!(r.status, 409);
     assert!(r.body.contains("waits for confirmation"), "{}", r.body);
     let r = call(&app, with_session(req("GET", "/network"), &s)).await;
@@ -186,14 +178,7 @@ async fn a_member_of_a_running_cluster_keeps_its_address() {
     .await;
     assert_eq!(r.status, 303, "{}", r.body);
     // The fixture machine holds no address: any static address would move the member.
-    let r = call(
-        &app,
-        form(
-            with_session(req("POST", "/network/apply"), &s),
-            &[("csrf", &csrf)],
-        ),
-    )
-    .await;
+    let r = apply(&app, &s, &csrf).await;
     assert_eq!(r.status, 409, "{}", r.body);
     assert!(r.body.contains("member of a running cluster"), "{}", r.body);
     assert!(

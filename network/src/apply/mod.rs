@@ -262,14 +262,14 @@ fn matched_links<'a>(sets: impl IntoIterator<Item = &'a BTreeMap<String, String>
 }
 
 /// The bookkeeping and the lock that serialises apply, confirm and revert.
-pub struct Network<'a, H: Host> {
+pub struct Network<'a> {
     paths: Paths,
-    host: &'a H,
+    host: &'a dyn Host,
 }
 
-impl<'a, H: Host> Network<'a, H> {
+impl<'a> Network<'a> {
     /// The network of the machine behind `host`, its files at `paths`.
-    pub fn new(paths: Paths, host: &'a H) -> Self {
+    pub fn new(paths: Paths, host: &'a dyn Host) -> Self {
         Network { paths, host }
     }
 

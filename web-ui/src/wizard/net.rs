@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use stackbox_common::secret::random_string;
 use stackbox_network::apply::system::SystemHost;
-use stackbox_network::apply::{ApplyError, Host, Network, Paths, Pending, Status};
+use stackbox_network::apply::{ApplyError, Host, Network, Paths, Status};
 use stackbox_network::{Addressing, NetworkSettings, NicFact};
 
 /// The seconds an operator has to confirm from the browser.
@@ -88,7 +88,7 @@ impl NetworkStep {
         self.state_dir.join("network-confirm")
     }
 
-    fn with<T>(&self, work: impl FnOnce(&dyn NetworkOps) -> T) -> T {
+    fn with<T>(&self, work: impl FnOnce(&Network<'_>) -> T) -> T {
         with_network(&self.state_dir, self.plan_only, work)
     }
 
@@ -196,11 +196,7 @@ impl NetworkStep {
 }
 
 /// Runs `work` on the machine's network, or on `STATE/plan/` with nothing applied.
-fn with_network<T>(
-    state_dir: &Path,
-    plan_only: bool,
-    work: impl FnOnce(&dyn NetworkOps) -> T,
-) -> T {
+fn with_network<T>(state_dir: &Path, plan_only: bool, work: impl FnOnce(&Network<'_>) -> T) -> T {
     if plan_only {
         let net = Network::new(Paths::under(&state_dir.join("plan")), &PlanHost);
         work(&net)
@@ -212,35 +208,6 @@ fn with_network<T>(
         };
         let net = Network::new(Paths::system(), &host);
         work(&net)
-    }
-}
-
-/// The operations the step needs, whichever host is behind them.
-trait NetworkOps {
-    fn apply(
-        &self,
-        settings: &NetworkSettings,
-        nics: &[NicFact],
-        within: u64,
-    ) -> Result<(Pending, Vec<String>), ApplyError>;
-    fn confirm(&self) -> Result<NetworkSettings, ApplyError>;
-    fn status(&self) -> Result<Status, ApplyError>;
-}
-
-impl<H: Host> NetworkOps for Network<'_, H> {
-    fn apply(
-        &self,
-        settings: &NetworkSettings,
-        nics: &[NicFact],
-        within: u64,
-    ) -> Result<(Pending, Vec<String>), ApplyError> {
-        Network::apply(self, settings, nics, within)
-    }
-    fn confirm(&self) -> Result<NetworkSettings, ApplyError> {
-        Network::confirm(self)
-    }
-    fn status(&self) -> Result<Status, ApplyError> {
-        Network::status(self)
     }
 }
 
