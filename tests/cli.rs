@@ -560,7 +560,7 @@ fn fake_member(
                 App::new()
                     .route(
                         "/api/v1/cluster/precheck",
-                        web::get().to(move || {
+                        web::post().to(move || {
                             let doc = facts.lock().unwrap().clone();
                             async move { HttpResponse::Ok().json(doc) }
                         }),

@@ -165,6 +165,9 @@ pub enum Verdict<T, E> {
     Refuse(E),
     /// The request is granted: the code is spent.
     Grant(T),
+    /// The request was made with this code and is granted without spending it (a node about to join is
+    /// let through the firewall for its pre-join checks; its join spends the code).
+    Admit(T),
 }
 
 /// Why [`CodeStore::attempt`] did not grant.
@@ -289,7 +292,8 @@ impl CodeStore {
     /// Judges one join request against the open code, under a lock that no other attempt or issue can
     /// interleave with: refuses without calling `judge` when no code is open, the code expired or it is
     /// locked; otherwise `judge` decides, given the code. [`Verdict::WrongCode`] counts a try (the
-    /// fifth locks the code), [`Verdict::Refuse`] changes nothing, [`Verdict::Grant`] spends the code.
+    /// fifth locks the code), [`Verdict::Refuse`] and [`Verdict::Admit`] change nothing, [`Verdict::Grant`]
+    /// spends the code.
     pub fn attempt<T, E>(
         &self,
         now: SystemTime,
@@ -325,6 +329,7 @@ impl CodeStore {
                 self.remove()?;
                 Ok(t)
             }
+            Verdict::Admit(t) => Ok(t),
         }
     }
 

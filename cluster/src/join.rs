@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use stackbox_common::pki;
 use stackbox_common::secret::Secret;
 
+use crate::admit::Admission;
 use crate::code::{AttemptError, CodeStore, JoinCode, MAX_TRIES, StoreError, Verdict};
 use crate::proof::{Context, Fingerprint, JoinKey, Mac, Nonce, RandomError};
 
@@ -249,6 +250,17 @@ impl std::fmt::Debug for Member {
     }
 }
 
+/// Refuses a request dated more than [`MAX_AGE`] before `now` or [`MAX_AHEAD`] after it.
+fn fresh(timestamp: u64, now: SystemTime) -> Result<(), JoinRefusal> {
+    let skew = seconds(now).saturating_sub(i64::try_from(timestamp).unwrap_or(i64::MAX));
+    let too_old = skew > i64::try_from(MAX_AGE.as_secs()).unwrap_or(i64::MAX);
+    let too_new = skew.saturating_neg() > i64::try_from(MAX_AHEAD.as_secs()).unwrap_or(i64::MAX);
+    if too_old || too_new {
+        return Err(JoinRefusal::Stale { skew_secs: skew });
+    }
+    Ok(())
+}
+
 fn seconds(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
@@ -305,14 +317,7 @@ impl Member {
     /// MAC counts a try; a request made with the code but for another image version or with an unusable
     /// CSR is refused and changes nothing; a granted one spends the code and gets a node certificate.
     pub fn accept(&self, request: &JoinRequest, now: SystemTime) -> Result<JoinGrant, JoinRefusal> {
-        let skew =
-            seconds(now).saturating_sub(i64::try_from(request.timestamp).unwrap_or(i64::MAX));
-        let too_old = skew > i64::try_from(MAX_AGE.as_secs()).unwrap_or(i64::MAX);
-        let too_new =
-            skew.saturating_neg() > i64::try_from(MAX_AHEAD.as_secs()).unwrap_or(i64::MAX);
-        if too_old || too_new {
-            return Err(JoinRefusal::Stale { skew_secs: skew });
-        }
+        fresh(request.timestamp, now)?;
         let granted = self.codes.attempt(now, |code| {
             let key = JoinKey::derive(code, &self.fingerprint);
             if !request.verify(&key) {
@@ -355,6 +360,39 @@ impl Member {
             return Err(refusal);
         }
         self.accept(request, now)
+    }
+
+    /// Judges a node's proof that it holds the code, from `peer` at `now`, before its pre-join checks: as
+    /// a join request is judged (the address it names must be `peer`'s, the time fresh, a wrong MAC counts
+    /// a try), but a good one does not spend the code. The caller then lets `peer` through the firewall
+    /// ([`crate::admit::open_firewall`]).
+    pub fn admit_from(
+        &self,
+        admission: &Admission,
+        peer: IpAddr,
+        now: SystemTime,
+    ) -> Result<(), JoinRefusal> {
+        let peer = peer.to_canonical();
+        if admission.address.to_canonical() != peer {
+            return Err(JoinRefusal::AddressMismatch {
+                claimed: admission.address,
+                peer,
+            });
+        }
+        fresh(admission.timestamp, now)?;
+        self.codes
+            .attempt(now, |code| {
+                if admission.verify(&JoinKey::derive(code, &self.fingerprint)) {
+                    Verdict::Admit(())
+                } else {
+                    Verdict::WrongCode
+                }
+            })
+            .map_err(|e| {
+                let refusal = JoinRefusal::from(e);
+                tracing::warn!(%peer, reason = refusal.reason(), "refused a node about to join");
+                refusal
+            })
     }
 
     /// The checks after the code: version, name, CSR; then the certificate and the answer.

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::SystemTime;
 
+use crate::admit::Admission;
 use crate::code::JoinCode;
 use crate::node::{self, JoinError, JoiningNode, Target};
 use crate::precheck::{self, CheckId, Finding, Named, PrecheckError};
@@ -50,7 +51,16 @@ pub fn join_checked(
     now: SystemTime,
 ) -> Result<Joined, CheckedJoinError> {
     node::not_joined(node).map_err(CheckedJoinError::NotReady)?;
-    let (fetched, outcome) = precheck::run(target.addr, target.fingerprint, &node.name, skip)?;
+    let admission = |local| {
+        Admission::new(
+            node.address.unwrap_or(local),
+            code,
+            &target.fingerprint,
+            now,
+        )
+    };
+    let (fetched, outcome) =
+        precheck::run(target.addr, target.fingerprint, &node.name, skip, admission)?;
     if !outcome.passed() {
         let member = Named {
             node: &fetched.facts.node,

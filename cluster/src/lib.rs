@@ -7,8 +7,10 @@
 //! joiner's side of the wire is here: one HTTPS request with the member's certificate pinned
 //! ([`client`]) and the joining node's run, which stores its credentials whole or not at all ([`node`]).
 //! Before it, the joiner checks the member pairwise (image version, clock, names, ports, MTU) from the
-//! few facts the member tells anyone ([`precheck`]).
+//! few facts the member tells a node that proved it holds the code, which it lets through its firewall
+//! for them ([`precheck`], [`admit`]).
 
+pub mod admit;
 pub mod agent;
 pub mod agent_client;
 pub mod cli;

@@ -182,8 +182,18 @@ pub fn not_joined(node: &JoiningNode) -> Result<PathBuf, JoinError> {
 
 /// A refusal from a problem document (`type` ends with the reason), or an unreadable answer.
 fn refusal(status: u16, body: &[u8]) -> JoinError {
-    match serde_json::from_slice::<Problem>(body) {
-        Ok(problem) => JoinError::Refused(Refusal {
+    match Refusal::read(status, body) {
+        Some(refusal) => JoinError::Refused(refusal),
+        None => JoinError::Unreadable(status),
+    }
+}
+
+impl Refusal {
+    /// The member's refusal in a problem document (`type` ends with the reason); `None` when `body` is
+    /// not one.
+    pub fn read(status: u16, body: &[u8]) -> Option<Refusal> {
+        let problem = serde_json::from_slice::<Problem>(body).ok()?;
+        Some(Refusal {
             status,
             reason: problem
                 .kind
@@ -192,8 +202,7 @@ fn refusal(status: u16, body: &[u8]) -> JoinError {
                 .unwrap_or_default()
                 .to_owned(),
             detail: problem.detail,
-        }),
-        Err(_) => JoinError::Unreadable(status),
+        })
     }
 }
 

@@ -1,6 +1,8 @@
 //! Pairwise checks before a join: the joiner asks a member for a few facts
-//! (`GET /api/v1/cluster/precheck`, no session, the member's certificate pinned: [`MemberFacts`]) and
-//! judges them against itself before it sends any join request. Each failing check is a [`Finding`]
+//! (`POST /api/v1/cluster/precheck`, no session, the member's certificate pinned: [`MemberFacts`]) and
+//! judges them against itself before it sends any join request. The request carries the proof that the
+//! joiner holds the join code ([`crate::admit::Admission`]): the member lets the joiner's address through
+//! its firewall to the cluster ports before it answers, so that the port checks see what a member would. Each failing check is a [`Finding`]
 //! with a stable [`CheckId`] and a plain-words message naming the member; all of them are listed, and
 //! any one refuses the join (`stackboxd cluster join` exits 1 and writes nothing).
 //!
@@ -34,9 +36,11 @@ use stackbox_common::cmd::{CmdError, Command};
 use stackbox_installer::flavor::openstack::endpoints::ports as api;
 use stackbox_machine::system::Root;
 
+use crate::admit::Admission;
 use crate::client::{self, ClientError};
 use crate::join::image_version;
-use crate::proof::Fingerprint;
+use crate::node::Refusal;
+use crate::proof::{Fingerprint, RandomError};
 
 /// The member's route.
 pub const PRECHECK_PATH: &str = "/api/v1/cluster/precheck";
@@ -600,6 +604,12 @@ pub enum PrecheckError {
     /// The member could not be reached, or is not the one pinned.
     #[error("asking the member for its pre-join facts")]
     Client(#[from] ClientError),
+    /// The admission could not be made (no randomness).
+    #[error("making the proof of the join code")]
+    Admission(#[source] RandomError),
+    /// The member refused the proof of the code (wrong, expired or locked code, another address).
+    #[error("the member refused the join ({}): {}", .0.reason, .0.detail)]
+    Refused(Refusal),
     /// The answer is not the member's facts.
     #[error(
         "the member's answer to {PRECHECK_PATH} (HTTP {0}) is not its pre-join facts: does it run this node's image version?"
@@ -607,11 +617,30 @@ pub enum PrecheckError {
     Unreadable(u16),
 }
 
-/// Asks the member at `addr` (its certificate pinned to `pin`) for its facts.
-pub fn fetch(addr: SocketAddr, pin: Fingerprint) -> Result<Fetched, PrecheckError> {
-    let answer = client::get_json(addr, pin, PRECHECK_PATH)?;
+/// Asks the member at `addr` (its certificate pinned to `pin`) for its facts, with the proof of the
+/// join code that `admission` makes for the address this node connects from; the member lets that
+/// address through its firewall before it answers.
+pub fn fetch(
+    addr: SocketAddr,
+    pin: Fingerprint,
+    admission: impl FnOnce(IpAddr) -> Result<Admission, RandomError>,
+) -> Result<Fetched, PrecheckError> {
+    let answer = client::post_json(addr, pin, PRECHECK_PATH, |local| {
+        let admission = admission(local)?;
+        Ok::<_, RandomError>(serde_json::to_vec(&admission).unwrap_or_default())
+    })
+    .map_err(|e| match e {
+        ClientError::Body(inner) => match inner.downcast::<RandomError>() {
+            Ok(e) => PrecheckError::Admission(*e),
+            Err(other) => PrecheckError::Client(ClientError::Body(other)),
+        },
+        other => PrecheckError::Client(other),
+    })?;
     if answer.status != 200 {
-        return Err(PrecheckError::Unreadable(answer.status));
+        return Err(match Refusal::read(answer.status, &answer.body) {
+            Some(refusal) => PrecheckError::Refused(refusal),
+            None => PrecheckError::Unreadable(answer.status),
+        });
     }
     let facts = serde_json::from_slice(&answer.body)
         .map_err(|_| PrecheckError::Unreadable(answer.status))?;
@@ -622,14 +651,16 @@ pub fn fetch(addr: SocketAddr, pin: Fingerprint) -> Result<Fetched, PrecheckErro
     })
 }
 
-/// Fetches the member's facts and runs the checks not in `skip` on this machine.
+/// Fetches the member's facts (with `admission`, as [`fetch`]) and runs the checks not in `skip` on this
+/// machine.
 pub fn run(
     addr: SocketAddr,
     pin: Fingerprint,
     own: &str,
     skip: &[CheckId],
+    admission: impl FnOnce(IpAddr) -> Result<Admission, RandomError>,
 ) -> Result<(Fetched, Outcome), PrecheckError> {
-    let fetched = fetch(addr, pin)?;
+    let fetched = fetch(addr, pin, admission)?;
     let outcome = check_member(&fetched, addr.ip(), own, skip, &LiveProbe);
     Ok((fetched, outcome))
 }

@@ -26,6 +26,8 @@ pub enum Context {
     Request,
     /// A member's answer to a request.
     Answer,
+    /// A node about to join asks to be let through the member's firewall for the pre-join checks.
+    Admission,
 }
 
 impl Context {
@@ -33,6 +35,7 @@ impl Context {
         match self {
             Context::Request => b"stackbox join request v1",
             Context::Answer => b"stackbox join answer v1",
+            Context::Admission => b"stackbox join admission v1",
         }
     }
 }

@@ -10,7 +10,8 @@ mod raw;
 
 pub use error::ProfileError;
 pub use model::{
-    Catalog, Flavor, Port, Profile, Protocol, Requirements, Resource, Role, Verdict, Verdicts,
+    Catalog, Flavor, Port, Profile, Protocol, Reach, Requirements, Resource, Role, Verdict,
+    Verdicts,
 };
 
 /// The roles file, embedded.

@@ -55,6 +55,29 @@ pub enum Flavor {
     Cloudstack,
 }
 
+/// Who may reach a port a role opens: the node's firewall accepts its packets only from these sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reach {
+    /// Anyone on the networks the operator allows: the public APIs and the console proxy.
+    Anyone,
+    /// The cluster's members only (their management addresses and the API address): replication,
+    /// clustering, the message bus, the backends behind haproxy.
+    Members,
+    /// The members' data-plane addresses only: tenant traffic (VXLAN).
+    DataPlane,
+}
+
+impl std::fmt::Display for Reach {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reach::Anyone => "anyone",
+            Reach::Members => "members",
+            Reach::DataPlane => "data-plane",
+        })
+    }
+}
+
 /// A port a role opens, with what it is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Port {
@@ -64,6 +87,8 @@ pub struct Port {
     pub protocol: Protocol,
     /// What listens there.
     pub purpose: String,
+    /// Who may reach it.
+    pub from: Reach,
     /// The flavor that opens it; `None` when every flavor does (the database, the message bus).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flavor: Option<Flavor>,

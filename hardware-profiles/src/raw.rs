@@ -9,7 +9,7 @@ use serde::Deserialize;
 use stackbox_common::toml_file;
 
 use crate::ProfileError;
-use crate::model::{Flavor, Port, Profile, Protocol, Resource, Role, Verdict, Verdicts};
+use crate::model::{Flavor, Port, Profile, Protocol, Reach, Resource, Role, Verdict, Verdicts};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,6 +45,7 @@ struct RawPort {
     port: i64,
     protocol: Protocol,
     purpose: String,
+    from: Reach,
     #[serde(default)]
     flavor: Option<Flavor>,
 }
@@ -80,6 +81,20 @@ impl<'de> Deserialize<'de> for Flavor {
             other => Err(serde::de::Error::invalid_value(
                 serde::de::Unexpected::Str(other),
                 &"`openstack` or `cloudstack` (leave it out for a port every flavor opens)",
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Reach {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "anyone" => Ok(Reach::Anyone),
+            "members" => Ok(Reach::Members),
+            "data-plane" => Ok(Reach::DataPlane),
+            other => Err(serde::de::Error::invalid_value(
+                serde::de::Unexpected::Str(other),
+                &"`anyone`, `members` or `data-plane`",
             )),
         }
     }
@@ -334,6 +349,7 @@ fn parse_ports(file: &str, name: &str, raw: Vec<RawPort>) -> Result<Vec<Port>, P
             port,
             protocol: p.protocol,
             purpose: p.purpose,
+            from: p.from,
             flavor: p.flavor,
         });
     }

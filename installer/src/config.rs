@@ -79,6 +79,10 @@ pub struct Networks {
     /// VXLAN network identifiers for tenant networks.
     #[serde(default)]
     pub vxlan: VniRange,
+    /// The networks allowed to reach the public API ports and the console proxy (every node's firewall
+    /// accepts them from these and from the members); empty: from anywhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<IpNet>,
 }
 
 /// One node of the cluster.

@@ -176,6 +176,29 @@ impl ClusterConfig {
         for e in net.vxlan.check() {
             v.error(format!("networks.vxlan.{}", e.field()), e.to_string());
         }
+        Self::validate_clients(&net.clients, v);
+    }
+
+    /// The client networks of the public ports: real networks, each once.
+    fn validate_clients(clients: &[IpNet], v: &mut Validation) {
+        for (i, cidr) in clients.iter().enumerate() {
+            let field = format!("networks.clients[{i}]");
+            if let Some(kind) = special_network(cidr) {
+                v.error(&field, format!("{cidr} is a {kind} network"));
+            }
+            if !is_subnet(cidr) {
+                v.error(
+                    &field,
+                    format!(
+                        "`{cidr}` has host bits set; did you mean `{}`?",
+                        cidr.trunc()
+                    ),
+                );
+            }
+            if clients[..i].contains(cidr) {
+                v.error(&field, format!("{cidr} is listed twice"));
+            }
+        }
     }
 
     /// The provider network: its own rules, then how it sits beside the management and data networks.

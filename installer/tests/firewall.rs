@@ -113,3 +113,162 @@ fn every_nodes_drop_in_passes_nft_and_its_check_sees_it_loaded() {
         assert!(listed.contains("tcp dport"), "{node}:\n{listed}");
     }
 }
+
+/// `ip netns exec NS ARGS...`.
+fn in_ns(ns: &str, args: &[&str]) -> Command {
+    Command::new("ip").args(["netns", "exec", ns]).args(args)
+}
+
+/// Two namespaces joined by a veth pair, deleted on drop.
+struct Link {
+    node: String,
+    peer: String,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        for ns in [&self.node, &self.peer] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).run();
+        }
+    }
+}
+
+/// What a connection from `source` (an address of the peer namespace) to `port` on 10.20.0.11 meets:
+/// `true` when the node answers (a listener accepts), `false` when the packet is dropped (the connection
+/// times out).
+fn reaches(link: &Link, source: &str, port: u16) -> bool {
+    let out = in_ns(
+        &link.peer,
+        &[
+            "python3",
+            "-c",
+            "import socket, sys\n\
+             s = socket.socket()\n\
+             s.bind((sys.argv[1], 0))\n\
+             s.settimeout(1.5)\n\
+             try:\n    s.connect(('10.20.0.11', int(sys.argv[2])))\n    print('open')\n\
+             except socket.timeout:\n    print('dropped')\n",
+            source,
+            &port.to_string(),
+        ],
+    )
+    .run()
+    .unwrap_or_else(|e| panic!("connecting from {source} to port {port}: {e}"))
+    .stdout;
+    match out.trim() {
+        "open" => true,
+        "dropped" => false,
+        other => panic!("from {source} to {port}: {other}"),
+    }
+}
+
+/// The three-node example's node1 behind its real ruleset (the image's base with its drop-in) in a network
+/// namespace; a second namespace on the same link holds a member's address (node2's), an address of the
+/// operator's client network (10.20.0.0/24) that is no member, and an address outside every allowed
+/// network. Listeners on a public port (keystone, 5000) and a members-only one (MariaDB, 3306) tell which
+/// connections the firewall lets through; then the stranger in the client network is added to the
+/// joiners' set, as a member does for a node about to join, and reaches MariaDB.
+#[test]
+fn members_reach_the_cluster_ports_clients_only_the_public_ones_strangers_neither() {
+    require_nft();
+    let (_, dropin, _, _) = dropins()
+        .into_iter()
+        .find(|(node, d, _, _)| node == "node1" && d.content.contains("198.51.100.0/24"))
+        .expect("the three-node example's node1 with client networks");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("nftables.d");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("50-stackbox-roles.nft"), &dropin.content).unwrap();
+    let base = tmp.path().join("nftables.conf");
+    std::fs::write(&base, moved(&render_nftables(), &dir)).unwrap();
+
+    let pid = std::process::id();
+    let link = Link {
+        node: format!("fw-node-{pid}"),
+        peer: format!("fw-peer-{pid}"),
+    };
+    for ns in [&link.node, &link.peer] {
+        Command::new("ip").args(["netns", "add", ns]).run().unwrap();
+        in_ns(ns, &["ip", "link", "set", "lo", "up"]).run().unwrap();
+    }
+    Command::new("ip")
+        .args([
+            "-n", &link.node, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0",
+            "netns",
+        ])
+        .arg(&link.peer)
+        .run()
+        .unwrap();
+    for (ns, addresses) in [
+        (&link.node, &["10.20.0.11/24", "192.0.2.1/24"][..]),
+        (
+            &link.peer,
+            &["10.20.0.12/24", "10.20.0.99/24", "192.0.2.50/24"][..],
+        ),
+    ] {
+        for a in addresses {
+            in_ns(ns, &["ip", "addr", "add", a, "dev", "eth0", "nodad"])
+                .run()
+                .unwrap();
+        }
+        in_ns(ns, &["ip", "link", "set", "eth0", "up"])
+            .run()
+            .unwrap();
+    }
+    in_ns(&link.node, &["nft", "-f"]).arg(&base).run().unwrap();
+    let mut listener = std::process::Command::new("ip")
+        .args(["netns", "exec", &link.node, "python3", "-c"])
+        .arg(
+            "import socket, threading, time\n\
+             def serve(port):\n    s = socket.create_server(('0.0.0.0', port))\n    while True:\n        s.accept()[0].close()\n\
+             for p in (5000, 3306):\n    threading.Thread(target=serve, args=(p,), daemon=True).start()\n\
+             time.sleep(60)\n",
+        )
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+
+    let seen: Vec<(&str, u16, bool)> = [
+        ("10.20.0.12", 5000),
+        ("10.20.0.12", 3306),
+        ("10.20.0.99", 5000),
+        ("10.20.0.99", 3306),
+        ("192.0.2.50", 5000),
+        ("192.0.2.50", 3306),
+    ]
+    .into_iter()
+    .map(|(source, port)| (source, port, reaches(&link, source, port)))
+    .collect();
+    // A node about to join, once a member added its address to the joiners' set (what the member does
+    // when it proved the join code), reaches the members-only port too.
+    in_ns(
+        &link.node,
+        &[
+            "nft",
+            "add",
+            "element",
+            "inet",
+            "stackbox",
+            "joiners4",
+            "{ 10.20.0.99 timeout 10m }",
+        ],
+    )
+    .run()
+    .unwrap();
+    let joiner = reaches(&link, "10.20.0.99", 3306);
+    let _ = listener.kill();
+    let _ = listener.wait();
+    assert!(joiner, "a joiner in the set does not reach 3306");
+    assert_eq!(
+        seen,
+        vec![
+            ("10.20.0.12", 5000, true),
+            ("10.20.0.12", 3306, true),
+            ("10.20.0.99", 5000, true),
+            ("10.20.0.99", 3306, false),
+            ("192.0.2.50", 5000, false),
+            ("192.0.2.50", 3306, false),
+        ],
+        "(source, port, reached)"
+    );
+}

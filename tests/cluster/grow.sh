@@ -230,6 +230,14 @@ for endpoint in 5000/v3 9292/ 8778/ 8774/v2.1 9696/; do
   check "three nodes: https://$api:$endpoint answers from the client namespace" \
     client_get "https://$api:$endpoint" "$work/root/etc/stackbox/ca.pem"
 done
+# The firewall with three members: node 3 (a member) reaches node 1's cluster ports too, which grew to let
+# it in (the database's and the bus's, the backends, memcached, noVNC, the VMs' consoles); the laptop
+# still reaches only node 2's public ports.
+inside ss -Htln > "$work/listening-node1.txt" 2>&1 || true
+scan member "${ns[node3]}" 10.20.0.11 "$work/listening-node1.txt" "$public,$members_only,4444,4568,5900-6923" \
+  "5000,3306,4567,5672,6080,11211,15000,25672"
+on node2 ss -Htln > "$work/listening-node2.txt" 2>&1 || true
+scan laptop-node2 "$cl" 10.20.0.12 "$work/listening-node2.txt" "$public" "5000,3306,4567,5672,15000,25672"
 smoke_on() { # smoke_on NODE ROOT LOG [HOST]: the smoke test from NODE (its root ROOT) with the wizard's openrc, its VM on HOST
   command install -m 0600 "$work/admin-openrc.sh" "$2/root/admin-openrc.sh"
   local run=(on "$1"); [ "$1" = node1 ] && run=(inside)

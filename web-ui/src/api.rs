@@ -3,8 +3,9 @@
 //! session cookie; every state-changing request carries the session's CSRF token in `X-CSRF-Token`,
 //! checked by the [`AdminJson`] and [`AdminAction`] extractors before a handler runs. Two routes have
 //! neither: `POST /cluster/join`, where another node asks to join (the join code's MAC authenticates
-//! it, and it must come from the address it names), and `GET /cluster/precheck`, the few facts a
-//! node checks before it asks (name, image version, clock, MTU, listening cluster ports). The handlers call
+//! it, and it must come from the address it names), and `POST /cluster/precheck`, where a node about to
+//! join proves the code the same way, is let through the firewall to the cluster ports for a while and
+//! gets the few facts it checks before it asks (name, image version, clock, MTU, listening cluster ports). The handlers call
 //! the wizard's flow ([`crate::wizard`]), as the pages do. Errors are RFC 9457 problem documents.
 
 use actix_web::http::header;
@@ -227,12 +228,26 @@ async fn cluster_join(
     Ok(HttpResponse::Ok().json(grant))
 }
 
-/// This member's facts for a node about to join ([`stackbox_cluster::precheck::MemberFacts`]): no
-/// session, as for the join itself; they reveal nothing else.
-async fn cluster_precheck(state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+/// A node about to join proves the join code: it is let through this node's firewall to the cluster
+/// ports for a while and gets this member's facts ([`stackbox_cluster::precheck::MemberFacts`]); a
+/// problem whose type is the refusal's reason otherwise. No session, as for the join itself: the MAC made
+/// with the code authenticates it, and it must come from the address it names.
+async fn cluster_precheck(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<stackbox_cluster::admit::Admission>,
+) -> Result<HttpResponse, WebError> {
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .ok_or(WebError::AddressNotAllowed)?;
     let st = state.clone();
-    let facts =
-        web::block(move || st.wizard.precheck_facts(std::time::SystemTime::now())).await??;
+    let admission = body.into_inner();
+    let facts = web::block(move || {
+        st.wizard
+            .admit(&admission, peer, std::time::SystemTime::now())
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(facts))
 }
 
@@ -612,7 +627,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .route(web::post().to(cluster_join)),
         )
-        .route("/cluster/precheck", web::get().to(cluster_precheck))
+        .service(
+            web::resource("/cluster/precheck")
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(JOIN_BODY_LIMIT)
+                        .error_handler(join_json_error),
+                )
+                .route(web::post().to(cluster_precheck)),
+        )
         .route("/cluster/members", web::get().to(cluster_members))
         .route(
             "/cluster/join-existing",
@@ -665,7 +688,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/cluster"),
     ("post", "/cluster"),
     ("post", "/cluster/join"),
-    ("get", "/cluster/precheck"),
+    ("post", "/cluster/precheck"),
     ("get", "/cluster/members"),
     ("post", "/cluster/code"),
     ("post", "/cluster/join-existing"),

@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use actix_web::test::init_service;
 use common::*;
+use stackbox_cluster::admit::Admission;
 use stackbox_cluster::client::ClientError;
 use stackbox_cluster::code::{CodeStatus, DEFAULT_VALIDITY, MAX_TRIES};
 use stackbox_cluster::node::{self, JoinError, JoiningNode, NODE_DIR, Target};
@@ -368,26 +369,80 @@ async fn the_route_needs_no_session_lists_members_to_the_admin_and_names_each_re
     assert_eq!(doc["members"][0]["address"], "127.0.0.1");
 }
 
+/// The body of a precheck request: an admission for `address` made with `code` at `at`.
+fn admission_body(member: &Fingerprint, code: &JoinCode, address: &str, at: SystemTime) -> String {
+    let admission = Admission::new(address.parse().unwrap(), code, member, at).unwrap();
+    serde_json::to_string(&admission).unwrap()
+}
+
 #[actix_web::test]
-async fn the_precheck_tells_anyone_the_members_facts_and_nothing_else() {
+async fn the_precheck_answers_a_node_that_proves_the_code_with_the_members_facts_and_nothing_else()
+{
     let dir = tempfile::tempdir().unwrap();
     let state = state(options(dir.path()));
     let app = init_service(wizard(state.clone())).await;
-    let facts = |body: &str| -> serde_json::Value { serde_json::from_str(body).unwrap() };
-    // Before the network step: the machine's name, no MTU.
-    let r = call(&app, req("GET", "/api/v1/cluster/precheck")).await;
-    assert_eq!(r.status, 200, "no session needed: {}", r.body);
-    let before = facts(&r.body);
-    assert_eq!(before["mtu"], serde_json::Value::Null);
-    assert_eq!(
-        before["node"].as_str(),
-        state.wizard.report().facts.hostname.as_deref()
-    );
+    let post = |body: String| {
+        req("POST", "/api/v1/cluster/precheck")
+            .insert_header(("Content-Type", "application/json"))
+            .set_payload(body)
+    };
+    let member = Fingerprint::parse(&state.fingerprint).unwrap();
+    let now = SystemTime::now();
+    let code = JoinCode::parse("ABCD-EFGH-JKMN").unwrap();
+    // Before the cluster exists there is nothing to join; then no code is open.
+    let r = call(&app, post(admission_body(&member, &code, "127.0.0.1", now))).await;
+    assert_eq!(r.status, 409, "{}", r.body);
     create_cluster(&state);
-    let now = stackbox_cluster::precheck::unix_ms(SystemTime::now());
-    let r = call(&app, req("GET", "/api/v1/cluster/precheck")).await;
+    let r = call(&app, post(admission_body(&member, &code, "127.0.0.1", now))).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("problems/no-code"), "{}", r.body);
+    let codes = CodeStore::new(dir.path());
+    let code = codes.issue(now, DEFAULT_VALIDITY).unwrap().code;
+    let old = now - Duration::from_secs(3600);
+    for (body, status, reason) in [
+        (
+            admission_body(&member, &code, "10.9.9.9", now),
+            403,
+            "address-mismatch",
+        ),
+        (
+            admission_body(&member, &code, "127.0.0.1", old),
+            400,
+            "stale-request",
+        ),
+        (
+            admission_body(
+                &Fingerprint::of_der(b"another member"),
+                &code,
+                "127.0.0.1",
+                now,
+            ),
+            403,
+            "wrong-code",
+        ),
+        ("{\"address\": 1}".to_owned(), 400, "bad-request"),
+        (
+            format!("{{\"pad\": \"{}\"}}", "x".repeat(20_000)),
+            413,
+            "payload-too-large",
+        ),
+    ] {
+        let r = call(&app, post(body)).await;
+        assert_eq!(r.status, status, "{reason}: {}", r.body);
+        assert!(r.body.contains(&format!("problems/{reason}")), "{}", r.body);
+    }
+    // The proof made for another member's certificate counted one try; the others none.
+    let tries = |codes: &CodeStore| match codes.status(SystemTime::now()).unwrap() {
+        CodeStatus::Open { tries_left, .. } => tries_left,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(tries(&codes), MAX_TRIES - 1);
+
+    let r = call(&app, post(admission_body(&member, &code, "127.0.0.1", now))).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let doc = facts(&r.body);
+    // A good proof does not spend the code: the join still needs it.
+    assert_eq!(tries(&codes), MAX_TRIES - 1);
+    let doc: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     let mut keys: Vec<&String> = doc.as_object().unwrap().keys().collect();
     keys.sort();
     assert_eq!(
@@ -398,20 +453,33 @@ async fn the_precheck_tells_anyone_the_members_facts_and_nothing_else() {
     assert_eq!(doc["node"], "node1");
     assert_eq!(doc["mtu"], 1500);
     assert_eq!(doc["image_version"], stackbox_cluster::image_version());
+    let ms = stackbox_cluster::precheck::unix_ms(now);
     assert!(
-        doc["clock_ms"].as_u64().unwrap().abs_diff(now) < 5_000,
+        doc["clock_ms"].as_u64().unwrap().abs_diff(ms) < 5_000,
         "{doc}"
     );
     // The fixture machine has no /proc/net/tcp: it listens on nothing.
     assert_eq!(doc["listening"], serde_json::json!([]));
+    // The facts are no longer told to anyone who asks.
+    let r = call(&app, req("GET", "/api/v1/cluster/precheck")).await;
+    assert_eq!(r.status, 405, "{}", r.body);
 }
 
 #[test]
 fn the_joiner_fetches_the_precheck_over_the_pinned_connection() {
     use stackbox_cluster::precheck::{self, PrecheckError};
     let member = MemberNode::start();
+    let code = member.issue();
+    let admit = |code: JoinCode, pin: Fingerprint| {
+        move |local| Admission::new(local, &code, &pin, SystemTime::now())
+    };
     let before = SystemTime::now();
-    let fetched = precheck::fetch(member.running.addr, member.fingerprint).unwrap();
+    let fetched = precheck::fetch(
+        member.running.addr,
+        member.fingerprint,
+        admit(code.clone(), member.fingerprint),
+    )
+    .unwrap();
     assert_eq!(fetched.facts.node, "node1");
     assert_eq!(fetched.facts.mtu, Some(1500));
     assert!(before <= fetched.sent && fetched.sent <= fetched.received);
@@ -421,9 +489,19 @@ fn the_joiner_fetches_the_precheck_over_the_pinned_connection() {
         precheck::unix_ms(fetched.received),
     );
     assert!(skew <= 1, "one clock on both sides: {skew} ms");
+    // A wrong code: the member's refusal, with its reason, and a try counted.
+    match precheck::fetch(
+        member.running.addr,
+        member.fingerprint,
+        admit(wrong_code(&code), member.fingerprint),
+    ) {
+        Err(PrecheckError::Refused(r)) => assert_eq!(r.reason, "wrong-code", "{r:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(member.tries_left(), MAX_TRIES - 1);
     // Another certificate than the pinned one: nothing is asked.
     let wrong = Fingerprint::of_der(b"another member's certificate");
-    match precheck::fetch(member.running.addr, wrong) {
+    match precheck::fetch(member.running.addr, wrong, admit(code, wrong)) {
         Err(PrecheckError::Client(ClientError::Pin { presented, .. })) => {
             assert_eq!(presented, member.fingerprint);
         }

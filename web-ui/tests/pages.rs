@@ -733,6 +733,7 @@ async fn roles_are_judged_as_chosen_and_settings_are_bounded() {
                 ("cpu_ratio", "65"),
                 ("ram_ratio", "NaN"),
                 ("disk_ratio", "<b>1</b>"),
+                ("api_clients", "10.9.0.1/16, the office"),
             ],
         ),
     )
@@ -751,6 +752,7 @@ async fn roles_are_judged_as_chosen_and_settings_are_bounded() {
                 ("cpu_ratio", "8"),
                 ("ram_ratio", "1.5"),
                 ("disk_ratio", "1"),
+                ("api_clients", "192.168.10.0/24, 10.9.0.0/16"),
             ],
         ),
     )
@@ -758,6 +760,11 @@ async fn roles_are_judged_as_chosen_and_settings_are_bounded() {
     assert_eq!((r.status, r.location.as_deref()), (303, Some("/settings")));
     let r = call(&app, with_session(req("GET", "/settings"), &s)).await;
     golden("settings-saved.html", &r.body);
+    assert!(
+        r.body.contains("value=\"192.168.10.0/24, 10.9.0.0/16\""),
+        "{}",
+        r.body
+    );
     let r = call(&app, req("GET", "/api/v1/status")).await;
     assert!(r.body.contains("\"phase\":\"review\""), "{}", r.body);
 }

@@ -108,6 +108,7 @@ pub fn cluster_config(
                 first: net.vxlan_min,
                 last: net.vxlan_max,
             },
+            clients: answers.settings.api_clients.clone(),
         },
         nodes: vec![Node {
             name: node_name(&net.hostname),
@@ -211,6 +212,7 @@ mod tests {
                     ram: 1.5,
                     disk: 1.0,
                 },
+                api_clients: vec!["192.168.7.0/24".parse().unwrap()],
             },
         }
     }
@@ -237,6 +239,8 @@ mod tests {
         assert_eq!(c.nodes[0].address.to_string(), "10.20.0.11");
         assert_eq!(c.networks.management_cidr.to_string(), "10.20.0.0/24");
         assert_eq!(c.nodes[0].data_address.unwrap().to_string(), "10.30.0.11");
+        // The settings' client networks reach every node's firewall.
+        assert_eq!(c.networks.clients, ["192.168.7.0/24".parse().unwrap()]);
         assert_eq!(c.networks.data_cidr.unwrap().to_string(), "10.30.0.0/24");
         assert_eq!(c.overcommit.cpu, 8.0);
         let toml = c.to_toml_file(WRITTEN_BY).unwrap();

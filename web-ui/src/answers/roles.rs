@@ -3,6 +3,9 @@
 //! map onto the installer's cluster configuration (`Node::roles`, `Flavor`, `Overcommit`, with the
 //! installer's bounds) once the wizard drives it.
 
+use std::net::IpAddr;
+
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use stackbox_firstboot::check::{self, Report, Status};
 use stackbox_hardware_profiles::{Catalog, Profile};
@@ -120,6 +123,9 @@ pub struct SettingsForm {
     pub ram_ratio: String,
     /// Virtual disk per physical disk.
     pub disk_ratio: String,
+    /// The networks allowed to reach the public APIs and the console proxy, separated by commas or
+    /// spaces; empty: any address.
+    pub api_clients: String,
 }
 
 impl SettingsForm {
@@ -130,6 +136,7 @@ impl SettingsForm {
             cpu_ratio: "4.0".to_owned(),
             ram_ratio: "1.0".to_owned(),
             disk_ratio: "1.0".to_owned(),
+            api_clients: String::new(),
         }
     }
 
@@ -140,6 +147,12 @@ impl SettingsForm {
             cpu_ratio: format!("{:?}", s.overcommit.cpu),
             ram_ratio: format!("{:?}", s.overcommit.ram),
             disk_ratio: format!("{:?}", s.overcommit.disk),
+            api_clients: s
+                .api_clients
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         }
     }
 }
@@ -162,6 +175,10 @@ pub struct Settings {
     pub flavor: String,
     /// The overcommit ratios.
     pub overcommit: Overcommit,
+    /// The networks allowed to reach the public APIs and the console proxy (every node's firewall);
+    /// empty: any address.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub api_clients: Vec<IpNet>,
 }
 
 /// Parses a ratio as typed: digits with at most one decimal point, above 0 and at most `max`.
@@ -185,6 +202,51 @@ fn ratio(text: &str, field: &'static str, max: f64, errors: &mut Vec<FieldError>
     }
 }
 
+/// Parses the client networks as typed: networks (`10.9.0.0/16`) or single addresses, separated by commas
+/// or white space; at most 64, none twice, none with host bits set, none loopback, multicast or unspecified.
+fn api_clients(text: &str, errors: &mut Vec<FieldError>) -> Vec<IpNet> {
+    let mut nets: Vec<IpNet> = Vec::new();
+    let mut fail = |m: String| errors.push(FieldError::new("api_clients", m));
+    for word in text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+    {
+        let net = match (word.parse::<IpNet>(), word.parse::<IpAddr>()) {
+            (Ok(net), _) => net,
+            (_, Ok(ip)) => IpNet::from(ip),
+            _ => {
+                fail(format!(
+                    "`{word}` is not a network such as 192.168.10.0/24 or an address"
+                ));
+                continue;
+            }
+        };
+        let first = net.network();
+        if net.trunc() != net {
+            fail(format!(
+                "`{net}` has host bits set; did you mean `{}`?",
+                net.trunc()
+            ));
+        } else if first.is_loopback()
+            || first.is_multicast()
+            || (first.is_unspecified() && net.prefix_len() == net.max_prefix_len())
+        {
+            fail(format!("{net} is not a network clients come from"));
+        } else if nets.contains(&net) {
+            fail(format!("{net} is listed twice"));
+        } else {
+            nets.push(net);
+        }
+    }
+    if nets.len() > 64 {
+        fail(format!(
+            "{} networks: at most 64 (use wider networks)",
+            nets.len()
+        ));
+    }
+    nets
+}
+
 /// Validates the settings form.
 pub fn validate_settings(form: &SettingsForm) -> Result<Settings, Vec<FieldError>> {
     let mut errors = Vec::new();
@@ -201,10 +263,12 @@ pub fn validate_settings(form: &SettingsForm) -> Result<Settings, Vec<FieldError
         ram: ratio(&form.ram_ratio, "ram_ratio", RAM_RATIO_MAX, &mut errors),
         disk: ratio(&form.disk_ratio, "disk_ratio", DISK_RATIO_MAX, &mut errors),
     };
+    let api_clients = api_clients(&form.api_clients, &mut errors);
     if errors.is_empty() {
         Ok(Settings {
             flavor: form.flavor.clone(),
             overcommit,
+            api_clients,
         })
     } else {
         Err(errors)
@@ -251,6 +315,70 @@ mod tests {
             ..SettingsForm::defaults()
         };
         validate_settings(&edge).unwrap();
+    }
+
+    #[test]
+    fn client_networks_are_read_and_shown_again() {
+        let form = SettingsForm {
+            api_clients: " 10.9.0.0/16,192.168.7.20\n fd00:1::/64 ".to_owned(),
+            ..SettingsForm::defaults()
+        };
+        let s = validate_settings(&form).unwrap();
+        assert_eq!(
+            s.api_clients,
+            ["10.9.0.0/16", "192.168.7.20/32", "fd00:1::/64"].map(|n| n.parse::<IpNet>().unwrap())
+        );
+        let again = SettingsForm::from_settings(&s);
+        assert_eq!(
+            again.api_clients,
+            "10.9.0.0/16, 192.168.7.20/32, fd00:1::/64"
+        );
+        assert_eq!(validate_settings(&again).unwrap(), s);
+        assert!(
+            validate_settings(&SettingsForm::defaults())
+                .unwrap()
+                .api_clients
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn client_networks_that_must_fail() {
+        for (text, message) in [
+            ("the office", "`the` is not a network"),
+            ("10.9.0.0/33", "`10.9.0.0/33` is not a network"),
+            (
+                "10.9.0.1/16",
+                "has host bits set; did you mean `10.9.0.0/16`?",
+            ),
+            ("127.0.0.0/8", "is not a network clients come from"),
+            ("224.0.0.0/4", "is not a network clients come from"),
+            ("0.0.0.0", "is not a network clients come from"),
+            ("10.9.0.0/16 10.9.0.0/16", "10.9.0.0/16 is listed twice"),
+            ("10.9.0.0/16;10.8.0.0/16", "is not a network"),
+        ] {
+            let form = SettingsForm {
+                api_clients: text.to_owned(),
+                ..SettingsForm::defaults()
+            };
+            let errors = validate_settings(&form).unwrap_err();
+            assert_eq!(errors[0].field, "api_clients", "{text}");
+            assert!(
+                errors[0].message.contains(message),
+                "{text}: {}",
+                errors[0].message
+            );
+        }
+        let many: Vec<String> = (0..65).map(|i| format!("10.{i}.0.0/16")).collect();
+        let form = SettingsForm {
+            api_clients: many.join(","),
+            ..SettingsForm::defaults()
+        };
+        assert!(
+            validate_settings(&form).unwrap_err()[0]
+                .message
+                .contains("at most 64")
+        );
     }
 
     #[test]

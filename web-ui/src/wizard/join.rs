@@ -1,5 +1,5 @@
-//! The member's side of a join, with no HTTP in it: tell a node about to join the facts it checks
-//! first ([`Wizard::precheck_facts`]); judge a joiner's request with the cluster's
+//! The member's side of a join, with no HTTP in it: let a node about to join that proved the code
+//! through the firewall and tell it the facts it checks first ([`Wizard::admit`]); judge a joiner's request with the cluster's
 //! [`Member`] (the open join code, this wizard's TLS fingerprint, the cluster CA made when the cluster
 //! was created) and, on a grant, record the joiner in `STATE/cluster/members.json` so the wizard can
 //! show the nodes that joined.
@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use stackbox_cluster::admit::{self, ADMITTED_FOR, Admission, Opened};
 use stackbox_cluster::precheck::MemberFacts;
 use stackbox_cluster::{CodeStore, Fingerprint, JoinGrant, JoinRequest, Member, image_version};
 use stackbox_common::pki;
@@ -42,22 +43,7 @@ impl Wizard {
         peer: IpAddr,
         now: SystemTime,
     ) -> Result<JoinGrant, WebError> {
-        if self.answers.cluster()?.is_none() {
-            return Err(WebError::Conflict(
-                "this node has no cluster to join yet: create it in its wizard first".to_owned(),
-            ));
-        }
-        let cert = self.state_dir.join(pki::WIZARD_CERT_FILE);
-        let der = pki::read_certificate(&cert).context("this member's TLS certificate")?;
-        let member = Member::load(
-            CodeStore::new(&self.state_dir),
-            Fingerprint::of_der(&der),
-            image_version(),
-            &self.ca_cert,
-            &self.ca_key,
-        )
-        .context("loading the cluster CA")?;
-        let grant = member.accept_from(request, peer, now)?;
+        let grant = self.member()?.accept_from(request, peer, now)?;
         self.record(JoinedMember {
             name: request.node.clone(),
             address: request.address.to_canonical(),
@@ -67,6 +53,45 @@ impl Wizard {
         })
         .map_err(|e| e.context("recording the node that joined"))?;
         Ok(grant)
+    }
+
+    /// This node as the member of a cluster that judges joins: its open join code, its TLS fingerprint
+    /// and the cluster CA.
+    fn member(&self) -> Result<Member, WebError> {
+        if self.answers.cluster()?.is_none() {
+            return Err(WebError::Conflict(
+                "this node has no cluster to join yet: create it in its wizard first".to_owned(),
+            ));
+        }
+        let cert = self.state_dir.join(pki::WIZARD_CERT_FILE);
+        let der = pki::read_certificate(&cert).context("this member's TLS certificate")?;
+        Ok(Member::load(
+            CodeStore::new(&self.state_dir),
+            Fingerprint::of_der(&der),
+            image_version(),
+            &self.ca_cert,
+            &self.ca_key,
+        )
+        .context("loading the cluster CA")?)
+    }
+
+    /// A node about to join proves it holds the code, from `peer` at `now`: it is let through this node's
+    /// firewall to the cluster ports for [`ADMITTED_FOR`] and gets this member's facts
+    /// ([`Wizard::precheck_facts`]); a wrong proof counts a try against the code. Blocking: the key
+    /// derivation takes a while.
+    pub fn admit(
+        &self,
+        admission: &Admission,
+        peer: IpAddr,
+        now: SystemTime,
+    ) -> Result<MemberFacts, WebError> {
+        self.member()?.admit_from(admission, peer, now)?;
+        let opened = admit::open_firewall(peer, ADMITTED_FOR)
+            .context("letting the node about to join through the firewall")?;
+        if opened == Opened::NothingToOpen {
+            tracing::info!(%peer, "no cluster port is open here yet: nothing to let a node about to join through");
+        }
+        self.precheck_facts(now)
     }
 
     /// What this member tells a node about to join, at `now`: its name (the network step's host name,

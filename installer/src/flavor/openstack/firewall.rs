@@ -1,15 +1,15 @@
 //! The ports an OpenStack node accepts: its roles' ports from the role catalog (OpenStack's and the shared
 //! ones), plus what this flavor's topology adds that a role's list cannot say: the haproxy backends on
 //! the other management nodes, the token cache they share, the console proxy's public frontend, the VNC
-//! consoles of the VMs and VXLAN to the network node.
+//! consoles of the VMs and VXLAN to the network node; and the addresses each reach stands for.
 
-use stackbox_hardware_profiles::{Catalog, Flavor, Protocol};
+use stackbox_hardware_profiles::{Catalog, Flavor, Protocol, Reach};
 
 use super::context::OpenStackCtx;
 use super::endpoints::ports;
-use crate::config::Node;
+use crate::config::{ClusterConfig, Node};
 use crate::plan::builder::NodeSteps;
-use crate::plan::infrastructure::firewall::{self, Opening, catalog_openings};
+use crate::plan::infrastructure::firewall::{self, Opening, Sources, catalog_openings};
 
 /// The VNC ports of the VMs on a compute node, reached by the console proxy: libvirt gives each VM the
 /// next free port from 5900; this opens the first 1024.
@@ -19,7 +19,8 @@ pub const VNC: (u16, u16) = (5900, 6923);
 /// no node has that role).
 pub fn openings(catalog: &Catalog, node: &Node, serves_console: bool) -> Vec<Opening> {
     let mut all = catalog_openings(catalog, &node.roles, Flavor::Openstack);
-    let tcp = |port: u16, purpose: &str| Opening::port(Protocol::Tcp, port, purpose);
+    let members =
+        |port: u16, purpose: &str| Opening::port(Reach::Members, Protocol::Tcp, port, purpose);
     if node.has("management") {
         for (name, (_, internal)) in [
             ("keystone", ports::KEYSTONE),
@@ -28,27 +29,34 @@ pub fn openings(catalog: &Catalog, node: &Node, serves_console: bool) -> Vec<Ope
             ("nova", ports::NOVA),
             ("neutron", ports::NEUTRON),
         ] {
-            all.push(tcp(
+            all.push(members(
                 internal,
                 &format!("{name} behind haproxy, from the management nodes"),
             ));
         }
-        all.push(tcp(ports::NOVNC.0, "console proxy through haproxy (TLS)"));
-        all.push(tcp(
+        all.push(Opening::port(
+            Reach::Anyone,
+            Protocol::Tcp,
+            ports::NOVNC.0,
+            "console proxy through haproxy (TLS)",
+        ));
+        all.push(members(
             11211,
             "memcached, the token cache of the management nodes",
         ));
         all.push(Opening::port(
+            Reach::DataPlane,
             Protocol::Udp,
             4789,
             "VXLAN to the network node (neutron's agents)",
         ));
     }
     if serves_console {
-        all.push(tcp(ports::NOVNC.1, "noVNC proxy behind haproxy"));
+        all.push(members(ports::NOVNC.1, "noVNC proxy behind haproxy"));
     }
     if node.has("compute") {
         all.push(Opening::range(
+            Reach::Members,
             Protocol::Tcp,
             VNC.0,
             VNC.1,
@@ -58,23 +66,41 @@ pub fn openings(catalog: &Catalog, node: &Node, serves_console: bool) -> Vec<Ope
     all
 }
 
+/// The addresses behind each reach, seen from `node`: the operator's client networks, every node's
+/// management address and the API address, every node's data-plane address, and the other management
+/// nodes for VRRP when keepalived holds the API address.
+pub fn sources(config: &ClusterConfig, ctx: &OpenStackCtx) -> Sources {
+    let mut members: Vec<_> = config.nodes.iter().map(|n| n.address).collect();
+    members.extend(config.networks.api_address);
+    Sources {
+        clients: config.networks.clients.clone(),
+        members,
+        data_plane: config
+            .nodes
+            .iter()
+            .map(|n| n.data_address.unwrap_or(n.address))
+            .collect(),
+        vrrp_peers: ctx
+            .vrrp
+            .as_ref()
+            .map(|v| v.peers.iter().filter_map(|p| p.parse().ok()).collect())
+            .unwrap_or_default(),
+    }
+}
+
 /// The firewall steps of `node`.
 pub fn steps(
     s: &mut NodeSteps,
+    config: &ClusterConfig,
     ctx: &OpenStackCtx,
     catalog: &Catalog,
     node: &Node,
     serves_console: bool,
 ) {
-    let vrrp_peers = ctx
-        .vrrp
-        .as_ref()
-        .map(|v| v.peers.clone())
-        .unwrap_or_default();
     firewall::steps(
         s,
         &ctx.roles,
         &openings(catalog, node, serves_console),
-        &vrrp_peers,
+        &sources(config, ctx),
     );
 }

@@ -83,7 +83,7 @@ fn node_steps(
     let serves_console = node.has("console-proxy")
         || (node.has("management") && config.leader("console-proxy").is_none());
     // The ports first: other nodes reach this one's database and bus as soon as they start.
-    firewall::steps(s, ctx, catalog, node, serves_console);
+    firewall::steps(s, config, ctx, catalog, node, serves_console);
     infrastructure::node(s, &ctx.base, node, leaders, BUS_USER);
     if node.has("management") {
         management(s, config, ctx, leaders);

@@ -3,6 +3,7 @@
 //! (`stackboxd cluster galera-start`), the start (the leader bootstraps the Galera cluster, the others
 //! join it) and stackbox's administrative database user, which every flavor's database steps connect as.
 
+use super::firewall;
 use crate::plan::builder::{NodeSteps, argv, file};
 use crate::plan::step::{Action, DoneCheck};
 use crate::render::{Ctx, File};
@@ -54,7 +55,7 @@ fn start(s: &mut NodeSteps, ctx: &Ctx, db_leader: &str) {
         let step = s.add(
             "mariadb.start",
             "bootstrap the Galera cluster",
-            &["mariadb.config", "time"],
+            &["mariadb.config", "time", firewall::LOADED],
             Action::Commands {
                 // systemd reads the unit's new drop-in first.
                 commands: vec![
@@ -84,7 +85,7 @@ fn start(s: &mut NodeSteps, ctx: &Ctx, db_leader: &str) {
         let before = previous_member(ctx)
             .map(|p| format!("{p}/mariadb.synced"))
             .unwrap_or_else(|| format!("{db_leader}/mariadb.start"));
-        let mut after = vec!["mariadb.config", "time"];
+        let mut after = vec!["mariadb.config", "time", firewall::LOADED];
         if !is_leader {
             after.push(&before);
         }

@@ -138,7 +138,8 @@ impl Leaders {
 }
 
 /// Every node's base and its storage and message-bus roles: hosts, time, the package index, then
-/// MariaDB and RabbitMQ where the node has those roles.
+/// MariaDB and RabbitMQ where the node has those roles. Their starts come after the node's
+/// [`firewall::LOADED`]: the flavor plans the firewall first.
 pub fn node(s: &mut NodeSteps, ctx: &Ctx, node: &Node, leaders: &Leaders, bus_user: &str) {
     base(s, ctx);
     if node.has("storage-metadata") {

@@ -1,6 +1,7 @@
 //! RabbitMQ, clustered: packages, settings and the Erlang cookie, the start, and on the bus leader the
 //! flavor's user (the other members join the leader).
 
+use super::firewall;
 use crate::plan::builder::{NodeSteps, argv, file};
 use crate::plan::step::{Action, DoneCheck};
 use crate::render::{Ctx, File};
@@ -42,7 +43,7 @@ pub fn steps(s: &mut NodeSteps, ctx: &Ctx, bus_leader: &str, user: &str) {
     s.units(
         "rabbitmq.start",
         "start RabbitMQ",
-        &["rabbitmq.config", "time"],
+        &["rabbitmq.config", "time", firewall::LOADED],
         &["rabbitmq.config"],
         &["rabbitmq-server.service"],
         "/var/log/rabbitmq/",
