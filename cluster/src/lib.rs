@@ -13,6 +13,7 @@
 pub mod admit;
 pub mod agent;
 pub mod agent_client;
+pub mod bundle;
 pub mod cli;
 pub mod cli_install;
 pub mod client;

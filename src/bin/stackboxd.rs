@@ -99,6 +99,16 @@ enum Command {
     /// before the confirmation boots the previous network. Every apply, confirmation and revert is in
     /// the journal (tag stackbox-network) and in `status`.
     Network(stackbox_network::cli::NetworkArgs),
+    /// Write a support bundle of this node, with every secret redacted, to send when asking for help.
+    ///
+    /// Collects the install journal, the answers, the hardware report, failed units and their journals,
+    /// the services' logs, the rendered configuration, Galera's and RabbitMQ's status, the firewall's
+    /// ruleset, addresses and routes. Every secret the appliance generated is replaced wherever it
+    /// appears (also URL-encoded and base64), then private keys and password values; if a known secret
+    /// is still found, no bundle is written. The archive (gzip'd tar, mode 0600) opens with summary.txt
+    /// and redaction-report.txt (file, rule, count; never values). Exit status: 0 written, 1 refused or
+    /// failed, 2 for bad arguments.
+    Bundle(stackbox_cluster::bundle::BundleArgs),
 }
 
 fn main() -> ExitCode {
@@ -124,5 +134,6 @@ fn main() -> ExitCode {
         }
         Command::Answers(args) => stackbox_web::cli::answers(args),
         Command::Network(args) => stackbox_network::cli::run(args),
+        Command::Bundle(args) => stackbox_cluster::bundle::run(args),
     }
 }

@@ -123,10 +123,10 @@ pkill -9 -f "stackboxd install -v --config /root/allinone.toml" || true
 wait "$installer" 2>/dev/null || true
 check "the installer was killed in the middle" grep -q "glance.packages: install glance" "$work/killed.log"
 # No secret in the debug log of the commands (keystone's bootstrap, rabbitmq's user, the databases ran).
-no_secret_in() { # no_secret_in LOG: fails when any generated secret's value appears in LOG
+no_secret_in() { # no_secret_in PATH: fails when any generated secret's value appears in PATH (a file, or any file under a directory)
   local value
   while IFS= read -r value; do
-    [ -n "$value" ] && grep -qF -- "$value" "$1" && { echo "a secret is in $1"; return 1; }
+    [ -n "$value" ] && grep -rqF -- "$value" "$1" && { echo "a secret is in $1"; return 1; }
   done < <(sed -n 's/^[A-Za-z0-9_-]* *= *"\(.*\)"$/\1/p' "$work/root/etc/stackbox/secrets.toml")
   [ -s "$work/root/etc/stackbox/secrets.toml" ]
 }
@@ -192,6 +192,19 @@ api() { # api NAME ARGS...: runs tests/cluster/api.py in the client namespace an
 }
 api links links
 api neutron neutron 90 5
+# The support bundle of the installed node: opens with its summary, holds no generated secret in any
+# file, and its report counts what it redacted (nova.conf holds the database's and the bus's passwords).
+inside stackboxd bundle --out /root/bundle.tar.gz > "$work/bundle.log" 2>&1 || true
+cat "$work/bundle.log"
+mkdir -p "$work/bundle"
+tar -xzf "$work/root/root/bundle.tar.gz" -C "$work/bundle" >> "$work/bundle.log" 2>&1 || true
+check "stackboxd bundle writes the node's bundle, summary first" \
+  sh -c "tar -tzf '$work/root/root/bundle.tar.gz' | head -1 | grep -q 'stackbox-bundle/summary.txt'"
+check "the bundle carries nova.conf, the Galera status and the ruleset" \
+  sh -c "cd '$work/bundle/stackbox-bundle/nodes/'* && test -s etc/nova/nova.conf && grep -q wsrep_cluster_status status/galera.txt && grep -q 'chain roles' status/nft-ruleset.txt"
+check "the bundle holds no generated secret" no_secret_in "$work/bundle"
+check "the bundle's report counts the secrets redacted from nova.conf" \
+  grep -Eq "nova.conf.secret db-nova \(as written\).[1-9]" "$work/bundle/stackbox-bundle/redaction-report.txt"
 # The node's memory: the proportional set size of every process in its PID namespace (a figure for
 # bench/cluster.sh; nothing is asserted about it).
 node_memory() {
