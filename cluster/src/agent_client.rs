@@ -151,12 +151,34 @@ impl AgentLink {
         self.call("POST", LEAVE_PATH, Some(request), STEP)
     }
 
+    /// GETs `path` of the agent, waiting `timeout` for an answer of at most `limit` bytes: for callers
+    /// whose answers are larger than the others' (a node's part of a support bundle).
+    pub fn get_large<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        timeout: Duration,
+        limit: usize,
+    ) -> Result<T, LinkError> {
+        self.call_limited("GET", path, None::<&()>, timeout, limit)
+    }
+
     fn call<B: Serialize, T: DeserializeOwned>(
         &self,
         method: &str,
         path: &str,
         body: Option<&B>,
         timeout: Duration,
+    ) -> Result<T, LinkError> {
+        self.call_limited(method, path, body, timeout, ANSWER_LIMIT)
+    }
+
+    fn call_limited<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&B>,
+        timeout: Duration,
+        limit: usize,
     ) -> Result<T, LinkError> {
         let wire = |what: String| LinkError::Wire {
             addr: self.addr,
@@ -170,7 +192,7 @@ impl AgentLink {
             .enable_all()
             .build()
             .map_err(|e| wire(e.to_string()))?;
-        let exchange = exchange(self.addr, self.tls.clone(), method, path, body);
+        let exchange = exchange(self.addr, self.tls.clone(), method, path, body, limit);
         let (status, answer) = runtime
             .block_on(async { tokio::time::timeout(timeout, exchange).await })
             .map_err(|_| wire(format!("no answer within {} s", timeout.as_secs())))?
@@ -196,6 +218,7 @@ async fn exchange(
     method: &str,
     path: &str,
     body: Vec<u8>,
+    limit: usize,
 ) -> Result<(u16, Vec<u8>), String> {
     let tcp = tokio::net::TcpStream::connect(addr)
         .await
@@ -223,7 +246,7 @@ async fn exchange(
         .await
         .map_err(|e| format!("HTTP: {e}"))?;
     let status = response.status().as_u16();
-    let answer = Limited::new(response.into_body(), ANSWER_LIMIT)
+    let answer = Limited::new(response.into_body(), limit)
         .collect()
         .await
         .map_err(|e| format!("reading the answer: {e}"))?

@@ -238,6 +238,15 @@ scan member "${ns[node3]}" 10.20.0.11 "$work/listening-node1.txt" "$public,$memb
   "5000,3306,4567,5672,6080,11211,15000,25672"
 on node2 ss -Htln > "$work/listening-node2.txt" 2>&1 || true
 scan laptop-node2 "$cl" 10.20.0.12 "$work/listening-node2.txt" "$public" "5000,3306,4567,5672,15000,25672"
+# The support bundle of the three-node cluster, made on node 1: every node's part (asked of its agent),
+# none with a generated secret.
+inside stackboxd bundle --out /root/bundle-three.tar.gz > "$work/bundle-three.log" 2>&1 || true
+cat "$work/bundle-three.log"
+mkdir -p "$work/bundle-three"
+tar -xzf "$work/root/root/bundle-three.tar.gz" -C "$work/bundle-three" >> "$work/bundle-three.log" 2>&1 || true
+check "the cluster's bundle holds every node's part" \
+  sh -c "cd '$work/bundle-three/stackbox-bundle/nodes' && test -s stackbox/etc/nova/nova.conf && test -s node2/status/galera.txt && test -s node3/etc/nova/nova.conf"
+check "the cluster's bundle holds no generated secret" no_secret_in "$work/bundle-three"
 smoke_on() { # smoke_on NODE ROOT LOG [HOST]: the smoke test from NODE (its root ROOT) with the wizard's openrc, its VM on HOST
   command install -m 0600 "$work/admin-openrc.sh" "$2/root/admin-openrc.sh"
   local run=(on "$1"); [ "$1" = node1 ] && run=(inside)

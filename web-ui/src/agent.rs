@@ -1,7 +1,7 @@
 //! The node agent's listener: a second HTTPS server beside the wizard, mutual TLS 1.3 with certificates
 //! of the cluster CA only (a client without one fails the handshake), serving the agent's routes over
 //! [`stackbox_cluster::agent::Agent`]: `GET /agent/v1/health`, `/agent/v1/status`, `/agent/v1/hardware`,
-//! `/agent/v1/galera`, `PUT /agent/v1/assignment`, `POST /agent/v1/steps` and `POST /agent/v1/leave`. It starts once this node has its cluster credentials
+//! `/agent/v1/galera`, `/agent/v1/bundle`, `PUT /agent/v1/assignment`, `POST /agent/v1/steps` and `POST /agent/v1/leave`. It starts once this node has its cluster credentials
 //! (`STATE/cluster/node/`: made when it joined, or by the coordinator on the node that created the
 //! cluster), which it waits for. A certificate the cluster revoked (a removed node's) is refused
 //! ([`crate::revoking`]).
@@ -184,6 +184,24 @@ async fn step(agent: web::Data<Agent>, body: web::Json<StepRequest>) -> HttpResp
     }
 }
 
+/// This node's part of a support bundle, redacted and checked here (at the source).
+async fn bundle(agent: web::Data<Agent>) -> HttpResponse {
+    let agent = agent.into_inner();
+    let work =
+        move || stackbox_cluster::bundle::node_part(&agent.paths().root, &agent.paths().state);
+    match web::block(work).await {
+        Ok(Ok(part)) => HttpResponse::Ok().json(part),
+        Ok(Err(e)) => problem(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            stackbox_common::error::chain(&e),
+        ),
+        Err(e) => problem(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            e.to_string(),
+        ),
+    }
+}
+
 async fn galera() -> HttpResponse {
     let work = || {
         stackbox_cluster::galera::view::local(std::path::Path::new(
@@ -217,6 +235,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(ASSIGNMENT_PATH, web::put().to(assign))
         .route(STEPS_PATH, web::post().to(step))
         .route(LEAVE_PATH, web::post().to(leave))
+        .route(stackbox_cluster::bundle::BUNDLE_PATH, web::get().to(bundle))
         .route(
             stackbox_cluster::galera::view::GALERA_PATH,
             web::get().to(galera),

@@ -257,3 +257,40 @@ fn a_revoked_nodes_certificate_is_refused_from_the_next_handshake_and_the_others
     assert!(refused.contains("127.0.0.1"), "{refused}");
     health_with(node1.path(), cluster.path(), port).expect("node1 after the revocation");
 }
+
+#[test]
+fn a_members_agent_answers_its_part_of_a_support_bundle_over_mutual_tls() {
+    let cluster = tempfile::tempdir().unwrap();
+    let node1 = tempfile::tempdir().unwrap();
+    let node2 = tempfile::tempdir().unwrap();
+    let caller = setup(node1.path(), Some(cluster.path()), 0);
+    let agent = RunningAgent::start(node2.path(), cluster.path());
+    let tls = stackbox_cluster::coordinator::client_tls(&caller, "node1", LOOPBACK).unwrap();
+    let link = stackbox_cluster::agent_client::AgentLink {
+        addr: agent.addr,
+        tls,
+    };
+    let part: stackbox_cluster::bundle::NodePart = link
+        .get_large(
+            stackbox_cluster::bundle::BUNDLE_PATH,
+            stackbox_cluster::bundle::PART_TIMEOUT,
+            stackbox_cluster::bundle::PART_LIMIT,
+        )
+        .unwrap();
+    // The fixture machine holds no configuration; the commands ran on this machine: the addresses at
+    // least, and what could not run is named.
+    let addresses = part
+        .files
+        .iter()
+        .find(|(n, _)| n == "status/addresses.txt")
+        .map(|(_, t)| t.as_str())
+        .unwrap_or_else(|| panic!("{part:?}"));
+    assert!(addresses.contains("lo"), "{addresses}");
+    assert!(
+        part.missing
+            .iter()
+            .any(|(what, _)| what == "install/journal.txt"),
+        "{:?}",
+        part.missing
+    );
+}

@@ -1,13 +1,15 @@
 //! The support bundle (`stackboxd bundle --out FILE`): what an operator sends when asking for help, with
-//! no secret in it. This node's part is collected ([`collect`]: journal, answers, hardware report,
-//! failed units and their journals, logs, rendered configuration, Galera and RabbitMQ status, ruleset,
-//! addresses and routes), redacted at the source ([`redact`]: every secret the appliance generated, in
-//! every form, then private keys and password patterns) and checked: a known secret still present refuses
-//! the whole bundle (fail closed). The archive (gzip'd tar, mode 0600) opens with `summary.txt` and
-//! `redaction-report.txt`; the node's files are under `nodes/NAME/`.
+//! no secret in it. Each node makes its own part ([`node_part`]): it collects ([`collect`]: journal,
+//! answers, hardware report, failed units and their journals, logs, rendered configuration, Galera and
+//! RabbitMQ status, ruleset, addresses and routes), redacts at the source ([`redact`]: every secret the
+//! appliance generated, in every form, then private keys and password patterns) and checks: a known
+//! secret still present refuses the part (fail closed). On a node with cluster credentials the command
+//! asks every member's agent for its part (`GET /agent/v1/bundle`, mutual TLS) and lists a node that
+//! does not answer with the reason; the parts are checked once more against this node's secrets
+//! ([`assemble`]). The archive (gzip'd tar, mode 0600) opens with `summary.txt` and
+//! `redaction-report.txt`; each node's files are under `nodes/NAME/`.
 //!
-//! Not built yet: the other nodes' parts through their agents (a bundle holds the node it was made on),
-//! the diagnoses, and the wizard's download.
+//! Not built yet: the diagnoses, and the wizard's download.
 
 pub mod collect;
 pub mod redact;
@@ -19,9 +21,17 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
+use serde::{Deserialize, Serialize};
 use stackbox_common::cmd::Command;
 
 use collect::{Collected, Part};
+
+/// The agent's route that answers its node's part ([`NodePart`]).
+pub const BUNDLE_PATH: &str = "/agent/v1/bundle";
+/// How long a node may take to make its part (RabbitMQ's commands are slow on a loaded node).
+pub const PART_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
+/// The largest part taken from a node.
+pub const PART_LIMIT: usize = 64 * 1024 * 1024;
 use redact::{Leak, Redactor, Report};
 
 /// `stackboxd bundle`'s options.
@@ -37,6 +47,12 @@ pub struct BundleArgs {
     /// The wizard's state directory (under --root).
     #[arg(long, value_name = "DIR", default_value = "/var/lib/stackbox")]
     pub state: PathBuf,
+    /// Only this node, even when it has cluster credentials (no agent is asked).
+    #[arg(long)]
+    pub this_node: bool,
+    /// The agents' port on the other nodes.
+    #[arg(long, value_name = "PORT", default_value_t = crate::agent::AGENT_PORT)]
+    pub agent_port: u16,
 }
 
 /// Why no bundle was written.
@@ -118,84 +134,146 @@ pub fn known_secrets(root: &Path, state: &Path) -> Result<Vec<(String, String)>,
     Ok(out)
 }
 
-/// The summary page: the node, what failed, the cluster's state as its commands saw it, and what could
-/// not be collected.
-fn summary(node: &str, c: &Collected) -> String {
-    let part = |name: &str| {
-        c.parts
+/// One node's part of a bundle, redacted and checked on that node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodePart {
+    /// The node's name.
+    pub node: String,
+    /// (path under `nodes/NAME/`, text).
+    pub files: Vec<(String, String)>,
+    /// What was redacted: (file, rule, count).
+    pub redactions: Vec<(String, String, usize)>,
+    /// What could not be collected: (what, why).
+    pub missing: Vec<(String, String)>,
+}
+
+impl NodePart {
+    fn file(&self, name: &str) -> Option<&str> {
+        self.files
             .iter()
-            .find(|p| p.name == name)
-            .map(|p| p.text.as_str())
-    };
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.as_str())
+    }
+}
+
+/// Redacts and checks what a node collected: its part, or the leak that refuses it.
+pub fn redact_part(
+    node: &str,
+    collected: &Collected,
+    redactor: &Redactor,
+) -> Result<NodePart, Leak> {
+    let mut report = Report::default();
+    let mut files = Vec::new();
+    for Part { name, text } in &collected.parts {
+        let text = redactor.redact(name, text, &mut report);
+        redactor.check(&format!("nodes/{node}/{name}"), &text)?;
+        files.push((name.clone(), text));
+    }
+    let mut missing = Vec::new();
+    for (what, why) in &collected.missing {
+        let why = redactor.redact(what, why, &mut report);
+        redactor.check(&format!("nodes/{node}/{what}"), &why)?;
+        missing.push((what.clone(), why));
+    }
+    Ok(NodePart {
+        node: node.to_owned(),
+        files,
+        redactions: report.entries(),
+        missing,
+    })
+}
+
+/// This node's part, made under `root` with the state directory `state` (at the source: its own
+/// secrets redact it).
+pub fn node_part(root: &Path, state: &Path) -> Result<NodePart, BundleError> {
+    let secrets = known_secrets(root, state)?;
+    let redactor = Redactor::new(secrets.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    let journal = root.join(stackbox_installer::journal::DEFAULT_PATH.trim_start_matches('/'));
+    let collected = collect::collect(root, state, journal_text(&journal));
+    Ok(redact_part(&node_name(root), &collected, &redactor)?)
+}
+
+/// The summary page: per node, what failed and the cluster's state as its commands saw it, what could
+/// not be collected; the nodes whose part is missing, with why.
+fn summary(parts: &[(String, Result<NodePart, String>)]) -> String {
     let mut s = format!(
-        "stackbox support bundle\nnode: {node}\nimage version: {}\nmade: {}\n\n",
+        "stackbox support bundle\nimage version: {}\nmade: {}\nnodes: {}\n",
         crate::image_version(),
         time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        parts.len()
     );
-    let failed: Vec<&str> = part("status/failed-units.txt")
-        .map(|t| t.lines().skip(1).filter(|l| !l.trim().is_empty()).collect())
-        .unwrap_or_default();
-    let _ = writeln!(
-        s,
-        "failed units: {}",
-        if failed.is_empty() {
-            "none".to_owned()
-        } else {
-            failed.len().to_string()
+    for (node, part) in parts {
+        let _ = writeln!(s, "\n== node: {node}");
+        let part = match part {
+            Ok(p) => p,
+            Err(why) => {
+                let _ = writeln!(s, "no part: {why}");
+                continue;
+            }
+        };
+        let failed: Vec<&str> = part
+            .file("status/failed-units.txt")
+            .map(|t| t.lines().skip(1).filter(|l| !l.trim().is_empty()).collect())
+            .unwrap_or_default();
+        let _ = writeln!(s, "failed units: {}", failed.len());
+        for line in &failed {
+            let _ = writeln!(s, "  {line}");
         }
-    );
-    for line in &failed {
-        let _ = writeln!(s, "  {line}");
-    }
-    if let Some(g) = part("status/galera.txt") {
-        for key in [
-            "wsrep_cluster_status",
-            "wsrep_cluster_size",
-            "wsrep_local_state_comment",
-        ] {
-            if let Some(line) = g.lines().find(|l| l.starts_with(key)) {
-                let _ = writeln!(
-                    s,
-                    "galera: {}",
-                    line.split_whitespace().collect::<Vec<_>>().join(" ")
-                );
+        if let Some(g) = part.file("status/galera.txt") {
+            for key in [
+                "wsrep_cluster_status",
+                "wsrep_cluster_size",
+                "wsrep_local_state_comment",
+            ] {
+                if let Some(line) = g.lines().find(|l| l.starts_with(key)) {
+                    let words: Vec<&str> = line.split_whitespace().collect();
+                    let _ = writeln!(s, "galera: {}", words.join(" "));
+                }
             }
         }
-    }
-    if let Some(j) = part("install/journal.txt") {
-        let failed = j.lines().filter(|l| l.contains(" failed ")).count();
-        let running = j.lines().filter(|l| l.contains(" running ")).count();
-        let _ = writeln!(
-            s,
-            "install journal: {failed} failed steps, {running} interrupted"
-        );
-    }
-    let _ = writeln!(s, "\nfiles: {} (under nodes/{node}/)", c.parts.len());
-    if !c.missing.is_empty() {
-        let _ = writeln!(s, "not collected ({}):", c.missing.len());
-        for (what, why) in &c.missing {
-            let _ = writeln!(s, "  {what}: {why}");
+        if let Some(j) = part.file("install/journal.txt") {
+            let failed = j.lines().filter(|l| l.contains(" failed ")).count();
+            let running = j.lines().filter(|l| l.contains(" running ")).count();
+            let _ = writeln!(
+                s,
+                "install journal: {failed} failed steps, {running} interrupted"
+            );
+        }
+        let _ = writeln!(s, "files: {} (under nodes/{node}/)", part.files.len());
+        if !part.missing.is_empty() {
+            let _ = writeln!(s, "not collected ({}):", part.missing.len());
+            for (what, why) in &part.missing {
+                let _ = writeln!(s, "  {what}: {why}");
+            }
         }
     }
     s.push_str("\nEvery secret the appliance generated was redacted at the source (as written, URL-encoded and\nbase64), then private keys and password values; redaction-report.txt counts what, never values.\n");
     s
 }
 
-/// Redacts and checks `collected` (node `node`): the bundle's files, summary and report first; a known
-/// secret left anywhere refuses it.
-pub fn build(node: &str, collected: &Collected, redactor: &Redactor) -> Result<Bundle, Leak> {
+/// The bundle of `parts` (each node's, or why it is missing), summary and report first, every file
+/// checked once more against `redactor` (this node's secrets): a known secret anywhere refuses it.
+pub fn assemble(
+    parts: &[(String, Result<NodePart, String>)],
+    redactor: &Redactor,
+) -> Result<Bundle, Leak> {
     let mut report = Report::default();
     let mut files = Vec::new();
-    let summary = redactor.redact("summary.txt", &summary(node, collected), &mut report);
-    redactor.check("summary.txt", &summary)?;
-    for Part { name, text } in &collected.parts {
-        let path = format!("nodes/{node}/{name}");
-        let text = redactor.redact(&path, text, &mut report);
-        redactor.check(&path, &text)?;
-        files.push((path, text));
+    for (node, part) in parts {
+        let Ok(part) = part else { continue };
+        let prefix = format!("nodes/{node}/");
+        report.extend(&prefix, &part.redactions);
+        for (name, text) in &part.files {
+            let path = format!("{prefix}{name}");
+            let text = redactor.redact(&path, text, &mut report);
+            redactor.check(&path, &text)?;
+            files.push((path, text));
+        }
     }
+    let summary = redactor.redact("summary.txt", &summary(parts), &mut report);
+    redactor.check("summary.txt", &summary)?;
     let rendered = report.render();
     redactor.check("redaction-report.txt", &rendered)?;
     let mut all = vec![
@@ -327,6 +405,56 @@ pub fn run(args: BundleArgs) -> ExitCode {
     }
 }
 
+/// The parts of every node of the cluster this node belongs to, asked of their agents at once; this
+/// node's own is made here when its agent does not answer. `None`: this node has no cluster
+/// configuration or credentials (it is the bundle of itself alone).
+fn cluster_parts(args: &BundleArgs) -> Option<Vec<(String, Result<NodePart, String>)>> {
+    let state = args
+        .root
+        .join(args.state.strip_prefix("/").unwrap_or(&args.state));
+    let config =
+        stackbox_installer::load_config(&state.join(crate::coordinator::CLUSTER_CONFIG)).ok()?;
+    let dir = state.join(crate::node::NODE_DIR);
+    let tls = crate::agent_client::tls_config(
+        &dir.join(crate::node::CLUSTER_CA),
+        &dir.join(crate::node::NODE_CERT),
+        &dir.join(crate::node::NODE_KEY),
+    )
+    .ok()?;
+    let me = node_name(&args.root);
+    let parts = std::thread::scope(|scope| {
+        let handles: Vec<_> = config
+            .nodes
+            .iter()
+            .map(|n| {
+                let link = crate::agent_client::AgentLink {
+                    addr: std::net::SocketAddr::new(n.address, args.agent_port),
+                    tls: tls.clone(),
+                };
+                let me = &me;
+                scope.spawn(move || {
+                    let asked = link
+                        .get_large::<NodePart>(BUNDLE_PATH, PART_TIMEOUT, PART_LIMIT)
+                        .map_err(|e| stackbox_common::error::chain(&e));
+                    let part = match asked {
+                        Err(why) if n.name == *me || me.starts_with(&format!("{}.", n.name)) => {
+                            tracing::warn!(%why, "this node's agent did not answer: its part is made here");
+                            node_part(&args.root, &args.state).map_err(|e| stackbox_common::error::chain(&e))
+                        }
+                        other => other,
+                    };
+                    (n.name.clone(), part)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok())
+            .collect::<Vec<_>>()
+    });
+    Some(parts)
+}
+
 /// Collects, redacts, checks and writes the bundle `args` asks for; what was redacted.
 pub fn make(args: &BundleArgs) -> Result<Report, BundleError> {
     if args.out.exists() {
@@ -334,12 +462,14 @@ pub fn make(args: &BundleArgs) -> Result<Report, BundleError> {
     }
     let secrets = known_secrets(&args.root, &args.state)?;
     let redactor = Redactor::new(secrets.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-    let node = node_name(&args.root);
-    let journal_path = args
-        .root
-        .join(stackbox_installer::journal::DEFAULT_PATH.trim_start_matches('/'));
-    let collected = collect::collect(&args.root, &args.state, journal_text(&journal_path));
-    let bundle = build(&node, &collected, &redactor)?;
+    let parts = match (args.this_node, cluster_parts(args)) {
+        (false, Some(parts)) => parts,
+        _ => {
+            let part = node_part(&args.root, &args.state)?;
+            vec![(part.node.clone(), Ok(part))]
+        }
+    };
+    let bundle = assemble(&parts, &redactor)?;
     write(&args.out, &bundle)?;
     Ok(bundle.report)
 }

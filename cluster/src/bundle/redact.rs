@@ -92,6 +92,21 @@ impl Report {
             .unwrap_or(0)
     }
 
+    /// Every (file, rule, count), sorted: what travels in a node's part of a bundle.
+    pub fn entries(&self) -> Vec<(String, String, usize)> {
+        self.counts
+            .iter()
+            .map(|((file, rule), n)| (file.clone(), rule.clone(), *n))
+            .collect()
+    }
+
+    /// Adds `entries` (another node's), each file under `prefix`.
+    pub fn extend(&mut self, prefix: &str, entries: &[(String, String, usize)]) {
+        for (file, rule, n) in entries {
+            self.add(&format!("{prefix}{file}"), rule.clone(), *n);
+        }
+    }
+
     /// Every redaction made.
     pub fn total(&self) -> usize {
         self.counts.values().sum()
