@@ -590,6 +590,16 @@ pub fn sse(update: &Update) -> String {
     format!("event: {}\ndata: {}\n\n", update.name(), update.json())
 }
 
+/// The cluster's support bundle, every secret redacted (`stackboxd bundle`).
+async fn support_bundle(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
+    let st = state.clone();
+    let bytes = web::block(move || st.wizard.support_bundle()).await??;
+    Ok(crate::assets::archive(
+        "stackbox-support-bundle.tar.gz",
+        bytes,
+    ))
+}
+
 /// The admin openrc, once (410 afterwards).
 async fn openrc(state: web::Data<AppState>, _: AdminAction) -> Result<HttpResponse, WebError> {
     let st = state.clone();
@@ -662,6 +672,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/install", web::post().to(install_post))
         .route("/events", web::get().to(events))
         .route("/openrc", web::post().to(openrc))
+        .route("/support-bundle", web::get().to(support_bundle))
         .route("/openapi.json", web::get().to(openapi))
         .default_service(web::to(|req: actix_web::HttpRequest| async move {
             Err::<HttpResponse, _>(WebError::unrouted(
@@ -709,5 +720,6 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/install"),
     ("get", "/events"),
     ("post", "/openrc"),
+    ("get", "/support-bundle"),
     ("get", "/openapi.json"),
 ];

@@ -54,6 +54,17 @@ pub fn attachment(content_type: &'static str, filename: &str, body: String) -> H
         .body(body)
 }
 
+/// A gzip'd tar as a download named `filename`.
+pub fn archive(filename: &str, body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/gzip"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .body(body)
+}
+
 /// The admin openrc file as a download.
 pub fn openrc(text: String) -> HttpResponse {
     attachment("text/plain; charset=utf-8", "admin-openrc.sh", text)

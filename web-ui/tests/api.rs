@@ -1138,3 +1138,47 @@ async fn answers_cannot_change_once_the_cloud_is_installed() {
         before
     );
 }
+
+#[actix_web::test]
+async fn the_support_bundle_is_the_admins_a_gzipd_tar_that_opens_with_its_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = test::init_service(wizard(state(options(dir.path())))).await;
+    let r = call(&app, req("GET", "/api/v1/support-bundle")).await;
+    assert_eq!(r.status, 401, "the bundle needs the admin");
+    let r = call(&app, req("GET", "/support-bundle")).await;
+    assert_eq!(r.status, 303, "the page sends a stranger to sign in");
+    let (s, _) = admin(&app, &token(dir.path())).await;
+    for uri in ["/api/v1/support-bundle", "/support-bundle"] {
+        let resp = test::call_service(&app, with_session(req("GET", uri), &s).to_request()).await;
+        assert_eq!(resp.status().as_u16(), 200, "{uri}");
+        assert_eq!(
+            resp.headers().get("content-type").unwrap(),
+            "application/gzip",
+            "{uri}"
+        );
+        let Ok(body) = actix_web::body::to_bytes(resp.into_body()).await else {
+            panic!("{uri}: the body could not be read")
+        };
+        assert_eq!(&body[..2], &[0x1f, 0x8b], "{uri}: gzip");
+        let file = dir.path().join("got.tar.gz");
+        std::fs::write(&file, &body).unwrap();
+        let listing = stackbox_common::cmd::Command::new("tar")
+            .arg("-tzf")
+            .arg(&file)
+            .run()
+            .unwrap()
+            .stdout;
+        assert!(
+            listing.starts_with("stackbox-bundle/summary.txt\n"),
+            "{listing}"
+        );
+        std::fs::remove_file(&file).unwrap();
+    }
+    // Nothing is left behind in the state directory.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("bundle"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

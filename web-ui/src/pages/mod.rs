@@ -66,6 +66,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(operate::operation_view),
         )
         .route("/cluster/status", web::get().to(operate::status_view))
+        .route("/support-bundle", web::get().to(operate::support_bundle))
         .route("/roles", web::get().to(choices::roles_form))
         .route("/roles", web::post().to(choices::roles_submit))
         .route("/settings", web::get().to(choices::settings_form))
@@ -118,6 +119,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/cluster/nodes/{name}/remove"),
     ("post", "/cluster/grow"),
     ("get", "/cluster/status"),
+    ("get", "/support-bundle"),
     ("get", "/roles"),
     ("post", "/roles"),
     ("get", "/settings"),

@@ -234,6 +234,21 @@ pub async fn status_view(state: web::Data<AppState>, s: Admin) -> Result<HttpRes
     )
 }
 
+/// The cluster's support bundle, every secret redacted (`stackboxd bundle`), as a download.
+pub async fn support_bundle(
+    state: web::Data<AppState>,
+    _: Admin,
+) -> Result<HttpResponse, PageError> {
+    let st = state.clone();
+    let bytes = web::block(move || st.wizard.support_bundle())
+        .await
+        .map_err(|e| WebError::Internal(anyhow::anyhow!("the bundle's thread: {e}")))??;
+    Ok(crate::assets::archive(
+        "stackbox-support-bundle.tar.gz",
+        bytes,
+    ))
+}
+
 /// Builds the status page for a status (or why there is none) as of `now`.
 pub fn status_page(
     status: Result<ClusterStatus, String>,

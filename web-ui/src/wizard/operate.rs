@@ -279,3 +279,29 @@ impl Wizard {
         ))
     }
 }
+
+impl Wizard {
+    /// A support bundle of the cluster (`stackboxd bundle`): every member's part, redacted at its source;
+    /// the archive's bytes. Blocking: the nodes' commands take a while. Made in the state directory and
+    /// deleted once read.
+    pub fn support_bundle(&self) -> Result<Vec<u8>, WebError> {
+        let out = self
+            .state_dir
+            .join(format!("support-bundle-{}.tar.gz", std::process::id()));
+        let _ = std::fs::remove_file(&out);
+        let args = stackbox_cluster::bundle::BundleArgs {
+            out: out.clone(),
+            root: self.root().to_owned(),
+            state: self.state_dir.clone(),
+            this_node: false,
+            agent_port: stackbox_cluster::agent::AGENT_PORT,
+        };
+        let made = stackbox_cluster::bundle::make(&args);
+        let bytes = std::fs::read(&out);
+        let _ = std::fs::remove_file(&out);
+        match made {
+            Ok(_) => Ok(bytes.context("reading the support bundle")?),
+            Err(e) => Err(WebError::Internal(anyhow::anyhow!(chain(&e)))),
+        }
+    }
+}
