@@ -151,6 +151,21 @@ impl AgentLink {
         self.call("POST", LEAVE_PATH, Some(request), STEP)
     }
 
+    /// Which processes listen on `port` on the agent's node.
+    pub fn port_holders(&self, port: u16) -> Result<Vec<crate::desk::Holder>, LinkError> {
+        let path = format!("{}/{port}", crate::desk::PORT_PATH);
+        self.call("GET", &path, None::<&()>, SHORT)
+    }
+
+    /// Restarts `service` on the agent's node and waits until it is active again (or says why not).
+    pub fn restart(&self, service: &str) -> Result<crate::desk::Restarted, LinkError> {
+        let request = crate::desk::RestartRequest {
+            service: service.to_owned(),
+        };
+        let wait = crate::desk::RESTART_WAIT + SHORT;
+        self.call("POST", crate::desk::RESTART_PATH, Some(&request), wait)
+    }
+
     /// GETs `path` of the agent, waiting `timeout` for an answer of at most `limit` bytes: for callers
     /// whose answers are larger than the others' (a node's part of a support bundle).
     pub fn get_large<T: DeserializeOwned>(

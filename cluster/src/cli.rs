@@ -95,6 +95,20 @@ pub enum ClusterCommand {
     /// A removal that stopped half-way is run again. Exit status: 0 removed, 1 refused or failed,
     /// 2 for bad arguments.
     Remove(crate::cli_install::RemoveArgs),
+    /// Show which process holds PORT on every node (or --node NAME): its name and PID, from `ss`.
+    ///
+    /// Asks each node's agent (mutual TLS). Exit status: 0 when every node answered, 1 otherwise,
+    /// 2 for bad arguments.
+    Port(crate::cli_desk::PortArgs),
+    /// Restart one of the cloud's services on every node in turn (or --node NAME), each active again
+    /// before the next.
+    ///
+    /// Only the cloud's own services (mariadb, rabbitmq-server, memcached, haproxy, keepalived,
+    /// keystone, glance-api, placement-api, nova-*, neutron-*, libvirtd, chrony). Waits up to 90 s for
+    /// each to be active; stops at the first node where it is not, printing its journal's end, and
+    /// leaves the rest running. A node without the service is skipped. Exit status: 0 when every
+    /// restart came back, 1 otherwise, 2 for bad arguments.
+    Restart(crate::cli_desk::RestartArgs),
 }
 
 /// The arguments of `stackboxd cluster galera-start`.
@@ -189,6 +203,8 @@ pub fn run(args: ClusterArgs) -> ExitCode {
         ClusterCommand::Install(args) => crate::cli_install::install(&args),
         ClusterCommand::Status(args) => crate::cli_install::status(&args),
         ClusterCommand::Remove(args) => crate::cli_install::remove(&args),
+        ClusterCommand::Port(args) => crate::cli_desk::port(&args),
+        ClusterCommand::Restart(args) => crate::cli_desk::restart(&args),
     }
 }
 

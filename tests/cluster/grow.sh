@@ -247,6 +247,16 @@ tar -xzf "$work/root/root/bundle-three.tar.gz" -C "$work/bundle-three" >> "$work
 check "the cluster's bundle holds every node's part" \
   sh -c "cd '$work/bundle-three/stackbox-bundle/nodes' && test -s stackbox/etc/nova/nova.conf && test -s node2/status/galera.txt && test -s node3/etc/nova/nova.conf"
 check "the cluster's bundle holds no generated secret" no_secret_in "$work/bundle-three"
+# The admin desk: who holds keystone's public port on every node (haproxy), and memcached restarted on
+# every node in turn, each active again before the next.
+inside stackboxd cluster port 5000 > "$work/desk-port.txt" 2>&1 && port_rc=0 || port_rc=$?
+cat "$work/desk-port.txt"
+check "cluster port 5000 names haproxy on each of the three nodes" \
+  sh -c "[ $port_rc -eq 0 ] && for n in stackbox node2 node3; do grep -q \"^\$n: tcp .*:5000 held by haproxy (pid [0-9]*)\" '$work/desk-port.txt' || exit 1; done"
+inside stackboxd cluster restart memcached > "$work/desk-restart.txt" 2>&1 && restart_rc=0 || restart_rc=$?
+cat "$work/desk-restart.txt"
+check "cluster restart memcached restarts it on every node in turn, each active again" \
+  sh -c "[ $restart_rc -eq 0 ] && [ \$(grep -c 'memcached restarted, active again' '$work/desk-restart.txt') -eq 3 ]"
 smoke_on() { # smoke_on NODE ROOT LOG [HOST]: the smoke test from NODE (its root ROOT) with the wizard's openrc, its VM on HOST
   command install -m 0600 "$work/admin-openrc.sh" "$2/root/admin-openrc.sh"
   local run=(on "$1"); [ "$1" = node1 ] && run=(inside)

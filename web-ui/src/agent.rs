@@ -1,7 +1,8 @@
 //! The node agent's listener: a second HTTPS server beside the wizard, mutual TLS 1.3 with certificates
 //! of the cluster CA only (a client without one fails the handshake), serving the agent's routes over
 //! [`stackbox_cluster::agent::Agent`]: `GET /agent/v1/health`, `/agent/v1/status`, `/agent/v1/hardware`,
-//! `/agent/v1/galera`, `/agent/v1/bundle`, `PUT /agent/v1/assignment`, `POST /agent/v1/steps` and `POST /agent/v1/leave`. It starts once this node has its cluster credentials
+//! `/agent/v1/galera`, `/agent/v1/bundle`, `/agent/v1/port/{port}`, `PUT /agent/v1/assignment`,
+//! `POST /agent/v1/restart`, `POST /agent/v1/steps` and `POST /agent/v1/leave`. It starts once this node has its cluster credentials
 //! (`STATE/cluster/node/`: made when it joined, or by the coordinator on the node that created the
 //! cluster), which it waits for. A certificate the cluster revoked (a removed node's) is refused
 //! ([`crate::revoking`]).
@@ -184,6 +185,42 @@ async fn step(agent: web::Data<Agent>, body: web::Json<StepRequest>) -> HttpResp
     }
 }
 
+/// Which processes listen on a port of this node (the admin desk).
+async fn port(path: web::Path<u16>) -> HttpResponse {
+    let port = path.into_inner();
+    match web::block(move || stackbox_cluster::desk::port_holders(port)).await {
+        Ok(Ok(holders)) => HttpResponse::Ok().json(holders),
+        Ok(Err(e)) => problem(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            stackbox_common::error::chain(&e),
+        ),
+        Err(e) => problem(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            e.to_string(),
+        ),
+    }
+}
+
+/// Restarts one of the cloud's services on this node and waits for it (the admin desk).
+async fn restart(body: web::Json<stackbox_cluster::desk::RestartRequest>) -> HttpResponse {
+    use stackbox_cluster::desk::{self, DeskError};
+    let service = body.into_inner().service;
+    match web::block(move || desk::restart(&service)).await {
+        Ok(Ok(done)) => HttpResponse::Ok().json(done),
+        Ok(Err(e @ DeskError::UnknownService(_))) => problem(
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            e.to_string(),
+        ),
+        Ok(Err(e @ DeskError::NotInstalled(_))) => {
+            problem(actix_web::http::StatusCode::NOT_FOUND, e.to_string())
+        }
+        Err(e) => problem(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            e.to_string(),
+        ),
+    }
+}
+
 /// This node's part of a support bundle, redacted and checked here (at the source).
 async fn bundle(agent: web::Data<Agent>) -> HttpResponse {
     let agent = agent.into_inner();
@@ -236,6 +273,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(STEPS_PATH, web::post().to(step))
         .route(LEAVE_PATH, web::post().to(leave))
         .route(stackbox_cluster::bundle::BUNDLE_PATH, web::get().to(bundle))
+        .route(
+            &format!("{}/{{port}}", stackbox_cluster::desk::PORT_PATH),
+            web::get().to(port),
+        )
+        .route(
+            stackbox_cluster::desk::RESTART_PATH,
+            web::post().to(restart),
+        )
         .route(
             stackbox_cluster::galera::view::GALERA_PATH,
             web::get().to(galera),

@@ -294,3 +294,45 @@ fn a_members_agent_answers_its_part_of_a_support_bundle_over_mutual_tls() {
         part.missing
     );
 }
+
+#[test]
+fn the_admin_desk_names_a_ports_holder_and_restarts_only_the_clouds_installed_services() {
+    let cluster = tempfile::tempdir().unwrap();
+    let node1 = tempfile::tempdir().unwrap();
+    let node2 = tempfile::tempdir().unwrap();
+    let caller = setup(node1.path(), Some(cluster.path()), 0);
+    let agent = RunningAgent::start(node2.path(), cluster.path());
+    let tls = stackbox_cluster::coordinator::client_tls(&caller, "node1", LOOPBACK).unwrap();
+    let link = stackbox_cluster::agent_client::AgentLink {
+        addr: agent.addr,
+        tls,
+    };
+    // This test holds a port: the agent (on the same machine) names this process.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let holders = link.port_holders(port).unwrap();
+    assert_eq!(holders.len(), 1, "{holders:?}");
+    assert_eq!(holders[0].pid, Some(std::process::id()), "{holders:?}");
+    assert_eq!(holders[0].local, format!("127.0.0.1:{port}"));
+    drop(listener);
+    assert!(link.port_holders(port).unwrap().is_empty());
+    // Not one of the cloud's services: refused before anything runs.
+    match link.restart("sshd") {
+        Err(stackbox_cluster::agent_client::LinkError::Refused { status, detail, .. }) => {
+            assert_eq!(status, 422);
+            assert!(
+                detail.contains("not one of the cloud's services"),
+                "{detail}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // One of them, not installed on this machine: said so.
+    match link.restart("nova-compute") {
+        Err(stackbox_cluster::agent_client::LinkError::Refused { status, detail, .. }) => {
+            assert_eq!(status, 404, "{detail}");
+            assert!(detail.contains("not installed on this node"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

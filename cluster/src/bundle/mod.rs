@@ -412,8 +412,9 @@ fn cluster_parts(args: &BundleArgs) -> Option<Vec<(String, Result<NodePart, Stri
     let state = args
         .root
         .join(args.state.strip_prefix("/").unwrap_or(&args.state));
-    let config =
-        stackbox_installer::load_config(&state.join(crate::coordinator::CLUSTER_CONFIG)).ok()?;
+    // The configuration the last install assigned this node (every installed member has it).
+    let assigned = stackbox_installer::runner::CONFIG_PATH.trim_start_matches('/');
+    let config = stackbox_installer::load_config(&args.root.join(assigned)).ok()?;
     let dir = state.join(crate::node::NODE_DIR);
     let tls = crate::agent_client::tls_config(
         &dir.join(crate::node::CLUSTER_CA),
