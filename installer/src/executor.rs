@@ -14,6 +14,10 @@ use crate::journal::{Journal, JournalError, Record, State};
 use crate::plan::{Action, DoneCheck, FileSpec, Plan, Step};
 use crate::secrets::Secrets;
 
+/// How many times a unit step's units are asked after the start, a [`System::pause`] apart, before the
+/// step is not done (20 s on a machine).
+pub const UNIT_SETTLE_TRIES: u32 = 20;
+
 /// The machine as the executor sees it: the real one ([`crate::system::RealSystem`]), the plan-only one
 /// ([`crate::dry_run::PlanOnlySystem`]) or a fake in tests. Only primitive verbs (packages, files, units,
 /// SQL, commands, paths; waiting is the executor's loop over a command): it knows no flavor. Arguments
@@ -524,6 +528,11 @@ impl<S: System> Executor<'_, S> {
             // A wait is its own check, asked until it held (asking once more could meet a flap).
             _ if matches!(step.action, Action::Wait { .. }) => {}
             _ if !self.system.verifies() => {}
+            DoneCheck::UnitsActive | DoneCheck::UnitActive { .. } => {
+                if !self.units_settled(step).await? {
+                    return Err(StepError::NotDone(format!("{:?}", step.done)));
+                }
+            }
             _ => {
                 if !self.is_done(step).await? {
                     return Err(StepError::NotDone(format!("{:?}", step.done)));
@@ -531,6 +540,20 @@ impl<S: System> Executor<'_, S> {
             }
         }
         Ok(output)
+    }
+
+    /// Whether a step's units are active after it started them, asked up to [`UNIT_SETTLE_TRIES`] times
+    /// a pause apart: a service whose first start meets the port its killed predecessor still holds
+    /// comes back by its own `Restart=` within seconds, and is not a failed step. The first active look
+    /// ends the wait.
+    async fn units_settled(&self, step: &Step) -> Result<bool, StepError> {
+        for _ in 0..UNIT_SETTLE_TRIES {
+            if self.is_done(step).await? {
+                return Ok(true);
+            }
+            tokio::time::sleep(self.system.pause()).await;
+        }
+        Ok(false)
     }
 
     async fn act(&self, step: &Step, redo: bool) -> Result<String, StepError> {

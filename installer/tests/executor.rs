@@ -32,6 +32,9 @@ struct Fake {
     fail_once: Mutex<Option<String>>,
     /// The firewall chain the kernel holds: the drop-in loaded last by `nft -f`.
     nft_chain: Mutex<String>,
+    /// (unit, looks): a unit that a start leaves inactive for this many looks (its service restarting
+    /// by itself after a first failed start), then active.
+    settles_after: Mutex<Option<(String, usize)>>,
 }
 
 impl Fake {
@@ -91,6 +94,13 @@ impl System for Fake {
         Ok(())
     }
     async fn units_active(&self, units: &[String]) -> Result<bool, StepError> {
+        if let Some((unit, looks)) = self.settles_after.lock().unwrap().as_mut()
+            && units.contains(unit)
+            && *looks > 0
+        {
+            *looks -= 1;
+            return Ok(false);
+        }
         let active = self.active.lock().unwrap();
         Ok(units.iter().all(|u| active.contains(u)))
     }
@@ -621,4 +631,37 @@ async fn lost_state_is_repaired_on_the_next_run() {
     // And then all is quiet again.
     let (quiet, _) = run(&fake, &s, &plan, None).await;
     assert!(quiet.acted.is_empty(), "{quiet:?}");
+}
+
+#[tokio::test]
+async fn a_unit_that_comes_back_by_itself_after_its_start_is_done_one_that_does_not_fails() {
+    let s = setup().await;
+    let plan = example_plan(|_| {});
+    // placement-api meets its predecessor's port for a few looks, then runs (its Restart= did it).
+    let fake = Fake::default();
+    *fake.settles_after.lock().unwrap() = Some(("placement-api.service".to_owned(), 3));
+    let (summary, _) = run(&fake, &s, &plan, None).await;
+    assert!(summary.complete(), "{summary:?}");
+    assert_eq!(fake.settles_after.lock().unwrap().as_ref().unwrap().1, 0);
+    // One that stays down longer than the settle tries: the step is not done, and says so.
+    let s = setup().await;
+    let fake = Fake::default();
+    *fake.settles_after.lock().unwrap() = Some((
+        "placement-api.service".to_owned(),
+        stackbox_installer::executor::UNIT_SETTLE_TRIES as usize + 5,
+    ));
+    let exec = Executor {
+        system: &fake,
+        journal: &s.journal,
+        secrets: &s.secrets,
+    };
+    let summary = exec
+        .run(&plan, "stackbox", None, &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        summary.failed.as_deref(),
+        Some("stackbox/placement.start"),
+        "{summary:?}"
+    );
 }

@@ -109,7 +109,10 @@ async fn at(c: &Client, want: &str) -> String {
 /// Whether an element went away under us (or is not there yet): the page it was found on was replaced (a form post that
 /// answered with a page much like the last one), so it is found again on the new page.
 fn stale(e: &fantoccini::error::CmdError) -> bool {
-    e.is_stale_element_reference() || e.is_no_such_element()
+    // Chromium answers a command that meets a page being replaced with "aborted by navigation".
+    e.is_stale_element_reference()
+        || e.is_no_such_element()
+        || e.to_string().contains("aborted by navigation")
 }
 
 /// Runs `act` on the element `css`, finding it again (for up to 5 s) while the page under it changes.
