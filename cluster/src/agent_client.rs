@@ -100,6 +100,17 @@ pub fn tls_config(
     Ok(Arc::new(config))
 }
 
+/// [`tls_config`] from this node's cluster credentials in `STATE/cluster/node/` (`state` is the
+/// wizard's state directory).
+pub fn node_tls(state: &Path) -> Result<Arc<rustls::ClientConfig>, LinkError> {
+    let dir = state.join(crate::node::NODE_DIR);
+    tls_config(
+        &dir.join(crate::node::CLUSTER_CA),
+        &dir.join(crate::node::NODE_CERT),
+        &dir.join(crate::node::NODE_KEY),
+    )
+}
+
 /// One node's agent, as the coordinator calls it.
 #[derive(Debug, Clone)]
 pub struct AgentLink {

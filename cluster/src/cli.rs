@@ -349,14 +349,8 @@ fn say_skipped(skipped: &[crate::precheck::Finding]) {
 
 /// `stackboxd cluster galera-start`: decides, acts, and while it must wait, says why and looks again.
 fn galera_start(args: &GaleraArgs) -> ExitCode {
-    let dir = args.state.join(crate::node::NODE_DIR);
     // Without cluster credentials (a cluster of one, or a node that never joined) no agent is asked.
-    let tls = crate::agent_client::tls_config(
-        &dir.join(crate::node::CLUSTER_CA),
-        &dir.join(crate::node::NODE_CERT),
-        &dir.join(crate::node::NODE_KEY),
-    )
-    .ok();
+    let tls = crate::agent_client::node_tls(&args.state).ok();
     let ask_agent = |ip: std::net::IpAddr| {
         let tls = tls.clone()?;
         crate::agent_client::AgentLink {

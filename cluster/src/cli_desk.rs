@@ -62,13 +62,10 @@ enum TargetError {
 fn links(target: &Target) -> Result<Vec<(String, AgentLink)>, TargetError> {
     let config: ClusterConfig =
         stackbox_installer::load_config(&target.config).map_err(TargetError::Config)?;
-    let dir = target.state.join(crate::node::NODE_DIR);
-    let tls = crate::agent_client::tls_config(
-        &dir.join(crate::node::CLUSTER_CA),
-        &dir.join(crate::node::NODE_CERT),
-        &dir.join(crate::node::NODE_KEY),
-    )
-    .map_err(|e| TargetError::Credentials(dir.display().to_string(), e))?;
+    let tls = crate::agent_client::node_tls(&target.state).map_err(|e| {
+        let dir = target.state.join(crate::node::NODE_DIR);
+        TargetError::Credentials(dir.display().to_string(), e)
+    })?;
     let nodes: Vec<_> = config
         .nodes
         .iter()

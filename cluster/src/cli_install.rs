@@ -205,11 +205,7 @@ pub fn status(args: &StatusArgs) -> ExitCode {
         }
     };
     let dir = args.state.join(crate::node::NODE_DIR);
-    let tls = match crate::agent_client::tls_config(
-        &dir.join(crate::node::CLUSTER_CA),
-        &dir.join(crate::node::NODE_CERT),
-        &dir.join(crate::node::NODE_KEY),
-    ) {
+    let tls = match crate::agent_client::node_tls(&args.state) {
         Ok(t) => t,
         Err(e) => {
             eprintln!(

@@ -185,20 +185,23 @@ async fn step(agent: web::Data<Agent>, body: web::Json<StepRequest>) -> HttpResp
     }
 }
 
+/// The answer of blocking work that returns a document or an error: 200 with the document, else a 500
+/// problem naming the error's chain (or why the work's thread failed).
+fn blocked<T: serde::Serialize, E: std::error::Error>(
+    done: Result<Result<T, E>, actix_web::error::BlockingError>,
+) -> HttpResponse {
+    let internal = actix_web::http::StatusCode::INTERNAL_SERVER_ERROR;
+    match done {
+        Ok(Ok(doc)) => HttpResponse::Ok().json(doc),
+        Ok(Err(e)) => problem(internal, stackbox_common::error::chain(&e)),
+        Err(e) => problem(internal, e.to_string()),
+    }
+}
+
 /// Which processes listen on a port of this node (the admin desk).
 async fn port(path: web::Path<u16>) -> HttpResponse {
     let port = path.into_inner();
-    match web::block(move || stackbox_cluster::desk::port_holders(port)).await {
-        Ok(Ok(holders)) => HttpResponse::Ok().json(holders),
-        Ok(Err(e)) => problem(
-            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-            stackbox_common::error::chain(&e),
-        ),
-        Err(e) => problem(
-            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-            e.to_string(),
-        ),
-    }
+    blocked(web::block(move || stackbox_cluster::desk::port_holders(port)).await)
 }
 
 /// Restarts one of the cloud's services on this node and waits for it (the admin desk).
@@ -226,17 +229,7 @@ async fn bundle(agent: web::Data<Agent>) -> HttpResponse {
     let agent = agent.into_inner();
     let work =
         move || stackbox_cluster::bundle::node_part(&agent.paths().root, &agent.paths().state);
-    match web::block(work).await {
-        Ok(Ok(part)) => HttpResponse::Ok().json(part),
-        Ok(Err(e)) => problem(
-            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-            stackbox_common::error::chain(&e),
-        ),
-        Err(e) => problem(
-            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-            e.to_string(),
-        ),
-    }
+    blocked(web::block(work).await)
 }
 
 async fn galera() -> HttpResponse {

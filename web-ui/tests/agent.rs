@@ -258,11 +258,15 @@ fn a_revoked_nodes_certificate_is_refused_from_the_next_handshake_and_the_others
     health_with(node1.path(), cluster.path(), port).expect("node1 after the revocation");
 }
 
-#[test]
-fn a_members_agent_answers_its_part_of_a_support_bundle_over_mutual_tls() {
-    let cluster = tempfile::tempdir().unwrap();
-    let node1 = tempfile::tempdir().unwrap();
-    let node2 = tempfile::tempdir().unwrap();
+/// Node 2's agent running, and node 1's link to it with its cluster credentials: (the directories,
+/// kept while the agent runs; the agent; the link).
+fn linked_agent() -> (
+    [tempfile::TempDir; 3],
+    RunningAgent,
+    stackbox_cluster::agent_client::AgentLink,
+) {
+    let dirs = [(); 3].map(|_| tempfile::tempdir().unwrap());
+    let [cluster, node1, node2] = &dirs;
     let caller = setup(node1.path(), Some(cluster.path()), 0);
     let agent = RunningAgent::start(node2.path(), cluster.path());
     let tls = stackbox_cluster::coordinator::client_tls(&caller, "node1", LOOPBACK).unwrap();
@@ -270,6 +274,12 @@ fn a_members_agent_answers_its_part_of_a_support_bundle_over_mutual_tls() {
         addr: agent.addr,
         tls,
     };
+    (dirs, agent, link)
+}
+
+#[test]
+fn a_members_agent_answers_its_part_of_a_support_bundle_over_mutual_tls() {
+    let (_dirs, _agent, link) = linked_agent();
     let part: stackbox_cluster::bundle::NodePart = link
         .get_large(
             stackbox_cluster::bundle::BUNDLE_PATH,
@@ -297,16 +307,7 @@ fn a_members_agent_answers_its_part_of_a_support_bundle_over_mutual_tls() {
 
 #[test]
 fn the_admin_desk_names_a_ports_holder_and_restarts_only_the_clouds_installed_services() {
-    let cluster = tempfile::tempdir().unwrap();
-    let node1 = tempfile::tempdir().unwrap();
-    let node2 = tempfile::tempdir().unwrap();
-    let caller = setup(node1.path(), Some(cluster.path()), 0);
-    let agent = RunningAgent::start(node2.path(), cluster.path());
-    let tls = stackbox_cluster::coordinator::client_tls(&caller, "node1", LOOPBACK).unwrap();
-    let link = stackbox_cluster::agent_client::AgentLink {
-        addr: agent.addr,
-        tls,
-    };
+    let (_dirs, _agent, link) = linked_agent();
     // This test holds a port: the agent (on the same machine) names this process.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();

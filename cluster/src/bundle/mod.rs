@@ -415,13 +415,7 @@ fn cluster_parts(args: &BundleArgs) -> Option<Vec<(String, Result<NodePart, Stri
     // The configuration the last install assigned this node (every installed member has it).
     let assigned = stackbox_installer::runner::CONFIG_PATH.trim_start_matches('/');
     let config = stackbox_installer::load_config(&args.root.join(assigned)).ok()?;
-    let dir = state.join(crate::node::NODE_DIR);
-    let tls = crate::agent_client::tls_config(
-        &dir.join(crate::node::CLUSTER_CA),
-        &dir.join(crate::node::NODE_CERT),
-        &dir.join(crate::node::NODE_KEY),
-    )
-    .ok()?;
+    let tls = crate::agent_client::node_tls(&state).ok()?;
     let me = node_name(&args.root);
     let parts = std::thread::scope(|scope| {
         let handles: Vec<_> = config
