@@ -49,7 +49,7 @@ pub struct RestartArgs {
 
 /// Why the nodes could not be asked.
 #[derive(Debug, thiserror::Error)]
-enum TargetError {
+pub(crate) enum TargetError {
     #[error("reading the cluster configuration")]
     Config(#[source] stackbox_installer::LoadError),
     #[error("this node has no cluster credentials ({0})")]
@@ -59,7 +59,7 @@ enum TargetError {
 }
 
 /// The (name, agent) of every node `target` names.
-fn links(target: &Target) -> Result<Vec<(String, AgentLink)>, TargetError> {
+pub(crate) fn links(target: &Target) -> Result<Vec<(String, AgentLink)>, TargetError> {
     let config: ClusterConfig =
         stackbox_installer::load_config(&target.config).map_err(TargetError::Config)?;
     let tls = crate::agent_client::node_tls(&target.state).map_err(|e| {

@@ -21,6 +21,7 @@ pub mod client;
 pub mod code;
 pub mod coordinator;
 pub mod desk;
+pub mod diagnose;
 pub mod galera;
 pub mod galera_start;
 pub mod hardware;

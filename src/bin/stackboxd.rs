@@ -109,6 +109,15 @@ enum Command {
     /// and redaction-report.txt (file, rule, count; never values). Exit status: 0 written, 1 refused or
     /// failed, 2 for bad arguments.
     Bundle(stackbox_cluster::bundle::BundleArgs),
+    /// Run the troubleshooting matrix on every node (or one with --node) and print what is wrong.
+    ///
+    /// Each node's agent checks its services and agents, Galera, RabbitMQ (partitions, missing nodes,
+    /// queue backlogs), who holds the cloud's ports, disks, memory, the clock, and the logs for
+    /// authentication failures and timeouts (the catalog is cluster/diagnoses.toml). Each finding comes
+    /// with its evidence (log lines with their file and line), its cause, the remedy, and the admin
+    /// desk's command where one repairs it. A node that does not answer is named. Exit status: 0 when
+    /// every node answered and nothing was found, 1 otherwise.
+    Diagnose(stackbox_cluster::diagnose::across::DiagnoseArgs),
 }
 
 fn main() -> ExitCode {
@@ -135,5 +144,6 @@ fn main() -> ExitCode {
         Command::Answers(args) => stackbox_web::cli::answers(args),
         Command::Network(args) => stackbox_network::cli::run(args),
         Command::Bundle(args) => stackbox_cluster::bundle::run(args),
+        Command::Diagnose(args) => stackbox_cluster::diagnose::across::run(&args),
     }
 }

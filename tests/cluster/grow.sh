@@ -257,6 +257,61 @@ inside stackboxd cluster restart memcached > "$work/desk-restart.txt" 2>&1 && re
 cat "$work/desk-restart.txt"
 check "cluster restart memcached restarts it on every node in turn, each active again" \
   sh -c "[ $restart_rc -eq 0 ] && [ \$(grep -c 'memcached restarted, active again' '$work/desk-restart.txt') -eq 3 ]"
+# The troubleshooting matrix, live. First as the cluster is (printed: a figure, not a verdict), then with
+# four faults induced at once: node 3's neutron agent stopped, MariaDB stopped on node 2, keystone's
+# internal port on node 2 taken by another process, and a small loop file system on node 3 filled. Each
+# must be diagnosed on its node with its cause (and the desk's action where one repairs it); the actions
+# then repair them and the findings are gone.
+diagnosed() { python3 "$here/tests/cluster/diagnosed.py" "$@"; }
+diagnose_json() { # diagnose_json NAME: `stackboxd diagnose --format json` on node 1 into $work/diagnose-NAME.json; prints its exit status
+  local rc=0
+  inside stackboxd diagnose --format json > "$work/diagnose-$1.json" 2> "$work/diagnose-$1.err" || rc=$?
+  echo "$rc"
+}
+diag_start=$(date +%s%N)
+inside stackboxd diagnose > "$work/diagnose-baseline.txt" 2>&1 || true
+echo "figure: stackboxd diagnose across three nodes took $(( ($(date +%s%N) - diag_start) / 1000000 )) ms"
+cat "$work/diagnose-baseline.txt"
+on node3 systemctl stop neutron-linuxbridge-agent
+on node2 systemctl stop mariadb
+on node2 systemctl stop keystone
+on node2 systemd-run --unit=stackbox-squatter python3 -c \
+  'import socket, time; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 15000)); s.listen(); time.sleep(3600)'
+fill_img=$work/fill.img
+rm -f "$fill_img" && truncate -s 16M "$fill_img" && mkfs.ext4 -q -F "$fill_img"
+fill_dev=$(losetup --find --show "$fill_img")
+# The loop device's node inside node 3 (its /dev is its own), mounted in its mount namespace, then filled.
+nsenter -t "${init[node3]}" -m -- mknod /dev/stackbox-fill b $(lsblk -dno MAJ:MIN "$fill_dev" | tr ':' ' ')
+nsenter -t "${init[node3]}" -m -- sh -c 'mkdir -p /srv/fill && mount /dev/stackbox-fill /srv/fill && (dd if=/dev/zero of=/srv/fill/big bs=1M 2>/dev/null || true)'
+for _ in $(seq 20); do on node2 ss -Hltn 2>/dev/null | grep -q ':15000 ' && break; sleep 0.5; done
+faults_rc=$(diagnose_json faults)
+inside stackboxd diagnose > "$work/diagnose-faults.txt" 2>&1 || true
+cat "$work/diagnose-faults.txt"
+f=$work/diagnose-faults.json
+check "diagnose exits 1 when it finds something" test "$faults_rc" -eq 1
+check "diagnose: node3's stopped neutron agent is down because it was stopped, with the restart action" \
+  diagnosed "$f" node3 agent.down stopped neutron-linuxbridge-agent neutron-linuxbridge-agent
+check "diagnose: Galera stopped on node2 (cause stopped, restart offered), a member missing seen from node 1" \
+  sh -c "python3 '$here/tests/cluster/diagnosed.py' '$f' node2 galera.unhealthy stopped mariadb mariadb && python3 '$here/tests/cluster/diagnosed.py' '$f' stackbox galera.unhealthy member-missing mariadb"
+check "diagnose: keystone's port on node2 is held by another process (named with its pid)" \
+  sh -c "python3 '$here/tests/cluster/diagnosed.py' '$f' node2 port.taken other-process 'port 15000' keystone && grep -q 'port 15000 is held by python3 (pid [0-9]*), not by keystone' '$work/diagnose-faults.txt'"
+check "diagnose: node3's full loop file system" diagnosed "$f" node3 disk.full filling /srv/fill
+check "diagnose's text gives each finding's evidence, cause, remedy and action" \
+  sh -c "grep -q '^node3: agent.down neutron-linuxbridge-agent' '$work/diagnose-faults.txt' && grep -q '  action: stackboxd cluster restart neutron-linuxbridge-agent --node node3' '$work/diagnose-faults.txt' && grep -q '    probe: /srv/fill (ext4 on /dev/stackbox-fill): 100% used' '$work/diagnose-faults.txt'"
+# The repairs: the desk's actions the findings offered, the squatter stopped first, the file system gone.
+inside stackboxd cluster restart neutron-linuxbridge-agent --node node3 > "$work/repair.log" 2>&1 || true
+inside stackboxd cluster restart mariadb --node node2 >> "$work/repair.log" 2>&1 || true
+on node2 systemctl stop stackbox-squatter || true
+inside stackboxd cluster restart keystone --node node2 >> "$work/repair.log" 2>&1 || true
+nsenter -t "${init[node3]}" -m -- sh -c 'umount /srv/fill; rm -f /dev/stackbox-fill' || true
+losetup -d "$fill_dev" || true
+rm -f "$fill_img"
+cat "$work/repair.log"
+for _ in $(seq 60); do synced3 node2 && break; sleep 2; done
+diagnose_json repaired > /dev/null
+f=$work/diagnose-repaired.json
+check "after the desk's repairs, none of the four findings is left" \
+  sh -c "for a in 'node3 agent.down neutron-linuxbridge-agent' 'node2 galera.unhealthy mariadb' 'stackbox galera.unhealthy mariadb' 'node2 port.taken 15000' 'node3 disk.full /srv/fill'; do set -- \$a; python3 '$here/tests/cluster/diagnosed.py' --absent '$f' \"\$1\" \"\$2\" \"\$3\" || exit 1; done"
 smoke_on() { # smoke_on NODE ROOT LOG [HOST]: the smoke test from NODE (its root ROOT) with the wizard's openrc, its VM on HOST
   command install -m 0600 "$work/admin-openrc.sh" "$2/root/admin-openrc.sh"
   local run=(on "$1"); [ "$1" = node1 ] && run=(inside)

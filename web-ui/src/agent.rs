@@ -232,6 +232,13 @@ async fn bundle(agent: web::Data<Agent>) -> HttpResponse {
     blocked(web::block(work).await)
 }
 
+/// This node's diagnosis: the troubleshooting matrix run here.
+async fn diagnose(agent: web::Data<Agent>) -> HttpResponse {
+    let agent = agent.into_inner();
+    let work = move || stackbox_cluster::diagnose::local(&agent.paths().root);
+    blocked(web::block(work).await)
+}
+
 async fn galera() -> HttpResponse {
     let work = || {
         stackbox_cluster::galera::view::local(std::path::Path::new(
@@ -266,6 +273,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(STEPS_PATH, web::post().to(step))
         .route(LEAVE_PATH, web::post().to(leave))
         .route(stackbox_cluster::bundle::BUNDLE_PATH, web::get().to(bundle))
+        .route(
+            stackbox_cluster::diagnose::DIAGNOSE_PATH,
+            web::get().to(diagnose),
+        )
         .route(
             &format!("{}/{{port}}", stackbox_cluster::desk::PORT_PATH),
             web::get().to(port),

@@ -406,6 +406,18 @@ async fn cluster_status(state: web::Data<AppState>, _: Admin) -> Result<HttpResp
     Ok(HttpResponse::Ok().json(doc))
 }
 
+/// The troubleshooting matrix, run now by every member's agent (as `stackboxd diagnose --format json`,
+/// with `clean`).
+async fn diagnose(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
+    let st = state.clone();
+    let d = web::block(move || st.wizard.diagnose())
+        .await
+        .map_err(|e| WebError::Internal(anyhow::anyhow!("the agents' thread: {e}")))??;
+    let mut doc = serde_json::to_value(&d).map_err(|e| WebError::Internal(e.into()))?;
+    doc["clean"] = serde_json::Value::Bool(d.clean());
+    Ok(HttpResponse::Ok().json(doc))
+}
+
 /// The current (or last) operation on the cluster: overall and per node, with every step.
 async fn cluster_operation(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
     let op = state.wizard.operation().ok_or(WebError::NotFound)?;
@@ -661,6 +673,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/cluster/grow", web::post().to(cluster_grow))
         .route("/cluster/operation", web::get().to(cluster_operation))
         .route("/cluster/status", web::get().to(cluster_status))
+        .route("/diagnose", web::get().to(diagnose))
         .route("/cluster/config", web::get().to(cluster_config))
         .route("/roles", web::get().to(roles_get))
         .route("/roles", web::put().to(roles_put))
@@ -709,6 +722,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/cluster/grow"),
     ("get", "/cluster/operation"),
     ("get", "/cluster/status"),
+    ("get", "/diagnose"),
     ("get", "/cluster/config"),
     ("get", "/roles"),
     ("put", "/roles"),

@@ -337,3 +337,27 @@ fn the_admin_desk_names_a_ports_holder_and_restarts_only_the_clouds_installed_se
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_members_agent_runs_the_troubleshooting_matrix_on_its_node_over_mutual_tls() {
+    let (_dirs, _agent, link) = linked_agent();
+    let d: stackbox_cluster::diagnose::NodeDiagnosis = link
+        .get_large(
+            stackbox_cluster::diagnose::DIAGNOSE_PATH,
+            std::time::Duration::from_secs(120),
+            4 << 20,
+        )
+        .unwrap();
+    // Every symptom of the catalog, in its order, each with how it went.
+    let catalog = stackbox_cluster::diagnose::catalog::Catalog::shipped().unwrap();
+    let want: Vec<&str> = catalog.symptoms.iter().map(|s| s.id.as_str()).collect();
+    let got: Vec<&str> = d.checked.iter().map(|c| c.symptom.as_str()).collect();
+    assert_eq!(got, want);
+    // The fixture machine's root holds no /proc: the disk probe says it could not read its mounts
+    // rather than calling the node healthy.
+    let disk = d.checked.iter().find(|c| c.symptom == "disk.full").unwrap();
+    assert_eq!(
+        disk.outcome,
+        stackbox_cluster::diagnose::Outcome::Failed("cannot read /proc/self/mounts".into())
+    );
+}

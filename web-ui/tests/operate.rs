@@ -96,6 +96,15 @@ async fn the_cluster_grows_and_loses_a_node_from_the_wizard_with_one_progress_pe
     let r = call(&app, with_session(req("GET", "/cluster/status"), &s)).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains(r#"id="no-status""#), "{}", r.body);
+    // Nor a diagnosis.
+    let r = call(&app, with_session(req("GET", "/api/v1/diagnose"), &s)).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("no diagnosis to ask"), "{}", r.body);
+    let r = call(&app, with_session(req("GET", "/diagnose"), &s)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains(r#"id="no-diagnosis""#), "{}", r.body);
+    let r = call(&app, req("GET", "/api/v1/diagnose")).await;
+    assert_eq!(r.status, 401, "{}", r.body);
     let r = call(
         &app,
         json_call("POST", "/api/v1/install", &s, Some(&csrf), ""),

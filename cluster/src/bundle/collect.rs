@@ -1,8 +1,8 @@
 //! What a node puts in the support bundle, read from its root and its commands: the install journal,
 //! the answers and cluster files, the hardware report, failed units and their journals, the services'
 //! logs (their last [`LOG_TAIL`] bytes), the rendered configuration, Galera's and RabbitMQ's status, the
-//! firewall's ruleset, addresses, routes and listening sockets. Whatever cannot be had is listed with the
-//! reason. Nothing here is redacted yet: [`super::build`] does that before anything is written.
+//! firewall's ruleset, addresses, routes and listening sockets, and the node's diagnoses. Whatever
+//! cannot be had is listed with the reason. Nothing here is redacted yet: [`super::build`] does that before anything is written.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -188,7 +188,31 @@ pub fn collect(root: &Path, state: &Path, journal: Option<String>) -> Collected 
         run_into(&mut c, name, argv);
     }
     failed_unit_journals(&mut c);
+    diagnoses(&mut c, root);
     c
+}
+
+/// The troubleshooting matrix run on this node, as `stackboxd diagnose` prints it.
+fn diagnoses(c: &mut Collected, root: &Path) {
+    match crate::diagnose::local(root) {
+        Ok(d) => {
+            let all = crate::diagnose::across::Diagnosis {
+                nodes: vec![crate::diagnose::across::NodeAnswer {
+                    node: "this node".to_owned(),
+                    error: None,
+                    diagnosis: d,
+                }],
+            };
+            c.parts.push(Part {
+                name: "status/diagnoses.txt".to_owned(),
+                text: crate::diagnose::across::render_text(&all),
+            });
+        }
+        Err(e) => c.missing.push((
+            "status/diagnoses.txt".to_owned(),
+            stackbox_common::error::chain(&e),
+        )),
+    }
 }
 
 /// `path` (absolute) under `root`.

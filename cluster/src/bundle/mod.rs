@@ -7,9 +7,8 @@
 //! asks every member's agent for its part (`GET /agent/v1/bundle`, mutual TLS) and lists a node that
 //! does not answer with the reason; the parts are checked once more against this node's secrets
 //! ([`assemble`]). The archive (gzip'd tar, mode 0600) opens with `summary.txt` and
-//! `redaction-report.txt`; each node's files are under `nodes/NAME/`.
-//!
-//! Not built yet: the diagnoses, and the wizard's download.
+//! `redaction-report.txt`; each node's files are under `nodes/NAME/`, its diagnoses in
+//! `status/diagnoses.txt`.
 
 pub mod collect;
 pub mod redact;

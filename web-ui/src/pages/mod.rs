@@ -7,6 +7,7 @@
 //! wizard's flow ([`crate::wizard`]) and render its answers; the layout is [`crate::chrome`]'s.
 
 pub mod choices;
+pub mod diagnose;
 pub mod disk;
 pub mod finish;
 pub mod net;
@@ -67,6 +68,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/cluster/status", web::get().to(operate::status_view))
         .route("/support-bundle", web::get().to(operate::support_bundle))
+        .route("/diagnose", web::get().to(diagnose::diagnose_view))
         .route("/roles", web::get().to(choices::roles_form))
         .route("/roles", web::post().to(choices::roles_submit))
         .route("/settings", web::get().to(choices::settings_form))
@@ -120,6 +122,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/cluster/grow"),
     ("get", "/cluster/status"),
     ("get", "/support-bundle"),
+    ("get", "/diagnose"),
     ("get", "/roles"),
     ("post", "/roles"),
     ("get", "/settings"),

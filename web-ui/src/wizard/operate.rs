@@ -246,10 +246,40 @@ impl Wizard {
     /// holder, and what each node's MariaDB decided at its last start (after a power loss: who
     /// bootstrapped and why, or who waits and for what).
     pub fn cluster_status(&self) -> Result<ClusterStatus, WebError> {
+        let (config, tls) = self.agents_link("status")?;
+        Ok(stackbox_cluster::agent_client::ask_agents(
+            &config,
+            tls,
+            self.agent_port(),
+        ))
+    }
+
+    /// The troubleshooting matrix run by every member's agent (`stackboxd diagnose`), blocking.
+    pub fn diagnose(&self) -> Result<stackbox_cluster::diagnose::across::Diagnosis, WebError> {
+        let (config, tls) = self.agents_link("diagnosis")?;
+        Ok(stackbox_cluster::diagnose::across::ask_config(
+            &config,
+            tls,
+            self.agent_port(),
+        ))
+    }
+
+    /// The installed configuration and this node's credentials to ask the agents with (`what` is
+    /// what is asked, for the refusal in plan mode).
+    fn agents_link(
+        &self,
+        what: &str,
+    ) -> Result<
+        (
+            stackbox_installer::ClusterConfig,
+            std::sync::Arc<rustls::ClientConfig>,
+        ),
+        WebError,
+    > {
         if self.walk_pace().is_some() {
-            return Err(WebError::Conflict(
-                "plan mode: no agent runs, so there is no status to ask".to_owned(),
-            ));
+            return Err(WebError::Conflict(format!(
+                "plan mode: no agent runs, so there is no {what} to ask"
+            )));
         }
         let path = self.installed_config_path();
         let config = stackbox_installer::load_config(&path).map_err(|e| {
@@ -272,11 +302,7 @@ impl Wizard {
         let tls =
             coordinator::client_tls(&self.coordinator_setup(path.clone()), &me.name, me.address)
                 .map_err(|e| WebError::Internal(anyhow::anyhow!(chain(&e))))?;
-        Ok(stackbox_cluster::agent_client::ask_agents(
-            &config,
-            tls,
-            self.agent_port(),
-        ))
+        Ok((config, tls))
     }
 }
 
