@@ -162,6 +162,38 @@ impl AgentLink {
         self.call("POST", LEAVE_PATH, Some(request), STEP)
     }
 
+    /// The state of one of nova's libvirt domains on the agent's node.
+    pub fn vm_state(&self, domain: &str) -> Result<crate::hypervisor::DomainState, LinkError> {
+        let path = format!("{}/{domain}", crate::hypervisor::VM_PATH);
+        self.call("GET", &path, None::<&()>, SHORT)
+    }
+
+    /// Destroys and starts one of nova's libvirt domains on the agent's node (the desk's recovery
+    /// when nova cannot).
+    pub fn vm_restart(&self, domain: &str) -> Result<crate::hypervisor::DomainState, LinkError> {
+        let path = format!("{}/{domain}/restart", crate::hypervisor::VM_PATH);
+        self.call(
+            "POST",
+            &path,
+            None::<&()>,
+            crate::desk::RESTART_WAIT + SHORT,
+        )
+    }
+
+    /// Writes the overcommit ratios into the agent's node's nova.conf and restarts its nova-compute.
+    pub fn overcommit(
+        &self,
+        ratios: &stackbox_installer::config::Overcommit,
+    ) -> Result<crate::overcommit::Applied, LinkError> {
+        let wait = crate::desk::RESTART_WAIT + SHORT;
+        self.call(
+            "POST",
+            crate::overcommit::OVERCOMMIT_PATH,
+            Some(ratios),
+            wait,
+        )
+    }
+
     /// Which processes listen on `port` on the agent's node.
     pub fn port_holders(&self, port: u16) -> Result<Vec<crate::desk::Holder>, LinkError> {
         let path = format!("{}/{port}", crate::desk::PORT_PATH);

@@ -100,6 +100,23 @@ pub enum ClusterCommand {
     /// Asks each node's agent (mutual TLS). Exit status: 0 when every node answered, 1 otherwise,
     /// 2 for bad arguments.
     Port(crate::cli_desk::PortArgs),
+    /// Recover a hung VM: nova's hard reboot, else a restart at its compute node's hypervisor.
+    ///
+    /// Reads the server from nova (admin credentials from the environment, an openrc), asks nova for
+    /// a hard reboot and waits up to --wait seconds for it to be ACTIVE and running at the hypervisor;
+    /// if it is not (nova-compute hung or down), the server's compute node's agent destroys and starts
+    /// its libvirt domain and nova's state is reset to active. Every step is printed. Exit status: 0
+    /// when the server is back, 1 otherwise, 2 for bad arguments.
+    Recover(crate::recover::RecoverArgs),
+    /// Set the CPU, RAM and disk overcommit (allocation) ratios on every compute node at once.
+    ///
+    /// Each compute node's agent writes them into its nova.conf and restarts nova-compute, one node
+    /// after the other (each active again before the next; the first that is not stops the run);
+    /// the cluster configuration's [overcommit] is updated; then the ratios are read back from
+    /// placement (admin credentials from the environment, an openrc) until every compute node shows
+    /// them. Bounds: cpu at most 64, ram at most 4, disk at most 10, each above 0. Exit status: 0
+    /// applied and shown, 1 otherwise, 2 for bad arguments.
+    Overcommit(crate::cli_overcommit::OvercommitArgs),
     /// Restart one of the cloud's services on every node in turn (or --node NAME), each active again
     /// before the next.
     ///
@@ -204,6 +221,8 @@ pub fn run(args: ClusterArgs) -> ExitCode {
         ClusterCommand::Status(args) => crate::cli_install::status(&args),
         ClusterCommand::Remove(args) => crate::cli_install::remove(&args),
         ClusterCommand::Port(args) => crate::cli_desk::port(&args),
+        ClusterCommand::Recover(args) => crate::recover::run(&args),
+        ClusterCommand::Overcommit(args) => crate::cli_overcommit::run(&args),
         ClusterCommand::Restart(args) => crate::cli_desk::restart(&args),
     }
 }

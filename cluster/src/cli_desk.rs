@@ -103,6 +103,25 @@ pub fn render_holders(node: &str, port: u16, holders: &Result<Vec<Holder>, Strin
     }
 }
 
+/// Each node's answer to who holds `port`, all asked at once.
+pub type PortAnswers = Vec<(String, Result<Vec<Holder>, String>)>;
+
+/// Asks every (name, agent) at once which process holds `port`.
+pub fn ask_port(nodes: &[(String, AgentLink)], port: u16) -> PortAnswers {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = nodes
+            .iter()
+            .map(|(name, link)| {
+                scope.spawn(move || {
+                    let asked = link.port_holders(port).map_err(|e| chain(&e));
+                    (name.clone(), asked)
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    })
+}
+
 /// `stackboxd cluster port PORT`: which process holds the port on each node. Exit 0 when every node
 /// answered, 1 otherwise, 2 for bad arguments.
 pub fn port(args: &PortArgs) -> ExitCode {
@@ -113,20 +132,8 @@ pub fn port(args: &PortArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let answers: Vec<(String, Result<Vec<Holder>, String>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = nodes
-            .iter()
-            .map(|(name, link)| {
-                scope.spawn(move || {
-                    let asked = link.port_holders(args.port).map_err(|e| chain(&e));
-                    (name.clone(), asked)
-                })
-            })
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
     let mut ok = true;
-    for (node, holders) in &answers {
+    for (node, holders) in &ask_port(&nodes, args.port) {
         print!("{}", render_holders(node, args.port, holders));
         ok &= holders.is_ok();
     }
@@ -135,6 +142,47 @@ pub fn port(args: &PortArgs) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Restarts `service` (checked by the caller) on each node in turn, waiting until it is active again
+/// before the next; stops at the first node where it is not. Each node's line goes to `say` as it
+/// happens. Whether every restart came back.
+pub fn restart_in_turn(
+    nodes: &[(String, AgentLink)],
+    service: &str,
+    say: &mut dyn FnMut(String),
+) -> bool {
+    for (node, link) in nodes {
+        match link.restart(service) {
+            Ok(Restarted {
+                active: true,
+                took_ms,
+                ..
+            }) => say(format!(
+                "{node}: {service} restarted, active again after {:.1} s",
+                took_ms as f64 / 1000.0
+            )),
+            Ok(r) => {
+                say(format!(
+                    "{node}: {service} is NOT active {} s after its restart; the other nodes were left alone. Its journal:\n{}",
+                    desk::RESTART_WAIT.as_secs(),
+                    r.journal
+                ));
+                return false;
+            }
+            Err(LinkError::Refused { status: 404, .. }) => {
+                say(format!("{node}: {service} is not installed there: skipped"));
+            }
+            Err(e) => {
+                say(format!(
+                    "{node}: the restart could not be asked: {}; the other nodes were left alone",
+                    chain(&e)
+                ));
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// `stackboxd cluster restart SERVICE`: restarts it on each node in turn, waiting until it is active
@@ -152,39 +200,11 @@ pub fn restart(args: &RestartArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    for (node, link) in &nodes {
-        match link.restart(&args.service) {
-            Ok(Restarted {
-                active: true,
-                took_ms,
-                ..
-            }) => println!(
-                "{node}: {} restarted, active again after {:.1} s",
-                args.service,
-                took_ms as f64 / 1000.0
-            ),
-            Ok(r) => {
-                println!(
-                    "{node}: {} is NOT active {} s after its restart; the other nodes were left alone. Its journal:\n{}",
-                    args.service,
-                    desk::RESTART_WAIT.as_secs(),
-                    r.journal
-                );
-                return ExitCode::FAILURE;
-            }
-            Err(LinkError::Refused { status: 404, .. }) => {
-                println!("{node}: {} is not installed there: skipped", args.service);
-            }
-            Err(e) => {
-                println!(
-                    "{node}: the restart could not be asked: {}; the other nodes were left alone",
-                    chain(&e)
-                );
-                return ExitCode::FAILURE;
-            }
-        }
+    if restart_in_turn(&nodes, &args.service, &mut |line| println!("{line}")) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
-    ExitCode::SUCCESS
 }
 
 #[cfg(test)]

@@ -89,9 +89,13 @@ pub fn parse_holders(text: &str, port: u16) -> Vec<Holder> {
         .collect()
 }
 
+/// `ss`'s arguments for [`parse_holders`]: listening TCP and UDP sockets, numeric, with their processes
+/// and the Netid column the parser expects first.
+pub const SS_ARGS: &[&str] = &["-Hltnup"];
+
 /// Which processes listen on `port` on this machine.
 pub fn port_holders(port: u16) -> Result<Vec<Holder>, stackbox_common::cmd::CmdError> {
-    let out = Command::new("ss").arg("-Hltnup").run()?;
+    let out = Command::new("ss").args(SS_ARGS.iter().copied()).run()?;
     let holders = parse_holders(&out.stdout, port);
     tracing::info!(
         port,

@@ -122,6 +122,27 @@ pub struct Overcommit {
     pub disk: f64,
 }
 
+impl Overcommit {
+    /// The largest ratio of each kind the appliance accepts: (key, most).
+    pub const LIMITS: [(&'static str, f64); 3] = [("cpu", 64.0), ("ram", 4.0), ("disk", 10.0)];
+
+    /// What is wrong with the ratios: (key, why) for each out of bounds (each must be above 0 and at
+    /// most its [`Overcommit::LIMITS`]).
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        Self::LIMITS
+            .iter()
+            .zip([self.cpu, self.ram, self.disk])
+            .filter(|((_, most), value)| !(*value > 0.0 && value <= most))
+            .map(|((key, most), value)| {
+                (
+                    *key,
+                    format!("must be above 0 and at most {most}, got {value}"),
+                )
+            })
+            .collect()
+    }
+}
+
 impl Default for Overcommit {
     fn default() -> Self {
         // Nova's own initial allocation ratios (Zed).

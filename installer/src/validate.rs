@@ -104,17 +104,8 @@ impl ClusterConfig {
         }
         self.validate_networks(&mut v);
         self.validate_nodes(catalog, &mut v);
-        for (field, value, most) in [
-            ("overcommit.cpu", self.overcommit.cpu, 64.0),
-            ("overcommit.ram", self.overcommit.ram, 4.0),
-            ("overcommit.disk", self.overcommit.disk, 10.0),
-        ] {
-            if !(value > 0.0 && value <= most) {
-                v.error(
-                    field,
-                    format!("must be above 0 and at most {most}, got {value}"),
-                );
-            }
+        for (key, why) in self.overcommit.problems() {
+            v.error(format!("overcommit.{key}"), why);
         }
         if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
             v.error(

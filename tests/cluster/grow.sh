@@ -312,15 +312,61 @@ diagnose_json repaired > /dev/null
 f=$work/diagnose-repaired.json
 check "after the desk's repairs, none of the four findings is left" \
   sh -c "for a in 'node3 agent.down neutron-linuxbridge-agent' 'node2 galera.unhealthy mariadb' 'stackbox galera.unhealthy mariadb' 'node2 port.taken 15000' 'node3 disk.full /srv/fill'; do set -- \$a; python3 '$here/tests/cluster/diagnosed.py' --absent '$f' \"\$1\" \"\$2\" \"\$3\" || exit 1; done"
-smoke_on() { # smoke_on NODE ROOT LOG [HOST]: the smoke test from NODE (its root ROOT) with the wizard's openrc, its VM on HOST
+smoke_on() { # smoke_on NODE ROOT LOG [HOST [--keep]]: the smoke test from NODE (its root ROOT) with the wizard's openrc, its VM on HOST
   command install -m 0600 "$work/admin-openrc.sh" "$2/root/admin-openrc.sh"
   local run=(on "$1"); [ "$1" = node1 ] && run=(inside)
-  "${run[@]}" sh -c '. /root/admin-openrc.sh && OS_CACERT=/etc/stackbox/ca.pem stackboxd smoke ${1:+--host "$1"}' sh "${4:-}" > "$3" 2>&1 || true
+  "${run[@]}" sh -c '. /root/admin-openrc.sh && OS_CACERT=/etc/stackbox/ca.pem stackboxd smoke ${1:+--host "$1"} $2' sh "${4:-}" "${5:-}" > "$3" 2>&1 || true
   grep -q "STACKBOX-SMOKE-OK" "$3"
 }
 # A VM on each compute node (the first node's was booted by its own install).
 check "three nodes: the smoke test boots a VM on node2" smoke_on node2 "${root[node2]}" "$work/smoke-node2.log" node2
-check "three nodes: the smoke test boots a VM on node3" smoke_on node3 "${root[node3]}" "$work/smoke-node3.log" node3
+check "three nodes: the smoke test boots a VM on node3" smoke_on node3 "${root[node3]}" "$work/smoke-node3.log" node3 --keep
+# A hung VM (paused at the hypervisor behind nova's back) recovered by the desk: by nova's hard reboot;
+# then, with node 3's nova-compute down (nova cannot act), at the hypervisor, nova's state reset after.
+os_node3() { on node3 sh -c '. /root/admin-openrc.sh && OS_CACERT=/etc/stackbox/ca.pem openstack "$@"' sh "$@"; }
+command install -m 0600 "$work/admin-openrc.sh" "$work/root/root/admin-openrc.sh"
+recover() { inside sh -c '. /root/admin-openrc.sh && OS_CACERT=/etc/stackbox/ca.pem stackboxd cluster recover "$@"' sh "$@"; }
+kept=$(os_node3 server list --name stackbox-smoke -f value -c ID 2>/dev/null | head -1)
+domain=$(os_node3 server show "$kept" -f value -c OS-EXT-SRV-ATTR:instance_name 2>/dev/null || true)
+echo "kept server $kept, domain $domain"
+on node3 virsh suspend "$domain" || true
+recover "$kept" > "$work/recover-nova.log" 2>&1 && recover_rc=0 || recover_rc=$?
+cat "$work/recover-nova.log"
+check "a paused VM is recovered by nova's hard reboot through the desk, running again" \
+  sh -c "[ $recover_rc -eq 0 ] && grep -q 'the hypervisor says paused' '$work/recover-nova.log' && grep -q \"recovered by nova's hard reboot\" '$work/recover-nova.log' && [ \"\$(nsenter -t ${init[node3]} -a -- virsh domstate '$domain')\" = running ]"
+on node3 systemctl stop nova-compute
+on node3 virsh suspend "$domain" || true
+recover "$kept" --wait 30 > "$work/recover-hypervisor.log" 2>&1 && recover_rc=0 || recover_rc=$?
+cat "$work/recover-hypervisor.log"
+on node3 systemctl start nova-compute
+check "with nova-compute down, the desk recovers the paused VM at the hypervisor and resets nova's state" \
+  sh -c "[ $recover_rc -eq 0 ] && grep -q 'restarting it at the hypervisor' '$work/recover-hypervisor.log' && grep -q 'virsh destroy, virsh start: now running' '$work/recover-hypervisor.log' && grep -q 'recovered at the hypervisor' '$work/recover-hypervisor.log'"
+# A VM in ERROR: the kept server's disk image made unreadable, then a hard reboot that fails on it. The
+# diagnosis names the server on node3, the permission error (nova's fault, the QEMU log). The next smoke
+# run deletes the server.
+on node3 chmod 000 "/var/lib/nova/instances/$kept/disk" || true
+os_node3 server reboot --hard "$kept" > "$work/reboot-unreadable.log" 2>&1 || true
+for _ in $(seq 90); do [ "$(os_node3 server show "$kept" -f value -c status 2>/dev/null)" = ERROR ] && break; sleep 2; done
+os_node3 server show "$kept" -f value -c status -c fault >> "$work/reboot-unreadable.log" 2>&1 || true
+cat "$work/reboot-unreadable.log"
+diagnose_json vm-error > /dev/null
+inside stackboxd diagnose --node node3 > "$work/diagnose-vm-error.txt" 2>&1 || true
+cat "$work/diagnose-vm-error.txt"
+check "diagnose: the server in ERROR on node3 is found with its disk image's permission error" \
+  sh -c "[ -n '$kept' ] && python3 '$here/tests/cluster/diagnosed.py' '$work/diagnose-vm-error.json' node3 vm.error disk-permission '$kept'"
+# The overcommit ratios changed on every compute node at once, read back from placement by the command
+# and by the test itself.
+inside sh -c '. /root/admin-openrc.sh && OS_CACERT=/etc/stackbox/ca.pem stackboxd cluster overcommit --cpu 8 --ram 1.5 --disk 2' \
+  > "$work/overcommit.log" 2>&1 && oc_rc=0 || oc_rc=$?
+cat "$work/overcommit.log"
+check "overcommit: nova-compute restarted on every compute node in turn and placement shows the new ratios" \
+  sh -c "[ $oc_rc -eq 0 ] && for n in stackbox node2 node3; do grep -q \"^\$n: placement shows the allocation ratios .*VCPU 8\" '$work/overcommit.log' || exit 1; done"
+inside sh -c '. /root/admin-openrc.sh && export OS_CACERT=/etc/stackbox/ca.pem && rp=$(openstack resource provider list --name node2 -f value -c uuid | head -1) && openstack resource provider inventory list "$rp" -f value -c resource_class -c allocation_ratio' \
+  > "$work/placement-node2.txt" 2>&1 || true
+cat "$work/placement-node2.txt"
+check "placement, asked by the test, has node2's new ratios" \
+  sh -c "grep -q '^VCPU 8.0' '$work/placement-node2.txt' && grep -q '^MEMORY_MB 1.5' '$work/placement-node2.txt' && grep -q '^DISK_GB 2.0' '$work/placement-node2.txt'"
+check "overcommit: the cluster configuration's [overcommit] says so" grep -q "^cpu = 8.0" "$work/root/etc/stackbox/cluster.toml"
 command install -m 0600 "$work/admin-openrc.sh" "$work/root/root/admin-openrc.sh"
 inside sh -c '. /root/admin-openrc.sh && OS_CACERT=/etc/stackbox/ca.pem openstack compute service list -f value -c Binary -c Host -c State' \
   > "$work/compute-services.txt" 2>&1 || true

@@ -232,6 +232,62 @@ async fn bundle(agent: web::Data<Agent>) -> HttpResponse {
     blocked(web::block(work).await)
 }
 
+/// A libvirt domain's state on this node (the admin desk's hung-VM recovery).
+async fn vm_state(path: web::Path<String>) -> HttpResponse {
+    let domain = path.into_inner();
+    hypervisor_answer(web::block(move || stackbox_cluster::hypervisor::state(&domain)).await)
+}
+
+/// Destroys and starts a libvirt domain on this node (when nova cannot recover it).
+async fn vm_restart(path: web::Path<String>) -> HttpResponse {
+    let domain = path.into_inner();
+    hypervisor_answer(web::block(move || stackbox_cluster::hypervisor::restart(&domain)).await)
+}
+
+fn hypervisor_answer(
+    done: Result<
+        Result<
+            stackbox_cluster::hypervisor::DomainState,
+            stackbox_cluster::hypervisor::HypervisorError,
+        >,
+        actix_web::error::BlockingError,
+    >,
+) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    use stackbox_cluster::hypervisor::HypervisorError;
+    match done {
+        Ok(Ok(state)) => HttpResponse::Ok().json(state),
+        Ok(Err(e @ HypervisorError::BadDomain(_))) => {
+            problem(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+        }
+        Ok(Err(e @ HypervisorError::NoSuchDomain(_))) => {
+            problem(StatusCode::NOT_FOUND, e.to_string())
+        }
+        Ok(Err(e)) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// Writes the overcommit ratios into this node's nova.conf and restarts nova-compute (the admin desk).
+async fn overcommit(
+    agent: web::Data<Agent>,
+    body: web::Json<stackbox_installer::config::Overcommit>,
+) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    use stackbox_cluster::overcommit::{self, OvercommitError};
+    let agent = agent.into_inner();
+    let ratios = body.into_inner();
+    match web::block(move || overcommit::apply(&agent.paths().root, &ratios)).await {
+        Ok(Ok(applied)) => HttpResponse::Ok().json(applied),
+        Ok(Err(e @ OvercommitError::Invalid(_))) => {
+            problem(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+        }
+        Ok(Err(e @ OvercommitError::NotCompute)) => problem(StatusCode::NOT_FOUND, e.to_string()),
+        Ok(Err(e)) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
 /// This node's diagnosis: the troubleshooting matrix run here.
 async fn diagnose(agent: web::Data<Agent>) -> HttpResponse {
     let agent = agent.into_inner();
@@ -276,6 +332,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             stackbox_cluster::diagnose::DIAGNOSE_PATH,
             web::get().to(diagnose),
+        )
+        .route(
+            stackbox_cluster::overcommit::OVERCOMMIT_PATH,
+            web::post().to(overcommit),
+        )
+        .route(
+            &format!("{}/{{domain}}", stackbox_cluster::hypervisor::VM_PATH),
+            web::get().to(vm_state),
+        )
+        .route(
+            &format!(
+                "{}/{{domain}}/restart",
+                stackbox_cluster::hypervisor::VM_PATH
+            ),
+            web::post().to(vm_restart),
         )
         .route(
             &format!("{}/{{port}}", stackbox_cluster::desk::PORT_PATH),

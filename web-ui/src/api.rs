@@ -674,6 +674,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/cluster/operation", web::get().to(cluster_operation))
         .route("/cluster/status", web::get().to(cluster_status))
         .route("/diagnose", web::get().to(diagnose))
+        .route(
+            "/desk/port/{port}",
+            web::get().to(crate::api_desk::desk_port),
+        )
+        .route(
+            "/desk/restart",
+            web::post().to(crate::api_desk::desk_restart),
+        )
         .route("/cluster/config", web::get().to(cluster_config))
         .route("/roles", web::get().to(roles_get))
         .route("/roles", web::put().to(roles_put))
@@ -723,6 +731,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/cluster/operation"),
     ("get", "/cluster/status"),
     ("get", "/diagnose"),
+    ("get", "/desk/port/{port}"),
+    ("post", "/desk/restart"),
     ("get", "/cluster/config"),
     ("get", "/roles"),
     ("put", "/roles"),

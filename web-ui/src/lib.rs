@@ -24,6 +24,7 @@
 pub mod agent;
 pub mod answers;
 pub mod api;
+pub mod api_desk;
 pub mod app;
 pub mod assets;
 pub mod auth;

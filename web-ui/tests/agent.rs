@@ -361,3 +361,28 @@ fn a_members_agent_runs_the_troubleshooting_matrix_on_its_node_over_mutual_tls()
         stackbox_cluster::diagnose::Outcome::Failed("cannot read /proc/self/mounts".into())
     );
 }
+
+#[test]
+fn the_hypervisor_desk_touches_only_novas_domains() {
+    let (_dirs, _agent, link) = linked_agent();
+    for bad in ["vm1", "instance-0000000g", "instance-0000000a0"] {
+        match link.vm_restart(bad) {
+            Err(stackbox_cluster::agent_client::LinkError::Refused { status, detail, .. }) => {
+                assert_eq!(status, 422, "{bad}: {detail}");
+                assert!(detail.contains("not one of nova's domains"), "{detail}");
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+    // One of nova's names reaches libvirt, which this machine does not run (or has no such domain).
+    match link.vm_state("instance-0000000a") {
+        Err(stackbox_cluster::agent_client::LinkError::Refused { status, detail, .. }) => {
+            assert!(status == 404 || status == 500, "{status}: {detail}");
+            assert!(
+                detail.contains("virsh") || detail.contains("no domain"),
+                "{detail}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -105,3 +105,36 @@ fn the_diagnose_page_shows_each_finding_with_its_evidence_cause_remedy_and_actio
     // No action for a full disk: only the restart's.
     assert_eq!(body.matches(r#"class="action""#).count(), 1, "{body}");
 }
+
+#[test]
+fn the_desk_page_shows_who_holds_a_port_and_what_each_restart_did() {
+    let mut page =
+        stackbox_web::pages::desk::desk_page(Ok(vec!["stackbox".into(), "node2".into()]), "CSRF");
+    page.port = "5000".into();
+    page.holders = vec![
+        "stackbox: tcp 0.0.0.0:5000 held by haproxy (pid 812)".into(),
+        "node2: not asked: connecting to 10.20.0.12:8444: no route to host".into(),
+    ];
+    page.restarted = vec![
+        "stackbox: memcached restarted, active again after 0.6 s".into(),
+        "node2: memcached is NOT active 90 s after its restart; the other nodes were left alone. Its journal:\n<oops>".into(),
+    ];
+    page.restart_ok = Some(false);
+    let body = askama::Template::render(&page).unwrap();
+    golden("desk.html", &body);
+    for says in [
+        r#"<option value="">every node, in turn</option><option>stackbox</option><option>node2</option>"#,
+        "<option>nova-compute</option>",
+        "A restart did NOT come back",
+        "&#60;oops&#62;",
+        r#"value="5000""#,
+    ] {
+        assert!(body.contains(says), "{says}: {body}");
+    }
+    // Ports as typed: only 1 to 65535.
+    use stackbox_web::pages::desk::parse_port;
+    assert_eq!(parse_port(" 5000 "), Ok(5000));
+    for bad in ["0", "65536", "-1", "abc", "", "50 00", "5000/tcp"] {
+        assert!(parse_port(bad).is_err(), "{bad}");
+    }
+}

@@ -105,6 +105,51 @@ async fn the_cluster_grows_and_loses_a_node_from_the_wizard_with_one_progress_pe
     assert!(r.body.contains(r#"id="no-diagnosis""#), "{}", r.body);
     let r = call(&app, req("GET", "/api/v1/diagnose")).await;
     assert_eq!(r.status, 401, "{}", r.body);
+    // Nor a desk: the page says why; a bad port is refused first, whatever the mode.
+    let r = call(&app, with_session(req("GET", "/desk"), &s)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains(r#"id="no-desk""#) && r.body.contains("plan mode"),
+        "{}",
+        r.body
+    );
+    for bad in ["abc", "0", "70000"] {
+        let r = call(
+            &app,
+            with_session(req("GET", &format!("/desk?port={bad}")), &s),
+        )
+        .await;
+        assert_eq!(r.status, 422, "{bad}: {}", r.body);
+        assert!(r.body.contains("is not a port"), "{}", r.body);
+    }
+    let restart = |csrf: &str| {
+        form(
+            with_session(req("POST", "/desk/restart"), &s),
+            &[("csrf", csrf), ("service", "memcached"), ("node", "")],
+        )
+    };
+    let r = call(&app, restart("wrong")).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = call(&app, restart(&csrf)).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains(r#"id="no-desk""#), "{}", r.body);
+    // The desk's API: the same refusals.
+    let r = call(&app, with_session(req("GET", "/api/v1/desk/port/5000"), &s)).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    let r = call(&app, with_session(req("GET", "/api/v1/desk/port/abc"), &s)).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    for (body, status) in [
+        (r#"{"service": "sshd"}"#, 422),
+        (r#"{"service": "memcached", "reboot": true}"#, 400),
+        (r#"{"service": "memcached"}"#, 409),
+    ] {
+        let r = call(
+            &app,
+            json_call("POST", "/api/v1/desk/restart", &s, Some(&csrf), body),
+        )
+        .await;
+        assert_eq!(r.status, status, "{body}: {}", r.body);
+    }
     let r = call(
         &app,
         json_call("POST", "/api/v1/install", &s, Some(&csrf), ""),

@@ -86,6 +86,9 @@ pub enum Probe {
         /// The largest offset, in milliseconds.
         offset_ms: u64,
     },
+    /// The servers in ERROR in nova's databases, with nova's fault and their QEMU and nova-compute
+    /// log lines.
+    Vms,
     /// Lines matching `pattern` in the end of the symptom's logs: `at_least` of them is a finding.
     Log {
         /// What a bad line looks like.
@@ -156,6 +159,7 @@ enum RawProbe {
     Memory { percent: i64 },
     Clock { offset_ms: i64 },
     Log { pattern: String, at_least: i64 },
+    Vms {},
 }
 
 #[derive(Deserialize)]
@@ -312,6 +316,7 @@ fn probe(raw: RawProbe) -> Result<Probe, (String, String)> {
         RawProbe::Clock { offset_ms } => Probe::Clock {
             offset_ms: positive("offset_ms", offset_ms)?,
         },
+        RawProbe::Vms {} => Probe::Vms,
         RawProbe::Log { pattern, at_least } => Probe::Log {
             pattern: regex("pattern", &pattern)?,
             at_least: usize::try_from(positive("at_least", at_least)?).unwrap_or(usize::MAX),
@@ -402,6 +407,7 @@ mod tests {
             "clock.skew",
             "auth.failures",
             "api.timeouts",
+            "vm.error",
         ] {
             assert!(ids.contains(&want), "{want} missing from {ids:?}");
         }

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod model;
 pub mod probe;
 pub mod system;
+pub mod vms;
 
 pub use model::{Checked, Evidence, Finding, NodeDiagnosis, Observation, Outcome, Skip};
 
@@ -32,6 +33,7 @@ pub fn run(catalog: &Catalog, sys: &dyn System) -> NodeDiagnosis {
             Probe::Disk { percent } => probe::disk(sys, *percent),
             Probe::Memory { percent } => probe::memory(sys, *percent),
             Probe::Clock { offset_ms } => probe::clock(sys, *offset_ms),
+            Probe::Vms => vms::vms(sys),
             Probe::Log { pattern, at_least } => probe::log(sys, &symptom.logs, pattern, *at_least),
         };
         let outcome = match observed {

@@ -80,6 +80,18 @@ pub fn address_members(address: &str) -> usize {
         .max(1)
 }
 
+/// The rendered Galera configuration, whose cluster address names every member (the running variable
+/// does not: a node that bootstrapped the cluster runs with `gcomm://`).
+pub const GALERA_CNF: &str = "/etc/mysql/mariadb.conf.d/60-stackbox.cnf";
+
+/// The `wsrep_cluster_address` a configuration file sets.
+pub fn configured_address(cnf: &str) -> Option<String> {
+    cnf.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == "wsrep_cluster_address").then(|| v.trim().trim_matches('"').to_owned())
+    })
+}
+
 /// What is wrong with Galera, from its status variables: the lines that say so, none when healthy.
 pub fn galera_lines(vars: &std::collections::BTreeMap<String, String>) -> Vec<String> {
     let get = |k: &str| vars.get(k).map(String::as_str).unwrap_or("");
@@ -122,7 +134,10 @@ pub fn galera(sys: &dyn System) -> Result<Vec<Observation>, Skip> {
     let out = sys
         .run(&["mysql", "--protocol=socket", "-N", "-B", "-e", GALERA_QUERY])
         .map_err(Skip::Failed)?;
-    let vars = parse_variables(&out);
+    let mut vars = parse_variables(&out);
+    if let Some(address) = sys.read(GALERA_CNF).as_deref().and_then(configured_address) {
+        vars.insert("wsrep_cluster_address".to_owned(), address);
+    }
     let lines = galera_lines(&vars);
     if lines.is_empty() {
         return Ok(Vec::new());
@@ -232,13 +247,20 @@ pub fn rabbitmq(sys: &dyn System, backlog: u64) -> Result<Vec<Observation>, Skip
         "--formatter",
         "json",
         "cluster_status",
+        "--timeout",
+        "10",
     ])?;
+    // Each node lists the queues it leads (`--local`): together the nodes cover every queue once, and
+    // every node listing every queue at once is slow on small nodes (see status.rs).
     let queues = json(&[
         "rabbitmqctl",
         "--quiet",
         "--formatter",
         "json",
         "list_queues",
+        "--local",
+        "--timeout",
+        "20",
         "name",
         "messages",
         "consumers",
@@ -258,7 +280,9 @@ pub fn rabbitmq(sys: &dyn System, backlog: u64) -> Result<Vec<Observation>, Skip
 /// Each port whose holder is not its unit's process (by the holder's cgroup), or that nothing holds
 /// while its unit is active.
 pub fn ports(sys: &dyn System, owners: &[PortOwner]) -> Result<Vec<Observation>, Skip> {
-    let listening = sys.run(&["ss", "-Hltnp"]).map_err(Skip::Failed)?;
+    let mut argv = vec!["ss"];
+    argv.extend_from_slice(crate::desk::SS_ARGS);
+    let listening = sys.run(&argv).map_err(Skip::Failed)?;
     let mut checked = 0;
     let mut found = Vec::new();
     for owner in owners {

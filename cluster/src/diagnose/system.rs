@@ -58,6 +58,9 @@ pub trait System {
     fn usage(&self, path: &str) -> Option<Usage>;
     /// Whether the node is a container (it does not keep its own clock).
     fn in_container(&self) -> bool;
+    /// Whether this node holds the cluster's API address (or the cluster has none): the node that
+    /// reports what belongs to no node.
+    fn holds_api_address(&self) -> bool;
 }
 
 /// The node itself: commands run here, files read under `root` (`/` on a node).
@@ -152,6 +155,20 @@ impl System for Host {
             total: s.blocks().saturating_mul(frag),
             available: s.blocks_available().saturating_mul(frag),
         })
+    }
+
+    fn holds_api_address(&self) -> bool {
+        let path = self.path(stackbox_installer::runner::CONFIG_PATH);
+        let Ok(config) = stackbox_installer::load_config(&path) else {
+            return true; // no cluster installed: this node is all there is
+        };
+        match config.networks.api_address {
+            None => true,
+            Some(api) => stackbox_machine::probe::net::addresses()
+                .unwrap_or_default()
+                .iter()
+                .any(|(_, ip)| *ip == api),
+        }
     }
 
     fn in_container(&self) -> bool {

@@ -14,6 +14,7 @@ struct Fake {
     files: BTreeMap<String, String>,
     usage: BTreeMap<String, Usage>,
     container: bool,
+    api: bool,
 }
 
 fn state(active: &str, sub: &str, result: &str) -> UnitState {
@@ -27,7 +28,8 @@ fn state(active: &str, sub: &str, result: &str) -> UnitState {
 const HEALTHY_GALERA: &str = "wsrep_cluster_size\t3\nwsrep_cluster_status\tPrimary\nwsrep_local_state_comment\tSynced\nwsrep_cluster_address\tgcomm://10.20.0.11,10.20.0.12,10.20.0.13\n";
 const RABBIT_OK: &str = r#"{"disk_nodes":["rabbit@stackbox","rabbit@node2"],"ram_nodes":[],"running_nodes":["rabbit@node2","rabbit@stackbox"],"partitions":{},"alarms":[]}"#;
 const QUEUES_OK: &str = r#"[{"name":"conductor","messages":0,"consumers":2},{"name":"notifications.info","messages":40,"consumers":0}]"#;
-const SS: &str = "tcp LISTEN 0 100 10.20.0.12:15000 0.0.0.0:* users:((\"keystone\",pid=900,fd=3))\ntcp LISTEN 0 80 10.20.0.12:3306 0.0.0.0:* users:((\"mariadbd\",pid=700,fd=20))\n";
+/// `ss -Hltnup` as a node prints it (Netid first).
+const SS: &str = "tcp   LISTEN 0      100     10.20.0.12:15000      0.0.0.0:*    users:((\"uwsgi\",pid=900,fd=3))\ntcp   LISTEN 0      80      10.20.0.12:3306       0.0.0.0:*    users:((\"mariadbd\",pid=700,fd=20))\nudp   UNCONN 0      0          0.0.0.0:4789       0.0.0.0:*\n";
 
 impl Fake {
     /// A healthy management, storage, bus and compute node.
@@ -46,6 +48,9 @@ impl Fake {
                 .insert(u.into(), state("active", "running", "success"));
         }
         f.commands.insert("mysql".into(), HEALTHY_GALERA.into());
+        f.commands.insert("mysql nova".into(), String::new());
+        f.commands.insert("mysql nova_cell0".into(), String::new());
+        f.files.insert("/etc/hostname".into(), "node3\n".into());
         f.commands
             .insert("rabbitmqctl cluster_status".into(), RABBIT_OK.into());
         f.commands
@@ -94,8 +99,27 @@ impl System for Fake {
     fn run(&self, argv: &[&str]) -> Result<String, String> {
         // Keyed by the program, and for rabbitmqctl by its subcommand.
         let key = match argv {
-            ["rabbitmqctl", .., "cluster_status"] => "rabbitmqctl cluster_status".to_owned(),
-            ["rabbitmqctl", ..] => "rabbitmqctl list_queues".to_owned(),
+            ["rabbitmqctl", rest @ ..] if rest.contains(&"cluster_status") => {
+                "rabbitmqctl cluster_status".to_owned()
+            }
+            ["rabbitmqctl", rest @ ..] => {
+                // Each node lists only the queues it leads, within a bound.
+                assert!(
+                    rest.contains(&"--local") && rest.contains(&"--timeout"),
+                    "{rest:?}"
+                );
+                "rabbitmqctl list_queues".to_owned()
+            }
+            ["mysql", .., q] if q.contains("nova_cell0.") => "mysql nova_cell0".to_owned(),
+            ["mysql", .., q] if q.contains("nova.") => "mysql nova".to_owned(),
+            ["ss", args @ ..] => {
+                assert_eq!(
+                    args,
+                    crate::desk::SS_ARGS,
+                    "the desk's parser needs its columns"
+                );
+                "ss".to_owned()
+            }
             [p, ..] => (*p).to_owned(),
             [] => String::new(),
         };
@@ -115,6 +139,9 @@ impl System for Fake {
     }
     fn in_container(&self) -> bool {
         self.container
+    }
+    fn holds_api_address(&self) -> bool {
+        self.api
     }
 }
 
@@ -226,7 +253,21 @@ fn galera_stopped_here_is_not_the_same_as_a_member_missing_elsewhere() {
         (g.cause.as_str(), g.restart.as_deref()),
         ("stopped", Some("mariadb"))
     );
-    // On the others: two of three, no restart offered there.
+    // On the others: two of three, no restart offered there. The node that bootstrapped the cluster
+    // runs with `gcomm://`: the members are the rendered configuration's.
+    let mut f = Fake::healthy();
+    f.commands.insert(
+        "mysql".into(),
+        HEALTHY_GALERA
+            .replace("size\t3", "size\t2")
+            .replace("gcomm://10.20.0.11,10.20.0.12,10.20.0.13", "gcomm://"),
+    );
+    f.files.insert(
+        probe::GALERA_CNF.into(),
+        "[galera]\nwsrep_on = ON\nwsrep_cluster_address = gcomm://10.20.0.11,10.20.0.12,10.20.0.13\n".into(),
+    );
+    let g = finding(&diagnose(&f), "galera.unhealthy").clone();
+    assert_eq!(g.cause, "member-missing");
     let mut f = Fake::healthy();
     f.commands
         .insert("mysql".into(), HEALTHY_GALERA.replace("size\t3", "size\t2"));
@@ -312,7 +353,7 @@ fn a_port_held_by_another_process_is_found_by_its_cgroup() {
     );
     f.commands.insert(
         "ss".into(),
-        SS.replace("keystone\",pid=900", "python3\",pid=4242"),
+        SS.replace("uwsgi\",pid=900", "python3\",pid=4242"),
     );
     f.files.insert(
         "/proc/4242/cgroup".into(),
@@ -466,4 +507,71 @@ fn the_diagnosis_travels_as_json_and_back() {
         ),
         "{text}"
     );
+}
+
+#[test]
+fn a_vm_in_error_is_reported_by_its_compute_node_with_the_fault_and_its_qemu_log() {
+    let mut f = Fake::healthy();
+    f.commands.insert(
+        "mysql nova".into(),
+        "6f1c\tweb-1\tnode3\tinstance-0000000a\t500: internal error: process exited while connecting to monitor\n\
+         9d2e\tdb-1\tnode2\tinstance-0000000c\t500: elsewhere\n"
+            .into(),
+    );
+    f.files.insert(
+        "/var/log/libvirt/qemu/instance-0000000a.log".into(),
+        "2026-11-30 starting up\n2026-11-30T10:00:00 qemu-system-x86_64: -blockdev {...}: Could not open '/var/lib/nova/instances/6f1c/disk': Permission denied\n".into(),
+    );
+    let d = diagnose(&f);
+    // node2's server is node2's to report.
+    let v = finding(&d, "vm.error");
+    assert_eq!(
+        (v.subject.as_str(), v.cause.as_str()),
+        ("server web-1 (6f1c)", "disk-permission")
+    );
+    assert_eq!(v.restart, None);
+    let qemu = v
+        .evidence
+        .iter()
+        .find(|e| e.source.ends_with("instance-0000000a.log"))
+        .unwrap();
+    assert_eq!(qemu.line, Some(2));
+    // A scheduling failure (no host, in cell0) is reported by the API address's holder only.
+    let mut f = Fake::healthy();
+    f.commands.insert(
+        "mysql nova_cell0".into(),
+        "77aa\tbig\t\tinstance-0000000b\t500: No valid host was found. \n".into(),
+    );
+    assert!(diagnose(&f).findings.is_empty());
+    f.api = true;
+    let d = diagnose(&f);
+    let v = finding(&d, "vm.error");
+    assert_eq!(v.cause, "no-valid-host");
+    assert_eq!(
+        v.evidence[0].text,
+        "server 77aa (big) is in ERROR on no compute node (it was never scheduled)"
+    );
+    // The other classes, from nova's fault alone.
+    for (fault, cause) in [
+        (
+            "500: unsupported configuration: guest CPU doesn't match specification: missing features: avx512f",
+            "instruction-set",
+        ),
+        ("404: Image 1b2c could not be found.", "image-not-found"),
+        ("500: Something else", "other"),
+    ] {
+        let mut f = Fake::healthy();
+        f.commands.insert(
+            "mysql nova".into(),
+            format!("6f1c\tweb-1\tnode3\tinstance-0000000a\t{fault}\n"),
+        );
+        assert_eq!(finding(&diagnose(&f), "vm.error").cause, cause, "{fault}");
+    }
+    // Without nova's database here: not checked, and said.
+    let mut f = Fake::healthy();
+    f.commands.remove("mysql nova");
+    f.commands.insert("mysql".into(), HEALTHY_GALERA.into());
+    let d = diagnose(&f);
+    let c = d.checked.iter().find(|c| c.symptom == "vm.error").unwrap();
+    assert!(matches!(c.outcome, Outcome::Failed(_)), "{c:?}");
 }

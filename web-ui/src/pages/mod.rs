@@ -7,6 +7,7 @@
 //! wizard's flow ([`crate::wizard`]) and render its answers; the layout is [`crate::chrome`]'s.
 
 pub mod choices;
+pub mod desk;
 pub mod diagnose;
 pub mod disk;
 pub mod finish;
@@ -69,6 +70,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/cluster/status", web::get().to(operate::status_view))
         .route("/support-bundle", web::get().to(operate::support_bundle))
         .route("/diagnose", web::get().to(diagnose::diagnose_view))
+        .route("/desk", web::get().to(desk::desk_view))
+        .route("/desk/restart", web::post().to(desk::restart_submit))
         .route("/roles", web::get().to(choices::roles_form))
         .route("/roles", web::post().to(choices::roles_submit))
         .route("/settings", web::get().to(choices::settings_form))
@@ -123,6 +126,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/cluster/status"),
     ("get", "/support-bundle"),
     ("get", "/diagnose"),
+    ("get", "/desk"),
+    ("post", "/desk/restart"),
     ("get", "/roles"),
     ("post", "/roles"),
     ("get", "/settings"),

@@ -264,6 +264,25 @@ impl Wizard {
         ))
     }
 
+    /// Every member's (name, agent) for the admin desk's actions.
+    pub fn desk_links(
+        &self,
+    ) -> Result<Vec<(String, stackbox_cluster::agent_client::AgentLink)>, WebError> {
+        let (config, tls) = self.agents_link("admin desk")?;
+        let port = self.agent_port();
+        Ok(config
+            .nodes
+            .iter()
+            .map(|n| {
+                let link = stackbox_cluster::agent_client::AgentLink {
+                    addr: std::net::SocketAddr::new(n.address, port),
+                    tls: tls.clone(),
+                };
+                (n.name.clone(), link)
+            })
+            .collect())
+    }
+
     /// The installed configuration and this node's credentials to ask the agents with (`what` is
     /// what is asked, for the refusal in plan mode).
     fn agents_link(

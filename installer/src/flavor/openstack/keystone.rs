@@ -17,7 +17,11 @@ pub fn steps(s: &mut NodeSteps, ctx: &OpenStackCtx, m: &Mgmt) {
         "keystone.packages",
         "install keystone",
         &["openstack.debconf"],
-        &["keystone", "python3-openstackclient"],
+        &[
+            "keystone",
+            "python3-openstackclient",
+            "python3-osc-placement",
+        ],
     );
     s.files(
         "keystone.config",

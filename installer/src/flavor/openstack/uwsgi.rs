@@ -47,6 +47,11 @@ struct Spec {
     paste: Option<&'static str>,
     /// Monkey-patched by eventlet: one thread per worker, heartbeat in a native thread.
     eventlet: bool,
+    /// Not an eventlet application, but takes eventlet's locks somewhere in its libraries: one
+    /// thread per worker too (keystone: with 32 threads a worker, a lock's waiter could not be woken
+    /// from another thread, `greenlet.error: cannot switch to a different thread`, and every token
+    /// request that worker took hung until haproxy gave up after 300 s; seen after a power loss).
+    green_locks: bool,
     /// Chunked request bodies (placement's, as Debian configures it).
     chunked: bool,
     /// `Connection: close` on every answer.
@@ -76,6 +81,7 @@ impl App {
                 apparmor: Some("keystone"),
                 paste: None,
                 eventlet: false,
+                green_locks: true,
                 chunked: false,
                 close: false,
             },
@@ -90,6 +96,7 @@ impl App {
                 apparmor: None,
                 paste: None,
                 eventlet: false,
+                green_locks: false,
                 chunked: true,
                 close: true,
             },
@@ -104,6 +111,7 @@ impl App {
                 apparmor: None,
                 paste: None,
                 eventlet: true,
+                green_locks: false,
                 chunked: false,
                 close: false,
             },
@@ -118,6 +126,7 @@ impl App {
                 apparmor: None,
                 paste: None,
                 eventlet: true,
+                green_locks: false,
                 chunked: false,
                 close: false,
             },
@@ -132,6 +141,7 @@ impl App {
                 apparmor: None,
                 paste: Some("/etc/neutron/api-paste.ini"),
                 eventlet: true,
+                green_locks: false,
                 chunked: false,
                 close: true,
             },
@@ -139,10 +149,14 @@ impl App {
     }
 }
 
-/// Threads per worker: one for an eventlet application, else Debian's 32 (keystone and placement are
-/// thread-safe and mostly wait on the database).
+/// Threads per worker: one for an eventlet application or one that takes eventlet's locks (keystone),
+/// else Debian's 32 (placement is thread-safe and mostly waits on the database).
 fn threads(spec: &Spec) -> u32 {
-    if spec.eventlet { 1 } else { 32 }
+    if spec.eventlet || spec.green_locks {
+        1
+    } else {
+        32
+    }
 }
 
 /// A template's text with a final newline (rendering fails only when a value's Display fails; none of
@@ -213,8 +227,16 @@ mod tests {
     fn eventlet_apps_run_one_thread() {
         for app in App::ALL {
             let spec = app.spec();
-            assert_eq!(threads(&spec) == 1, spec.eventlet, "{}", spec.name);
+            assert_eq!(
+                threads(&spec) == 1,
+                spec.eventlet || spec.green_locks,
+                "{}",
+                spec.name
+            );
         }
         assert!(App::Neutron.spec().eventlet && App::NovaApi.spec().eventlet);
+        // keystone takes eventlet's locks: one thread a worker, without the RabbitMQ heartbeat setting.
+        assert_eq!(threads(&App::Keystone.spec()), 1);
+        assert!(!App::Keystone.spec().eventlet);
     }
 }
