@@ -88,7 +88,7 @@ pub fn parse_server(text: &str) -> Result<Server, RecoverError> {
         status: get("status"),
         host: get("OS-EXT-SRV-ATTR:host"),
         domain: get("OS-EXT-SRV-ATTR:instance_name"),
-        power: get("OS-EXT-STS:power_state"),
+        power: power_name(v.get("OS-EXT-STS:power_state")),
     };
     if server.id.is_empty() || server.status.is_empty() {
         return Err(RecoverError::Answer(
@@ -96,6 +96,24 @@ pub fn parse_server(text: &str) -> Result<Server, RecoverError> {
         ));
     }
     Ok(server)
+}
+
+/// nova's power state in words: the client prints its number (nova's `power_state` constants) or, in
+/// some versions, its name.
+fn power_name(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(0) => "NOSTATE".to_owned(),
+            Some(1) => "Running".to_owned(),
+            Some(3) => "Paused".to_owned(),
+            Some(4) => "Shutdown".to_owned(),
+            Some(6) => "Crashed".to_owned(),
+            Some(7) => "Suspended".to_owned(),
+            _ => n.to_string(),
+        },
+        Some(Value::String(s)) => s.clone(),
+        _ => String::new(),
+    }
 }
 
 /// Whether the server is back: nova says ACTIVE and the hypervisor runs it.
@@ -232,6 +250,9 @@ mod tests {
         };
         assert!(is_back(&active, "running"));
         assert!(!is_back(&active, "paused"));
+        // The client prints the power state as nova's number.
+        let s = parse_server(&SHOW.replace(r#""Paused""#, "3")).unwrap();
+        assert_eq!(s.power, "Paused");
         // A server that never reached a node has a null host.
         let s = parse_server(&SHOW.replace(r#""node3""#, "null")).unwrap();
         assert_eq!(s.host, "");
