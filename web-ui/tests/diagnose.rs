@@ -93,7 +93,8 @@ fn the_diagnose_page_shows_each_finding_with_its_evidence_cause_remedy_and_actio
     golden("diagnose.html", &body);
     for says in [
         "2 finding(s)",
-        "<strong>stackbox</strong>: 1 symptoms checked, 0 finding(s); could not check bus.unhealthy (rabbitmqctl: timed out)",
+        "<strong>stackbox</strong>: 1 symptoms checked, nothing found; could not check bus.unhealthy (rabbitmqctl: timed out)",
+        "<strong>node2</strong>: 2 symptoms checked, 2 findings",
         "<strong>node3</strong>: NOT ASKED: connecting to 10.20.0.13:8444",
         r#"<code class="action">stackboxd cluster restart neutron-linuxbridge-agent --node node2</code>"#,
         "/var/log/neutron/neutron-linuxbridge-agent.log:1234: ERROR neutron &#60;script&#62;",

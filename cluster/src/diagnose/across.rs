@@ -132,41 +132,45 @@ pub fn render_finding(node: &str, f: &Finding) -> String {
     s
 }
 
+/// A node's line: how many symptoms were checked and what was found (and which could not be
+/// checked, why), or why the node was not asked.
+pub fn node_summary(n: &NodeAnswer) -> String {
+    if let Some(why) = &n.error {
+        return format!("NOT ASKED: {why}");
+    }
+    let checked = n
+        .diagnosis
+        .checked
+        .iter()
+        .filter(|c| matches!(c.outcome, Outcome::Healthy | Outcome::Found(_)))
+        .count();
+    let failed: Vec<String> = n
+        .diagnosis
+        .checked
+        .iter()
+        .filter_map(|c| match &c.outcome {
+            Outcome::Failed(why) => Some(format!("{} ({why})", c.symptom)),
+            _ => None,
+        })
+        .collect();
+    let found = match n.diagnosis.findings.len() {
+        0 => "nothing found".to_owned(),
+        1 => "1 finding".to_owned(),
+        k => format!("{k} findings"),
+    };
+    let unchecked = if failed.is_empty() {
+        String::new()
+    } else {
+        format!("; could not check {}", failed.join(", "))
+    };
+    format!("{checked} symptoms checked, {found}{unchecked}")
+}
+
 /// The whole diagnosis as text: a line per node, then its findings.
 pub fn render_text(d: &Diagnosis) -> String {
     let mut s = String::new();
     for n in &d.nodes {
-        if let Some(why) = &n.error {
-            s.push_str(&format!("{}: NOT ASKED: {why}\n", n.node));
-            continue;
-        }
-        let count =
-            |f: fn(&Outcome) -> bool| n.diagnosis.checked.iter().filter(|c| f(&c.outcome)).count();
-        let checked = count(|o| matches!(o, Outcome::Healthy | Outcome::Found(_)));
-        let failed: Vec<String> = n
-            .diagnosis
-            .checked
-            .iter()
-            .filter_map(|c| match &c.outcome {
-                Outcome::Failed(why) => Some(format!("{} ({why})", c.symptom)),
-                _ => None,
-            })
-            .collect();
-        let found = n.diagnosis.findings.len();
-        s.push_str(&format!(
-            "{}: {checked} symptoms checked, {}{}\n",
-            n.node,
-            match found {
-                0 => "nothing found".to_owned(),
-                1 => "1 finding".to_owned(),
-                k => format!("{k} findings"),
-            },
-            if failed.is_empty() {
-                String::new()
-            } else {
-                format!("; could not check {}", failed.join(", "))
-            }
-        ));
+        s.push_str(&format!("{}: {}\n", n.node, node_summary(n)));
         for f in &n.diagnosis.findings {
             s.push_str(&render_finding(&n.node, f));
         }

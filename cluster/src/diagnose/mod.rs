@@ -69,9 +69,6 @@ fn with_logs(symptom: &Symptom, sys: &dyn System, mut o: Observation) -> Observa
     };
     for template in &symptom.logs {
         let path = template.replace("{unit}", &unit);
-        let Some((text, before)) = sys.tail(&path, probe::LOG_WINDOW) else {
-            continue;
-        };
         let notable = |line: &str| {
             line.contains(" ERROR ")
                 || line.contains(" CRITICAL ")
@@ -81,18 +78,8 @@ fn with_logs(symptom: &Symptom, sys: &dyn System, mut o: Observation) -> Observa
                     .filter_map(|c| c.pattern.as_ref())
                     .any(|p| p.is_match(line))
         };
-        let hits: Vec<Evidence> = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| notable(l))
-            .map(|(i, l)| Evidence {
-                source: path.clone(),
-                line: Some(before + i + 1),
-                text: l.to_owned(),
-            })
-            .collect();
-        let skip = hits.len().saturating_sub(LOG_EVIDENCE);
-        o.evidence.extend(hits.into_iter().skip(skip));
+        o.evidence
+            .extend(probe::log_lines(sys, &path, &notable, LOG_EVIDENCE));
     }
     o
 }

@@ -499,6 +499,30 @@ pub fn clock(sys: &dyn System, offset_ms: u64) -> Result<Vec<Observation>, Skip>
 /// How much of each log file the log probes read: its end.
 pub const LOG_WINDOW: u64 = 1024 * 1024;
 
+/// The last `most` lines at the end of the log `path` that `keep` takes, each with its file and line.
+pub fn log_lines(
+    sys: &dyn System,
+    path: &str,
+    keep: &dyn Fn(&str) -> bool,
+    most: usize,
+) -> Vec<Evidence> {
+    let Some((text, before)) = sys.tail(path, LOG_WINDOW) else {
+        return Vec::new();
+    };
+    let hits: Vec<Evidence> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| keep(l))
+        .map(|(i, l)| Evidence {
+            source: path.to_owned(),
+            line: Some(before + i + 1),
+            text: l.to_owned(),
+        })
+        .collect();
+    let skip = hits.len().saturating_sub(most);
+    hits.into_iter().skip(skip).collect()
+}
+
 /// `at_least` lines matching `pattern` in the ends of `logs`: one observation with the last of them.
 pub fn log(
     sys: &dyn System,

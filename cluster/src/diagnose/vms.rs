@@ -4,6 +4,7 @@
 //! fault and the lines of its QEMU log and of nova-compute's log that tell why.
 
 use super::model::{Evidence, Observation, Skip};
+use super::probe::log_lines;
 use super::system::System;
 
 /// The servers in ERROR of one of nova's cell databases (`DB`): uuid, name, host, libvirt's domain
@@ -105,25 +106,6 @@ fn line(text: String) -> Evidence {
     }
 }
 
-/// The last [`LOG_LINES`] lines of `path` that `keep` takes.
-fn log_lines(sys: &dyn System, path: &str, keep: &dyn Fn(&str) -> bool) -> Vec<Evidence> {
-    let Some((text, before)) = sys.tail(path, super::probe::LOG_WINDOW) else {
-        return Vec::new();
-    };
-    let hits: Vec<Evidence> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| keep(l))
-        .map(|(i, l)| Evidence {
-            source: path.to_owned(),
-            line: Some(before + i + 1),
-            text: l.to_owned(),
-        })
-        .collect();
-    let skip = hits.len().saturating_sub(LOG_LINES);
-    hits.into_iter().skip(skip).collect()
-}
-
 fn observation(sys: &dyn System, vm: ErrorVm) -> Observation {
     let host = if vm.host.is_empty() {
         "no compute node (it was never scheduled)".to_owned()
@@ -152,11 +134,16 @@ fn observation(sys: &dyn System, vm: ErrorVm) -> Observation {
             .iter()
             .any(|w| l.contains(w))
         };
-        evidence.extend(log_lines(sys, &qemu, &notable));
+        evidence.extend(log_lines(sys, &qemu, &notable, LOG_LINES));
         let uuid = vm.uuid.clone();
         let about =
             move |l: &str| l.contains(&uuid) && (l.contains(" ERROR ") || l.contains(" WARNING "));
-        evidence.extend(log_lines(sys, "/var/log/nova/nova-compute.log", &about));
+        evidence.extend(log_lines(
+            sys,
+            "/var/log/nova/nova-compute.log",
+            &about,
+            LOG_LINES,
+        ));
     }
     Observation {
         subject: format!("server {} ({})", vm.name, vm.uuid),

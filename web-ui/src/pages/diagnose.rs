@@ -5,8 +5,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
+use stackbox_cluster::diagnose::Finding;
 use stackbox_cluster::diagnose::across::Diagnosis;
-use stackbox_cluster::diagnose::{Finding, Outcome};
 
 use crate::chrome::{Admin, Chrome, PageError, html};
 use crate::error::WebError;
@@ -52,33 +52,7 @@ pub fn diagnose_page(diagnosis: Result<Diagnosis, String>, csrf: &str) -> Diagno
         d.nodes
             .into_iter()
             .map(|n| {
-                let checked = n
-                    .diagnosis
-                    .checked
-                    .iter()
-                    .filter(|c| matches!(c.outcome, Outcome::Healthy | Outcome::Found(_)))
-                    .count();
-                let failed: Vec<String> = n
-                    .diagnosis
-                    .checked
-                    .iter()
-                    .filter_map(|c| match &c.outcome {
-                        Outcome::Failed(why) => Some(format!("{} ({why})", c.symptom)),
-                        _ => None,
-                    })
-                    .collect();
-                let summary = match &n.error {
-                    Some(why) => format!("NOT ASKED: {why}"),
-                    None => format!(
-                        "{checked} symptoms checked, {} finding(s){}",
-                        n.diagnosis.findings.len(),
-                        if failed.is_empty() {
-                            String::new()
-                        } else {
-                            format!("; could not check {}", failed.join(", "))
-                        }
-                    ),
-                };
+                let summary = stackbox_cluster::diagnose::across::node_summary(&n);
                 NodeRow {
                     trouble: n.error.is_some() || !n.diagnosis.findings.is_empty(),
                     node: n.node,
