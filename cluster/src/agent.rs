@@ -59,6 +59,10 @@ pub struct Assignment {
     /// revoked client certificates from then on.
     #[serde(default)]
     pub crl: Option<String>,
+    /// This node's daemons' certificates and keys (PEM), by service name (`mariadb`, `rabbitmq`):
+    /// made by the CA's holder for this node's name and address, different on every node.
+    #[serde(default)]
+    pub services: BTreeMap<String, Secret>,
 }
 
 impl std::fmt::Debug for Assignment {
@@ -151,6 +155,8 @@ pub struct AgentPaths {
     pub credentials: PathBuf,
     /// The wizard's state directory (what MariaDB's last start decided is kept there).
     pub state: PathBuf,
+    /// Where the daemons' assigned certificates are kept.
+    pub assigned_tls: PathBuf,
 }
 
 impl Default for AgentPaths {
@@ -164,6 +170,7 @@ impl Default for AgentPaths {
             root: "/".into(),
             credentials: Path::new("/var/lib/stackbox").join(crate::node::NODE_DIR),
             state: "/var/lib/stackbox".into(),
+            assigned_tls: stackbox_installer::service_tls::ASSIGNED_DIR.into(),
         }
     }
 }
@@ -247,6 +254,20 @@ impl Agent {
         if !a.ca.contains("-----BEGIN CERTIFICATE-----") {
             return Err(refused("the CA is not a PEM certificate".into()));
         }
+        let mut services = Vec::new();
+        for (name, pem) in &a.services {
+            if stackbox_installer::service_tls::Service::from_name(name).is_none() {
+                return Err(refused(format!("no service is named {name:?}")));
+            }
+            if !pem.expose().contains("-----BEGIN CERTIFICATE-----")
+                || !pem.expose().contains("PRIVATE KEY-----")
+            {
+                return Err(refused(format!(
+                    "{name}'s certificate is not a PEM certificate and key"
+                )));
+            }
+            services.push((self.paths.assigned_tls.join(format!("{name}.pem")), pem));
+        }
         let holder = self.paths.ca.ca_key.exists();
         if holder
             && std::fs::read_to_string(&self.paths.ca.ca_cert)
@@ -269,6 +290,9 @@ impl Agent {
         let crl = self.paths.credentials.join(crate::revocation::AGENT_CRL);
         if let Some(text) = &a.crl {
             files.push((&crl, text.as_bytes(), 0o644));
+        }
+        for (path, pem) in &services {
+            files.push((path, pem.expose().as_bytes(), 0o600));
         }
         files.push((&self.paths.facts, facts.as_bytes(), 0o644));
         files.push((&self.paths.secrets, a.secrets.expose().as_bytes(), 0o600));
@@ -407,6 +431,7 @@ mod tests {
             root: dir.to_owned(),
             credentials: dir.join("node"),
             state: dir.to_owned(),
+            assigned_tls: dir.join("tls"),
         }
     }
 
@@ -433,6 +458,14 @@ mod tests {
             ca: "-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n".into(),
             endpoint: Some(Secret::from("ENDPOINT PEM\n".to_owned())),
             crl: None,
+            services: [(
+                "mariadb".to_owned(),
+                Secret::from(
+                    "-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n"
+                        .to_owned(),
+                ),
+            )]
+            .into(),
         }
     }
 
@@ -459,6 +492,7 @@ mod tests {
         };
         assert_eq!(mode("secrets.toml"), 0o600);
         assert_eq!(mode("stackbox.pem"), 0o600);
+        assert_eq!(mode("tls/mariadb.pem"), 0o600);
         assert_eq!(mode("cluster.toml"), 0o644);
         assert_eq!(agent.assigned_facts().len(), 3);
         // The secrets are not in the assignment's Debug form.
@@ -479,7 +513,24 @@ mod tests {
         bad_ca.ca = "not a certificate".into();
         let mut bad_crl = assignment();
         bad_crl.crl = Some("-----BEGIN CERTIFICATE-----\n".into());
+        let mut bad_service = assignment();
+        bad_service.services = [(
+            "../../etc/shadow".to_owned(),
+            assignment().services["mariadb"].clone(),
+        )]
+        .into();
+        let mut keyless = assignment();
+        keyless.services = [(
+            "rabbitmq".to_owned(),
+            Secret::from("-----BEGIN CERTIFICATE-----\n".to_owned()),
+        )]
+        .into();
         for (a, why) in [
+            (bad_service, "no service is named"),
+            (
+                keyless,
+                "rabbitmq's certificate is not a PEM certificate and key",
+            ),
             (bad_crl, "not a PEM CRL"),
             (missing_secret, "is missing"),
             (missing_facts, "no facts for node node2"),

@@ -319,6 +319,33 @@ pub fn ensure_own_credentials(
     Ok(dir)
 }
 
+/// A certificate for each daemon of `node` with one (MariaDB on a storage-metadata node, RabbitMQ on a
+/// message-bus node), for its name and address, signed by `issuer`: handed to the node in its
+/// assignment, put in place by its `tls.SERVICE` step unless the one there is still good.
+fn service_certificates(
+    config: &ClusterConfig,
+    node: &str,
+    issuer: &rcgen::Issuer<'_, rcgen::KeyPair>,
+) -> Result<BTreeMap<String, Secret>, CoordError> {
+    use stackbox_installer::service_tls::{Service, issue};
+    let Some(node) = config.nodes.iter().find(|n| n.name == node) else {
+        return Ok(BTreeMap::new());
+    };
+    let names = [node.name.clone(), node.address.to_string()];
+    Service::ALL
+        .into_iter()
+        .filter(|s| node.has(s.role()))
+        .map(|s| {
+            issue(issuer, &names)
+                .map(|pem| (s.name().to_owned(), pem))
+                .map_err(|e| CoordError::File {
+                    path: format!("{}'s {} certificate", node.name, s.name()),
+                    reason: stackbox_common::error::chain(&e),
+                })
+        })
+        .collect()
+}
+
 /// The node this machine is, which must hold the cluster CA's key.
 pub(crate) fn this_node<'a>(
     config: &'a ClusterConfig,
@@ -475,6 +502,7 @@ pub fn install(setup: &Setup, watch: &dyn Watch) -> Result<Report, CoordError> {
         ca: read(&setup.ca.ca_cert)?,
         endpoint: None,
         crl: crate::revocation::current_crl(&setup.state_dir),
+        services: BTreeMap::new(),
     };
     // The endpoint certificate is made once, here, by the CA's holder: every management node serves it.
     links[&me.name]
@@ -504,7 +532,10 @@ pub fn install(setup: &Setup, watch: &dyn Watch) -> Result<Report, CoordError> {
     if setup.ca.endpoint.exists() {
         assignment.endpoint = Some(Secret::from(read(&setup.ca.endpoint)?));
     }
+    let (issuer, _) = certificate::ensure_ca(&setup.ca.ca_cert, &setup.ca.ca_key)
+        .map_err(|e| file_error(&setup.ca.ca_cert)(stackbox_common::error::chain(&e)))?;
     for (name, link) in &links {
+        assignment.services = service_certificates(&config, name, &issuer)?;
         link.assign(&assignment).map_err(agent(name))?;
     }
     let dyn_links: BTreeMap<String, &dyn Link> = links

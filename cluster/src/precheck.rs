@@ -57,7 +57,7 @@ pub const CLUSTER_PORTS: &[(u16, &str)] = &[
     (4567, "Galera replication"),
     (4568, "Galera incremental state transfer"),
     (4369, "epmd"),
-    (5672, "RabbitMQ AMQP"),
+    (5671, "RabbitMQ AMQP over TLS"),
     (25672, "Erlang distribution (RabbitMQ)"),
     (11211, "memcached"),
     (api::KEYSTONE.1, "keystone (internal)"),

@@ -49,7 +49,7 @@ fn every_role_opens_its_ports() {
     };
     assert!(has("management", 8080, Protocol::Tcp));
     assert!(has("management", 5000, Protocol::Tcp));
-    assert!(has("message-bus", 5672, Protocol::Tcp));
+    assert!(has("message-bus", 5671, Protocol::Tcp));
     assert!(has("storage-metadata", 3306, Protocol::Tcp));
     assert!(has("console-proxy", 80, Protocol::Tcp));
     assert!(has("console-proxy", 443, Protocol::Tcp));

@@ -47,6 +47,16 @@ pub enum CertificateError {
         #[source]
         source: Option<rcgen::Error>,
     },
+    /// A member's daemon has no certificate: none was assigned to it and the CA's key is not here.
+    #[error(
+        "no certificate was assigned to this node ({assigned}) and the cluster CA's key ({ca_key}) is not here: run `stackboxd cluster install` on the node that holds it"
+    )]
+    Unassigned {
+        /// The assigned certificate's path.
+        assigned: String,
+        /// The CA key's path.
+        ca_key: String,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CertificateError + '_ {

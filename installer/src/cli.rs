@@ -73,6 +73,15 @@ pub struct CertificateArgs {
     /// Its private key (PEM).
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
+    /// Instead of the endpoint's, the certificate of this node's daemon (in /etc/mysql/tls or
+    /// /etc/rabbitmq/tls, the key 0640 root:GROUP): kept when still good, else the one the coordinator
+    /// assigned (/etc/stackbox/tls/SERVICE.pem), else made with the cluster CA's key when it is here.
+    #[arg(long, value_enum, conflicts_with_all = ["cert", "key"])]
+    pub service: Option<crate::service_tls::Service>,
+    /// With --service: change nothing, exit 0 when the daemon's certificate is signed by the cluster CA,
+    /// names every --name and expires in more than 30 days, else 1 with the reason.
+    #[arg(long, requires = "service")]
+    pub check: bool,
 }
 
 /// `stackboxd plan`: prints the plan for a configuration.
@@ -182,6 +191,9 @@ pub fn install(args: InstallArgs) -> ExitCode {
 /// `stackboxd certificate`: makes the cluster CA and the endpoint certificate, or installs the operator's.
 pub fn certificate(args: CertificateArgs) -> ExitCode {
     use crate::certificate::{Paths, generate, install_provided};
+    if let Some(service) = args.service {
+        return service_certificate(service, &args.names, args.check);
+    }
     let paths = Paths::default();
     let result = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => install_provided(&paths, cert, key),
@@ -192,6 +204,42 @@ pub fn certificate(args: CertificateArgs) -> ExitCode {
             out(&format!(
                 "certificate ready: {}\n",
                 paths.endpoint.display()
+            ));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("stackboxd certificate: {}", chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `stackboxd certificate --service`: puts the daemon's certificate in place, or with `check` judges
+/// the one in place.
+fn service_certificate(
+    service: crate::service_tls::Service,
+    names: &[String],
+    check: bool,
+) -> ExitCode {
+    use crate::service_tls::{ServicePaths, check as judge, ensure};
+    let paths = ServicePaths::of(service);
+    if check {
+        return match judge(&paths, names) {
+            Ok(()) => {
+                out(&format!("{} is good\n", paths.cert.display()));
+                ExitCode::SUCCESS
+            }
+            Err(why) => {
+                eprintln!("stackboxd certificate: {why}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match ensure(&paths, names) {
+        Ok(origin) => {
+            out(&format!(
+                "certificate ready ({origin:?}): {}\n",
+                paths.cert.display()
             ));
             ExitCode::SUCCESS
         }

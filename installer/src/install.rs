@@ -196,6 +196,7 @@ fn real_system(config: &crate::ClusterConfig, secrets: &Secrets) -> RealSystem {
         db_host,
         db_port: 3306,
         db_socket: crate::system::MYSQL_SOCKET.into(),
+        db_ca: crate::certificate::CA_CERT.into(),
         db_password: secrets
             .get("db-stackbox")
             .cloned()

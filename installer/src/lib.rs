@@ -28,6 +28,7 @@ pub mod flavor;
 pub mod plan;
 pub mod render;
 pub mod secrets;
+pub mod service_tls;
 pub mod to_disk;
 
 pub use facts::{RootError, check_root, local_facts, local_nodes};

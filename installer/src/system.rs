@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use sqlx::mysql::MySqlConnectOptions;
+use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
 use sqlx::{ConnectOptions, Connection};
 use stackbox_common::cmd::Command;
 use stackbox_common::fs::write_atomic;
@@ -35,6 +35,8 @@ pub struct RealSystem {
     pub db_socket: std::path::PathBuf,
     /// That user's password.
     pub db_password: Secret,
+    /// The CA that signed the database's certificate (the cluster CA).
+    pub db_ca: std::path::PathBuf,
 }
 
 fn io(path: &str) -> impl FnOnce(std::io::Error) -> StepError + '_ {
@@ -109,20 +111,26 @@ impl RealSystem {
     async fn connect(&self, local_root: bool) -> Result<sqlx::MySqlConnection, StepError> {
         let (options, what) = if local_root {
             (
+                // The local socket is a secure transport already: no TLS over it.
                 MySqlConnectOptions::new()
                     .socket(&self.db_socket)
-                    .username("root"),
+                    .username("root")
+                    .ssl_mode(MySqlSslMode::Disabled),
                 format!("connecting as root over {}", self.db_socket.display()),
             )
         } else {
             (
+                // Over TLS only (the server requires it), the server's certificate verified against
+                // the cluster CA for the address connected to.
                 MySqlConnectOptions::new()
                     .host(&self.db_host)
                     .port(self.db_port)
                     .username("stackbox")
-                    .password(self.db_password.expose()),
+                    .password(self.db_password.expose())
+                    .ssl_mode(MySqlSslMode::VerifyIdentity)
+                    .ssl_ca(&self.db_ca),
                 format!(
-                    "connecting as stackbox to {}:{}",
+                    "connecting as stackbox to {}:{} over TLS",
                     self.db_host, self.db_port
                 ),
             )

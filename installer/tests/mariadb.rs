@@ -1,7 +1,8 @@
 //! The database steps of the all-in-one plan against a real MariaDB: a private server on loopback with
 //! its own data directory, started by the test (Debian's mariadb-server must be installed; without it the
-//! test fails, it does not skip). Exercises root's unix-socket login, the `stackbox` user over TCP, the
-//! steps' own "already done" queries, and the journal.
+//! test fails, it does not skip), with the appliance's TLS settings: a certificate from a cluster CA and
+//! `require_secure_transport`. Exercises root's unix-socket login, the `stackbox` user over TLS (a plain
+//! connection and a server of another CA refused), the steps' own "already done" queries, and the journal.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests state their expectations by panicking.
 
@@ -22,6 +23,7 @@ struct Server {
     child: Child,
     socket: PathBuf,
     port: u16,
+    ca: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -61,6 +63,17 @@ fn start_mariadb() -> Server {
         String::from_utf8_lossy(&install.stderr)
     );
     let port = free_port();
+    // The server's certificate from a cluster CA, as `stackboxd certificate --service mariadb` makes it.
+    let tls = stackbox_installer::service_tls::ServicePaths {
+        ca_cert: dir.path().join("ca.pem"),
+        ca_key: dir.path().join("ca-key.pem"),
+        assigned: dir.path().join("assigned.pem"),
+        cert: dir.path().join("tls/cert.pem"),
+        key: dir.path().join("tls/key.pem"),
+        group: None,
+    };
+    stackbox_installer::service_tls::ensure(&tls, &["localhost".into(), "127.0.0.1".into()])
+        .unwrap();
     let log = std::fs::File::create(dir.path().join("error.log")).unwrap();
     let child = Command::new("mariadbd")
         .args([
@@ -68,7 +81,11 @@ fn start_mariadb() -> Server {
             "--user=root",
             "--bind-address=127.0.0.1",
             "--skip-log-bin",
+            "--require-secure-transport=ON",
         ])
+        .arg(format!("--ssl-ca={}", tls.ca_cert.display()))
+        .arg(format!("--ssl-cert={}", tls.cert.display()))
+        .arg(format!("--ssl-key={}", tls.key.display()))
         .arg(format!("--datadir={}", data.display()))
         .arg(format!("--socket={}", socket.display()))
         .arg(format!("--port={port}"))
@@ -84,6 +101,7 @@ fn start_mariadb() -> Server {
         child,
         socket,
         port,
+        ca: tls.ca_cert.clone(),
         _dir: dir,
     };
     // The server announces readiness by accepting on its socket.
@@ -127,6 +145,7 @@ async fn database_steps_against_a_real_mariadb() {
         db_port: server.port,
         db_socket: server.socket.clone(),
         db_password: secrets.get("db-stackbox").unwrap().clone(),
+        db_ca: server.ca.clone(),
     };
     let plan = database_steps();
 
@@ -212,6 +231,48 @@ async fn database_steps_against_a_real_mariadb() {
             .collect();
         system.sql(*local_root, &filled).await.unwrap();
     }
+
+    // A plain connection with the same (right) password is refused by the server: MariaDB says
+    // "insecure transport", or, as 10.11 does for a client that never offered TLS, denies the login.
+    use sqlx::{ConnectOptions, mysql::MySqlConnectOptions, mysql::MySqlSslMode};
+    let plain = MySqlConnectOptions::new()
+        .host("127.0.0.1")
+        .port(server.port)
+        .username("stackbox")
+        .password(secrets.get("db-stackbox").unwrap().expose())
+        .ssl_mode(MySqlSslMode::Disabled)
+        .connect()
+        .await
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        plain.contains("insecure transport") || plain.contains("Access denied"),
+        "{plain}"
+    );
+    // A server whose certificate another CA signed is not trusted.
+    let other = tempfile::tempdir().unwrap();
+    stackbox_installer::certificate::ensure_ca(
+        &other.path().join("ca.pem"),
+        &other.path().join("ca-key.pem"),
+    )
+    .unwrap();
+    let foreign = RealSystem {
+        db_ca: other.path().join("ca.pem"),
+        db_password: secrets.get("db-stackbox").unwrap().clone(),
+        db_host: system.db_host.clone(),
+        db_port: system.db_port,
+        db_socket: system.db_socket.clone(),
+    };
+    let err = foreign
+        .sql(false, &["SELECT 1".to_owned()])
+        .await
+        .unwrap_err();
+    assert!(
+        stackbox_common::error::chain(&err).contains("certificate"),
+        "{}",
+        stackbox_common::error::chain(&err)
+    );
 
     // A wrong password fails, and the failure names the database, not the password.
     let wrong = RealSystem {

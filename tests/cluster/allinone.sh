@@ -176,8 +176,8 @@ scan() { # scan NAME NETNS TARGET SS_FILE ALLOWED MUST_SEE: tests/cluster/scan.p
   grep -q '^scan: finished' "$log" || { failed=$((failed + 1)); echo "FAILED: scan.py $1 stopped early"; }
 }
 public=22,80,443,5000,8443,8444,8774,8778,9292,9696
-members_only=3306,4369,4567,5672,6080,11211,15000,16509,18774,18778,19292,19696,25672
-scan laptop "$cl" 10.20.0.11 "$work/listening.txt" "$public" "5000,8774,9696,3306,4567,5672,6080,11211,15000,25672"
+members_only=3306,4369,4567,5671,6080,11211,15000,16509,18774,18778,19292,19696,25672
+scan laptop "$cl" 10.20.0.11 "$work/listening.txt" "$public" "5000,8774,9696,3306,4567,5671,6080,11211,15000,25672"
 # The APIs as the operator's laptop uses them, with the wizard's openrc: https links in every version
 # document, and neutron answering promptly after the cloud sat idle (its API once hung on such calls).
 api() { # api NAME ARGS...: runs tests/cluster/api.py in the client namespace and counts its checks

@@ -226,6 +226,42 @@ check "RabbitMQ runs three nodes" sh -c "grep -q 'rabbit@node2' '$work/rabbit-st
 inside rabbitmqctl --quiet list_queues name type members > "$work/queues3.txt" 2>&1 || true
 check "nova's conductor queue is a quorum queue on all three nodes" \
   sh -c "grep -E '^conductor[[:space:]]+quorum' '$work/queues3.txt' | grep -q 'rabbit@stackbox.*rabbit@node\|rabbit@node.*rabbit@stackbox' && grep -E '^conductor[[:space:]]+quorum' '$work/queues3.txt' | grep -q node2 && grep -E '^conductor[[:space:]]+quorum' '$work/queues3.txt' | grep -q node3"
+# TLS inside the cluster: from node 2 (a member), node 1's MariaDB refuses a plain connection with the
+# right password and takes one over TLS verified against the cluster CA; Galera replicates over TLS and
+# the joiners' state transfers were encrypted; nothing listens on AMQP's plain port, the bus's TLS port
+# presents a certificate of the cluster CA for node 1's address, and every OpenStack connection to the
+# bus is TLS. The password travels in the environment only.
+db_as_stackbox() { # db_as_stackbox MYSQL-ARGS...: mysql on node 2 to node 1 as stackbox, the password from node 1's secrets
+  local pw; pw=$(sed -n 's/^db-stackbox = "\(.*\)"$/\1/p' "$work/root/etc/stackbox/secrets.toml")
+  on node2 env MYSQL_PWD="$pw" mysql -h 10.20.0.11 -u stackbox -N -B "$@"
+}
+db_as_stackbox --skip-ssl -e 'SELECT 1' > "$work/db-plain.txt" 2>&1 && plain_rc=0 || plain_rc=$?
+cat "$work/db-plain.txt"
+check "MariaDB refuses a plain connection from a member" \
+  sh -c "[ $plain_rc -ne 0 ] && grep -Eq 'insecure transport|Access denied' '$work/db-plain.txt'"
+db_as_stackbox --ssl --ssl-ca=/etc/stackbox/ca.pem --ssl-verify-server-cert \
+  -e "SHOW SESSION STATUS LIKE 'Ssl_version'" > "$work/db-tls.txt" 2>&1 || true
+cat "$work/db-tls.txt"
+check "MariaDB takes a TLS connection verified against the cluster CA" grep -Eq 'Ssl_version[[:space:]]+TLSv1\.[23]' "$work/db-tls.txt"
+for n in node1 node2 node3; do
+  run=(on "$n"); [ "$n" = node1 ] && run=(inside)
+  "${run[@]}" mysql --protocol=socket -N -B -e "SHOW GLOBAL VARIABLES LIKE 'wsrep_provider_options'" > "$work/wsrep-options-$n.txt" 2>&1 || true
+  check "$n replicates over TLS (Galera's socket.ssl)" grep -Eq 'socket\.ssl = (YES|yes|1|true)' "$work/wsrep-options-$n.txt"
+done
+for n in node2 node3; do
+  on "$n" sh -c 'journalctl -u mariadb --no-pager; cat /var/log/mysql/error.log' > "$work/mariadb-log-$n.txt" 2>/dev/null || true
+  check "$n's state transfer was encrypted with the cluster's certificates" \
+    grep -q 'OpenSSL-Encrypted\|openssl based encryption with socat' "$work/mariadb-log-$n.txt"
+done
+inside ss -Htln > "$work/listening-bus.txt" 2>&1 || true
+check "nothing listens on AMQP's plain port 5672" sh -c "! grep -Eq ':5672[[:space:]]' '$work/listening-bus.txt'"
+on node2 openssl s_client -connect 10.20.0.11:5671 -CAfile /etc/stackbox/ca.pem -verify_return_error \
+  -verify_ip 10.20.0.11 < /dev/null > "$work/bus-tls.txt" 2>&1 || true
+check "RabbitMQ's TLS port presents a certificate of the cluster CA for node 1's address" \
+  grep -q 'Verify return code: 0 (ok)' "$work/bus-tls.txt"
+inside rabbitmqctl --quiet list_connections ssl protocol > "$work/bus-connections.txt" 2>&1 || true
+check "every OpenStack connection to the bus is TLS" \
+  sh -c "grep -c true '$work/bus-connections.txt' | grep -qv '^0$' && ! grep -q false '$work/bus-connections.txt'"
 for endpoint in 5000/v3 9292/ 8778/ 8774/v2.1 9696/; do
   check "three nodes: https://$api:$endpoint answers from the client namespace" \
     client_get "https://$api:$endpoint" "$work/root/etc/stackbox/ca.pem"
@@ -235,9 +271,9 @@ done
 # still reaches only node 2's public ports.
 inside ss -Htln > "$work/listening-node1.txt" 2>&1 || true
 scan member "${ns[node3]}" 10.20.0.11 "$work/listening-node1.txt" "$public,$members_only,4444,4568,5900-6923" \
-  "5000,3306,4567,5672,6080,11211,15000,25672"
+  "5000,3306,4567,5671,6080,11211,15000,25672"
 on node2 ss -Htln > "$work/listening-node2.txt" 2>&1 || true
-scan laptop-node2 "$cl" 10.20.0.12 "$work/listening-node2.txt" "$public" "5000,3306,4567,5672,15000,25672"
+scan laptop-node2 "$cl" 10.20.0.12 "$work/listening-node2.txt" "$public" "5000,3306,4567,5671,15000,25672"
 # The support bundle of the three-node cluster, made on node 1: every node's part (asked of its agent),
 # none with a generated secret.
 inside stackboxd bundle --out /root/bundle-three.tar.gz > "$work/bundle-three.log" 2>&1 || true

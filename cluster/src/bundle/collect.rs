@@ -81,6 +81,9 @@ fn never(path: &Path) -> bool {
         || name.ends_with(".key")
         || name.ends_with("-key.pem")
         || name == "stackbox.pem"
+        || name == "key.pem"
+        // The daemons' certificates the coordinator assigned, each with its key.
+        || path.parent().is_some_and(|p| p.ends_with("etc/stackbox/tls"))
         || name == ".erlang.cookie"
         || name.starts_with("fernet")
         || name == "credential-keys"
@@ -357,10 +360,18 @@ mod tests {
             "etc/haproxy/stackbox.pem",
             "var/lib/rabbitmq/.erlang.cookie",
             "etc/keystone/fernet-keys",
+            "etc/mysql/tls/key.pem",
+            "etc/rabbitmq/tls/key.pem",
+            "etc/stackbox/tls/mariadb.pem",
         ] {
             assert!(never(Path::new(p)), "{p}");
         }
-        for p in ["etc/nova/nova.conf", "etc/stackbox/ca.pem", "etc/hosts"] {
+        for p in [
+            "etc/nova/nova.conf",
+            "etc/stackbox/ca.pem",
+            "etc/hosts",
+            "etc/rabbitmq/tls/cert.pem",
+        ] {
             assert!(!never(Path::new(p)), "{p}");
         }
     }

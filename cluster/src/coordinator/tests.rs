@@ -214,3 +214,41 @@ fn a_watcher_hears_each_step_handed_to_its_agent_before_its_events() {
         );
     }
 }
+
+#[test]
+fn each_node_is_assigned_its_own_daemons_certificates() {
+    use stackbox_installer::service_tls::{Service, judge};
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/three-node.toml"
+    ))
+    .unwrap();
+    let mut config = ClusterConfig::from_toml("three-node", &text).unwrap();
+    // A compute-only node has no daemon of its own.
+    config.nodes[2].roles = vec!["compute".into()];
+    let (ca, issuer) = pki::new_ca("test CA").unwrap();
+    let node2 = &config.nodes[1];
+    let names = [node2.name.clone(), node2.address.to_string()];
+    let services = service_certificates(&config, &node2.name, &issuer).unwrap();
+    assert_eq!(
+        services.keys().collect::<Vec<_>>(),
+        [Service::Mariadb.name(), Service::Rabbitmq.name()]
+    );
+    let pems: Vec<&str> = services.values().map(|p| p.expose()).collect();
+    assert_ne!(pems[0], pems[1], "every daemon has a key of its own");
+    for pem in pems {
+        let at = pem.find("-----BEGIN PRIVATE KEY-----").unwrap();
+        judge("assigned", &ca.pem(), &pem[..at], &pem[at..], &names).unwrap();
+    }
+    let third = &config.nodes[2].name;
+    assert!(
+        service_certificates(&config, third, &issuer)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        service_certificates(&config, "nobody", &issuer)
+            .unwrap()
+            .is_empty()
+    );
+}

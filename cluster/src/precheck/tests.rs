@@ -129,11 +129,11 @@ fn a_port_the_member_listens_on_must_connect() {
     }
     let found = judge_ports(
         member("node1"),
-        &[3306, 4567, 5672],
+        &[3306, 4567, 5671],
         &[
             (3306, Open),
             (4567, TimedOut),
-            (5672, Refused),
+            (5671, Refused),
             (4444, TimedOut),
         ],
     );
@@ -146,7 +146,7 @@ fn a_port_the_member_listens_on_must_connect() {
         "{}",
         found[0]
     );
-    assert!(found[1].message.contains("5672 (RabbitMQ AMQP)"));
+    assert!(found[1].message.contains("5671 (RabbitMQ AMQP over TLS)"));
 }
 
 #[test]
@@ -175,9 +175,9 @@ const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm-
    5: 0500000A:0CEA 0600000A:B2C4 01 00000000:00000000 02:0006A2B1 00000000   106        0 24011 2 0000000000000000 20 4 30 10 -1
 ";
 
-/// The IPv6 table of the same host: RabbitMQ on [::]:5672, epmd on [::]:4369, something on [::1]:25672.
+/// The IPv6 table of the same host: RabbitMQ on [::]:5671, epmd on [::]:4369, something on [::1]:25672.
 const TCP6: &str = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 00000000000000000000000000000000:1628 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000   107        0 25123 1 0000000000000000 100 0 0 10 0
+   0: 00000000000000000000000000000000:1627 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000   107        0 25123 1 0000000000000000 100 0 0 10 0
    1: 00000000000000000000000000000000:1111 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000   107        0 25120 1 0000000000000000 100 0 0 10 0
    2: 00000000000000000000000001000000:6448 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000   107        0 25130 1 0000000000000000 100 0 0 10 0
 ";
@@ -194,7 +194,7 @@ fn listening_sockets_are_read_from_proc_net_tcp() {
     assert_eq!(
         v6,
         vec![
-            ("::".parse().unwrap(), 5672),
+            ("::".parse().unwrap(), 5671),
             ("::".parse().unwrap(), 4369),
             ("::1".parse().unwrap(), 25672)
         ]
@@ -229,7 +229,7 @@ fn a_member_tells_only_its_cluster_ports_on_other_addresses_than_loopback() {
             clock_ms: 1_234,
             mtu: Some(9000),
             // Not 22 and 53 (no cluster ports), not 11211 (loopback only).
-            listening: vec![3306, 4369, 4567, 5672],
+            listening: vec![3306, 4369, 4567, 5671],
         }
     );
     let empty = tempfile::tempdir().unwrap();

@@ -5,6 +5,7 @@
 use std::ops::Deref;
 
 use super::endpoints::{api_host, ports};
+use crate::certificate::CA_CERT;
 use crate::config::{ClusterConfig, Node};
 use crate::plan::NodeFacts;
 use crate::plan::infrastructure::{self, peers};
@@ -160,7 +161,7 @@ pub fn admin_env(ctx: &OpenStackCtx) -> Vec<(String, String)> {
         ("OS_PROJECT_DOMAIN_NAME", "Default".to_owned()),
         ("OS_IDENTITY_API_VERSION", "3".to_owned()),
         ("OS_REGION_NAME", ctx.region.clone()),
-        ("OS_CACERT", "/etc/stackbox/ca.pem".to_owned()),
+        ("OS_CACERT", CA_CERT.to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -170,7 +171,7 @@ pub fn admin_env(ctx: &OpenStackCtx) -> Vec<(String, String)> {
 impl OpenStackCtx {
     fn db_url(&self, service: &str, database: &str) -> String {
         format!(
-            "mysql+pymysql://{service}:@@secret:db-{service}@@@{}/{database}",
+            "mysql+pymysql://{service}:@@secret:db-{service}@@@{}/{database}?ssl_ca={CA_CERT}",
             self.db_host
         )
     }

@@ -72,11 +72,11 @@ pub fn controller(s: &mut NodeSteps, ctx: &OpenStackCtx, m: &Mgmt) {
 /// every bus node.
 const CELL_URLS: &str = "set -e
 nova-manage cell_v2 update_cell --cell_uuid 00000000-0000-0000-0000-000000000000 \
-  --transport-url none:/// --database_connection '{scheme}://{username}:{password}@{hostname}/nova_cell0'
+  --transport-url none:/// --database_connection '{scheme}://{username}:{password}@{hostname}/nova_cell0?{query}'
 uuid=$(nova-manage cell_v2 list_cells | awk -F'|' '$2 ~ /^ *cell1 *$/ { gsub(/ /, \"\", $3); print $3 }')
 test -n \"$uuid\"
 nova-manage cell_v2 update_cell --cell_uuid \"$uuid\" \
-  --database_connection '{scheme}://{username}:{password}@{hostname}/{path}'";
+  --database_connection '{scheme}://{username}:{password}@{hostname}/{path}?{query}'";
 
 /// `host:port,host:port` of a transport URL (`rabbit://user:password@host:port,.../`), without its
 /// users and passwords.

@@ -8,6 +8,7 @@ use crate::plan::builder::{NodeSteps, argv, file};
 use crate::plan::step::{Action, DoneCheck};
 use crate::render::{Ctx, File};
 use crate::secrets::placeholder;
+use crate::service_tls::Service;
 
 /// mariadb.service's drop-in: `stackboxd cluster galera-start` before every start.
 pub const DROP_IN: &str = "/etc/systemd/system/mariadb.service.d/stackbox-galera.conf";
@@ -41,6 +42,7 @@ pub fn steps(s: &mut NodeSteps, ctx: &Ctx, db_leader: &str) {
             file(DROP_IN, 0o644, None, File::MariadbGalera.render(ctx)),
         ],
     );
+    super::service_certificate(s, ctx, Service::Mariadb, &["mariadb.packages"]);
     start(s, ctx, db_leader);
     if ctx.node_name == db_leader {
         admin_user(s, ctx);
@@ -55,7 +57,7 @@ fn start(s: &mut NodeSteps, ctx: &Ctx, db_leader: &str) {
         let step = s.add(
             "mariadb.start",
             "bootstrap the Galera cluster",
-            &["mariadb.config", "time", firewall::LOADED],
+            &["mariadb.config", "tls.mariadb", "time", firewall::LOADED],
             Action::Commands {
                 // systemd reads the unit's new drop-in first.
                 commands: vec![
@@ -85,7 +87,7 @@ fn start(s: &mut NodeSteps, ctx: &Ctx, db_leader: &str) {
         let before = previous_member(ctx)
             .map(|p| format!("{p}/mariadb.synced"))
             .unwrap_or_else(|| format!("{db_leader}/mariadb.start"));
-        let mut after = vec!["mariadb.config", "time", firewall::LOADED];
+        let mut after = vec!["mariadb.config", "tls.mariadb", "time", firewall::LOADED];
         if !is_leader {
             after.push(&before);
         }
@@ -93,7 +95,7 @@ fn start(s: &mut NodeSteps, ctx: &Ctx, db_leader: &str) {
             "mariadb.start",
             "start MariaDB",
             &after,
-            &["mariadb.config"],
+            &["mariadb.config", "tls.mariadb"],
             &["mariadb.service"],
             "/var/log/mysql/error.log",
         );

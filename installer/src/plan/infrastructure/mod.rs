@@ -11,8 +11,10 @@ pub mod rabbitmq;
 
 use super::builder::{NodeSteps, argv, file};
 use crate::config::{ClusterConfig, Node};
+use crate::plan::step::{Action, DoneCheck};
 use crate::render::{Api, Ctx, File, Peer, Vrrp};
 use crate::secrets::placeholder;
+use crate::service_tls::Service;
 
 /// The nodes as other nodes' files refer to them.
 pub fn peers<'a>(nodes: impl Iterator<Item = &'a Node>) -> Vec<Peer> {
@@ -97,16 +99,55 @@ pub fn router_id(cluster: &str) -> u8 {
     (sum % 255) as u8 + 1
 }
 
-/// `rabbit://...` for the user `user` on every message-bus node, its password a placeholder.
+/// RabbitMQ's AMQP port, over TLS only.
+pub const AMQPS_PORT: u16 = 5671;
+
+/// `rabbit://...` for the user `user` on every message-bus node (AMQP over TLS: oslo.messaging's
+/// `[oslo_messaging_rabbit] ssl` says so), its password a placeholder.
 pub fn transport_url(ctx: &Ctx, user: &str) -> String {
     format!(
         "rabbit://{}/",
         ctx.rabbit_nodes
             .iter()
-            .map(|p| format!("{user}:{}@{}:5672", placeholder("rabbit"), p.address))
+            .map(|p| {
+                format!(
+                    "{user}:{}@{}:{AMQPS_PORT}",
+                    placeholder("rabbit"),
+                    p.address
+                )
+            })
             .collect::<Vec<_>>()
             .join(",")
     )
+}
+
+/// The step `tls.SERVICE`: the daemon's certificate from the cluster CA in place (`stackboxd
+/// certificate --service`), after `after` (the daemon's package, which makes its group). Its evidence
+/// is the certificate judged good, so that a rotated CA or a certificate near its end is replaced by the
+/// next install.
+pub fn service_certificate(s: &mut NodeSteps, ctx: &Ctx, service: Service, after: &[&str]) {
+    let mut command = argv(&["stackboxd", "certificate", "--service", service.name()]);
+    for name in [&ctx.node_name, &ctx.address] {
+        command.extend(["--name".to_owned(), name.clone()]);
+    }
+    let mut check = command.clone();
+    check.push("--check".to_owned());
+    s.add(
+        &format!("tls.{}", service.name()),
+        &format!(
+            "put {}'s certificate from the cluster CA in place",
+            service.name()
+        ),
+        after,
+        Action::Commands {
+            commands: vec![command],
+            env: Vec::new(),
+        },
+        DoneCheck::Command {
+            argv: check,
+            contains: None,
+        },
+    );
 }
 
 /// The leaders: the first node of each shared role, which bootstraps it.

@@ -6,6 +6,7 @@ use crate::plan::builder::{NodeSteps, argv, file};
 use crate::plan::step::{Action, DoneCheck};
 use crate::render::{Ctx, File};
 use crate::secrets::placeholder;
+use crate::service_tls::Service;
 
 /// The steps of a message-bus node; `bus_leader` creates `user`, the others join it.
 pub fn steps(s: &mut NodeSteps, ctx: &Ctx, bus_leader: &str, user: &str) {
@@ -40,11 +41,12 @@ pub fn steps(s: &mut NodeSteps, ctx: &Ctx, bus_leader: &str, user: &str) {
             ),
         ],
     );
+    super::service_certificate(s, ctx, Service::Rabbitmq, &["rabbitmq.packages"]);
     s.units(
         "rabbitmq.start",
         "start RabbitMQ",
-        &["rabbitmq.config", "time", firewall::LOADED],
-        &["rabbitmq.config"],
+        &["rabbitmq.config", "tls.rabbitmq", "time", firewall::LOADED],
+        &["rabbitmq.config", "tls.rabbitmq"],
         &["rabbitmq-server.service"],
         "/var/log/rabbitmq/",
     );
