@@ -42,7 +42,7 @@ pub fn steps(s: &mut NodeSteps, ctx: &Ctx, db_leader: &str) {
             file(DROP_IN, 0o644, None, File::MariadbGalera.render(ctx)),
         ],
     );
-    super::service_certificate(s, ctx, Service::Mariadb, &["mariadb.packages"]);
+    super::tls::step(s, ctx, Service::Mariadb, &["mariadb.packages"]);
     start(s, ctx, db_leader);
     if ctx.node_name == db_leader {
         admin_user(s, ctx);

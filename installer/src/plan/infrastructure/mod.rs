@@ -1,6 +1,7 @@
 //! The infrastructure every flavor shares, as steps: the base of every node (/etc/hosts, time, the
-//! package index) here, the node's firewall openings ([`firewall`]), and one module per service: [`mariadb`] (with Galera), [`rabbitmq`],
-//! [`memcached`] and [`haproxy`] (with the endpoint certificate). Also the generic template context of a
+//! package index) here, the node's firewall openings ([`firewall`]), one module per service:
+//! [`mariadb`] (with Galera), [`rabbitmq`], [`memcached`] and [`haproxy`] (with the endpoint
+//! certificate), and the daemons' own certificates ([`tls`]). Also the generic template context of a
 //! node ([`context`]), which a flavor's context extends.
 
 pub mod firewall;
@@ -8,13 +9,12 @@ pub mod haproxy;
 pub mod mariadb;
 pub mod memcached;
 pub mod rabbitmq;
+pub mod tls;
 
 use super::builder::{NodeSteps, argv, file};
 use crate::config::{ClusterConfig, Node};
-use crate::plan::step::{Action, DoneCheck};
 use crate::render::{Api, Ctx, File, Peer, Vrrp};
 use crate::secrets::placeholder;
-use crate::service_tls::Service;
 
 /// The nodes as other nodes' files refer to them.
 pub fn peers<'a>(nodes: impl Iterator<Item = &'a Node>) -> Vec<Peer> {
@@ -119,35 +119,6 @@ pub fn transport_url(ctx: &Ctx, user: &str) -> String {
             .collect::<Vec<_>>()
             .join(",")
     )
-}
-
-/// The step `tls.SERVICE`: the daemon's certificate from the cluster CA in place (`stackboxd
-/// certificate --service`), after `after` (the daemon's package, which makes its group). Its evidence
-/// is the certificate judged good, so that a rotated CA or a certificate near its end is replaced by the
-/// next install.
-pub fn service_certificate(s: &mut NodeSteps, ctx: &Ctx, service: Service, after: &[&str]) {
-    let mut command = argv(&["stackboxd", "certificate", "--service", service.name()]);
-    for name in [&ctx.node_name, &ctx.address] {
-        command.extend(["--name".to_owned(), name.clone()]);
-    }
-    let mut check = command.clone();
-    check.push("--check".to_owned());
-    s.add(
-        &format!("tls.{}", service.name()),
-        &format!(
-            "put {}'s certificate from the cluster CA in place",
-            service.name()
-        ),
-        after,
-        Action::Commands {
-            commands: vec![command],
-            env: Vec::new(),
-        },
-        DoneCheck::Command {
-            argv: check,
-            contains: None,
-        },
-    );
 }
 
 /// The leaders: the first node of each shared role, which bootstraps it.

@@ -41,7 +41,7 @@ pub fn steps(s: &mut NodeSteps, ctx: &Ctx, bus_leader: &str, user: &str) {
             ),
         ],
     );
-    super::service_certificate(s, ctx, Service::Rabbitmq, &["rabbitmq.packages"]);
+    super::tls::step(s, ctx, Service::Rabbitmq, &["rabbitmq.packages"]);
     s.units(
         "rabbitmq.start",
         "start RabbitMQ",
