@@ -138,6 +138,27 @@ impl Command {
         self.judge(out)
     }
 
+    /// Runs the command to completion whatever its exit status, for commands whose status is an answer
+    /// (`pip check` exits 1 when it found broken requirements): its output and exit code (`None` when a
+    /// signal ended it). Only a command that could not start is an error.
+    pub fn run_status(&self) -> Result<(Option<i32>, Output), CmdError> {
+        tracing::debug!(argv = %self.argv(), "running");
+        let out = self
+            .std_command()
+            .output()
+            .map_err(|source| CmdError::Spawn {
+                argv: self.argv(),
+                source,
+            })?;
+        Ok((
+            out.status.code(),
+            Output {
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            },
+        ))
+    }
+
     /// [`Command::run`] for async callers: the command runs as a tokio child process, so the runtime keeps
     /// serving other tasks while it waits. If the returned future is dropped, the child is killed.
     pub async fn run_async(&self) -> Result<Output, CmdError> {
@@ -218,6 +239,24 @@ mod tests {
         assert!(msg.contains("`sh -c 'echo boom >&2; exit 3'`"), "{msg}");
         assert!(msg.contains("exit status: 3"), "{msg}");
         assert!(msg.ends_with(": boom"), "{msg}");
+    }
+
+    #[test]
+    fn run_status_answers_a_failing_commands_output_and_code() {
+        let (code, out) = Command::new("sh")
+            .args(["-c", "echo broken; echo why >&2; exit 1"])
+            .run_status()
+            .unwrap();
+        assert_eq!(
+            (code, out.stdout.as_str(), out.stderr.as_str()),
+            (Some(1), "broken\n", "why\n")
+        );
+        assert!(
+            Command::new("stackbox-no-such-program")
+                .run_status()
+                .unwrap_err()
+                .is_not_found()
+        );
     }
 
     #[test]

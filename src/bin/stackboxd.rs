@@ -112,8 +112,10 @@ enum Command {
     /// Run the troubleshooting matrix on every node (or one with --node) and print what is wrong.
     ///
     /// Each node's agent checks its services and agents, Galera, RabbitMQ (partitions, missing nodes,
-    /// queue backlogs), who holds the cloud's ports, disks, memory, the clock, and the logs for
-    /// authentication failures and timeouts (the catalog is cluster/diagnoses.toml). Each finding comes
+    /// queue backlogs), who holds the cloud's ports, disks, memory, the clock, broken Python
+    /// dependencies (`pip check`), and the logs for authentication failures and timeouts (the catalog
+    /// is cluster/diagnoses.toml); log lines and journals count from --since back (30 minutes by
+    /// default). Each finding comes
     /// with its evidence (log lines with their file and line), its cause, the remedy, and the admin
     /// desk's command where one repairs it. A node that does not answer is named. Exit status: 0 when
     /// every node answered and nothing was found, 1 otherwise.

@@ -288,10 +288,23 @@ async fn overcommit(
     }
 }
 
-/// This node's diagnosis: the troubleshooting matrix run here.
-async fn diagnose(agent: web::Data<Agent>) -> HttpResponse {
+/// This node's diagnosis: the troubleshooting matrix run here, its logs read `?since=SECONDS` back (30
+/// minutes when not given; a window that is not a number of seconds from 1 to 30 days is refused).
+async fn diagnose(
+    agent: web::Data<Agent>,
+    query: web::Query<stackbox_cluster::diagnose::SinceQuery>,
+) -> HttpResponse {
+    let window = match query.window() {
+        Ok(w) => w,
+        Err(e) => {
+            return problem(
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                format!("since: {e}"),
+            );
+        }
+    };
     let agent = agent.into_inner();
-    let work = move || stackbox_cluster::diagnose::local(&agent.paths().root);
+    let work = move || stackbox_cluster::diagnose::local(&agent.paths().root, window);
     blocked(web::block(work).await)
 }
 

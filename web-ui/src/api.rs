@@ -19,7 +19,7 @@ use crate::answers::roles::SettingsForm;
 use crate::answers::{CLUSTER_FILE, NETWORK_FILE, ROLES_FILE, SETTINGS_FILE};
 use crate::assets;
 use crate::auth::Access;
-use crate::error::WebError;
+use crate::error::{FieldError, WebError};
 use crate::session::{self, AdminAccess, Api, Checked, NoBody, OptionalJson};
 use crate::state::{AppState, BODY_LIMIT};
 use crate::wizard::RolesOutcome;
@@ -407,10 +407,17 @@ async fn cluster_status(state: web::Data<AppState>, _: Admin) -> Result<HttpResp
 }
 
 /// The troubleshooting matrix, run now by every member's agent (as `stackboxd diagnose --format json`,
-/// with `clean`).
-async fn diagnose(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, WebError> {
+/// with `clean`), their logs read `?since=SECONDS` back (30 minutes when not given).
+async fn diagnose(
+    state: web::Data<AppState>,
+    _: Admin,
+    query: web::Query<stackbox_cluster::diagnose::SinceQuery>,
+) -> Result<HttpResponse, WebError> {
+    let window = query
+        .window()
+        .map_err(|e| WebError::Invalid(vec![FieldError::new("since", e.to_string())]))?;
     let st = state.clone();
-    let d = web::block(move || st.wizard.diagnose())
+    let d = web::block(move || st.wizard.diagnose(window))
         .await
         .map_err(|e| WebError::Internal(anyhow::anyhow!("the agents' thread: {e}")))??;
     let mut doc = serde_json::to_value(&d).map_err(|e| WebError::Internal(e.into()))?;

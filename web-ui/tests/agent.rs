@@ -341,9 +341,33 @@ fn the_admin_desk_names_a_ports_holder_and_restarts_only_the_clouds_installed_se
 #[test]
 fn a_members_agent_runs_the_troubleshooting_matrix_on_its_node_over_mutual_tls() {
     let (_dirs, _agent, link) = linked_agent();
+    // A window that is not 1 second to 30 days is refused before anything runs.
+    for bad in [
+        "-5",
+        "0",
+        "2592001",
+        "99999999999999999999999",
+        "2h",
+        "abc",
+        "",
+    ] {
+        let path = format!("{}?since={bad}", stackbox_cluster::diagnose::DIAGNOSE_PATH);
+        match link.get_large::<stackbox_cluster::diagnose::NodeDiagnosis>(
+            &path,
+            std::time::Duration::from_secs(30),
+            4 << 20,
+        ) {
+            Err(stackbox_cluster::agent_client::LinkError::Refused { status, detail, .. }) => {
+                assert_eq!(status, 422, "{bad}: {detail}");
+                assert!(detail.starts_with("since: "), "{bad}: {detail}");
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+    let window = stackbox_cluster::diagnose::Window::from_secs(7200).unwrap();
     let d: stackbox_cluster::diagnose::NodeDiagnosis = link
         .get_large(
-            stackbox_cluster::diagnose::DIAGNOSE_PATH,
+            &stackbox_cluster::diagnose::across::diagnose_path(window),
             std::time::Duration::from_secs(120),
             4 << 20,
         )

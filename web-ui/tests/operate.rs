@@ -96,7 +96,19 @@ async fn the_cluster_grows_and_loses_a_node_from_the_wizard_with_one_progress_pe
     let r = call(&app, with_session(req("GET", "/cluster/status"), &s)).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains(r#"id="no-status""#), "{}", r.body);
-    // Nor a diagnosis.
+    // Nor a diagnosis; a window that is not 1 second to 30 days is refused first.
+    for bad in ["-60", "0", "2592001", "abc", "1h"] {
+        let path = format!("/api/v1/diagnose?since={bad}");
+        let r = call(&app, with_session(req("GET", &path), &s)).await;
+        assert_eq!(r.status, 422, "{bad}: {}", r.body);
+        assert!(r.body.contains("since"), "{bad}: {}", r.body);
+    }
+    let r = call(
+        &app,
+        with_session(req("GET", "/api/v1/diagnose?since=7200"), &s),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.body);
     let r = call(&app, with_session(req("GET", "/api/v1/diagnose"), &s)).await;
     assert_eq!(r.status, 409, "{}", r.body);
     assert!(r.body.contains("no diagnosis to ask"), "{}", r.body);

@@ -195,9 +195,9 @@ pub fn collect(root: &Path, state: &Path, journal: Option<String>) -> Collected 
     c
 }
 
-/// The troubleshooting matrix run on this node, as `stackboxd diagnose` prints it.
+/// The troubleshooting matrix run on this node, as `stackboxd diagnose` prints it (its default window).
 fn diagnoses(c: &mut Collected, root: &Path) {
-    match crate::diagnose::local(root) {
+    match crate::diagnose::local(root, crate::diagnose::Window::default()) {
         Ok(d) => {
             let all = crate::diagnose::across::Diagnosis {
                 nodes: vec![crate::diagnose::across::NodeAnswer {

@@ -283,8 +283,14 @@ pub fn assemble(
     Ok(Bundle { files: all, report })
 }
 
-/// Writes `bundle` to `out` (gzip'd tar, 0600): staged in a private directory beside it, packed with tar
-/// in the bundle's order, renamed into place last.
+/// The private directory a bundle is staged and packed in, beside its output (so that the archive is
+/// linked into place on the same file system): `.stackbox-bundle-PID`.
+const STAGE_PREFIX: &str = ".stackbox-bundle-";
+
+/// Writes `bundle` to `out` (gzip'd tar, 0600), all or nothing: staged and packed in a private directory
+/// beside it, synced, then linked to `out` last, which fails rather than replace a file that appeared
+/// meanwhile. A bundle killed before that leaves no `out` (and a previous file untouched); its staging
+/// directory is removed by the next bundle written there.
 pub fn write(out: &Path, bundle: &Bundle) -> Result<(), BundleError> {
     if out.exists() {
         return Err(BundleError::Exists(out.display().to_string()));
@@ -297,7 +303,8 @@ pub fn write(out: &Path, bundle: &Bundle) -> Result<(), BundleError> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let stage = parent.join(format!(".stackbox-bundle-{}", std::process::id()));
+    sweep_stale_stages(parent);
+    let stage = parent.join(format!("{STAGE_PREFIX}{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&stage);
     std::fs::create_dir(&stage).map_err(io(&stage))?;
     std::fs::set_permissions(&stage, std::fs::Permissions::from_mode(0o700)).map_err(io(&stage))?;
@@ -320,22 +327,65 @@ pub fn write(out: &Path, bundle: &Bundle) -> Result<(), BundleError> {
         }
         let list_file = stage.join("files");
         std::fs::write(&list_file, list).map_err(io(&list_file))?;
-        let partial = parent.join(format!(".stackbox-bundle-{}.tar.gz", std::process::id()));
+        let packed = stage.join("bundle.tar.gz");
         Command::new("tar")
             .arg("-czf")
-            .arg(&partial)
+            .arg(&packed)
             .arg("-C")
             .arg(&stage)
             .args(["--no-recursion", "--owner=0", "--group=0", "-T"])
             .arg(&list_file)
             .run()
             .map_err(BundleError::Tar)?;
-        std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o600))
-            .map_err(io(&partial))?;
-        std::fs::rename(&partial, out).map_err(io(out))
+        std::fs::set_permissions(&packed, std::fs::Permissions::from_mode(0o600))
+            .map_err(io(&packed))?;
+        // On disk before its name is: a power loss right after must not leave an empty archive.
+        std::fs::File::open(&packed)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&packed))?;
+        publish(&packed, out)
     })();
     let _ = std::fs::remove_dir_all(&stage);
     result
+}
+
+/// Gives the finished archive `packed` its name `out` in one step that never replaces a file: a hard
+/// link (refused when `out` exists); where the file system has none (vfat), a rename after a last check.
+fn publish(packed: &Path, out: &Path) -> Result<(), BundleError> {
+    match std::fs::hard_link(packed, out) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(BundleError::Exists(out.display().to_string()))
+        }
+        Err(_) if out.exists() => Err(BundleError::Exists(out.display().to_string())),
+        Err(_) => std::fs::rename(packed, out).map_err(|source| BundleError::Io {
+            path: out.display().to_string(),
+            source,
+        }),
+    }
+}
+
+/// Removes the staging directories beside an output that bundles killed midway left (their process is
+/// gone); a bundle still running keeps its own.
+fn sweep_stale_stages(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(STAGE_PREFIX))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid.to_string()).exists();
+        if !alive && e.file_type().is_ok_and(|t| t.is_dir()) {
+            tracing::info!(dir = %e.path().display(), "removing a killed bundle's staging directory");
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// The install journal as text: one line per step (id, state, start, end), then each failed step's

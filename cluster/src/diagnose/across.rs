@@ -1,7 +1,8 @@
-//! `stackboxd diagnose [--node N] [--format json]`: every member's agent (mutual TLS with this node's
-//! cluster certificate) runs the catalog on its node; each finding is printed with its node, evidence
-//! (file and line), cause, remedy and the desk's action. A node that does not answer is a finding of its
-//! own ("not asked: why"), never left out.
+//! `stackboxd diagnose [--node N] [--since 30m] [--format json]`: every member's agent (mutual TLS with
+//! this node's cluster certificate) runs the catalog on its node, its logs read from the window back
+//! (`GET /agent/v1/diagnose?since=SECONDS`); each finding is printed with its node, evidence (file and
+//! line), cause, remedy and the desk's action. A node that does not answer is a finding of its own ("not
+//! asked: why"), never left out.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use stackbox_common::error::chain;
 
 use super::DIAGNOSE_PATH;
 use super::model::{Finding, NodeDiagnosis, Outcome};
+use super::window::Window;
 use crate::agent_client::AgentLink;
 use crate::cli_desk::{Target, links};
 use crate::cli_install::Format;
@@ -25,6 +27,10 @@ const LIMIT: usize = 4 * 1024 * 1024;
 pub struct DiagnoseArgs {
     #[command(flatten)]
     target: Target,
+    /// How far back log lines and journals count: seconds, or a number with s, m, h or d (`2h`); at
+    /// most 30 days.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = parse_since)]
+    since: Window,
     /// Output format; json prints {"nodes": [{"node", "error", "checked": [...], "findings": [...]}]}.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -58,16 +64,27 @@ impl Diagnosis {
     }
 }
 
-/// Asks the agents `target` names, all at once.
-fn ask(target: &Target) -> Result<Diagnosis, crate::cli_desk::TargetError> {
-    Ok(ask_links(&links(target)?))
+fn parse_since(text: &str) -> Result<Window, String> {
+    Window::from_arg(text).map_err(|e| e.to_string())
 }
 
-/// Asks every node of `config` through its agent on `port`, with this node's credentials `tls`.
+/// The agent's path for a diagnosis with logs read `window` back.
+pub fn diagnose_path(window: Window) -> String {
+    format!("{DIAGNOSE_PATH}?since={}", window.secs())
+}
+
+/// Asks the agents `target` names, all at once.
+fn ask(target: &Target, window: Window) -> Result<Diagnosis, crate::cli_desk::TargetError> {
+    Ok(ask_links(&links(target)?, window))
+}
+
+/// Asks every node of `config` through its agent on `port`, with this node's credentials `tls`, logs
+/// read `window` back.
 pub fn ask_config(
     config: &stackbox_installer::ClusterConfig,
     tls: std::sync::Arc<rustls::ClientConfig>,
     port: u16,
+    window: Window,
 ) -> Diagnosis {
     let nodes: Vec<(String, AgentLink)> = config
         .nodes
@@ -80,18 +97,20 @@ pub fn ask_config(
             (n.name.clone(), link)
         })
         .collect();
-    ask_links(&nodes)
+    ask_links(&nodes, window)
 }
 
-/// Asks each (name, agent) at once; a node that does not answer is named with the reason.
-pub fn ask_links(nodes: &[(String, AgentLink)]) -> Diagnosis {
+/// Asks each (name, agent) at once, logs read `window` back; a node that does not answer is named with
+/// the reason.
+pub fn ask_links(nodes: &[(String, AgentLink)], window: Window) -> Diagnosis {
+    let path = diagnose_path(window);
+    let path = path.as_str();
     let answers = std::thread::scope(|scope| {
         let handles: Vec<_> = nodes
             .iter()
             .map(|(name, link)| {
                 scope.spawn(move || {
-                    let asked: Result<NodeDiagnosis, _> =
-                        link.get_large(DIAGNOSE_PATH, TIMEOUT, LIMIT);
+                    let asked: Result<NodeDiagnosis, _> = link.get_large(path, TIMEOUT, LIMIT);
                     match asked {
                         Ok(diagnosis) => NodeAnswer {
                             node: name.clone(),
@@ -180,7 +199,7 @@ pub fn render_text(d: &Diagnosis) -> String {
 
 /// `stackboxd diagnose`: exit 0 when every node answered and nothing was found, 1 otherwise.
 pub fn run(args: &DiagnoseArgs) -> ExitCode {
-    let d = match ask(&args.target) {
+    let d = match ask(&args.target, args.since) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("stackboxd diagnose: {}", chain(&e));

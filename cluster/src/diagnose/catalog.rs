@@ -89,7 +89,12 @@ pub enum Probe {
     /// The servers in ERROR in nova's databases, with nova's fault and their QEMU and nova-compute
     /// log lines.
     Vms,
-    /// Lines matching `pattern` in the end of the symptom's logs: `at_least` of them is a finding.
+    /// `pip check` over the installed Python packages, on a node with OpenStack's: each package with a
+    /// requirement missing or of a version it does not accept, with the Debian packages that installed
+    /// them.
+    PipCheck,
+    /// Lines matching `pattern` in the end of the symptom's logs, written within the window: `at_least`
+    /// of them is a finding.
     Log {
         /// What a bad line looks like.
         pattern: Regex,
@@ -160,6 +165,7 @@ enum RawProbe {
     Clock { offset_ms: i64 },
     Log { pattern: String, at_least: i64 },
     Vms {},
+    PipCheck {},
 }
 
 #[derive(Deserialize)]
@@ -317,6 +323,7 @@ fn probe(raw: RawProbe) -> Result<Probe, (String, String)> {
             offset_ms: positive("offset_ms", offset_ms)?,
         },
         RawProbe::Vms {} => Probe::Vms,
+        RawProbe::PipCheck {} => Probe::PipCheck,
         RawProbe::Log { pattern, at_least } => Probe::Log {
             pattern: regex("pattern", &pattern)?,
             at_least: usize::try_from(positive("at_least", at_least)?).unwrap_or(usize::MAX),
@@ -408,6 +415,7 @@ mod tests {
             "auth.failures",
             "api.timeouts",
             "vm.error",
+            "python.deps",
         ] {
             assert!(ids.contains(&want), "{want} missing from {ids:?}");
         }

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::model::{Evidence, Observation, Skip};
 use super::system::System;
+use super::window::Cutoff;
 use crate::diagnose::catalog::PortOwner;
 
 /// How many lines of a unit's journal go into the evidence.
@@ -20,24 +21,28 @@ fn probe_line(text: impl Into<String>) -> Evidence {
     }
 }
 
-/// The unit's state line and its journal's end.
-fn unit_evidence(sys: &dyn System, unit: &str, first: String) -> Vec<Evidence> {
+/// The unit's state line and its journal's end within the window (or a line saying it wrote nothing
+/// since the cutoff).
+fn unit_evidence(sys: &dyn System, unit: &str, first: String, cut: &Cutoff) -> Vec<Evidence> {
     let mut ev = vec![probe_line(first)];
     let source = format!("journal of {unit}.service");
-    ev.extend(
-        sys.journal(unit, JOURNAL_LINES)
-            .into_iter()
-            .map(|text| Evidence {
-                source: source.clone(),
-                line: None,
-                text,
-            }),
-    );
+    let journal = sys.journal(unit, JOURNAL_LINES, cut.unix());
+    if journal.is_empty() {
+        ev.push(probe_line(format!(
+            "{unit}.service wrote no journal line since {} (a wider --since shows older ones)",
+            cut.local()
+        )));
+    }
+    ev.extend(journal.into_iter().map(|text| Evidence {
+        source: source.clone(),
+        line: None,
+        text,
+    }));
     ev
 }
 
 /// Each installed unit of `units` that is not active.
-pub fn units(sys: &dyn System, units: &[String]) -> Result<Vec<Observation>, Skip> {
+pub fn units(sys: &dyn System, units: &[String], cut: &Cutoff) -> Result<Vec<Observation>, Skip> {
     let mut installed = 0;
     let mut found = Vec::new();
     for unit in units {
@@ -49,7 +54,7 @@ pub fn units(sys: &dyn System, units: &[String]) -> Result<Vec<Observation>, Ski
             found.push(Observation {
                 subject: unit.clone(),
                 unit: Some(unit.clone()),
-                evidence: unit_evidence(sys, unit, state.line()),
+                evidence: unit_evidence(sys, unit, state.line(), cut),
             });
         }
     }
@@ -119,7 +124,7 @@ const GALERA_QUERY: &str =
     "SHOW GLOBAL STATUS LIKE 'wsrep_%'; SHOW GLOBAL VARIABLES LIKE 'wsrep_cluster_address'";
 
 /// MariaDB on this node: running, synced, primary, with every member.
-pub fn galera(sys: &dyn System) -> Result<Vec<Observation>, Skip> {
+pub fn galera(sys: &dyn System, cut: &Cutoff) -> Result<Vec<Observation>, Skip> {
     let state = sys
         .unit("mariadb")
         .ok_or_else(|| Skip::NotHere("MariaDB is not installed here".to_owned()))?;
@@ -128,7 +133,7 @@ pub fn galera(sys: &dyn System) -> Result<Vec<Observation>, Skip> {
         return Ok(vec![Observation {
             subject: "mariadb".to_owned(),
             unit: Some("mariadb".to_owned()),
-            evidence: unit_evidence(sys, "mariadb", first),
+            evidence: unit_evidence(sys, "mariadb", first, cut),
         }]);
     }
     let out = sys
@@ -223,7 +228,7 @@ pub fn backlog_lines(queues: &Value, backlog: u64) -> Vec<(String, String)> {
 }
 
 /// RabbitMQ on this node: running, with all its nodes, unpartitioned, no queue backlogged.
-pub fn rabbitmq(sys: &dyn System, backlog: u64) -> Result<Vec<Observation>, Skip> {
+pub fn rabbitmq(sys: &dyn System, backlog: u64, cut: &Cutoff) -> Result<Vec<Observation>, Skip> {
     let unit = "rabbitmq-server";
     let state = sys
         .unit(unit)
@@ -233,7 +238,7 @@ pub fn rabbitmq(sys: &dyn System, backlog: u64) -> Result<Vec<Observation>, Skip
         return Ok(vec![Observation {
             subject: unit.to_owned(),
             unit: Some(unit.to_owned()),
-            evidence: unit_evidence(sys, unit, first),
+            evidence: unit_evidence(sys, unit, first, cut),
         }]);
     }
     let json = |argv: &[&str]| -> Result<Value, Skip> {
@@ -448,7 +453,7 @@ pub fn parse_tracking(text: &str) -> Option<(f64, String)> {
 }
 
 /// The clock: chrony running, synchronised, the offset under `offset_ms`.
-pub fn clock(sys: &dyn System, offset_ms: u64) -> Result<Vec<Observation>, Skip> {
+pub fn clock(sys: &dyn System, offset_ms: u64, cut: &Cutoff) -> Result<Vec<Observation>, Skip> {
     if sys.in_container() {
         return Err(Skip::NotHere(
             "a container: the host keeps its clock".to_owned(),
@@ -468,6 +473,7 @@ pub fn clock(sys: &dyn System, offset_ms: u64) -> Result<Vec<Observation>, Skip>
                 sys,
                 "chrony",
                 format!("chrony is not running: {}", s.line()),
+                cut,
             ));
         }
         None => return found(vec![probe_line("chrony is not running: not installed")]),
@@ -499,19 +505,21 @@ pub fn clock(sys: &dyn System, offset_ms: u64) -> Result<Vec<Observation>, Skip>
 /// How much of each log file the log probes read: its end.
 pub const LOG_WINDOW: u64 = 1024 * 1024;
 
-/// The last `most` lines at the end of the log `path` that `keep` takes, each with its file and line.
+/// The last `most` lines at the end of the log `path` within the window that `keep` takes, each with
+/// its file and line.
 pub fn log_lines(
     sys: &dyn System,
     path: &str,
     keep: &dyn Fn(&str) -> bool,
     most: usize,
+    cut: &Cutoff,
 ) -> Vec<Evidence> {
     let Some((text, before)) = sys.tail(path, LOG_WINDOW) else {
         return Vec::new();
     };
-    let hits: Vec<Evidence> = text
-        .lines()
-        .enumerate()
+    let hits: Vec<Evidence> = cut
+        .recent(&text)
+        .into_iter()
         .filter(|(_, l)| keep(l))
         .map(|(i, l)| Evidence {
             source: path.to_owned(),
@@ -523,12 +531,14 @@ pub fn log_lines(
     hits.into_iter().skip(skip).collect()
 }
 
-/// `at_least` lines matching `pattern` in the ends of `logs`: one observation with the last of them.
+/// `at_least` lines matching `pattern` in the ends of `logs`, written within the window: one observation
+/// with the last of them.
 pub fn log(
     sys: &dyn System,
     logs: &[String],
     pattern: &regex::Regex,
     at_least: usize,
+    cut: &Cutoff,
 ) -> Result<Vec<Observation>, Skip> {
     let mut read = 0;
     let mut hits = Vec::new();
@@ -537,7 +547,7 @@ pub fn log(
             continue;
         };
         read += 1;
-        for (i, line) in text.lines().enumerate() {
+        for (i, line) in cut.recent(&text) {
             if pattern.is_match(line) {
                 hits.push(Evidence {
                     source: path.clone(),
@@ -555,7 +565,8 @@ pub fn log(
     }
     let count = hits.len();
     let mut evidence = vec![probe_line(format!(
-        "{count} matching lines at the end of the logs"
+        "{count} matching lines since {}",
+        cut.local()
     ))];
     evidence.extend(hits.into_iter().rev().take(10).rev());
     Ok(vec![Observation {

@@ -42,14 +42,31 @@ pub struct Usage {
     pub available: u64,
 }
 
+/// What a command printed and how it ended, whatever its exit status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ran {
+    /// Its exit code (`None`: a signal ended it).
+    pub code: Option<i32>,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+}
+
 /// What the probes read of a node.
 pub trait System {
     /// The unit's state, or `None` when it is not installed.
     fn unit(&self, unit: &str) -> Option<UnitState>;
-    /// The last `lines` lines of the unit's journal of this boot.
-    fn journal(&self, unit: &str, lines: usize) -> Vec<String>;
+    /// The last `lines` lines of the unit's journal of this boot, written at or after `since` (seconds
+    /// since the epoch).
+    fn journal(&self, unit: &str, lines: usize, since: i64) -> Vec<String>;
     /// A command's standard output, or why it failed.
     fn run(&self, argv: &[&str]) -> Result<String, String>;
+    /// A command's output and exit code, for commands whose status is an answer (`pip check`); an
+    /// error only when it could not run (or ran out of time).
+    fn run_status(&self, argv: &[&str]) -> Result<Ran, String>;
+    /// The node's clock, with its offset from UTC (its logs' time zone).
+    fn now(&self) -> time::OffsetDateTime;
     /// A file's text (absolute path, read under the node's root), if it exists.
     fn read(&self, path: &str) -> Option<String>;
     /// The last `bytes` of a file, and how many lines came before them (for line numbers).
@@ -108,26 +125,47 @@ impl System for Host {
         parse_unit_show(&out.stdout)
     }
 
-    fn journal(&self, unit: &str, lines: usize) -> Vec<String> {
-        let name = format!("{unit}.service");
-        let n = lines.to_string();
+    fn journal(&self, unit: &str, lines: usize, since: i64) -> Vec<String> {
         Command::new("journalctl")
-            .args(["-b", "-u", name.as_str(), "-n", n.as_str(), "-o", "cat"])
-            .args(["--no-pager", "-q"])
+            .args(journal_args(unit, lines, since))
             .run()
             .map(|o| o.stdout.lines().map(str::to_owned).collect())
             .unwrap_or_default()
     }
 
     fn run(&self, argv: &[&str]) -> Result<String, String> {
-        let (program, args) = argv.split_first().ok_or("no command")?;
-        // coreutils' timeout bounds a command that hangs (rabbitmqctl against a node that is stuck).
-        Command::new("timeout")
-            .args(["--kill-after=5", "30", program])
-            .args(args.iter().copied())
+        bounded(argv)?
             .run()
             .map(|o| o.stdout)
             .map_err(|e| stackbox_common::error::chain(&e))
+    }
+
+    fn run_status(&self, argv: &[&str]) -> Result<Ran, String> {
+        let (code, out) = bounded(argv)?
+            .run_status()
+            .map_err(|e| stackbox_common::error::chain(&e))?;
+        // timeout(1) exits 124 when it stopped the command, 137 when it had to kill it.
+        if matches!(code, Some(124 | 137)) {
+            return Err(format!("`{}` did not finish within 30 s", argv.join(" ")));
+        }
+        Ok(Ran {
+            code,
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+
+    fn now(&self) -> time::OffsetDateTime {
+        let utc = time::OffsetDateTime::now_utc();
+        // The node's offset as date(1) tells it (the time crate cannot read it safely in a threaded
+        // program); UTC, the appliance's default, when that fails.
+        let offset = Command::new("date")
+            .arg("+%z")
+            .run()
+            .ok()
+            .and_then(|o| parse_offset(o.stdout.trim()))
+            .unwrap_or(time::UtcOffset::UTC);
+        utc.to_offset(offset)
     }
 
     fn read(&self, path: &str) -> Option<String> {
@@ -178,6 +216,46 @@ impl System for Host {
     }
 }
 
+/// A command bounded by coreutils' timeout (rabbitmqctl against a node that is stuck would hang).
+fn bounded(argv: &[&str]) -> Result<Command, String> {
+    let (program, args) = argv.split_first().ok_or("no command")?;
+    Ok(Command::new("timeout")
+        .args(["--kill-after=5", "30", program])
+        .args(args.iter().copied()))
+}
+
+/// journalctl's arguments for the last `lines` lines of `unit`'s journal of this boot since `since`.
+pub fn journal_args(unit: &str, lines: usize, since: i64) -> Vec<String> {
+    [
+        "-b".to_owned(),
+        "-u".to_owned(),
+        format!("{unit}.service"),
+        format!("--since=@{since}"),
+        "-n".to_owned(),
+        lines.to_string(),
+        "-o".to_owned(),
+        "cat".to_owned(),
+        "--no-pager".to_owned(),
+        "-q".to_owned(),
+    ]
+    .into()
+}
+
+/// date(1)'s `+%z`: `+0100`, `-0530`.
+pub fn parse_offset(text: &str) -> Option<time::UtcOffset> {
+    let (sign, rest) = match text.as_bytes().first()? {
+        b'+' => (1, &text[1..]),
+        b'-' => (-1, &text[1..]),
+        _ => return None,
+    };
+    if rest.len() != 4 || !rest.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let hours: i32 = rest[..2].parse().ok()?;
+    let minutes: i32 = rest[2..].parse().ok()?;
+    time::UtcOffset::from_whole_seconds(sign * (hours * 3600 + minutes * 60)).ok()
+}
+
 /// The newlines in the first `upto` bytes of `f`.
 fn count_lines(f: &mut std::fs::File, upto: u64) -> std::io::Result<usize> {
     f.seek(SeekFrom::Start(0))?;
@@ -221,6 +299,23 @@ mod tests {
             None
         );
         assert_eq!(parse_unit_show(""), None);
+    }
+
+    #[test]
+    fn journals_are_asked_since_the_cutoff_and_offsets_read_from_date() {
+        let args = journal_args("nova-compute", 25, 1_764_529_200);
+        assert_eq!(
+            args.join(" "),
+            "-b -u nova-compute.service --since=@1764529200 -n 25 -o cat --no-pager -q"
+        );
+        assert_eq!(parse_offset("+0000"), Some(time::UtcOffset::UTC));
+        assert_eq!(
+            parse_offset("-0530").map(|o| o.whole_seconds()),
+            Some(-(5 * 3600 + 30 * 60))
+        );
+        for bad in ["", "0100", "+01", "+01:00", "UTC"] {
+            assert_eq!(parse_offset(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -1,23 +1,54 @@
 //! The catalog's symptoms against a fake node: each fault the cluster tier induces for real is here with
 //! the cause it must be classified as, and a healthy node has no finding.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use super::system::{System, UnitState, Usage};
+use super::system::{Ran, System, UnitState, Usage};
 use super::*;
 
 #[derive(Default)]
-struct Fake {
-    units: BTreeMap<String, UnitState>,
-    journals: BTreeMap<String, Vec<String>>,
-    commands: BTreeMap<String, String>,
-    files: BTreeMap<String, String>,
-    usage: BTreeMap<String, Usage>,
-    container: bool,
-    api: bool,
+pub(super) struct Fake {
+    pub(super) units: BTreeMap<String, UnitState>,
+    pub(super) journals: BTreeMap<String, Vec<String>>,
+    pub(super) commands: BTreeMap<String, String>,
+    /// Commands whose exit status is an answer, by their argv joined with spaces.
+    pub(super) statuses: BTreeMap<String, Ran>,
+    pub(super) files: BTreeMap<String, String>,
+    pub(super) usage: BTreeMap<String, Usage>,
+    pub(super) container: bool,
+    pub(super) api: bool,
+    /// The node's clock, seconds since the epoch (UTC).
+    pub(super) now: i64,
+    /// The `since` each journal was asked with.
+    pub(super) journal_since: RefCell<Vec<i64>>,
 }
 
-fn state(active: &str, sub: &str, result: &str) -> UnitState {
+/// The fake node's clock: 2026-11-30 19:30:00 UTC.
+pub(super) const NOW: i64 = 1_796_067_000;
+/// A log line's timestamp `minutes` before [`NOW`], as OpenStack writes it.
+pub(super) fn ago(minutes: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(NOW - minutes * 60).unwrap();
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.123",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+pub(super) fn ran(code: i32, stdout: &str, stderr: &str) -> Ran {
+    Ran {
+        code: Some(code),
+        stdout: stdout.into(),
+        stderr: stderr.into(),
+    }
+}
+
+pub(super) fn state(active: &str, sub: &str, result: &str) -> UnitState {
     UnitState {
         active: active.into(),
         sub: sub.into(),
@@ -33,8 +64,11 @@ const SS: &str = "tcp   LISTEN 0      100     10.20.0.12:15000      0.0.0.0:*   
 
 impl Fake {
     /// A healthy management, storage, bus and compute node.
-    fn healthy() -> Fake {
-        let mut f = Fake::default();
+    pub(super) fn healthy() -> Fake {
+        let mut f = Fake {
+            now: NOW,
+            ..Fake::default()
+        };
         for u in [
             "nova-compute",
             "neutron-linuxbridge-agent",
@@ -83,7 +117,15 @@ impl Fake {
         );
         f.files.insert(
             "/var/log/keystone/keystone.log".into(),
-            "2026-11-30 INFO keystone.server [-] started\n".into(),
+            format!("{} 812 INFO keystone.server [-] started\n", ago(5)),
+        );
+        f.files.insert(
+            "/var/lib/dpkg/info/python3-nova.list".into(),
+            "/usr/lib/python3/dist-packages/nova\n".into(),
+        );
+        f.statuses.insert(
+            pip::PIP_CHECK.join(" "),
+            ran(0, "No broken requirements found.\n", ""),
         );
         f
     }
@@ -93,8 +135,19 @@ impl System for Fake {
     fn unit(&self, unit: &str) -> Option<UnitState> {
         self.units.get(unit).cloned()
     }
-    fn journal(&self, unit: &str, _lines: usize) -> Vec<String> {
+    fn journal(&self, unit: &str, _lines: usize, since: i64) -> Vec<String> {
+        self.journal_since.borrow_mut().push(since);
         self.journals.get(unit).cloned().unwrap_or_default()
+    }
+    fn run_status(&self, argv: &[&str]) -> Result<Ran, String> {
+        let key = argv.join(" ");
+        self.statuses
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| format!("{key}: not found"))
+    }
+    fn now(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::from_unix_timestamp(self.now).unwrap()
     }
     fn run(&self, argv: &[&str]) -> Result<String, String> {
         // Keyed by the program, and for rabbitmqctl by its subcommand.
@@ -110,6 +163,7 @@ impl System for Fake {
                 );
                 "rabbitmqctl list_queues".to_owned()
             }
+            ["dpkg", "-S", pattern] => format!("dpkg -S {pattern}"),
             ["mysql", .., q] if q.contains("nova_cell0.") => "mysql nova_cell0".to_owned(),
             ["mysql", .., q] if q.contains("nova.") => "mysql nova".to_owned(),
             ["ss", args @ ..] => {
@@ -145,12 +199,12 @@ impl System for Fake {
     }
 }
 
-fn diagnose(f: &Fake) -> NodeDiagnosis {
-    run(&Catalog::shipped().unwrap(), f)
+pub(super) fn diagnose(f: &Fake) -> NodeDiagnosis {
+    run(&Catalog::shipped().unwrap(), f, Window::default())
 }
 
 /// The one finding of `symptom`.
-fn finding<'a>(d: &'a NodeDiagnosis, symptom: &str) -> &'a Finding {
+pub(super) fn finding<'a>(d: &'a NodeDiagnosis, symptom: &str) -> &'a Finding {
     let found: Vec<&Finding> = d.findings.iter().filter(|f| f.symptom == symptom).collect();
     assert_eq!(found.len(), 1, "{symptom}: {:#?}", d.findings);
     found[0]
@@ -175,6 +229,7 @@ fn a_healthy_node_has_no_finding_and_says_what_it_checked() {
         "memory.low",
         "clock.skew",
         "auth.failures",
+        "python.deps",
     ] {
         assert!(healthy.contains(&s), "{s} not healthy: {:?}", d.checked);
     }
@@ -199,7 +254,11 @@ fn a_stopped_neutron_agent_is_down_because_it_was_stopped_and_offers_a_restart()
     );
     f.files.insert(
         "/var/log/neutron/neutron-linuxbridge-agent.log".into(),
-        "2026-11-30 INFO neutron [-] Agent out of sync\n2026-11-30 ERROR neutron [-] oops\n".into(),
+        format!(
+            "{} 9 INFO neutron [-] Agent out of sync\n{} 9 ERROR neutron [-] oops\n",
+            ago(3),
+            ago(2)
+        ),
     );
     let d = diagnose(&f);
     let a = finding(&d, "agent.down");
@@ -226,7 +285,7 @@ fn an_agent_that_lost_the_bus_says_so() {
     );
     f.files.insert(
         "/var/log/nova/nova-compute.log".into(),
-        "x\nERROR oslo.messaging._drivers.impl_rabbit [-] AMQP server on 10.20.0.11:5672 is unreachable: Connection refused\n".into(),
+        format!("{} 7 INFO x\n{} 7 ERROR oslo.messaging._drivers.impl_rabbit [-] AMQP server on 10.20.0.11:5672 is unreachable: Connection refused\n", ago(9), ago(8)),
     );
     let a = finding(&diagnose(&f), "agent.down").clone();
     assert_eq!(a.cause, "bus-unreachable");
@@ -460,9 +519,9 @@ fn a_full_file_system_memory_and_the_clock() {
 #[test]
 fn repeated_authentication_failures_name_their_lines() {
     let mut f = Fake::healthy();
-    let mut log = String::from("start\n");
+    let mut log = format!("{} 812 INFO keystone [-] start\n", ago(20));
     for i in 0..6 {
-        log.push_str(&format!("2026-11-30 WARNING keystone.server.flask.application [req-{i}] Authorization failed. The request you have made requires authentication. from 203.0.113.9\n"));
+        log.push_str(&format!("{} 812 WARNING keystone.server.flask.application [req-{i}] Authorization failed. The request you have made requires authentication. from 203.0.113.9\n", ago(10)));
     }
     f.files.insert("/var/log/keystone/keystone.log".into(), log);
     let d = diagnose(&f);
@@ -470,14 +529,14 @@ fn repeated_authentication_failures_name_their_lines() {
     assert_eq!(a.cause, "credentials");
     assert_eq!(
         a.evidence[0].text,
-        "6 matching lines at the end of the logs"
+        "6 matching lines since 2026-11-30 19:00:00"
     );
     assert_eq!(a.evidence[1].line, Some(2));
     // Four are not enough.
     let mut f = Fake::healthy();
     f.files.insert(
         "/var/log/keystone/keystone.log".into(),
-        "Authorization failed\n".repeat(4),
+        format!("{} 1 WARNING x Authorization failed\n", ago(1)).repeat(4),
     );
     assert!(diagnose(&f).findings.is_empty());
 }
@@ -520,7 +579,7 @@ fn a_vm_in_error_is_reported_by_its_compute_node_with_the_fault_and_its_qemu_log
     );
     f.files.insert(
         "/var/log/libvirt/qemu/instance-0000000a.log".into(),
-        "2026-11-30 starting up\n2026-11-30T10:00:00 qemu-system-x86_64: -blockdev {...}: Could not open '/var/lib/nova/instances/6f1c/disk': Permission denied\n".into(),
+        "2026-11-30 19:24:00.000+0000: starting up\n2026-11-30T19:25:00.000000Z qemu-system-x86_64: -blockdev {...}: Could not open '/var/lib/nova/instances/6f1c/disk': Permission denied\n".into(),
     );
     let d = diagnose(&f);
     // node2's server is node2's to report.

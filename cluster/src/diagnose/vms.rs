@@ -6,6 +6,7 @@
 use super::model::{Evidence, Observation, Skip};
 use super::probe::log_lines;
 use super::system::System;
+use super::window::Cutoff;
 
 /// The servers in ERROR of one of nova's cell databases (`DB`): uuid, name, host, libvirt's domain
 /// name (nova's default `instance-%08x`) and the newest fault, tab-separated.
@@ -58,8 +59,8 @@ pub fn parse_vms(text: &str) -> Vec<ErrorVm> {
         .collect()
 }
 
-/// The servers in ERROR this node reports.
-pub fn vms(sys: &dyn System) -> Result<Vec<Observation>, Skip> {
+/// The servers in ERROR this node reports (their log lines within the window).
+pub fn vms(sys: &dyn System, cut: &Cutoff) -> Result<Vec<Observation>, Skip> {
     let state = sys
         .unit("mariadb")
         .ok_or_else(|| Skip::NotHere("no database here".to_owned()))?;
@@ -94,7 +95,7 @@ pub fn vms(sys: &dyn System) -> Result<Vec<Observation>, Skip> {
     Ok(all
         .into_iter()
         .filter(|vm| vm.host == me || (vm.host.is_empty() && api))
-        .map(|vm| observation(sys, vm))
+        .map(|vm| observation(sys, vm, cut))
         .collect())
 }
 
@@ -106,7 +107,7 @@ fn line(text: String) -> Evidence {
     }
 }
 
-fn observation(sys: &dyn System, vm: ErrorVm) -> Observation {
+fn observation(sys: &dyn System, vm: ErrorVm, cut: &Cutoff) -> Observation {
     let host = if vm.host.is_empty() {
         "no compute node (it was never scheduled)".to_owned()
     } else {
@@ -134,7 +135,7 @@ fn observation(sys: &dyn System, vm: ErrorVm) -> Observation {
             .iter()
             .any(|w| l.contains(w))
         };
-        evidence.extend(log_lines(sys, &qemu, &notable, LOG_LINES));
+        evidence.extend(log_lines(sys, &qemu, &notable, LOG_LINES, cut));
         let uuid = vm.uuid.clone();
         let about =
             move |l: &str| l.contains(&uuid) && (l.contains(" ERROR ") || l.contains(" WARNING "));
@@ -143,6 +144,7 @@ fn observation(sys: &dyn System, vm: ErrorVm) -> Observation {
             "/var/log/nova/nova-compute.log",
             &about,
             LOG_LINES,
+            cut,
         ));
     }
     Observation {

@@ -79,7 +79,7 @@ pub async fn diagnose_view(
     s: Admin,
 ) -> Result<HttpResponse, PageError> {
     let st = state.clone();
-    let diagnosis = match web::block(move || st.wizard.diagnose())
+    let diagnosis = match web::block(move || st.wizard.diagnose(Default::default()))
         .await
         .map_err(|e| WebError::Internal(anyhow::anyhow!("the agents' thread: {e}")))?
     {

@@ -254,13 +254,18 @@ impl Wizard {
         ))
     }
 
-    /// The troubleshooting matrix run by every member's agent (`stackboxd diagnose`), blocking.
-    pub fn diagnose(&self) -> Result<stackbox_cluster::diagnose::across::Diagnosis, WebError> {
+    /// The troubleshooting matrix run by every member's agent (`stackboxd diagnose`), their logs read
+    /// `window` back, blocking.
+    pub fn diagnose(
+        &self,
+        window: stackbox_cluster::diagnose::Window,
+    ) -> Result<stackbox_cluster::diagnose::across::Diagnosis, WebError> {
         let (config, tls) = self.agents_link("diagnosis")?;
         Ok(stackbox_cluster::diagnose::across::ask_config(
             &config,
             tls,
             self.agent_port(),
+            window,
         ))
     }
 
