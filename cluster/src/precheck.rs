@@ -50,7 +50,8 @@ pub const MAX_SKEW: Duration = Duration::from_secs(1);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The TCP ports of the roles a node may take that other nodes connect to, each with what listens
-/// there: Galera, RabbitMQ, memcached and the internal ports of the OpenStack APIs (haproxy's backends).
+/// there: Galera, RabbitMQ, memcached and the internal ports of the OpenStack APIs and the dashboard
+/// (haproxy's backends).
 pub const CLUSTER_PORTS: &[(u16, &str)] = &[
     (3306, "MariaDB"),
     (4444, "Galera state snapshot transfer"),
@@ -65,6 +66,7 @@ pub const CLUSTER_PORTS: &[(u16, &str)] = &[
     (api::PLACEMENT.1, "placement (internal)"),
     (api::NOVA.1, "nova-api (internal)"),
     (api::NEUTRON.1, "neutron (internal)"),
+    (api::HORIZON.1, "dashboard (internal)"),
 ];
 
 /// What a member tells a joiner before a join, and nothing more.

@@ -24,13 +24,33 @@ pub struct Api {
     pub internal_port: u16,
     /// haproxy's balance algorithm (`source` for the console proxy, whose websockets must stick).
     pub balance: String,
+    /// The path prefix it is served under when it shares its public port with other APIs
+    /// (`/dashboard`: haproxy routes that path and everything below it here); `None`: the port's
+    /// default backend.
+    pub path: Option<String>,
     /// The path haproxy's health check GETs (any 2xx or 3xx passes); a TCP check when `None`.
     pub check_path: Option<String>,
+    /// Whether the health check names the API host in its `Host` header (HTTP/1.1): for a service that
+    /// refuses requests for hosts it does not serve (Django's `ALLOWED_HOSTS`).
+    pub check_host: bool,
     /// The nodes serving it.
     pub backends: Vec<Peer>,
     /// Whether only the first backend serves while it is up, the others standing by (`backup`): for
     /// a service whose data lives on one node's disk (glance's file store, until a shared store).
     pub standby: bool,
+}
+
+/// One public port of haproxy: its TLS frontend, the APIs routed by path and the default one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frontend {
+    /// The frontend's name: the API's when it is alone on its port, else `public-PORT`.
+    pub name: String,
+    /// The public port.
+    pub port: u16,
+    /// `(path, backend)`: requests for the path or below it go to the backend.
+    pub routes: Vec<(String, String)>,
+    /// The backend of every other request; `None`: haproxy answers 503.
+    pub default_backend: Option<String>,
 }
 
 /// keepalived's part of a management node: the API address it keeps.
@@ -77,6 +97,37 @@ pub struct Ctx {
     pub apis: Vec<Api>,
     /// keepalived, on a management node when the API address is one of its own.
     pub vrrp: Option<Vrrp>,
+}
+
+impl Ctx {
+    /// The frontend that `api`'s public port needs, when `api` is the first of the APIs on that port
+    /// (haproxy's configuration declares it there); `None` for the others.
+    pub fn frontend(&self, api: &Api) -> Option<Frontend> {
+        let on_port: Vec<&Api> = self
+            .apis
+            .iter()
+            .filter(|a| a.public_port == api.public_port)
+            .collect();
+        if on_port.first().map(|a| &a.name) != Some(&api.name) {
+            return None;
+        }
+        Some(Frontend {
+            name: if on_port.len() == 1 {
+                api.name.clone()
+            } else {
+                format!("public-{}", api.public_port)
+            },
+            port: api.public_port,
+            routes: on_port
+                .iter()
+                .filter_map(|a| a.path.as_ref().map(|p| (p.clone(), a.name.clone())))
+                .collect(),
+            default_backend: on_port
+                .iter()
+                .find(|a| a.path.is_none())
+                .map(|a| a.name.clone()),
+        })
+    }
 }
 
 /// Declares one askama template struct per file over a context type, and `$file`, the enum that names

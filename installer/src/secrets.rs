@@ -32,12 +32,20 @@ pub const NAMES: &[&str] = &[
     "fernet-1",
     "credential-0",
     "credential-1",
+    "horizon-key",
 ];
 
-/// Secrets that are keys of a given shape rather than passwords: keystone's Fernet keys.
+/// Secrets that are keys of a given shape rather than passwords: keystone's Fernet keys, and the
+/// dashboard's Django secret key (64 characters: Django's deployment check wants at least 50).
 fn generate(name: &str) -> Result<Secret, stackbox_common::secret::RandomError> {
     if name.starts_with("fernet-") || name.starts_with("credential-") {
         stackbox_common::secret::generate_fernet_key()
+    } else if name == "horizon-key" {
+        Ok(Secret::from(format!(
+            "{}{}",
+            generate_password()?.expose(),
+            generate_password()?.expose()
+        )))
     } else {
         generate_password()
     }

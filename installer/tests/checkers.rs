@@ -1,8 +1,9 @@
 //! The daemons' own checkers on the files the plan renders for them, for every example's nodes:
 //! `haproxy -c` on haproxy.cfg (with an endpoint certificate made the way `stackboxd certificate` makes
 //! it) and `keepalived -t` on keepalived.conf (in a private network namespace that has the interface it
-//! names). Needs root and Debian's `haproxy` and `keepalived` (deps/test.txt): when one is missing the
-//! test fails, it does not skip.
+//! names), `systemd-analyze verify` on MariaDB's drop-in and the dashboard's unit. Needs root and
+//! Debian's `haproxy` and `keepalived` (deps/test.txt): when one is missing the test fails, it does not
+//! skip.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests state their expectations by panicking.
 
@@ -180,4 +181,39 @@ fn systemd_accepts_the_mariadb_drop_in() {
     // The checker can fail: an unknown key is named.
     let complaints = verify_mariadb_with("[Service]\nExecStartPrae=/bin/true\n");
     assert!(complaints.contains("ExecStartPrae"), "{complaints}");
+}
+
+/// `systemd-analyze verify` of the dashboard's unit as the plan writes it (uWSGI is not installed on a
+/// test host, so `/bin/true` stands in). Returns what systemd complained about.
+fn verify_unit(name: &str, text: &str) -> String {
+    require("systemd-analyze", "systemd");
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join(name), text).unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .env("SYSTEMD_UNIT_PATH", format!("{}:", tmp.path().display()))
+        .arg("verify")
+        .arg(tmp.path().join(name))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout)
+}
+
+#[test]
+fn systemd_accepts_the_dashboard_unit() {
+    use stackbox_installer::flavor::openstack::dashboard::UNIT;
+    let units = rendered(&format!("/etc/systemd/system/{UNIT}"));
+    // Every management node of the examples: the all-in-one's and the three-node cluster's.
+    assert!(units.len() >= 4, "{}", units.len());
+    for (node, unit) in units {
+        assert!(unit.content.contains("User=horizon"), "{node}");
+        let text = unit.content.replace("/usr/bin/uwsgi_python3", "/bin/true");
+        let complaints = verify_unit(UNIT, &text);
+        assert!(
+            complaints.trim().is_empty(),
+            "{node}: systemd-analyze verify:\n{complaints}"
+        );
+    }
+    // The checker can fail: an unknown key is named.
+    let complaints = verify_unit(UNIT, "[Service]\nExecStrat=/bin/true\n");
+    assert!(complaints.contains("ExecStrat"), "{complaints}");
 }

@@ -370,3 +370,60 @@ fn the_api_address_decides_keepalived() {
         );
     }
 }
+
+/// The dashboard on every management node: its settings hold the secret key only as a placeholder,
+/// readable by the horizon group alone, and name every host a browser may use; the static files are made
+/// again whenever the settings change, and the service restarts then; haproxy routes its path on the
+/// console's port.
+#[test]
+fn the_dashboard_keeps_its_key_private_and_is_routed_by_path() {
+    use stackbox_installer::flavor::openstack::dashboard;
+    let p = plan("three-node", &facts_for("three-node"));
+    let file = |node: &str, path: &str| {
+        p.for_node(node)
+            .find_map(|s| match &s.action {
+                Action::Files { files } => files.iter().find(|f| f.path == path).cloned(),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{node}: no {path}"))
+    };
+    for node in ["node1", "node2", "node3"] {
+        let settings = file(node, dashboard::SETTINGS);
+        assert_eq!(settings.mode, 0o640, "{node}");
+        assert_eq!(settings.owner.as_deref(), Some("root:horizon"), "{node}");
+        for says in [
+            "SECRET_KEY = '@@secret:horizon-key@@'",
+            "WEBROOT = '/dashboard/'",
+            "'cloud.example.net', '10.20.0.10', '10.20.0.11', 'node1'",
+            "OPENSTACK_KEYSTONE_URL = 'https://cloud.example.net:5000/v3'",
+            "OPENSTACK_SSL_CACERT = '/etc/stackbox/ca.pem'",
+            "'LOCATION': ['10.20.0.11:11211', '10.20.0.12:11211', '10.20.0.13:11211']",
+            "SESSION_COOKIE_SECURE = True",
+            "CSRF_COOKIE_SECURE = True",
+        ] {
+            assert!(settings.content.contains(says), "{node}: {says}");
+        }
+        let step = |name: &str| p.step(&format!("{node}/{name}")).unwrap();
+        assert!(
+            step("dashboard.static")
+                .watch
+                .contains(&format!("{node}/dashboard.config"))
+        );
+        assert_eq!(
+            step("dashboard.start").watch,
+            [
+                format!("{node}/dashboard.config"),
+                format!("{node}/dashboard.static")
+            ]
+        );
+        let haproxy = file(node, "/etc/haproxy/haproxy.cfg").content;
+        assert!(
+            haproxy.contains(
+                "use_backend horizon if { path /dashboard } || { path_beg /dashboard/ }\n    default_backend novnc"
+            ),
+            "{haproxy}"
+        );
+        assert!(haproxy.contains("server node3 10.20.0.13:18080 check"));
+    }
+    assert!(stackbox_installer::secrets::NAMES.contains(&dashboard::SECRET));
+}

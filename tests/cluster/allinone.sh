@@ -154,7 +154,7 @@ except urllib.error.HTTPError as e:
 api=10.20.0.10
 check "keepalived holds the API address $api on the node's eth0" \
   sh -c "ip -n '$n1' -4 -o addr show dev eth0 | grep -q ' $api/24 '"
-for endpoint in 5000/v3 9292/ 8778/ 8774/v2.1 9696/ 443/vnc_auto.html; do
+for endpoint in 5000/v3 9292/ 8778/ 8774/v2.1 9696/ 443/vnc_auto.html 443/dashboard/; do
   check "https://$api:$endpoint answers from another namespace" \
     client_get "https://$api:$endpoint" "$work/root/etc/stackbox/ca.pem"
 done
@@ -163,8 +163,9 @@ inside rabbitmqctl --quiet list_queues name type > "$work/queues.txt" 2>&1 || tr
 check "nova's and neutron's RPC queues are quorum queues" \
   sh -c 'grep -Eq "^conductor[[:space:]]+quorum" "$1" && grep -Eq "^q-plugin[[:space:]]+quorum" "$1"' sh "$work/queues.txt"
 # A port scan from the laptop, which is no member: of every port listening on the node, only the public
-# ones answer (SSH, the wizard and the agent, the console proxy, the APIs); the database, the bus, the
-# backends behind haproxy, memcached, noVNC and libvirt are dropped.
+# ones answer (SSH, the wizard and the agent, the console proxy and the dashboard, the APIs); the
+# database, the bus, the backends behind haproxy (the dashboard's uWSGI too), memcached, noVNC and libvirt
+# are dropped.
 inside ss -Htln > "$work/listening.txt" 2>&1 || true
 scan() { # scan NAME NETNS TARGET SS_FILE ALLOWED MUST_SEE: tests/cluster/scan.py in NETNS, its checks counted
   local log="$work/scan-$1.log"
@@ -176,8 +177,8 @@ scan() { # scan NAME NETNS TARGET SS_FILE ALLOWED MUST_SEE: tests/cluster/scan.p
   grep -q '^scan: finished' "$log" || { failed=$((failed + 1)); echo "FAILED: scan.py $1 stopped early"; }
 }
 public=22,80,443,5000,8443,8444,8774,8778,9292,9696
-members_only=3306,4369,4567,5671,6080,11211,15000,16509,18774,18778,19292,19696,25672
-scan laptop "$cl" 10.20.0.11 "$work/listening.txt" "$public" "5000,8774,9696,3306,4567,5671,6080,11211,15000,25672"
+members_only=3306,4369,4567,5671,6080,11211,15000,16509,18080,18774,18778,19292,19696,25672
+scan laptop "$cl" 10.20.0.11 "$work/listening.txt" "$public" "5000,8774,9696,3306,4567,5671,6080,11211,15000,18080,25672"
 # The APIs as the operator's laptop uses them, with the wizard's openrc: https links in every version
 # document, and neutron answering promptly after the cloud sat idle (its API once hung on such calls).
 api() { # api NAME ARGS...: runs tests/cluster/api.py in the client namespace and counts its checks

@@ -3,6 +3,11 @@
 admin openrc the wizard handed out and the cluster's CA. Standard library only.
 
     api.py OPENRC CAFILE links                  every API's version document links with https only
+    api.py OPENRC CAFILE dashboard URL          the dashboard at URL (https://API/dashboard/) answers
+                                                over TLS 1.3 only, verified with CAFILE, with its
+                                                login page; the admin signs in with the openrc's
+                                                password (Django's form and CSRF token) and sees the
+                                                dashboard as admin; signs out
     api.py OPENRC CAFILE neutron IDLE ROUNDS    leave the cloud idle IDLE seconds, then ROUNDS times
                                                 create and delete a network, subnet, router (with an
                                                 interface) and a bound port; every call must answer
@@ -12,8 +17,11 @@ Each check prints `ok: NAME` or `FAILED: NAME`; `api: finished` last; the exit s
 failures. Neutron's API once hung on about one call in ten that notifies the agents (after a minute
 without traffic, most of them): this is the test that would have caught it.
 """
+import html.parser
+import http.cookiejar
 import json
 import re
+import socket
 import ssl
 import sys
 import time
@@ -168,11 +176,131 @@ def neutron(cloud, idle, rounds):
     check("the loop left no network behind", left == [], f"{status} {left}")
 
 
+class LoginForm(html.parser.HTMLParser):
+    """The hidden and visible inputs of the form whose action is the login URL, and its action."""
+
+    def __init__(self):
+        super().__init__()
+        self.action = None
+        self.fields = {}
+        self.inside = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form" and "auth/login" in (a.get("action") or ""):
+            self.action, self.inside = a["action"], True
+        elif tag == "input" and self.inside and a.get("name"):
+            self.fields[a["name"]] = a.get("value") or ""
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self.inside = False
+
+
+def tls_version(url, cafile):
+    """The TLS version the server at URL agrees to, and whether it refuses TLS 1.2."""
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or 443
+    ctx = ssl.create_default_context(cafile=cafile)
+    with socket.create_connection((parts.hostname, port), timeout=TIMEOUT) as raw:
+        with ctx.wrap_socket(raw, server_hostname=parts.hostname) as tls:
+            version = tls.version()
+    old = ssl.create_default_context(cafile=cafile)
+    old.maximum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=TIMEOUT) as raw:
+            with old.wrap_socket(raw, server_hostname=parts.hostname):
+                refused = False
+    except ssl.SSLError:
+        refused = True
+    return version, refused
+
+
+def dashboard(env, cafile, url):
+    """The dashboard as a browser uses it: its login page over TLS 1.3 (verified with the cluster's CA),
+    the admin's sign-in through Django's form with its CSRF token, a page as the signed-in admin, and
+    the sign-out."""
+    url = url.rstrip("/") + "/"
+    try:
+        version, refused = tls_version(url, cafile)
+    except OSError as e:
+        check(f"the dashboard ({url}) answers over TLS, verified with the cluster's CA", False, str(e))
+        return
+    check(f"the dashboard ({url}) speaks TLS 1.3, its certificate verified with the cluster's CA",
+          version == "TLSv1.3", f"{version}")
+    check("the dashboard's port refuses TLS 1.2", refused)
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx),
+                                         urllib.request.HTTPCookieProcessor(jar))
+
+    def fetch(target, data=None, referer=None):
+        headers = {"Accept": "text/html"}
+        if referer:
+            headers["Referer"] = referer
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        req = urllib.request.Request(target, data=body, headers=headers)
+        try:
+            with opener.open(req, timeout=TIMEOUT) as resp:
+                return resp.status, resp.geturl(), resp.read().decode(errors="replace")
+        except urllib.error.HTTPError as e:
+            return e.code, e.geturl(), e.read().decode(errors="replace")
+        except (TimeoutError, urllib.error.URLError) as e:
+            return 0, target, str(e)
+
+    # The dashboard's root sends a browser that is not signed in to the login page.
+    status, landed, page = fetch(url)
+    form = LoginForm()
+    form.feed(page)
+    check("the dashboard serves its login page (a redirect from its root)",
+          status == 200 and "/auth/login/" in landed and form.action is not None
+          and "csrfmiddlewaretoken" in form.fields and "password" in form.fields,
+          f"{status} {landed} {page[:200]!r}")
+    if form.action is None:
+        return
+    cookies = {c.name: c for c in jar}
+    check("the dashboard's CSRF cookie is for HTTPS only",
+          "csrftoken" in cookies and cookies["csrftoken"].secure, f"{sorted(cookies)}")
+    # Its compressed style sheet, served by uWSGI below the dashboard's path.
+    css = re.search(r'href="([^"]*/static/[^"]*\.css)"', page)
+    css_status = fetch(urllib.parse.urljoin(landed, css.group(1)))[0] if css else None
+    check("the login page's style sheet is served", css_status == 200, f"{css and css.group(1)} {css_status}")
+    fields = dict(form.fields)
+    fields.update(username=env["OS_USERNAME"], password=env["OS_PASSWORD"])
+    action = urllib.parse.urljoin(landed, form.action)
+    # Django checks the Referer of an HTTPS form post against the host.
+    status, landed, page = fetch(action, fields, referer=landed)
+    cookies = {c.name: c for c in jar}
+    signed_in = (status == 200 and "/auth/login/" not in landed and "sessionid" in cookies
+                 and "auth/logout" in page)
+    # What the login page says when it refuses (Horizon's alert, e.g. "An error occurred authenticating").
+    said = re.findall(r'alert-danger">\s*<p>(.*?)</p>', page, re.S)
+    check("the admin signs in to the dashboard with the openrc's password",
+          signed_in, f"{status} {landed} {sorted(cookies)} {said or page[:300]!r}")
+    if not signed_in:
+        return
+    check("the dashboard's session cookie is for HTTPS only", cookies["sessionid"].secure)
+    # A page only an admin sees, on whichever node haproxy sends it to: the session is shared.
+    status, landed, page = fetch(url + "admin/hypervisors/")
+    check("the signed-in admin sees the dashboard's hypervisors page",
+          status == 200 and "/auth/login/" not in landed and "Hypervisor" in page,
+          f"{status} {landed} {page[:200]!r}")
+    status, landed, _ = fetch(url + "auth/logout/")
+    status, landed, _ = fetch(url)
+    check("after signing out, the dashboard asks for the login again",
+          status == 200 and "/auth/login/" in landed, f"{status} {landed}")
+
+
 def main():
     if len(sys.argv) < 4:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     env, cafile, what = openrc(sys.argv[1]), sys.argv[2], sys.argv[3]
+    if what == "dashboard" and len(sys.argv) > 4:
+        dashboard(env, cafile, sys.argv[4])
+        print("api: finished", flush=True)
+        sys.exit(min(checks.failures, 100))
     cloud = Cloud(env, cafile)
     if cloud.login():
         if what == "links":

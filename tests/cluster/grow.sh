@@ -8,7 +8,8 @@
 # killed with -9 in the middle while node 3 loses power, and is run again from the wizard ("Grow the
 # cluster", followed per node to the end) once node 3 is back (nothing is done twice); then every node must be a synced
 # Galera member of three, RabbitMQ must run three nodes with OpenStack's quorum queues on all three, every
-# API must answer at the API address from the client namespace, and the smoke test boots a VM. Then node 1
+# API must answer at the API address from the client namespace, the admin must sign in to the dashboard
+# from there, and the smoke test boots a VM. Then node 1
 # (the API address's holder) is lost: the address moves, every API answers and a VM boots on a survivor.
 # Then all power is lost and comes back: the cluster recovers without a command and boots a VM again, and
 # the first node's wizard shows the status with how each node's MariaDB started.
@@ -262,7 +263,7 @@ check "RabbitMQ's TLS port presents a certificate of the cluster CA for node 1's
 inside rabbitmqctl --quiet list_connections ssl protocol > "$work/bus-connections.txt" 2>&1 || true
 check "every OpenStack connection to the bus is TLS" \
   sh -c "grep -c true '$work/bus-connections.txt' | grep -qv '^0$' && ! grep -q false '$work/bus-connections.txt'"
-for endpoint in 5000/v3 9292/ 8778/ 8774/v2.1 9696/; do
+for endpoint in 5000/v3 9292/ 8778/ 8774/v2.1 9696/ 443/dashboard/; do
   check "three nodes: https://$api:$endpoint answers from the client namespace" \
     client_get "https://$api:$endpoint" "$work/root/etc/stackbox/ca.pem"
 done
@@ -271,9 +272,14 @@ done
 # still reaches only node 2's public ports.
 inside ss -Htln > "$work/listening-node1.txt" 2>&1 || true
 scan member "${ns[node3]}" 10.20.0.11 "$work/listening-node1.txt" "$public,$members_only,4444,4568,5900-6923" \
-  "5000,3306,4567,5671,6080,11211,15000,25672"
+  "5000,3306,4567,5671,6080,11211,15000,18080,25672"
 on node2 ss -Htln > "$work/listening-node2.txt" 2>&1 || true
-scan laptop-node2 "$cl" 10.20.0.12 "$work/listening-node2.txt" "$public" "5000,3306,4567,5671,15000,25672"
+scan laptop-node2 "$cl" 10.20.0.12 "$work/listening-node2.txt" "$public" "5000,3306,4567,5671,15000,18080,25672"
+# The dashboard as the operator's browser uses it, from the laptop's namespace: TLS 1.3 only, verified
+# with the cluster's CA; its login page; the admin signs in with the wizard's openrc (Django's form and
+# CSRF token), sees an admin page and signs out. Three management nodes serve it behind haproxy, so the
+# requests of one sign-in land on different nodes: the session lives in their shared memcached.
+api dashboard dashboard "https://$api/dashboard/"
 # The support bundle of the three-node cluster, made on node 1: every node's part (asked of its agent),
 # none with a generated secret.
 inside stackboxd bundle --out /root/bundle-three.tar.gz > "$work/bundle-three.log" 2>&1 || true
@@ -419,7 +425,7 @@ check "without node 1, cluster status is not healthy and names the lost agent" \
   sh -c "[ $status_rc -eq 1 ] && grep -q 'UNREACHABLE' '$work/status-without-node1.txt'"
 check "the API address moved to a surviving node" \
   sh -c "ip -n '${ns[node2]}' -4 -o addr show dev eth0 | grep -q ' $api/24 ' || ip -n '${ns[node3]}' -4 -o addr show dev eth0 | grep -q ' $api/24 '"
-for endpoint in 5000/v3 9292/ 8778/ 8774/v2.1 9696/; do
+for endpoint in 5000/v3 9292/ 8778/ 8774/v2.1 9696/ 443/dashboard/; do
   check "without node 1: https://$api:$endpoint answers" client_get "https://$api:$endpoint" "$work/root/etc/stackbox/ca.pem"
 done
 echo "figure: losing node 1 to every API answering at the moved address took $((SECONDS - loss_start)) s"
@@ -513,7 +519,7 @@ check "after the removal, cluster status (from node2) says healthy without node3
 inside sh -c '. /root/admin-openrc.sh && OS_CACERT=/etc/stackbox/ca.pem openstack compute service list -f value -c Host; OS_CACERT=/etc/stackbox/ca.pem openstack network agent list -f value -c Host' \
   > "$work/services-after-remove.txt" 2>&1 || true
 check "nova and neutron no longer list node3" sh -c "grep -q node2 '$work/services-after-remove.txt' && ! grep -q node3 '$work/services-after-remove.txt'"
-for endpoint in 5000/v3 9292/ 8778/ 8774/v2.1 9696/; do
+for endpoint in 5000/v3 9292/ 8778/ 8774/v2.1 9696/ 443/dashboard/; do
   check "after the removal: https://$api:$endpoint answers" client_get "https://$api:$endpoint" "$work/root/etc/stackbox/ca.pem"
 done
 check "after the removal, the smoke test boots a VM on node2" smoke_on node2 "${root[node2]}" "$work/smoke-after-remove.log" node2

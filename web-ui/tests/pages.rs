@@ -969,6 +969,8 @@ async fn review_install_and_done_render_as_their_golden_files() {
     assert_eq!(r.status, 200);
     assert!(r.body.contains("id=\"download-openrc\""));
     assert!(r.body.contains(stackbox_installer::dry_run::SMOKE_REPORT));
+    // Plan mode installed no dashboard to link to.
+    assert!(!r.body.contains("id=\"dashboard\""));
     golden("done.html", &r.body);
     let r = call(&app, with_session(req("GET", "/done/ca.pem"), &s)).await;
     assert_eq!(r.status, 409, "plan mode made no CA");
@@ -1088,6 +1090,14 @@ async fn the_done_page_of_a_real_installation_says_what_to_do_next() {
     // A completed real installation, as the runner keeps it across restarts.
     let mut result = stackbox_installer::progress::Progress::idle(false);
     result.phase = stackbox_installer::progress::Phase::Complete;
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/allinone.toml");
+    result.config = Some(
+        stackbox_installer::ClusterConfig::from_toml(
+            "allinone",
+            &std::fs::read_to_string(example).unwrap(),
+        )
+        .unwrap(),
+    );
     std::fs::write(
         dir.path().join(stackbox_installer::runner::RESULT_FILE),
         serde_json::to_string(&result).unwrap(),
@@ -1101,6 +1111,8 @@ async fn the_done_page_of_a_real_installation_says_what_to_do_next() {
     assert_eq!(r.status, 200, "{}", r.body);
     for says in [
         r#"id="next-steps""#,
+        // The dashboard, at the API address of the example, under its path.
+        r#"<a href="https://10.20.0.10/dashboard/" id="dashboard">"#,
         "openstack image create",
         "openstack network create net1",
         r#"<a href="/cluster">Cluster</a>"#,

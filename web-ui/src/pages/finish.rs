@@ -1,11 +1,11 @@
 //! The last pages: review (the plan, the ports it opens and the files it writes), install (live
 //! progress, the failed step with its remedy and a retry) and done (the smoke test's result, the
-//! endpoints and the one-time admin credentials).
+//! dashboard's link, the endpoints and the one-time admin credentials).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use stackbox_installer::flavor::openstack::endpoints::{Endpoint, public_endpoints};
+use stackbox_installer::flavor::openstack::endpoints::{Endpoint, dashboard_url, public_endpoints};
 use stackbox_installer::flavor::openstack::smoke::MARKER;
 use stackbox_installer::progress::{Phase, Progress};
 
@@ -81,6 +81,8 @@ pub struct DonePage {
     pub smoke_passed: bool,
     /// The cloud's endpoints.
     pub endpoints: Vec<Endpoint>,
+    /// The dashboard's URL (none in plan mode, which installed nothing).
+    pub dashboard: Option<String>,
     /// Whether the credentials were downloaded already.
     pub openrc_taken: bool,
 }
@@ -89,11 +91,17 @@ pub struct DonePage {
 pub fn done_page(p: Progress, openrc_taken: bool, csrf: &str) -> DonePage {
     let smoke_passed = !p.plan_only && p.smoke.as_deref().is_some_and(|s| s.contains(MARKER));
     let endpoints = p.config.as_ref().map(public_endpoints).unwrap_or_default();
+    let dashboard = p
+        .config
+        .as_ref()
+        .filter(|_| !p.plan_only)
+        .map(dashboard_url);
     DonePage {
         c: Chrome::admin("Done", "done", csrf),
         p,
         smoke_passed,
         endpoints,
+        dashboard,
         openrc_taken,
     }
 }

@@ -4,7 +4,7 @@
 
 use std::ops::Deref;
 
-use super::endpoints::{api_host, ports};
+use super::endpoints::{DASHBOARD_PATH, api_host, ports};
 use crate::certificate::CA_CERT;
 use crate::config::{ClusterConfig, Node};
 use crate::plan::NodeFacts;
@@ -75,7 +75,8 @@ fn ratio(x: f64) -> String {
 }
 
 /// The APIs haproxy fronts: every service on the management nodes, the console proxy (whose websockets
-/// must stick: `balance source`) on the console-proxy nodes, else on the management nodes.
+/// must stick: `balance source`) on the console-proxy nodes, else on the management nodes, and the
+/// dashboard on the management nodes, under its path on the console's port.
 fn apis(config: &ClusterConfig) -> Vec<Api> {
     let mgmt = peers(config.nodes_with("management"));
     let consoles = {
@@ -90,12 +91,24 @@ fn apis(config: &ClusterConfig) -> Vec<Api> {
         public_port,
         internal_port,
         balance: balance.to_owned(),
+        path: None,
         // The console proxy speaks websockets and serves static files: a TCP check is the honest one.
         check_path: (name != "novnc").then(|| "/".to_owned()),
+        check_host: false,
         backends: backends.to_vec(),
         // glance keeps images on its node's disk (the file store): one node serves them, the others
         // take over when it is down (images uploaded before are then missing until it is back).
         standby: name == "glance",
+    };
+    // The dashboard shares the console's port under its path. Its check GETs the login page, which
+    // proves Django, its settings and the compressed static files (a 500 otherwise), with the API
+    // host as the Host header (Django refuses a host it does not know). Its sessions live in the
+    // management nodes' memcached, so any node can serve any request.
+    let horizon = Api {
+        path: Some(DASHBOARD_PATH.to_owned()),
+        check_path: Some(format!("{DASHBOARD_PATH}/auth/login/")),
+        check_host: true,
+        ..api("horizon", ports::HORIZON, "roundrobin", &mgmt)
     };
     vec![
         api("keystone", ports::KEYSTONE, "roundrobin", &mgmt),
@@ -104,6 +117,7 @@ fn apis(config: &ClusterConfig) -> Vec<Api> {
         api("nova", ports::NOVA, "roundrobin", &mgmt),
         api("neutron", ports::NEUTRON, "roundrobin", &mgmt),
         api("novnc", ports::NOVNC, "source", &consoles),
+        horizon,
     ]
 }
 

@@ -19,6 +19,18 @@ pub mod ports {
     pub const NEUTRON: (u16, u16) = (9696, 19696);
     /// noVNC console: public 443 (TLS), internal 6080.
     pub const NOVNC: (u16, u16) = (443, 6080);
+    /// The dashboard (Horizon): public 443 (TLS) under [`super::DASHBOARD_PATH`], beside the console;
+    /// internal 18080 (uWSGI, plain HTTP on the management address).
+    pub const HORIZON: (u16, u16) = (443, 18080);
+}
+
+/// The path the dashboard is served under on the public HTTPS port: haproxy routes it (and everything
+/// below it) to Horizon, every other path to the console proxy, whose websockets use `/`.
+pub const DASHBOARD_PATH: &str = "/dashboard";
+
+/// The dashboard's URL, as an operator's browser opens it: `https://API-HOST/dashboard/`.
+pub fn dashboard_url(config: &ClusterConfig) -> String {
+    format!("https://{}{DASHBOARD_PATH}/", api_host(config))
 }
 
 /// A public API endpoint of the cloud (through haproxy, TLS).

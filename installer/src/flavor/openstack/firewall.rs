@@ -1,6 +1,6 @@
 //! The ports an OpenStack node accepts: its roles' ports from the role catalog (OpenStack's and the shared
 //! ones), plus what this flavor's topology adds that a role's list cannot say: the haproxy backends on
-//! the other management nodes, the token cache they share, the console proxy's public frontend, the VNC
+//! the other management nodes (the APIs' and the dashboard's), the token cache they share, the VNC
 //! consoles of the VMs and VXLAN to the network node; and the addresses each reach stands for.
 
 use stackbox_hardware_profiles::{Catalog, Flavor, Protocol, Reach};
@@ -28,18 +28,13 @@ pub fn openings(catalog: &Catalog, node: &Node, serves_console: bool) -> Vec<Ope
             ("placement", ports::PLACEMENT),
             ("nova", ports::NOVA),
             ("neutron", ports::NEUTRON),
+            ("the dashboard", ports::HORIZON),
         ] {
             all.push(members(
                 internal,
                 &format!("{name} behind haproxy, from the management nodes"),
             ));
         }
-        all.push(Opening::port(
-            Reach::Anyone,
-            Protocol::Tcp,
-            ports::NOVNC.0,
-            "console proxy through haproxy (TLS)",
-        ));
         all.push(members(
             11211,
             "memcached, the token cache of the management nodes",

@@ -1,7 +1,8 @@
 //! The OpenStack flavor: its steps on top of the generic plan, one file per service, in the known-good
 //! order: shared infrastructure (time, MariaDB, RabbitMQ, memcached, haproxy) -> debconf answers and
 //! databases ([`setup`]) -> [`keystone`] -> [`glance`] and [`placement`] -> [`nova`] -> [`neutron`] ->
-//! [`console`] proxy -> [`compute`] -> host discovery -> [`smoke`] test.
+//! [`console`] proxy -> [`compute`] -> host discovery -> [`smoke`] test; the [`dashboard`] on the
+//! management nodes once memcached and haproxy run.
 //!
 //! [`context`] holds the services' template context and files, [`endpoints`] the public endpoints, their
 //! ports and the admin's openrc, [`mgmt`] what a management node's services wait for. This folder imports the generic plan (`crate::plan`); nothing there
@@ -10,6 +11,7 @@
 pub mod compute;
 pub mod console;
 pub mod context;
+pub mod dashboard;
 pub mod endpoints;
 pub mod firewall;
 pub mod glance;
@@ -110,6 +112,7 @@ fn management(s: &mut NodeSteps, config: &ClusterConfig, ctx: &OpenStackCtx, lea
     placement::steps(s, ctx, &m);
     nova::controller(s, ctx, &m);
     neutron::server(s, ctx, &m);
+    dashboard::steps(s, config, ctx);
 }
 
 /// The admin's OpenStack environment for `config`'s cloud (`OS_AUTH_URL` at the API address, the
