@@ -45,6 +45,11 @@ pub struct ServeOptions {
     pub agent_listen: Option<String>,
     /// Where the first node's wizard asks joined nodes' hardware: their agents, or given reports.
     pub joined_hardware: stackbox_cluster::hardware::Source,
+    /// The directory of the cluster CA's certificate and key (`ca.pem`, `ca-key.pem`); `None`: the
+    /// installer's (`/etc/stackbox`) in a real installation, `STATE/cluster` in plan mode. Tests give
+    /// one of their own, so that a wizard outside plan mode asks agents on loopback without touching
+    /// this machine's CA.
+    pub ca_dir: Option<PathBuf>,
 }
 
 impl ServeOptions {
@@ -64,6 +69,7 @@ impl ServeOptions {
             joined_hardware: stackbox_cluster::hardware::Source::Agents {
                 port: stackbox_cluster::agent::AGENT_PORT,
             },
+            ca_dir: None,
         }
     }
 }
@@ -180,6 +186,7 @@ impl AppState {
             opts.install.clone(),
             report,
             opts.joined_hardware.clone(),
+            opts.ca_dir.as_deref(),
         )?;
         Ok(AppState {
             wizard,

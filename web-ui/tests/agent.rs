@@ -6,84 +6,15 @@
 
 mod common;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 
+use common::agent::{LOOPBACK, RunningAgent, setup};
 use common::machine;
-use stackbox_cluster::agent::{Agent, AgentPaths};
 use stackbox_cluster::coordinator::{Setup, ensure_own_credentials, hardware_of};
 use stackbox_cluster::hardware::Hardware;
 use stackbox_cluster::node::NODE_DIR;
 use stackbox_machine::system::Root;
-
-const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
-
-/// A node's setup in `dir`: its state, and a cluster CA of its own under `dir/ca` unless `ca` names one.
-fn setup(dir: &Path, ca: Option<&Path>, port: u16) -> Setup {
-    let ca = ca.map_or_else(|| dir.join("ca"), Path::to_path_buf);
-    std::fs::create_dir_all(&ca).unwrap();
-    let paths = stackbox_installer::certificate::Paths {
-        ca_cert: ca.join("ca.pem"),
-        ca_key: ca.join("ca-key.pem"),
-        endpoint: dir.join("endpoint.pem"),
-    };
-    stackbox_installer::certificate::ensure_ca(&paths.ca_cert, &paths.ca_key).unwrap();
-    Setup {
-        config: dir.join("cluster.toml"),
-        state_dir: dir.to_owned(),
-        secrets: dir.join("secrets.toml"),
-        ca: paths,
-        port,
-    }
-}
-
-/// node2's agent on loopback, with credentials from `ca`, probing the 4-NIC fixture machine.
-struct RunningAgent {
-    addr: SocketAddr,
-    handle: actix_web::dev::ServerHandle,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl RunningAgent {
-    fn start(dir: &Path, ca: &Path) -> RunningAgent {
-        let node2 = setup(dir, Some(ca), 0);
-        let creds = ensure_own_credentials(&node2, "node2", LOOPBACK).unwrap();
-        assert_eq!(creds, dir.join(NODE_DIR));
-        let agent = Agent::new(AgentPaths {
-            root: machine("intel-server-4nic"),
-            credentials: creds.clone(),
-            state: dir.to_owned(),
-            ..AgentPaths::default()
-        });
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let (server, addrs) =
-                    stackbox_web::agent::bind("127.0.0.1:0", &creds, agent).unwrap();
-                tx.send((addrs[0], server.handle())).unwrap();
-                server.await.unwrap();
-            });
-        });
-        let (addr, handle) = rx.recv().expect("the agent's thread died");
-        RunningAgent {
-            addr,
-            handle,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for RunningAgent {
-    fn drop(&mut self) {
-        let h = self.handle.clone();
-        std::thread::spawn(move || common::futures_lite_block_on(h.stop(false)))
-            .join()
-            .ok();
-        if let Some(t) = self.thread.take() {
-            t.join().ok();
-        }
-    }
-}
 
 #[test]
 fn the_first_node_reads_a_joined_nodes_hardware_over_mutual_tls() {

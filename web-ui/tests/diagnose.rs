@@ -121,14 +121,33 @@ fn the_desk_page_shows_who_holds_a_port_and_what_each_restart_did() {
         "node2: memcached is NOT active 90 s after its restart; the other nodes were left alone. Its journal:\n<oops>".into(),
     ];
     page.restart_ok = Some(false);
+    page.service = "memcached".into();
+    page.node = "node2".into();
     let body = askama::Template::render(&page).unwrap();
     golden("desk.html", &body);
     for says in [
-        r#"<option value="">every node, in turn</option><option>stackbox</option><option>node2</option>"#,
         "<option>nova-compute</option>",
         "A restart did NOT come back",
         "&#60;oops&#62;",
         r#"value="5000""#,
+        // The restart's choice stays chosen.
+        "<option selected>memcached</option>",
+        r#"<option value="">every node, in turn</option><option>stackbox</option><option selected>node2</option>"#,
+    ] {
+        assert!(body.contains(says), "{says}: {body}");
+    }
+    // A refused port: its message right after the field, which is marked invalid and keeps the text;
+    // a refused restart: its message in its form.
+    page.port = "70000".into();
+    page.port_error = Some("`70000` is not a port (1 to 65535)".into());
+    page.restart_error = Some("`sshd` is not one of the cloud's services".into());
+    let body = askama::Template::render(&page).unwrap();
+    for says in [
+        r#"value="70000" required aria-invalid="true" aria-describedby="port-error">
+<p class="field-error" role="alert" id="port-error">`70000` is not a port (1 to 65535)</p>"#,
+        r#"<select id="service-field" name="service" aria-invalid="true" aria-describedby="restart-error">"#,
+        r#"<p class="field-error" role="alert" id="restart-error">`sshd` is not one of the cloud&#39;s services</p>
+<button type="submit" id="restart-service">"#,
     ] {
         assert!(body.contains(says), "{says}: {body}");
     }

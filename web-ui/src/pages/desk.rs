@@ -56,8 +56,14 @@ pub struct DeskPage {
     pub restarted: Vec<String>,
     /// Whether every restart came back (when one was asked).
     pub restart_ok: Option<bool>,
-    /// What is wrong with the input.
-    pub error: Option<String>,
+    /// The service and the node last chosen (empty node: every node), kept selected.
+    pub service: String,
+    /// See [`DeskPage::service`].
+    pub node: String,
+    /// What is wrong with the port as typed, shown beside its field.
+    pub port_error: Option<String>,
+    /// What is wrong with the restart asked, shown beside its form.
+    pub restart_error: Option<String>,
 }
 
 /// The page with nothing asked yet.
@@ -70,7 +76,10 @@ pub fn desk_page(nodes: Result<Vec<String>, String>, csrf: &str) -> DeskPage {
         holders: Vec::new(),
         restarted: Vec::new(),
         restart_ok: None,
-        error: None,
+        service: String::new(),
+        node: String::new(),
+        port_error: None,
+        restart_error: None,
     }
 }
 
@@ -119,7 +128,7 @@ pub async fn desk_view(
         let port = match parse_port(&typed) {
             Ok(p) => p,
             Err(why) => {
-                page.error = Some(why);
+                page.port_error = Some(why);
                 return Ok((StatusCode::UNPROCESSABLE_ENTITY, page));
             }
         };
@@ -152,11 +161,13 @@ pub async fn restart_submit(
     let (status, page) = web::block(move || -> Result<(StatusCode, DeskPage), WebError> {
         let links = links(&st)?;
         let mut page = desk_page(names(&links), &csrf);
+        page.service.clone_from(&form.service);
+        page.node.clone_from(&form.node);
         let Ok(all) = links else {
             return Ok((StatusCode::CONFLICT, page));
         };
         if let Err(e) = check_service(&form.service) {
-            page.error = Some(e.to_string());
+            page.restart_error = Some(e.to_string());
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, page));
         }
         let chosen: Links = all
@@ -164,7 +175,7 @@ pub async fn restart_submit(
             .filter(|(n, _)| form.node.is_empty() || *n == form.node)
             .collect();
         if chosen.is_empty() {
-            page.error = Some(format!("no node is called `{}`", form.node));
+            page.restart_error = Some(format!("no node is called `{}`", form.node));
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, page));
         }
         let mut lines = Vec::new();

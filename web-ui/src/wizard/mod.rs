@@ -85,7 +85,7 @@ pub struct Wizard {
 impl Wizard {
     /// The wizard for the machine at `root`, judged under `profile` (`report` is its first judgement),
     /// keeping its answers in `state_dir` and installing in `mode`, asking joined nodes' hardware of
-    /// `joined_hardware`.
+    /// `joined_hardware`, with the cluster CA in `ca_dir` (`None`: the mode's own place).
     pub fn new(
         root: &Path,
         profile: &str,
@@ -93,8 +93,11 @@ impl Wizard {
         mode: InstallMode,
         report: Report,
         joined_hardware: stackbox_cluster::hardware::Source,
+        ca_dir: Option<&Path>,
     ) -> anyhow::Result<Wizard> {
-        let (ca_cert, ca_key) = if mode.plan_only() {
+        let (ca_cert, ca_key) = if let Some(dir) = ca_dir {
+            (dir.join("ca.pem"), dir.join("ca-key.pem"))
+        } else if mode.plan_only() {
             // Not in STATE/plan/, which holds what the (walked) installation wrote.
             let cluster = state_dir.join("cluster");
             (cluster.join("ca.pem"), cluster.join("ca-key.pem"))

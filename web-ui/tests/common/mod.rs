@@ -12,6 +12,9 @@ use actix_web::test::{self, TestRequest};
 use actix_web::web;
 use stackbox_web::{AppState, ServeOptions};
 
+pub mod agent;
+pub mod browser;
+
 /// The client address tests use.
 pub const CLIENT: &str = "127.0.0.1:40000";
 /// The admin password tests set.
