@@ -38,6 +38,7 @@ pub const SERVICES: &[&str] = &[
     "neutron-dhcp-agent",
     "neutron-l3-agent",
     "neutron-metadata-agent",
+    "horizon",
     "libvirtd",
     "chrony",
 ];

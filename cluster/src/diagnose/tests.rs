@@ -60,7 +60,7 @@ const HEALTHY_GALERA: &str = "wsrep_cluster_size\t3\nwsrep_cluster_status\tPrima
 const RABBIT_OK: &str = r#"{"disk_nodes":["rabbit@stackbox","rabbit@node2"],"ram_nodes":[],"running_nodes":["rabbit@node2","rabbit@stackbox"],"partitions":{},"alarms":[]}"#;
 const QUEUES_OK: &str = r#"[{"name":"conductor","messages":0,"consumers":2},{"name":"notifications.info","messages":40,"consumers":0}]"#;
 /// `ss -Hltnup` as a node prints it (Netid first).
-const SS: &str = "tcp   LISTEN 0      100     10.20.0.12:15000      0.0.0.0:*    users:((\"uwsgi\",pid=900,fd=3))\ntcp   LISTEN 0      80      10.20.0.12:3306       0.0.0.0:*    users:((\"mariadbd\",pid=700,fd=20))\nudp   UNCONN 0      0          0.0.0.0:4789       0.0.0.0:*\n";
+const SS: &str = "tcp   LISTEN 0      100     10.20.0.12:15000      0.0.0.0:*    users:((\"uwsgi\",pid=900,fd=3))\ntcp   LISTEN 0      80      10.20.0.12:3306       0.0.0.0:*    users:((\"mariadbd\",pid=700,fd=20))\ntcp   LISTEN 0      128     10.20.0.12:5671       0.0.0.0:*    users:((\"beam.smp\",pid=800,fd=80))\nudp   UNCONN 0      0          0.0.0.0:4789       0.0.0.0:*\n";
 
 impl Fake {
     /// A healthy management, storage, bus and compute node.
@@ -95,6 +95,10 @@ impl Fake {
         f.files.insert(
             "/proc/900/cgroup".into(),
             "0::/system.slice/keystone.service\n".into(),
+        );
+        f.files.insert(
+            "/proc/800/cgroup".into(),
+            "0::/system.slice/rabbitmq-server.service\n".into(),
         );
         f.files.insert(
             "/proc/700/cgroup".into(),
@@ -441,9 +445,10 @@ fn a_port_held_by_another_process_is_found_by_its_cgroup() {
     f.commands.insert("ss".into(), String::new());
     let d = diagnose(&f);
     let causes: Vec<&str> = d.findings.iter().map(|f| f.cause.as_str()).collect();
+    // keystone's, MariaDB's and RabbitMQ's ports (the fake's active units with a port).
     assert_eq!(
         causes,
-        ["not-listening", "not-listening"],
+        ["not-listening", "not-listening", "not-listening"],
         "{:#?}",
         d.findings
     );
