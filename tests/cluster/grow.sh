@@ -260,9 +260,11 @@ on node2 openssl s_client -connect 10.20.0.11:5671 -CAfile /etc/stackbox/ca.pem 
   -verify_ip 10.20.0.11 < /dev/null > "$work/bus-tls.txt" 2>&1 || true
 check "RabbitMQ's TLS port presents a certificate of the cluster CA for node 1's address" \
   grep -q 'Verify return code: 0 (ok)' "$work/bus-tls.txt"
-inside rabbitmqctl --quiet list_connections ssl protocol > "$work/bus-connections.txt" 2>&1 || true
-check "every OpenStack connection to the bus is TLS" \
-  sh -c "grep -c true '$work/bus-connections.txt' | grep -qv '^0$' && ! grep -q false '$work/bus-connections.txt'"
+# (By the sockets: `rabbitmqctl list_connections ssl` asks every connection's process and, in this run,
+# one of them never answered.)
+inside ss -Htn state established '( sport = :5671 or sport = :5672 )' > "$work/bus-connections.txt" 2>&1 || true
+check "OpenStack's connections to the bus are on its TLS port, none on the plain one" \
+  sh -c "grep -Eq ':5671[[:space:]]' '$work/bus-connections.txt' && ! grep -Eq ':5672[[:space:]]' '$work/bus-connections.txt'"
 for endpoint in 5000/v3 9292/ 8778/ 8774/v2.1 9696/ 443/dashboard/; do
   check "three nodes: https://$api:$endpoint answers from the client namespace" \
     client_get "https://$api:$endpoint" "$work/root/etc/stackbox/ca.pem"
