@@ -29,15 +29,7 @@ pub(super) const NOW: i64 = 1_796_067_000;
 /// A log line's timestamp `minutes` before [`NOW`], as OpenStack writes it.
 pub(super) fn ago(minutes: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp(NOW - minutes * 60).unwrap();
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.123",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    format!("{}.123", super::window::log_stamp(t))
 }
 
 pub(super) fn ran(code: i32, stdout: &str, stderr: &str) -> Ran {

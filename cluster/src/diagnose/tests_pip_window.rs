@@ -57,15 +57,7 @@ fn last_weeks_auth_failures_are_no_finding_today_and_fresh_ones_are() {
 fn the_windows_boundary_counts_a_second_before_does_not() {
     let stamp = |secs_ago: i64| {
         let t = time::OffsetDateTime::from_unix_timestamp(NOW - secs_ago).unwrap();
-        format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.000",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        )
+        format!("{}.000", super::window::log_stamp(t))
     };
     let lines = |secs_ago: i64| {
         format!(

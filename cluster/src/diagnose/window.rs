@@ -137,6 +137,19 @@ pub struct Cutoff {
     offset: UtcOffset,
 }
 
+/// `t` as OpenStack's logs write time, to the second (`2026-11-30 19:00:00`), in `t`'s offset.
+pub fn log_stamp(t: OffsetDateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 impl Cutoff {
     /// `window` back from the node's `now` (with the node's UTC offset).
     pub fn new(now: OffsetDateTime, window: Window) -> Cutoff {
@@ -155,18 +168,7 @@ impl Cutoff {
     /// The cutoff as the node's logs write time (`2026-11-30 19:00:00`).
     pub fn local(&self) -> String {
         match OffsetDateTime::from_unix_timestamp(self.unix) {
-            Ok(t) => {
-                let t = t.to_offset(self.offset);
-                format!(
-                    "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-                    t.year(),
-                    u8::from(t.month()),
-                    t.day(),
-                    t.hour(),
-                    t.minute(),
-                    t.second()
-                )
-            }
+            Ok(t) => log_stamp(t.to_offset(self.offset)),
             Err(_) => format!("@{}", self.unix),
         }
     }
