@@ -4,9 +4,9 @@
 //! - [`Agent::health`]: this node's name as the configuration knows it, its image version and its
 //!   hardware facts (the plan is made with every node's);
 //! - [`Agent::assign`]: takes the cluster's configuration, secrets, every node's facts, the cluster CA's
-//!   certificate and the API endpoint's certificate, and writes them where `stackboxd install` reads
-//!   them (the secrets and the endpoint key 0600), the configuration last: a node has a configuration
-//!   only with everything it needs beside it;
+//!   certificate, the API endpoint's certificate and this node's daemons' certificates, and writes them
+//!   where `stackboxd install` reads them (the secrets and the keys 0600), the configuration last: a
+//!   node has a configuration only with everything it needs beside it;
 //! - [`Agent::run_step`]: runs one of its own steps through the installer's executor and journal, one
 //!   at a time. The step runs on a thread of its own, so a coordinator that is killed or disconnects
 //!   does not stop it half-way; the next request for it waits for it, then finds it in the journal.
@@ -235,7 +235,8 @@ impl Agent {
     }
 
     /// Checks the assignment whole, then writes it: CA certificate (unless this node holds the CA's
-    /// key: then it must be that CA), endpoint certificate, facts, secrets, and the configuration last.
+    /// key: then it must be that CA), endpoint certificate, the daemons' certificates (under known
+    /// service names only), facts, secrets, and the configuration last.
     pub fn assign(&self, a: &Assignment) -> Result<(), AgentError> {
         let refused = AgentError::Refused;
         let config = ClusterConfig::from_toml("assignment", &a.config)
