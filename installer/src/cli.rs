@@ -84,6 +84,23 @@ pub struct CertificateArgs {
     pub check: bool,
 }
 
+/// The arguments of `stackboxd catalog`.
+#[derive(Debug, clap::Args)]
+pub struct CatalogArgs {
+    /// The region of the endpoints.
+    #[arg(long, value_name = "REGION", default_value = "RegionOne")]
+    pub region: String,
+    /// A service as NAME:TYPE:URL (`glance:image:https://10.20.0.10:9292`): its user NAME (password from
+    /// STACKBOX_PASSWORD_NAME) with the admin role in the service project, the service NAME of TYPE, and
+    /// its public, internal and admin endpoints at URL; repeatable.
+    #[arg(long = "service", value_name = "NAME:TYPE:URL", required = true)]
+    pub services: Vec<crate::flavor::openstack::catalog::Entry>,
+    /// Change nothing: exit 0 when the catalog holds every service as it would be made, else 1 with what
+    /// is missing or different.
+    #[arg(long)]
+    pub check: bool,
+}
+
 /// `stackboxd plan`: prints the plan for a configuration.
 pub fn plan(args: PlanArgs) -> ExitCode {
     let config = match crate::load_config(&args.config) {
@@ -250,9 +267,47 @@ fn service_certificate(
     }
 }
 
+/// `stackboxd catalog`: registers the services in keystone's catalog, or with `check` says whether it
+/// holds them (the admin's credentials from the `OS_*` variables).
+pub fn catalog(args: &CatalogArgs) -> ExitCode {
+    use crate::flavor::openstack::catalog::{Keystone, missing, password_variable, register};
+    use crate::flavor::openstack::rest::{Admin, Session, block_on, process_env};
+    let password = |user: &str| process_env(&password_variable(user));
+    let outcome = block_on(async {
+        let admin = Admin::from_process_env()?;
+        let session = Session::sign_in(&admin).await?;
+        let keystone = Keystone(&session);
+        if args.check {
+            let missing = missing(&keystone, &args.region, &args.services, password).await?;
+            return Ok(missing.map_or(Ok(()), Err));
+        }
+        let changes = register(&keystone, &args.region, &args.services, password).await?;
+        out(&changes.iter().map(|c| format!("{c}\n")).collect::<String>());
+        Ok(Ok(()))
+    });
+    match outcome {
+        Ok(Ok(())) => {
+            out(&format!(
+                "the catalog holds {} services in {}\n",
+                args.services.len(),
+                args.region
+            ));
+            ExitCode::SUCCESS
+        }
+        Ok(Err(what)) => {
+            eprintln!("stackboxd catalog: {what}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("stackboxd catalog: {}", chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// `stackboxd smoke`: boots a test VM through the cloud (credentials from the environment) and reports.
 pub fn smoke(args: &SmokeArgs) -> ExitCode {
-    match crate::flavor::openstack::smoke::run(&[], args.host.as_deref(), args.keep) {
+    match crate::flavor::openstack::smoke::run(args.host.as_deref(), args.keep) {
         Ok(report) => {
             out(&report);
             ExitCode::SUCCESS

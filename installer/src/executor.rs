@@ -497,22 +497,32 @@ impl<S: System> Executor<'_, S> {
                 sys.sql_rows(*local_root, query).await
             }
             (DoneCheck::SqlRows { query }, _) => sys.sql_rows(false, query).await,
-            (DoneCheck::Command { argv, contains }, action) => {
-                let env = match action {
-                    Action::Commands { env, .. } => self.fill_env(env)?,
-                    _ => Vec::new(),
-                };
-                match sys.run(argv, &env).await {
-                    Ok(out) => Ok(contains.as_ref().is_none_or(|c| out.contains(c.as_str()))),
-                    Err(StepError::Command(_)) => Ok(false),
-                    Err(e) => Err(e),
-                }
-            }
+            (DoneCheck::Command { .. }, _) => Ok(self.command_check(step).await?.is_none()),
             (DoneCheck::Path { path }, _) => Ok(sys.path_exists(path).await),
             (DoneCheck::Never, _) => Ok(false),
             (check, action) => Err(StepError::NotDone(format!(
                 "check {check:?} does not fit action {action:?}"
             ))),
+        }
+    }
+
+    /// A `DoneCheck::Command` step's check, run with the action's environment: `None` when it holds,
+    /// else why not (the command's own words, or the text its output lacks).
+    async fn command_check(&self, step: &Step) -> Result<Option<String>, StepError> {
+        let DoneCheck::Command { argv, contains } = &step.done else {
+            return Ok(Some(format!("{:?} is no command check", step.done)));
+        };
+        let env = match &step.action {
+            Action::Commands { env, .. } => self.fill_env(env)?,
+            _ => Vec::new(),
+        };
+        match self.system.run(argv, &env).await {
+            Ok(out) => Ok(contains
+                .as_ref()
+                .filter(|c| !out.contains(c.as_str()))
+                .map(|c| format!("its output lacks {c:?}"))),
+            Err(StepError::Command(why)) => Ok(Some(why.to_string())),
+            Err(e) => Err(e),
         }
     }
 
@@ -531,6 +541,11 @@ impl<S: System> Executor<'_, S> {
             DoneCheck::UnitsActive | DoneCheck::UnitActive { .. } => {
                 if !self.units_settled(step).await? {
                     return Err(StepError::NotDone(format!("{:?}", step.done)));
+                }
+            }
+            DoneCheck::Command { .. } => {
+                if let Some(why) = self.command_check(step).await? {
+                    return Err(StepError::NotDone(format!("{:?}: {why}", step.done)));
                 }
             }
             _ => {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use stackbox_cluster::cli::ClusterArgs;
 use stackbox_firstboot::cli::{CheckArgs, FirstbootArgs, TuneArgs};
-use stackbox_installer::cli::{CertificateArgs, InstallArgs, PlanArgs};
+use stackbox_installer::cli::{CatalogArgs, CertificateArgs, InstallArgs, PlanArgs};
 use stackbox_web::cli::ServeArgs;
 
 #[derive(Parser)]
@@ -59,6 +59,15 @@ enum Command {
     /// making it only when there is none, and writes /etc/haproxy/stackbox.pem last.
     /// With --cert and --key, installs the operator's certificate instead. Exit status: 0 or 1.
     Certificate(CertificateArgs),
+    /// Register the OpenStack services in keystone's catalog (a step of the install plan).
+    ///
+    /// Over keystone's REST API, as the admin of the OS_* variables (OS_AUTH_URL, OS_PASSWORD, OS_CACERT,
+    /// ...): the service project; per --service NAME:TYPE:URL the user NAME with the password in
+    /// STACKBOX_PASSWORD_NAME and the admin role in the service project, the service NAME of TYPE and its
+    /// public, internal and admin endpoints at URL. Each is looked up first and made or corrected only when
+    /// missing or different (a second service of one name is never made). With --check, changes nothing.
+    /// Exit status: 0 done (or, with --check, the catalog holds it all), 1 otherwise, 2 for bad arguments.
+    Catalog(CatalogArgs),
     /// Grow the cluster: issue join codes for new nodes, and join a cluster from a new node.
     ///
     /// `stackboxd cluster code` prints a fresh join code, when it expires and this member's TLS
@@ -138,6 +147,7 @@ fn main() -> ExitCode {
         Command::Install(args) => stackbox_installer::cli::install(args),
         Command::Serve(args) => stackbox_web::cli::run(args),
         Command::Certificate(args) => stackbox_installer::cli::certificate(args),
+        Command::Catalog(args) => stackbox_installer::cli::catalog(&args),
         Command::Cluster(args) => stackbox_cluster::cli::run(args),
         Command::Smoke(args) => stackbox_installer::cli::smoke(&args),
         Command::InstallOs(args) => {

@@ -64,33 +64,9 @@ ip -n "$cl" link set lo up
 ip -n "$cl" addr add 10.20.0.99/24 dev eth0
 ip -n "$cl" link set eth0 up
 
-# os-vif and the neutron agents write /proc/sys/net inside the node (bridge and IPv6 settings of the
-# VMs' taps); the node has a network namespace of its own, so let it.
-boot_node() { # boot_node: boots the container (again) and waits until systemd has started its units
-  SYSTEMD_NSPAWN_API_VFS_WRITABLE=network systemd-nspawn --register=no --keep-unit -q -D "$work/root" -b --machine=stackbox \
-    --network-namespace-path="/run/netns/$n1" --bind=/dev/net/tun --property=DeviceAllow='/dev/net/tun rwm' \
-    --capability=all >> "$work/console.log" 2>&1 &
-  nspawn_pid=$!
-  # The container announces itself: its first-boot unit writes the marker. Its init is the child of
-  # systemd-nspawn in a PID namespace of its own (nspawn's short-lived helper child is not).
-  leader=
-  for _ in $(seq 600); do
-    if [ -e "$work/root/var/lib/stackbox/firstboot.done" ]; then
-      for pid in $(pgrep -P "$nspawn_pid" || true); do
-        [ "$(readlink "/proc/$pid/ns/pid" 2>/dev/null)" != "$(readlink /proc/self/ns/pid)" ] && leader=$pid
-      done
-      [ -n "$leader" ] && break
-    fi
-    kill -0 "$nspawn_pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  for _ in $(seq 300); do
-    state=$(inside systemctl is-system-running 2>/dev/null || true)
-    case $state in running|degraded) break ;; esac
-    sleep 0.2
-  done
-}
-inside() { nsenter -t "$leader" -a -- env -i PATH=/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "$@"; }
+# shellcheck source=tests/cluster/container.sh
+source "$here/tests/cluster/container.sh"
+boot_node() { container_boot "$work/root" "$n1" stackbox "$work/console.log"; } # boots the node (again)
 boot_node
 check "first boot finished in the container" test -e "$work/root/var/lib/stackbox/firstboot.done"
 

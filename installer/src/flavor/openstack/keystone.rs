@@ -3,6 +3,7 @@
 //! once keystone answers, registers the other services: the service project, each service's user and
 //! its three endpoints.
 
+use super::catalog::password_variable;
 use super::context::{File, OpenStackCtx, admin_env};
 use super::endpoints::ports;
 use super::mgmt::Mgmt;
@@ -124,7 +125,8 @@ fn bootstrap(s: &mut NodeSteps, ctx: &OpenStackCtx, m: &Mgmt) {
     }
 }
 
-/// The leader registers the services in keystone's catalog once keystone answers.
+/// The leader registers the services in keystone's catalog once keystone answers: `stackboxd catalog`
+/// over keystone's REST API (see [`super::catalog`]), its `--check` the evidence.
 fn catalog(s: &mut NodeSteps, ctx: &OpenStackCtx) {
     let mut env = admin_env(ctx);
     env.extend(SERVICE_USERS.iter().map(|(user, ..)| {
@@ -133,113 +135,44 @@ fn catalog(s: &mut NodeSteps, ctx: &OpenStackCtx) {
             placeholder(&format!("user-{user}")),
         )
     }));
+    let command = catalog_command(ctx);
+    let mut check = command.clone();
+    check.push("--check".to_owned());
     let step = s.add(
         "keystone.endpoints",
         "create the service project, the services' users and their endpoints",
         &["keystone.ready"],
         Action::Commands {
-            commands: catalog_commands(ctx),
+            commands: vec![command],
             env,
         },
+        // The check runs with the action's environment: the admin's and the users' passwords.
         DoneCheck::Command {
-            argv: argv(&[
-                "openstack",
-                "endpoint",
-                "list",
-                "--service",
-                "neutron",
-                "--interface",
-                "admin",
-                "-f",
-                "value",
-                "-c",
-                "URL",
-            ]),
-            contains: Some(format!(":{}", ports::NEUTRON.0)),
+            argv: check,
+            contains: None,
         },
     );
     step.log = Some("/var/log/keystone/keystone.log".into());
 }
 
-/// The services registered in the catalog: user, service name, type and public port.
-const SERVICE_USERS: [(&str, &str, &str, u16); 4] = [
-    ("glance", "glance", "image", ports::GLANCE.0),
-    ("placement", "placement", "placement", ports::PLACEMENT.0),
-    ("nova", "nova", "compute", ports::NOVA.0),
-    ("neutron", "neutron", "network", ports::NEUTRON.0),
+/// The services registered in the catalog: user (also the service's name), type and public port.
+const SERVICE_USERS: [(&str, &str, u16); 4] = [
+    ("glance", "image", ports::GLANCE.0),
+    ("placement", "placement", ports::PLACEMENT.0),
+    ("nova", "compute", ports::NOVA.0),
+    ("neutron", "network", ports::NEUTRON.0),
 ];
 
-/// The environment variable that carries `user`'s password to [`SET_USER_PASSWORD`].
-fn password_variable(user: &str) -> String {
-    format!("STACKBOX_PASSWORD_{}", user.to_uppercase())
-}
-
-/// Creates the user `argv[1]` in the default domain, or sets its password when it exists, with the password
-/// from the environment variable `argv[2]`: the `openstack` client takes a password only as an argument
-/// or from a terminal, so this uses its library (openstacksdk, which reads the admin's `OS_*` variables).
-const SET_USER_PASSWORD: &str = "import os, sys, openstack
-name, password = sys.argv[1], os.environ[sys.argv[2]]
-conn = openstack.connect()
-user = conn.identity.find_user(name)
-if user is None:
-    conn.identity.create_user(name=name, password=password, domain_id='default')
-else:
-    conn.identity.update_user(user, password=password)
-";
-
-/// Creates the project `$1` unless it exists.
-const PROJECT: &str = "openstack project show \"$1\" >/dev/null 2>&1 \
-    || openstack project create --domain default --description 'Service Project' \"$1\"";
-
-/// Creates the service `$1` of type `$2` unless it exists.
-const SERVICE: &str = "openstack service show \"$1\" >/dev/null 2>&1 \
-    || openstack service create --name \"$1\" \"$2\"";
-
-/// Creates the endpoint of service `$1`, interface `$2`, in region `$3`, at URL `$4`, unless it exists.
-const ENDPOINT: &str = "openstack endpoint list --service \"$1\" --interface \"$2\" -f value -c URL \
-    | grep -qxF -- \"$4\" || openstack endpoint create --region \"$3\" \"$1\" \"$2\" \"$4\"";
-
-/// The service project, then per service its user (its password set again, in case it changed), its
-/// admin role, the service and its public, internal and admin endpoints: each only when missing. The
-/// shell scripts are constants: every value reaches them as an argument (`$1`...), never as shell text.
-fn catalog_commands(ctx: &OpenStackCtx) -> Vec<Vec<String>> {
-    let mut commands = vec![argv(&["sh", "-c", PROJECT, "sh", "service"])];
-    for (user, service, kind, port) in SERVICE_USERS {
-        let url = if kind == "compute" {
-            format!("https://{}:{port}/v2.1", ctx.api_host)
-        } else {
-            format!("https://{}:{port}", ctx.api_host)
-        };
-        commands.push(argv(&[
-            "python3",
-            "-c",
-            SET_USER_PASSWORD,
-            user,
-            &password_variable(user),
-        ]));
-        commands.push(argv(&[
-            "openstack",
-            "role",
-            "add",
-            "--project",
-            "service",
-            "--user",
-            user,
-            "admin",
-        ]));
-        commands.push(argv(&["sh", "-c", SERVICE, "sh", service, kind]));
-        for interface in ["public", "internal", "admin"] {
-            commands.push(argv(&[
-                "sh",
-                "-c",
-                ENDPOINT,
-                "sh",
-                service,
-                interface,
-                &ctx.region,
-                &url,
-            ]));
-        }
+/// `stackboxd catalog` with every service as NAME:TYPE:URL.
+fn catalog_command(ctx: &OpenStackCtx) -> Vec<String> {
+    let mut command = argv(&["stackboxd", "catalog", "--region", &ctx.region]);
+    for (user, kind, port) in SERVICE_USERS {
+        let path = if kind == "compute" { "/v2.1" } else { "" };
+        command.push("--service".to_owned());
+        command.push(format!(
+            "{user}:{kind}:https://{}:{port}{path}",
+            ctx.api_host
+        ));
     }
-    commands
+    command
 }

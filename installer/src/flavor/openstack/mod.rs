@@ -8,6 +8,7 @@
 //! ports and the admin's openrc, [`mgmt`] what a management node's services wait for. This folder imports the generic plan (`crate::plan`); nothing there
 //! imports it.
 
+pub mod catalog;
 pub mod compute;
 pub mod console;
 pub mod context;
@@ -20,6 +21,7 @@ pub mod mgmt;
 pub mod neutron;
 pub mod nova;
 pub mod placement;
+pub mod rest;
 pub mod setup;
 pub mod smoke;
 pub mod uwsgi;

@@ -12,9 +12,12 @@ pub const MARKER: &str = "STACKBOX-SMOKE-OK";
 /// Why the smoke test failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SmokeError {
-    /// An `openstack` (or guest-building) command failed.
+    /// A guest-building command failed.
     #[error(transparent)]
     Command(#[from] CmdError),
+    /// The cloud's API could not be reached or refused a call.
+    #[error(transparent)]
+    Rest(#[from] crate::flavor::openstack::rest::RestError),
     /// A file of the guest could not be read or written.
     #[error("{path}")]
     Io {
