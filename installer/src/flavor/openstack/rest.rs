@@ -108,7 +108,7 @@ impl Admin {
         let need = |k: &str| lookup(k).ok_or_else(|| RestError::Missing(k.to_owned()));
         let or = |k: &str, default: &str| lookup(k).unwrap_or_else(|| default.to_owned());
         Ok(Admin {
-            auth_url: need("OS_AUTH_URL")?.trim_end_matches('/').to_owned(),
+            auth_url: identity_v3(&need("OS_AUTH_URL")?),
             user: need("OS_USERNAME")?,
             password: need("OS_PASSWORD")?,
             project: need("OS_PROJECT_NAME")?,
@@ -122,6 +122,17 @@ impl Admin {
     /// From this process's environment (an empty variable counts as unset).
     pub fn from_process_env() -> Result<Admin, RestError> {
         Self::from_env(process_env)
+    }
+}
+
+/// The identity v3 URL of an `OS_AUTH_URL`, which may name keystone's root (`https://host:5000`) as
+/// the `openstack` client allows.
+fn identity_v3(auth_url: &str) -> String {
+    let url = auth_url.trim_end_matches('/');
+    if url.ends_with("/v3") {
+        url.to_owned()
+    } else {
+        format!("{url}/v3")
     }
 }
 
@@ -468,6 +479,14 @@ mod tests {
                 "{needed}"
             );
         }
+    }
+
+    #[test]
+    fn the_identity_url_is_keystones_v3() {
+        assert_eq!(identity_v3("https://k:5000/v3"), "https://k:5000/v3");
+        assert_eq!(identity_v3("https://k:5000/v3/"), "https://k:5000/v3");
+        assert_eq!(identity_v3("https://k:5000"), "https://k:5000/v3");
+        assert_eq!(identity_v3("https://k/identity/"), "https://k/identity/v3");
     }
 
     #[test]
