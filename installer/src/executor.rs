@@ -602,6 +602,10 @@ impl<S: System> Executor<'_, S> {
                 let env = self.fill_env(env)?;
                 let mut out = String::new();
                 for argv in commands {
+                    // Each command's output on lines of its own, even when it ends without a newline.
+                    if !out.is_empty() && !out.ends_with('\n') {
+                        out.push('\n');
+                    }
                     out.push_str(&sys.run(argv, &env).await?);
                 }
                 Ok(out)
