@@ -270,33 +270,35 @@ fn service_certificate(
 /// `stackboxd catalog`: registers the services in keystone's catalog, or with `check` says whether it
 /// holds them (the admin's credentials from the `OS_*` variables).
 pub fn catalog(args: &CatalogArgs) -> ExitCode {
-    use crate::flavor::openstack::catalog::{Keystone, missing, password_variable, register};
+    use crate::flavor::openstack::catalog::{Keystone, Mode, password_variable, reconcile};
     use crate::flavor::openstack::rest::{Admin, Session, block_on, process_env};
     let password = |user: &str| process_env(&password_variable(user));
+    let mode = if args.check { Mode::Look } else { Mode::Act };
     let outcome = block_on(async {
         let admin = Admin::from_process_env()?;
         let session = Session::sign_in(&admin).await?;
-        let keystone = Keystone(&session);
-        if args.check {
-            let missing = missing(&keystone, &args.region, &args.services, password).await?;
-            return Ok(missing.map_or(Ok(()), Err));
-        }
-        let changes = register(&keystone, &args.region, &args.services, password).await?;
-        out(&changes.iter().map(|c| format!("{c}\n")).collect::<String>());
-        Ok(Ok(()))
+        reconcile(
+            &Keystone(&session),
+            &args.region,
+            &args.services,
+            password,
+            mode,
+        )
+        .await
     });
     match outcome {
-        Ok(Ok(())) => {
+        Ok(changes) if mode == Mode::Look && !changes.is_empty() => {
+            eprintln!("stackboxd catalog: {}", changes.join("; "));
+            ExitCode::FAILURE
+        }
+        Ok(changes) => {
+            out(&changes.iter().map(|c| format!("{c}\n")).collect::<String>());
             out(&format!(
                 "the catalog holds {} services in {}\n",
                 args.services.len(),
                 args.region
             ));
             ExitCode::SUCCESS
-        }
-        Ok(Err(what)) => {
-            eprintln!("stackboxd catalog: {what}");
-            ExitCode::FAILURE
         }
         Err(e) => {
             eprintln!("stackboxd catalog: {}", chain(&e));

@@ -12,7 +12,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::rest::{Body, RestError, Session, id};
+use super::rest::{Body, RestError, Session};
 
 /// The project the services' users have their role in.
 pub const SERVICE_PROJECT: &str = "service";
@@ -126,108 +126,140 @@ impl Keystone<'_> {
             .next())
     }
 
+    /// The id of the object named `name` listed at `list` (collection `key`); when there is none,
+    /// acting makes it by posting `body` to `create`, looking returns `None`. Either way, records it.
+    #[allow(clippy::too_many_arguments)]
+    async fn ensure(
+        &self,
+        list: &str,
+        key: &'static str,
+        name: &str,
+        create: &str,
+        body: &Value,
+        mode: Mode,
+        changes: &mut Changes,
+    ) -> Result<Option<String>, RestError> {
+        if let Some(id) = self.find(list, key, name).await? {
+            return Ok(Some(id));
+        }
+        let kind = key.trim_end_matches('s');
+        record(changes, mode, format!("{kind} {name} created"));
+        if mode == Mode::Look {
+            return Ok(None);
+        }
+        let made = self.0.create(&self.url(create), body, Some(kind)).await?;
+        Ok(Some(made))
+    }
+
     async fn password_works(&self, user: &str, password: &str) -> Result<bool, RestError> {
         self.0.password_works(user, password).await
     }
 }
 
-/// What [`register`] did, a line each.
+/// Whether a walk over the catalog makes what is missing or only says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Make or correct what is missing or different (`stackboxd catalog`).
+    Act,
+    /// Change nothing; report what [`Mode::Act`] would do (`stackboxd catalog --check`).
+    Look,
+}
+
+/// What a walk did (or, looking, would do), a line each; empty when the catalog holds everything.
 pub type Changes = Vec<String>;
 
-/// Makes the catalog hold `entries` in `region`: the service project, each user with its password from
-/// `password`, its admin role there, its service and endpoints. Returns what it changed.
-pub async fn register(
+/// Records a change: done when acting, to do when looking.
+fn record(changes: &mut Changes, mode: Mode, what: String) {
+    changes.push(match mode {
+        Mode::Act => what,
+        Mode::Look => format!("to do: {what}"),
+    });
+}
+
+/// Walks the catalog for `entries` in `region`: the service project, each user with its password from
+/// `password`, its admin role there, its service and its endpoints. Acting, makes or corrects what is
+/// missing or different; looking, stops at the first missing object whose children cannot be looked
+/// at. Returns the changes.
+pub async fn reconcile(
     ks: &Keystone<'_>,
     region: &str,
     entries: &[Entry],
     password: impl Fn(&str) -> Option<String>,
+    mode: Mode,
 ) -> Result<Changes, RestError> {
     let mut changes = Changes::new();
-    let project = match ks
-        .find(
-            &format!("/projects?name={SERVICE_PROJECT}&domain_id={DOMAIN_ID}"),
+    let projects = format!("/projects?name={SERVICE_PROJECT}&domain_id={DOMAIN_ID}");
+    let body = json!({"project": {"name": SERVICE_PROJECT, "domain_id": DOMAIN_ID,
+        "description": "Service Project"}});
+    let Some(project) = ks
+        .ensure(
+            &projects,
             "projects",
             SERVICE_PROJECT,
+            "/projects",
+            &body,
+            mode,
+            &mut changes,
         )
         .await?
-    {
-        Some(id) => id,
-        None => {
-            let body = json!({"project": {"name": SERVICE_PROJECT, "domain_id": DOMAIN_ID,
-                "description": "Service Project"}});
-            changes.push(format!("project {SERVICE_PROJECT} created"));
-            id(
-                &ks.json(Method::POST, "/projects", Some(&body)).await?["project"],
-                "project",
-            )?
-        }
+    else {
+        return Ok(changes);
     };
     let role = ks
         .find(&format!("/roles?name={ROLE}"), "roles", ROLE)
         .await?
         .ok_or_else(|| RestError::Answer(format!("/roles?name={ROLE}"), "admin role"))?;
     for entry in entries {
-        let secret = password(&entry.name)
-            .ok_or_else(|| RestError::Missing(password_variable(&entry.name)))?;
-        let user = user(ks, &entry.name, &secret, &mut changes).await?;
+        let name = &entry.name;
+        let secret = password(name).ok_or_else(|| RestError::Missing(password_variable(name)))?;
+        let users = format!("/users?name={name}&domain_id={DOMAIN_ID}");
+        let body = json!({"user": {"name": name, "domain_id": DOMAIN_ID, "password": secret}});
+        let Some(user) = ks
+            .ensure(&users, "users", name, "/users", &body, mode, &mut changes)
+            .await?
+        else {
+            return Ok(changes);
+        };
+        if !ks.password_works(name, &secret).await? {
+            if mode == Mode::Act {
+                let body = json!({"user": {"password": secret}});
+                ks.json(Method::PATCH, &format!("/users/{user}"), Some(&body))
+                    .await?;
+            }
+            record(&mut changes, mode, format!("{name}: password set again"));
+        }
         let grant = format!("/projects/{project}/users/{user}/roles/{role}");
         let has = [StatusCode::NO_CONTENT, StatusCode::NOT_FOUND];
         if ks.send(Method::HEAD, &grant, None, &has).await?.status() == StatusCode::NOT_FOUND {
-            ks.send(Method::PUT, &grant, None, &[StatusCode::NO_CONTENT])
-                .await?;
-            changes.push(format!("{}: role {ROLE} in {SERVICE_PROJECT}", entry.name));
+            if mode == Mode::Act {
+                ks.send(Method::PUT, &grant, None, &[StatusCode::NO_CONTENT])
+                    .await?;
+            }
+            record(
+                &mut changes,
+                mode,
+                format!("{name}: role {ROLE} in {SERVICE_PROJECT}"),
+            );
         }
-        let service = service(ks, entry, &mut changes).await?;
-        endpoints(ks, region, entry, &service, &mut changes).await?;
+        let services = format!("/services?type={}", entry.kind);
+        let body = json!({"service": {"name": name, "type": entry.kind}});
+        let Some(service) = ks
+            .ensure(
+                &services,
+                "services",
+                name,
+                "/services",
+                &body,
+                mode,
+                &mut changes,
+            )
+            .await?
+        else {
+            return Ok(changes);
+        };
+        endpoints(ks, region, entry, &service, mode, &mut changes).await?;
     }
     Ok(changes)
-}
-
-/// The user `name`, made with `password`, or given it again when it no longer signs in with it.
-async fn user(
-    ks: &Keystone<'_>,
-    name: &str,
-    password: &str,
-    changes: &mut Changes,
-) -> Result<String, RestError> {
-    let path = format!("/users?name={name}&domain_id={DOMAIN_ID}");
-    match ks.find(&path, "users", name).await? {
-        Some(id) if ks.password_works(name, password).await? => Ok(id),
-        Some(id) => {
-            let body = json!({"user": {"password": password}});
-            ks.json(Method::PATCH, &format!("/users/{id}"), Some(&body))
-                .await?;
-            changes.push(format!("{name}: password set again"));
-            Ok(id)
-        }
-        None => {
-            let body =
-                json!({"user": {"name": name, "domain_id": DOMAIN_ID, "password": password}});
-            changes.push(format!("{name}: user created"));
-            id(
-                &ks.json(Method::POST, "/users", Some(&body)).await?["user"],
-                "user",
-            )
-        }
-    }
-}
-
-/// The service of the entry's name and type: the first one found, else a new one.
-async fn service(
-    ks: &Keystone<'_>,
-    entry: &Entry,
-    changes: &mut Changes,
-) -> Result<String, RestError> {
-    let path = format!("/services?type={}", entry.kind);
-    if let Some(id) = ks.find(&path, "services", &entry.name).await? {
-        return Ok(id);
-    }
-    let body = json!({"service": {"name": entry.name, "type": entry.kind}});
-    changes.push(format!("{}: service created", entry.name));
-    id(
-        &ks.json(Method::POST, "/services", Some(&body)).await?["service"],
-        "service",
-    )
 }
 
 /// What one interface's endpoints in the region need to become the one wanted URL.
@@ -284,25 +316,37 @@ async fn endpoints(
     region: &str,
     entry: &Entry,
     service: &str,
+    mode: Mode,
     changes: &mut Changes,
 ) -> Result<(), RestError> {
     for interface in INTERFACES {
         let path = format!("/endpoints?service_id={service}&interface={interface}");
         let listed = endpoint_rows(&ks.list(&path, "endpoints").await?);
+        let fix = endpoint_fix(&listed, region, &entry.url);
+        let what = format!("{} {interface} endpoint in {region}", entry.name);
+        let what = match &fix {
+            EndpointFix::Keep => continue,
+            EndpointFix::Create => format!("{what} created at {}", entry.url),
+            EndpointFix::Update(_) => format!("{what} moved to {}", entry.url),
+            EndpointFix::Dedupe { delete, .. } => {
+                format!("{what}: {} duplicates deleted", delete.len())
+            }
+        };
+        record(changes, mode, what);
+        if mode == Mode::Look {
+            continue;
+        }
         let patch = json!({"endpoint": {"url": entry.url}});
-        let what = format!("{} {interface} endpoint", entry.name);
-        match endpoint_fix(&listed, region, &entry.url) {
+        match fix {
             EndpointFix::Keep => {}
             EndpointFix::Create => {
                 let body = json!({"endpoint": {"service_id": service, "interface": interface,
                     "url": entry.url, "region_id": region}});
                 ks.json(Method::POST, "/endpoints", Some(&body)).await?;
-                changes.push(format!("{what} created"));
             }
             EndpointFix::Update(id) => {
                 ks.json(Method::PATCH, &format!("/endpoints/{id}"), Some(&patch))
                     .await?;
-                changes.push(format!("{what} moved to {}", entry.url));
             }
             EndpointFix::Dedupe {
                 keep,
@@ -322,64 +366,10 @@ async fn endpoints(
                     )
                     .await?;
                 }
-                changes.push(format!("{what}: {} duplicates deleted", delete.len()));
             }
         }
     }
     Ok(())
-}
-
-/// Whether the catalog holds `entries` in `region` as [`register`] makes it: `Ok(None)` when it does,
-/// else what is missing or different (the first found). Changes nothing.
-pub async fn missing(
-    ks: &Keystone<'_>,
-    region: &str,
-    entries: &[Entry],
-    password: impl Fn(&str) -> Option<String>,
-) -> Result<Option<String>, RestError> {
-    let projects = format!("/projects?name={SERVICE_PROJECT}&domain_id={DOMAIN_ID}");
-    let Some(project) = ks.find(&projects, "projects", SERVICE_PROJECT).await? else {
-        return Ok(Some(format!("no project {SERVICE_PROJECT}")));
-    };
-    let Some(role) = ks
-        .find(&format!("/roles?name={ROLE}"), "roles", ROLE)
-        .await?
-    else {
-        return Ok(Some(format!("no role {ROLE}")));
-    };
-    for entry in entries {
-        let name = &entry.name;
-        let users = format!("/users?name={name}&domain_id={DOMAIN_ID}");
-        let Some(user) = ks.find(&users, "users", name).await? else {
-            return Ok(Some(format!("no user {name}")));
-        };
-        let secret = password(name).ok_or_else(|| RestError::Missing(password_variable(name)))?;
-        if !ks.password_works(name, &secret).await? {
-            return Ok(Some(format!("{name} does not sign in with its password")));
-        }
-        let grant = format!("/projects/{project}/users/{user}/roles/{role}");
-        let has = [StatusCode::NO_CONTENT, StatusCode::NOT_FOUND];
-        if ks.send(Method::HEAD, &grant, None, &has).await?.status() == StatusCode::NOT_FOUND {
-            return Ok(Some(format!(
-                "{name} has no {ROLE} role in {SERVICE_PROJECT}"
-            )));
-        }
-        let services = format!("/services?type={}", entry.kind);
-        let Some(service) = ks.find(&services, "services", name).await? else {
-            return Ok(Some(format!("no service {name} of type {}", entry.kind)));
-        };
-        for interface in INTERFACES {
-            let path = format!("/endpoints?service_id={service}&interface={interface}");
-            let listed = endpoint_rows(&ks.list(&path, "endpoints").await?);
-            if endpoint_fix(&listed, region, &entry.url) != EndpointFix::Keep {
-                return Ok(Some(format!(
-                    "{name}'s {interface} endpoint in {region} is not exactly {}",
-                    entry.url
-                )));
-            }
-        }
-    }
-    Ok(None)
 }
 
 #[cfg(test)]

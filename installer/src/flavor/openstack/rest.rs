@@ -15,6 +15,15 @@ const ERROR_BODY: usize = 300;
 /// How many times a request that reached no service is sent.
 const TRIES: u32 = 10;
 
+/// Whether sending the request twice does what sending it once does: reads, puts and deletes, and a
+/// sign-in (a second token is harmless). A create is not: it could make two.
+fn repeatable(method: &Method, url: &str) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE
+    ) || url.ends_with("/auth/tokens")
+}
+
 /// Whether haproxy answered for want of a backend (the request reached no service).
 fn unreached(status: StatusCode) -> bool {
     matches!(
@@ -240,7 +249,9 @@ impl Session {
     /// One request with the session's token (none before it has one); an answer whose status is not
     /// in `expected` is an error. A request that found no server (connection refused) or that haproxy
     /// answered 502 or 503 (no backend up, as for a moment after a service restarts) reached no service,
-    /// so it is sent again, up to [`TRIES`] times a second apart.
+    /// so it is sent again, up to [`TRIES`] times a second apart; so is one that may be repeated
+    /// ([`repeatable`]) when its connection broke (a kept-alive connection the other end had closed:
+    /// "connection closed before message completed").
     pub async fn send(
         &self,
         method: Method,
@@ -275,7 +286,12 @@ impl Session {
                     .body(bytes.to_vec()),
             };
             let answer = match request.send().await {
-                Err(e) if e.is_connect() && tries < TRIES => None,
+                Err(e)
+                    if tries < TRIES
+                        && (e.is_connect() || (repeatable(&method, url) && !e.is_timeout())) =>
+                {
+                    None
+                }
                 Err(source) => {
                     return Err(RestError::Http {
                         method,
@@ -323,6 +339,18 @@ impl Session {
                 url: url.to_owned(),
                 source,
             })
+    }
+
+    /// Posts `body` to `url` and returns the id of what was made: the answer's member `key` (nova,
+    /// neutron, keystone), or the answer itself when `key` is `None` (glance).
+    pub async fn create(
+        &self,
+        url: &str,
+        body: &Value,
+        key: Option<&str>,
+    ) -> Result<String, RestError> {
+        let made = self.json(Method::POST, url, Body::Json(body)).await?;
+        id(key.map_or(&made, |k| &made[k]), url)
     }
 
     /// The members of the collection `key` at `url` (a query string included).
@@ -538,6 +566,17 @@ mod tests {
         assert!(!unreached(StatusCode::GATEWAY_TIMEOUT));
         assert!(!unreached(StatusCode::INTERNAL_SERVER_ERROR));
         assert!(!unreached(StatusCode::CONFLICT));
+    }
+
+    #[test]
+    fn only_repeatable_requests_are_sent_again_after_a_broken_connection() {
+        let url = "https://k:9696/v2.0/networks";
+        for method in [Method::GET, Method::HEAD, Method::PUT, Method::DELETE] {
+            assert!(repeatable(&method, url), "{method}");
+        }
+        assert!(!repeatable(&Method::POST, url));
+        assert!(!repeatable(&Method::PATCH, url));
+        assert!(repeatable(&Method::POST, "https://k:5000/v3/auth/tokens"));
     }
 
     #[test]

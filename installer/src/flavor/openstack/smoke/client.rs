@@ -80,13 +80,12 @@ impl<'a> Client<'a> {
         );
         let url = format!("{}{path}", self.network);
         let started = Instant::now();
-        let answer = match (&method, body) {
-            (&Method::DELETE, _) => self.session.delete(&url).await.map(|()| Value::Null),
-            (&Method::GET, _) => self.session.json(method, &url, Body::Empty).await,
-            (_, body) => {
-                let body = body.map_or(Body::Empty, Body::Json);
-                self.session.json(method, &url, body).await
-            }
+        // A DELETE answers with no document (and one already gone counts as deleted).
+        let answer = if method == Method::DELETE {
+            self.session.delete(&url).await.map(|()| Value::Null)
+        } else {
+            let body = body.map_or(Body::Empty, Body::Json);
+            self.session.json(method, &url, body).await
         };
         self.neutron_calls.push((label, started.elapsed()));
         answer
@@ -234,13 +233,7 @@ impl<'a> Client<'a> {
             body[*key] = json!(value);
         }
         let url = format!("{}/images", self.image);
-        let image = id(
-            &self
-                .session
-                .json(Method::POST, &url, Body::Json(&body))
-                .await?,
-            &url,
-        )?;
+        let image = self.session.create(&url, &body, None).await?;
         let data = std::fs::read(file).map_err(io(file))?;
         let file_url = format!("{}/images/{image}/file", self.image);
         self.session
@@ -280,13 +273,7 @@ impl<'a> Client<'a> {
     async fn network(&mut self, made: &mut Made) -> Result<(), SmokeError> {
         let flavor = json!({"flavor": {"name": NAME, "vcpus": 1, "ram": 256, "disk": 1}});
         let url = format!("{}/flavors", self.compute);
-        made.flavor = id(
-            &self
-                .session
-                .json(Method::POST, &url, Body::Json(&flavor))
-                .await?["flavor"],
-            &url,
-        )?;
+        made.flavor = self.session.create(&url, &flavor, Some("flavor")).await?;
         let network = self
             .neutron(
                 Method::POST,
@@ -332,13 +319,7 @@ impl<'a> Client<'a> {
             server["server"]["availability_zone"] = json!(format!("nova:{host}"));
         }
         let url = format!("{}/servers", self.compute);
-        made.server = id(
-            &self
-                .session
-                .json(Method::POST, &url, Body::Json(&server))
-                .await?["server"],
-            &url,
-        )?;
+        made.server = self.session.create(&url, &server, Some("server")).await?;
         let url = format!("{}/servers/{}", self.compute, made.server);
         let started = Instant::now();
         let shown = loop {
