@@ -37,6 +37,10 @@ pub const ASSIGNMENT_PATH: &str = "/agent/v1/assignment";
 pub const STEPS_PATH: &str = "/agent/v1/steps";
 /// See [`HEALTH_PATH`].
 pub const STATUS_PATH: &str = "/agent/v1/status";
+/// The agent's route for a new key's signing request (a rotation of the CA): `POST`.
+pub const CSR_PATH: &str = "/agent/v1/csr";
+/// The new key of a signing request, in the node's credentials (0600) until its certificate comes.
+pub const NEXT_KEY: &str = "node-next.key";
 /// Where an agent keeps the facts of every node that came with its assignment.
 pub const FACTS_FILE: &str = "/etc/stackbox/cluster-facts.json";
 
@@ -63,6 +67,11 @@ pub struct Assignment {
     /// made by the CA's holder for this node's name and address, different on every node.
     #[serde(default)]
     pub services: BTreeMap<String, Secret>,
+    /// This node's agent certificate (PEM), when the CA's holder signed the node's request for it with
+    /// a new CA (see [`crate::rotate`]): for the key the request was made with, which never left the
+    /// node; the agent serves and presents them from then on.
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 impl std::fmt::Debug for Assignment {
@@ -71,6 +80,13 @@ impl std::fmt::Debug for Assignment {
             .field("facts", &self.facts)
             .finish_non_exhaustive()
     }
+}
+
+/// A node's signing request for a new key of its agent certificate (the answer of [`CSR_PATH`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateRequest {
+    /// The request (PEM).
+    pub csr: String,
 }
 
 /// A request to run one step.
@@ -234,27 +250,14 @@ impl Agent {
         ))?)
     }
 
-    /// Checks the assignment whole, then writes it: CA certificate (unless this node holds the CA's
-    /// key: then it must be that CA), endpoint certificate, the daemons' certificates (under known
-    /// service names only), facts, secrets, and the configuration last.
+    /// Checks the assignment whole, then writes it: CA certificates (into `/etc/stackbox` unless this
+    /// node holds the CA's key: then they must be its own; and into the node's credentials, which the
+    /// agent trusts), the node's own reissued certificate (which must be of the first CA), endpoint
+    /// certificate, the daemons' certificates (under known service names only), facts, secrets, and the
+    /// configuration last.
     pub fn assign(&self, a: &Assignment) -> Result<(), AgentError> {
         let refused = AgentError::Refused;
-        let config = ClusterConfig::from_toml("assignment", &a.config)
-            .map_err(|e| refused(format!("the configuration: {e}")))?;
-        Secrets::parse(a.secrets.expose(), "the assignment's secrets")
-            .map_err(|e| refused(e.to_string()))?;
-        if let Some(n) = config.nodes.iter().find(|n| !a.facts.contains_key(&n.name)) {
-            return Err(refused(format!("no facts for node {}", n.name)));
-        }
-        if a.crl
-            .as_ref()
-            .is_some_and(|c| !c.contains("-----BEGIN X509 CRL-----"))
-        {
-            return Err(refused("the CRL is not a PEM CRL".into()));
-        }
-        if !a.ca.contains("-----BEGIN CERTIFICATE-----") {
-            return Err(refused("the CA is not a PEM certificate".into()));
-        }
+        check_shared(a)?;
         let mut services = Vec::new();
         for (name, pem) in &a.services {
             if stackbox_installer::service_tls::Service::from_name(name).is_none() {
@@ -269,6 +272,10 @@ impl Agent {
             }
             services.push((self.paths.assigned_tls.join(format!("{name}.pem")), pem));
         }
+        let own = match &a.node {
+            Some(cert) => Some(self.node_credentials(&a.ca, cert).map_err(refused)?),
+            None => None,
+        };
         let holder = self.paths.ca.ca_key.exists();
         if holder
             && std::fs::read_to_string(&self.paths.ca.ca_cert)
@@ -292,6 +299,20 @@ impl Agent {
         if let Some(text) = &a.crl {
             files.push((&crl, text.as_bytes(), 0o644));
         }
+        // The node's credentials: the CAs it trusts first (the new one with the old while a rotation
+        // runs), then its key and its certificate (the listener reads them again, a good pair only).
+        let trusted = self.paths.credentials.join(crate::node::CLUSTER_CA);
+        let (node_key, node_cert) = (
+            self.paths.credentials.join(crate::node::NODE_KEY),
+            self.paths.credentials.join(crate::node::NODE_CERT),
+        );
+        if self.paths.credentials.exists() {
+            files.push((&trusted, a.ca.as_bytes(), 0o644));
+        }
+        if let Some((cert, key)) = &own {
+            files.push((&node_key, key.expose().as_bytes(), 0o600));
+            files.push((&node_cert, cert.as_bytes(), 0o644));
+        }
         for (path, pem) in &services {
             files.push((path, pem.expose().as_bytes(), 0o600));
         }
@@ -304,7 +325,58 @@ impl Agent {
                 source,
             })?;
         }
+        // The request's key is the node's key now.
+        let next = self.paths.credentials.join(NEXT_KEY);
+        if own.is_some() && next.exists() {
+            std::fs::remove_file(&next).map_err(|source| AgentError::Write {
+                path: next.display().to_string(),
+                source,
+            })?;
+        }
         Ok(())
+    }
+
+    /// A new key for this node's agent certificate, kept in its credentials ([`NEXT_KEY`], 0600) until
+    /// an assignment brings the certificate for it; its signing request (PEM), which names nothing:
+    /// the names are the signer's to decide, as at the join.
+    pub fn certificate_request(&self) -> Result<String, AgentError> {
+        let failed = |e: rcgen::Error| AgentError::Refused(format!("making the request: {e}"));
+        let key = rcgen::KeyPair::generate().map_err(failed)?;
+        let csr = rcgen::CertificateParams::new(Vec::<String>::new())
+            .and_then(|p| p.serialize_request(&key))
+            .and_then(|r| r.pem())
+            .map_err(failed)?;
+        let path = self.paths.credentials.join(NEXT_KEY);
+        write_atomic(&path, key.serialize_pem().as_bytes(), 0o600).map_err(|source| {
+            AgentError::Write {
+                path: path.display().to_string(),
+                source,
+            }
+        })?;
+        Ok(csr)
+    }
+
+    /// The node's reissued certificate `cert` and its key: the key of the node's last request (or, when
+    /// an assignment comes again, the node's key already), and the certificate signed by the first
+    /// certificate of `ca` (the CA that signs now).
+    fn node_credentials(&self, ca: &str, cert: &str) -> Result<(String, Secret), String> {
+        let candidates = [
+            self.paths.credentials.join(NEXT_KEY),
+            self.paths.credentials.join(crate::node::NODE_KEY),
+        ];
+        let key = candidates
+            .iter()
+            .filter_map(|path| std::fs::read_to_string(path).ok())
+            .find(|pem| {
+                rcgen::KeyPair::from_pem(pem)
+                    .is_ok_and(|k| stackbox_installer::certificate::key_fits(cert, &k))
+            })
+            .ok_or(
+                "the node's certificate is not for a key of this node (ask for a new request)",
+            )?;
+        stackbox_installer::service_tls::judge("the node's certificate", ca, cert, &key, &[])
+            .map_err(|e| e.to_string())?;
+        Ok((cert.to_owned(), Secret::from(key)))
     }
 
     /// The facts of every node that came with the assignment (none before one).
@@ -412,6 +484,29 @@ impl Agent {
     }
 }
 
+/// Checks the parts of an assignment that are the same on every node: the configuration, the secrets,
+/// a node's facts for each of its nodes, the CRL and the CA as PEM.
+fn check_shared(a: &Assignment) -> Result<(), AgentError> {
+    let refused = AgentError::Refused;
+    let config = ClusterConfig::from_toml("assignment", &a.config)
+        .map_err(|e| refused(format!("the configuration: {e}")))?;
+    Secrets::parse(a.secrets.expose(), "the assignment's secrets")
+        .map_err(|e| refused(e.to_string()))?;
+    if let Some(n) = config.nodes.iter().find(|n| !a.facts.contains_key(&n.name)) {
+        return Err(refused(format!("no facts for node {}", n.name)));
+    }
+    if a.crl
+        .as_ref()
+        .is_some_and(|c| !c.contains("-----BEGIN X509 CRL-----"))
+    {
+        return Err(refused("the CRL is not a PEM CRL".into()));
+    }
+    if !a.ca.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(refused("the CA is not a PEM certificate".into()));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // Tests state their expectations by panicking.
@@ -459,6 +554,7 @@ mod tests {
             ca: "-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n".into(),
             endpoint: Some(Secret::from("ENDPOINT PEM\n".to_owned())),
             crl: None,
+            node: None,
             services: [(
                 "mariadb".to_owned(),
                 Secret::from(
@@ -542,6 +638,66 @@ mod tests {
             assert!(err.contains(why), "{err}");
         }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_reissued_node_certificate_for_the_nodes_own_request_lands_in_the_credentials() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = paths(dir.path());
+        std::fs::create_dir_all(&p.credentials).unwrap();
+        let (old, old_issuer) = stackbox_common::pki::new_ca("old").unwrap();
+        let (new, new_issuer) = stackbox_common::pki::new_ca("new").unwrap();
+        let agent = Agent::new(p.clone());
+        let csr = agent.certificate_request().unwrap();
+        let next = p.credentials.join(NEXT_KEY);
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&next), 0o600);
+        let requested_key = std::fs::read_to_string(&next).unwrap();
+        let sign = |issuer| {
+            let mut request = rcgen::CertificateSigningRequestParams::from_pem(&csr).unwrap();
+            request.params = stackbox_common::pki::leaf_params(
+                &["node2".to_owned()],
+                "node2",
+                stackbox_common::pki::Purpose::ServerAndClient,
+            )
+            .unwrap();
+            request.signed_by(issuer).unwrap().pem()
+        };
+        // The bundle of a rotation: the new CA signs, first; the old one is still trusted.
+        let bundle = format!("{}{}", new.pem(), old.pem());
+        let mut a = Assignment {
+            ca: bundle.clone(),
+            node: Some(sign(&old_issuer)),
+            ..assignment()
+        };
+        let err = agent.assign(&a).unwrap_err().to_string();
+        assert!(err.contains("not signed by the cluster CA"), "{err}");
+        let strange = stackbox_installer::service_tls::issue(&new_issuer, &["node2".to_owned()])
+            .unwrap()
+            .expose()
+            .to_owned();
+        a.node = Some(strange[..strange.find("-----BEGIN PRIVATE KEY-----").unwrap()].to_owned());
+        let err = agent.assign(&a).unwrap_err().to_string();
+        assert!(err.contains("not for a key of this node"), "{err}");
+        assert!(!p.config.exists(), "nothing written");
+        let good = sign(&new_issuer);
+        a.node = Some(good.clone());
+        agent.assign(&a).unwrap();
+        let read = |f: &str| std::fs::read_to_string(p.credentials.join(f)).unwrap();
+        assert_eq!(read(crate::node::CLUSTER_CA), bundle);
+        assert_eq!(read(crate::node::NODE_CERT), good);
+        assert_eq!(
+            read(crate::node::NODE_KEY),
+            requested_key,
+            "the key never left the node"
+        );
+        assert_eq!(mode(&p.credentials.join(crate::node::NODE_KEY)), 0o600);
+        assert!(!next.exists());
+        assert_eq!(std::fs::read_to_string(&p.ca.ca_cert).unwrap(), bundle);
+        // The same assignment again (a rerun): the certificate is the node's key's.
+        agent.assign(&a).unwrap();
+        assert_eq!(read(crate::node::NODE_KEY), requested_key);
     }
 
     #[test]

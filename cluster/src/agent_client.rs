@@ -147,6 +147,17 @@ impl AgentLink {
         self.call("GET", GALERA_PATH, None::<&()>, GALERA)
     }
 
+    /// A signing request for a new key of the agent's node (kept there until its certificate comes).
+    pub fn certificate_request(&self) -> Result<String, LinkError> {
+        let answer: crate::agent::CertificateRequest = self.call(
+            "POST",
+            crate::agent::CSR_PATH,
+            Some(&serde_json::json!({})),
+            SHORT,
+        )?;
+        Ok(answer.csr)
+    }
+
     /// The agent's node's hardware report and addresses.
     pub fn hardware(&self) -> Result<crate::hardware::Hardware, LinkError> {
         self.call(

@@ -126,6 +126,18 @@ pub enum ClusterCommand {
     /// leaves the rest running. A node without the service is skipped. Exit status: 0 when every
     /// restart came back, 1 otherwise, 2 for bad arguments.
     Restart(crate::cli_desk::RestartArgs),
+    /// Rotate the cluster CA in three stages, on the node that holds it: trust, sign, retire.
+    ///
+    /// `trust` makes a new CA and has every node trust it beside the old one (every ca.pem lists
+    /// both; MariaDB restarts node by node to read it); give clients the new
+    /// /etc/stackbox/ca.pem then. `sign` lets the new CA sign: the API endpoint's certificate (unless
+    /// it is your own), every node's agent certificate and every daemon's certificate are issued
+    /// again and put in place, then MariaDB, RabbitMQ and haproxy restart node by node. `retire`
+    /// checks that every agent presents a certificate of the new CA, then removes the old CA from
+    /// every ca.pem (its certificates are refused from then on). `status` says where a rotation
+    /// stands. A stage that failed or was killed is run again. Exit status: 0 when the stage is done,
+    /// 1 when it failed or does not follow (the message says what to run), 2 for bad arguments.
+    RotateCa(crate::rotate::RotateArgs),
 }
 
 /// The arguments of `stackboxd cluster galera-start`.
@@ -224,6 +236,7 @@ pub fn run(args: ClusterArgs) -> ExitCode {
         ClusterCommand::Recover(args) => crate::recover::run(&args),
         ClusterCommand::Overcommit(args) => crate::cli_overcommit::run(&args),
         ClusterCommand::Restart(args) => crate::cli_desk::restart(&args),
+        ClusterCommand::RotateCa(args) => crate::rotate::run(&args),
     }
 }
 

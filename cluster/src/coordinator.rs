@@ -322,7 +322,7 @@ pub fn ensure_own_credentials(
 /// A certificate for each daemon of `node` with one (MariaDB on a storage-metadata node, RabbitMQ on a
 /// message-bus node), for its name and address, signed by `issuer`: handed to the node in its
 /// assignment, put in place by its `tls.SERVICE` step unless the one there is still good.
-fn service_certificates(
+pub(crate) fn service_certificates(
     config: &ClusterConfig,
     node: &str,
     issuer: &rcgen::Issuer<'_, rcgen::KeyPair>,
@@ -465,19 +465,29 @@ fn healthy(link: &AgentLink) -> Result<crate::agent::Health, LinkError> {
     }
 }
 
-/// `stackboxd cluster install`: plans `setup.config` with every agent's facts, assigns it to every
-/// node and runs it across them.
-pub fn install(setup: &Setup, watch: &dyn Watch) -> Result<Report, CoordError> {
+/// The cluster as the CA's holder finds it before it hands out assignments: its configuration, this
+/// node, a link to every agent (each found healthy, on this image), the plan made with their facts, and
+/// the assignment every node gets (the configuration, the secrets, the facts, the CAs, the CRL and the
+/// endpoint certificate once there is one; no daemon's or node's certificate yet).
+pub(crate) struct Survey {
+    pub(crate) config: ClusterConfig,
+    pub(crate) me: stackbox_installer::config::Node,
+    pub(crate) links: BTreeMap<String, AgentLink>,
+    pub(crate) plan: Plan,
+    pub(crate) assignment: Assignment,
+}
+
+/// Surveys the cluster of `setup` (see [`Survey`]).
+pub(crate) fn survey(setup: &Setup) -> Result<Survey, CoordError> {
     let config = stackbox_installer::load_config(&setup.config)?;
-    let me = this_node(&config, setup)?;
-    let links = links(setup, &config, me)?;
-    let agent = |node: &str| {
-        let node = node.to_owned();
-        move |source| CoordError::Agent { node, source }
-    };
+    let me = this_node(&config, setup)?.clone();
+    let links = links(setup, &config, &me)?;
     let mut facts = BTreeMap::new();
     for (name, link) in &links {
-        let health = healthy(link).map_err(agent(name))?;
+        let health = healthy(link).map_err(|source| CoordError::Agent {
+            node: name.clone(),
+            source,
+        })?;
         if health.version != crate::join::image_version() {
             return Err(CoordError::Mismatch(format!(
                 "node {name} runs image version {}, this node {}: the same image on every node",
@@ -488,14 +498,11 @@ pub fn install(setup: &Setup, watch: &dyn Watch) -> Result<Report, CoordError> {
         facts.insert(name.clone(), health.facts);
     }
     let plan = stackbox_installer::build_plan(&config, &Catalog::embedded()?, &facts)?;
-    watch.planned(&plan);
     let config_text = std::fs::read_to_string(&setup.config)
         .map_err(|e| file_error(&setup.config)(e.to_string()))?;
     stackbox_installer::secrets::Secrets::load_or_generate(&setup.secrets)
         .map_err(|e| file_error(&setup.secrets)(e.to_string()))?;
-    let read =
-        |path: &Path| std::fs::read_to_string(path).map_err(|e| file_error(path)(e.to_string()));
-    let mut assignment = Assignment {
+    let assignment = Assignment {
         config: config_text,
         secrets: Secret::from(read(&setup.secrets)?),
         facts,
@@ -503,6 +510,36 @@ pub fn install(setup: &Setup, watch: &dyn Watch) -> Result<Report, CoordError> {
         endpoint: None,
         crl: crate::revocation::current_crl(&setup.state_dir),
         services: BTreeMap::new(),
+        node: None,
+    };
+    Ok(Survey {
+        config,
+        me,
+        links,
+        plan,
+        assignment,
+    })
+}
+
+/// The text of `path`.
+pub(crate) fn read(path: &Path) -> Result<String, CoordError> {
+    std::fs::read_to_string(path).map_err(|e| file_error(path)(e.to_string()))
+}
+
+/// `stackboxd cluster install`: plans `setup.config` with every agent's facts, assigns it to every
+/// node and runs it across them.
+pub fn install(setup: &Setup, watch: &dyn Watch) -> Result<Report, CoordError> {
+    let Survey {
+        config,
+        me,
+        links,
+        plan,
+        mut assignment,
+    } = survey(setup)?;
+    watch.planned(&plan);
+    let agent = |node: &str| {
+        let node = node.to_owned();
+        move |source| CoordError::Agent { node, source }
     };
     // The endpoint certificate is made once, here, by the CA's holder: every management node serves it.
     links[&me.name]

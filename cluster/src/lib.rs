@@ -38,6 +38,7 @@ pub mod proof;
 pub mod recover;
 pub mod remove;
 pub mod revocation;
+pub mod rotate;
 pub mod status;
 
 pub use code::{CodeStore, JoinCode};

@@ -101,6 +101,19 @@ pub fn record(state_dir: &Path, joined: JoinedMember) -> Result<(), MembersError
     store(state_dir, &members)
 }
 
+/// Records that member `name`'s node certificate was issued again (a rotation of the CA), with
+/// `serial`: the one a removal revokes. Whether there was a record (the CA's holder has none).
+pub fn reissued(state_dir: &Path, name: &str, serial: &str) -> Result<bool, MembersError> {
+    let _guard = WRITING.lock().unwrap_or_else(|p| p.into_inner());
+    let mut members = load(state_dir)?;
+    let Some(member) = members.iter_mut().find(|m| m.name == name) else {
+        return Ok(false);
+    };
+    member.serial = Some(serial.to_owned());
+    store(state_dir, &members)?;
+    Ok(true)
+}
+
 /// Forgets a member's record; whether there was one.
 pub fn forget(state_dir: &Path, name: &str) -> Result<bool, MembersError> {
     let _guard = WRITING.lock().unwrap_or_else(|p| p.into_inner());

@@ -201,6 +201,9 @@ pub fn remove(setup: &Setup, node: &str, watch: &dyn Watch) -> Result<Report, Re
     let say = |line: &str| watch.say(line);
     let config = stackbox_installer::load_config(&setup.config).map_err(CoordError::from)?;
     let me = coordinator::this_node(&config, setup)?;
+    if let Some(why) = crate::rotate::under_way(&setup.ca) {
+        return Err(RemoveError::Refused(why));
+    }
     let judged = judge(&config, node, &me.name)?;
     for w in &judged.warnings {
         say(&format!("warning: {w}"));

@@ -108,33 +108,7 @@ pub fn revoke(
         .map_err(|e| RevokeError::Pki(format!("the CA key: {e}")))?;
     let issuer = rcgen::Issuer::from_ca_cert_pem(&read(ca_cert)?, key)
         .map_err(|e| RevokeError::Pki(format!("the CA certificate: {e}")))?;
-    let at = |secs: u64| {
-        time::OffsetDateTime::from_unix_timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
-            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-    };
-    let this_update = time::OffsetDateTime::from(now);
-    let mut revoked_certs = Vec::new();
-    for r in &list {
-        revoked_certs.push(rcgen::RevokedCertParams {
-            serial_number: rcgen::SerialNumber::from_slice(
-                &hex::decode(&r.serial).map_err(|e| RevokeError::Pki(e.to_string()))?,
-            ),
-            revocation_time: at(r.revoked_at),
-            reason_code: Some(rcgen::RevocationReason::CessationOfOperation),
-            invalidity_date: None,
-        });
-    }
-    let crl = rcgen::CertificateRevocationListParams {
-        this_update,
-        next_update: this_update + time::Duration::days(CRL_DAYS),
-        crl_number: rcgen::SerialNumber::from(u64::try_from(list.len()).unwrap_or(u64::MAX)),
-        issuing_distribution_point: None,
-        revoked_certs,
-        key_identifier_method: rcgen::KeyIdMethod::Sha256,
-    }
-    .signed_by(&issuer)
-    .and_then(|c| c.pem())
-    .map_err(|e| RevokeError::Pki(format!("signing the CRL: {e}")))?;
+    let crl = signed_crls(&list, &[&issuer], now)?;
     let text = serde_json::to_string_pretty(&list).map_err(|e| RevokeError::Pki(e.to_string()))?;
     let list_path = state.join(REVOKED_FILE);
     write_atomic(&list_path, text.as_bytes(), 0o644)
@@ -143,6 +117,65 @@ pub fn revoke(
     write_atomic(&crl_path, crl.as_bytes(), 0o644)
         .map_err(|e| file_error(&crl_path)(e.to_string()))?;
     Ok(crl_path)
+}
+
+/// Signs the cluster's CRL again from the list so far, once by each of `issuers` (both CAs while the CA
+/// is rotated: a verifier needs a CRL of each certificate's own issuer), at `now`. Nothing is written
+/// before the first removal: the CRL's path, once there is one.
+pub fn resign(
+    state: &Path,
+    issuers: &[&rcgen::Issuer<'_, rcgen::KeyPair>],
+    now: SystemTime,
+) -> Result<Option<PathBuf>, RevokeError> {
+    let list = revoked(state)?;
+    if list.is_empty() {
+        return Ok(None);
+    }
+    let crl = signed_crls(&list, issuers, now)?;
+    let crl_path = state.join(CRL_FILE);
+    write_atomic(&crl_path, crl.as_bytes(), 0o644)
+        .map_err(|e| file_error(&crl_path)(e.to_string()))?;
+    Ok(Some(crl_path))
+}
+
+/// The CRL of `list` signed by each of `issuers`, one PEM after the other.
+fn signed_crls(
+    list: &[Revoked],
+    issuers: &[&rcgen::Issuer<'_, rcgen::KeyPair>],
+    now: SystemTime,
+) -> Result<String, RevokeError> {
+    let at = |secs: u64| {
+        time::OffsetDateTime::from_unix_timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    };
+    let this_update = time::OffsetDateTime::from(now);
+    let mut pems = String::new();
+    for issuer in issuers {
+        let mut revoked_certs = Vec::new();
+        for r in list {
+            revoked_certs.push(rcgen::RevokedCertParams {
+                serial_number: rcgen::SerialNumber::from_slice(
+                    &hex::decode(&r.serial).map_err(|e| RevokeError::Pki(e.to_string()))?,
+                ),
+                revocation_time: at(r.revoked_at),
+                reason_code: Some(rcgen::RevocationReason::CessationOfOperation),
+                invalidity_date: None,
+            });
+        }
+        let crl = rcgen::CertificateRevocationListParams {
+            this_update,
+            next_update: this_update + time::Duration::days(CRL_DAYS),
+            crl_number: rcgen::SerialNumber::from(u64::try_from(list.len()).unwrap_or(u64::MAX)),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        }
+        .signed_by(*issuer)
+        .and_then(|c| c.pem())
+        .map_err(|e| RevokeError::Pki(format!("signing the CRL: {e}")))?;
+        pems.push_str(&crl);
+    }
+    Ok(pems)
 }
 
 #[cfg(test)]
@@ -189,5 +222,36 @@ mod tests {
         }
         assert!(serial_of("not a certificate").is_err());
         assert_eq!(revoked(dir.path()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn while_the_ca_rotates_the_crl_is_signed_by_each_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, old) = pki::new_ca("old").unwrap();
+        let (_, new) = pki::new_ca("new").unwrap();
+        let now = SystemTime::now();
+        assert_eq!(
+            resign(dir.path(), &[&old, &new], now).unwrap(),
+            None,
+            "no removal yet"
+        );
+        assert_eq!(current_crl(dir.path()), None);
+        let (ca_cert, ca_key) = (dir.path().join("ca.pem"), dir.path().join("ca-key.pem"));
+        stackbox_installer::certificate::ensure_ca(&ca_cert, &ca_key).unwrap();
+        revoke(dir.path(), &ca_cert, &ca_key, "node3", "0a1b", now).unwrap();
+        resign(dir.path(), &[&old, &new], now).unwrap().unwrap();
+        let text = current_crl(dir.path()).unwrap();
+        let issuers: Vec<String> = x509_parser::pem::Pem::iter_from_buffer(text.as_bytes())
+            .map(|pem| {
+                let pem = pem.unwrap();
+                let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(
+                    &pem.contents,
+                )
+                .unwrap();
+                assert_eq!(crl.iter_revoked_certificates().count(), 1);
+                crl.issuer().to_string()
+            })
+            .collect();
+        assert_eq!(issuers, ["CN=old", "CN=new"]);
     }
 }

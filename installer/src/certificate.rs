@@ -127,6 +127,11 @@ pub fn ensure_ca(
                 Err(e) => return Err(io(ca_key)(e)),
             };
             let key = rcgen::KeyPair::from_pem(&key).map_err(|e| unusable(Some(e)))?;
+            // The key must be the certificate's (rcgen signs with any key under the certificate's
+            // name, and nothing would verify what it signed).
+            if !key_fits(&cert, &key) {
+                return Err(unusable(Some(rcgen::Error::CouldNotParseKeyPair)));
+            }
             let issuer =
                 rcgen::Issuer::from_ca_cert_pem(&cert, key).map_err(|e| unusable(Some(e)))?;
             Ok((issuer, CaOrigin::Existing))
@@ -140,6 +145,16 @@ pub fn ensure_ca(
         }
         Err(e) => Err(io(ca_cert)(e)),
     }
+}
+
+/// Whether `key` is the key of the first certificate in `cert_pem`.
+pub fn key_fits(cert_pem: &str, key: &rcgen::KeyPair) -> bool {
+    let Ok((_, pem)) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes()) else {
+        return false;
+    };
+    pem.parse_x509().is_ok_and(|cert| {
+        cert.public_key().raw == rcgen::PublicKeyData::subject_public_key_info(key).as_slice()
+    })
 }
 
 /// Makes an endpoint certificate for `names` (the first is the common name), signed by the cluster CA
@@ -245,6 +260,11 @@ mod tests {
             "{err:?}"
         );
         std::fs::write(&paths.ca_key, "not a key").unwrap();
+        let err = ensure_ca(&paths.ca_cert, &paths.ca_key).unwrap_err();
+        assert!(err.to_string().contains("missing or unusable"), "{err}");
+        // Another CA's key: refused too (rcgen would sign with it under this CA's name).
+        let other = rcgen::KeyPair::generate().unwrap();
+        std::fs::write(&paths.ca_key, other.serialize_pem()).unwrap();
         let err = ensure_ca(&paths.ca_cert, &paths.ca_key).unwrap_err();
         assert!(err.to_string().contains("missing or unusable"), "{err}");
         assert_eq!(std::fs::read(&paths.ca_cert).unwrap(), ca);

@@ -432,6 +432,7 @@ impl<S: System> Executor<'_, S> {
                 | DoneCheck::UnitsActive
                 | DoneCheck::UnitActive { .. }
                 | DoneCheck::Path { .. }
+                | DoneCheck::Current { .. }
         );
         if !cheap || !self.system.verifies() || self.is_done(step).await.unwrap_or(true) {
             return None;
@@ -465,6 +466,10 @@ impl<S: System> Executor<'_, S> {
             }
             (DoneCheck::PackagesInstalled, _) => "a package is missing".to_owned(),
             (DoneCheck::Path { path }, _) => format!("{path} is missing"),
+            (DoneCheck::Current { .. }, _) => match self.command_check(step).await {
+                Ok(Some(why)) => why,
+                _ => "its check fails".to_owned(),
+            },
             _ => "its check fails".to_owned(),
         };
         Some(found)
@@ -497,7 +502,9 @@ impl<S: System> Executor<'_, S> {
                 sys.sql_rows(*local_root, query).await
             }
             (DoneCheck::SqlRows { query }, _) => sys.sql_rows(false, query).await,
-            (DoneCheck::Command { .. }, _) => Ok(self.command_check(step).await?.is_none()),
+            (DoneCheck::Command { .. } | DoneCheck::Current { .. }, _) => {
+                Ok(self.command_check(step).await?.is_none())
+            }
             (DoneCheck::Path { path }, _) => Ok(sys.path_exists(path).await),
             (DoneCheck::Never, _) => Ok(false),
             (check, action) => Err(StepError::NotDone(format!(
@@ -506,11 +513,13 @@ impl<S: System> Executor<'_, S> {
         }
     }
 
-    /// A `DoneCheck::Command` step's check, run with the action's environment: `None` when it holds,
-    /// else why not (the command's own words, or the text its output lacks).
+    /// A `DoneCheck::Command` or `Current` step's check, run with the action's environment: `None`
+    /// when it holds, else why not (the command's own words, or the text its output lacks).
     async fn command_check(&self, step: &Step) -> Result<Option<String>, StepError> {
-        let DoneCheck::Command { argv, contains } = &step.done else {
-            return Ok(Some(format!("{:?} is no command check", step.done)));
+        let (argv, contains) = match &step.done {
+            DoneCheck::Command { argv, contains } => (argv, contains.as_ref()),
+            DoneCheck::Current { argv } => (argv, None),
+            _ => return Ok(Some(format!("{:?} is no command check", step.done))),
         };
         let env = match &step.action {
             Action::Commands { env, .. } => self.fill_env(env)?,
@@ -518,7 +527,6 @@ impl<S: System> Executor<'_, S> {
         };
         match self.system.run(argv, &env).await {
             Ok(out) => Ok(contains
-                .as_ref()
                 .filter(|c| !out.contains(c.as_str()))
                 .map(|c| format!("its output lacks {c:?}"))),
             Err(StepError::Command(why)) => Ok(Some(why.to_string())),
@@ -543,7 +551,7 @@ impl<S: System> Executor<'_, S> {
                     return Err(StepError::NotDone(format!("{:?}", step.done)));
                 }
             }
-            DoneCheck::Command { .. } => {
+            DoneCheck::Command { .. } | DoneCheck::Current { .. } => {
                 if let Some(why) = self.command_check(step).await? {
                     return Err(StepError::NotDone(format!("{:?}: {why}", step.done)));
                 }

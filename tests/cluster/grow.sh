@@ -9,7 +9,7 @@
 # cluster", followed per node to the end) once node 3 is back (nothing is done twice); then every node must be a synced
 # Galera member of three, RabbitMQ must run three nodes with OpenStack's quorum queues on all three, every
 # API must answer at the API address from the client namespace, the admin must sign in to the dashboard
-# from there, and the smoke test boots a VM. Then node 1
+# from there, and the smoke test boots a VM. The cluster CA is rotated (trust, sign, retire). Then node 1
 # (the API address's holder) is lost: the address moves, every API answers and a VM boots on a survivor.
 # Then all power is lost and comes back: the cluster recovers without a command and boots a VM again, and
 # the first node's wizard shows the status with how each node's MariaDB started.
@@ -265,6 +265,91 @@ check "RabbitMQ's TLS port presents a certificate of the cluster CA for node 1's
 inside ss -Htn state established '( sport = :5671 or sport = :5672 )' > "$work/bus-connections.txt" 2>&1 || true
 check "OpenStack's connections to the bus are on its TLS port, none on the plain one" \
   sh -c "grep -Eq ':5671[[:space:]]' '$work/bus-connections.txt' && ! grep -Eq ':5672[[:space:]]' '$work/bus-connections.txt'"
+# Rotating the cluster CA (`stackboxd cluster rotate-ca`), with three nodes, from node 1 (the CA's
+# holder): out of order and on a node without the CA's key it is refused; then trust, sign and retire.
+# After each stage every node is a synced Galera member; after sign every daemon a client meets (each
+# node's MariaDB and RabbitMQ, the API) presents a certificate of the new CA; after retire every ca.pem
+# holds the new CA alone and every agent refuses node 1's certificate of the old CA while it takes its
+# new one. Everything after this (the dashboard, the bundle, the diagnoses, the losses of nodes and of
+# power, the removal) runs on the rotated CA.
+agent_hello() { # agent_hello CERT KEY CAFILE ADDRESS: an agent's health over mutual TLS, from node 2's namespace
+  ip netns exec "${ns[node2]}" python3 -c "
+import socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations(sys.argv[3])
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+with ctx.wrap_socket(socket.create_connection((sys.argv[4], 8444), timeout=10), server_hostname=sys.argv[4]) as t:
+    t.sendall(b'GET /agent/v1/health HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n')
+    sys.exit(0 if t.recv(64).startswith(b'HTTP/1.1 200') else 1)" "$@"
+}
+presents_new() { # presents_new NODE-ADDRESS PORT [STARTTLS]: the daemon's certificate verifies against the new CA alone, from node 2
+  on node2 openssl s_client -connect "$1:$2" ${3:+-starttls "$3"} -CAfile /root/ca-new.pem -verify_return_error \
+    -verify_ip "$1" < /dev/null 2>&1 | grep -q 'Verify return code: 0 (ok)'
+}
+refused_old() { # refused_old ADDRESS: the agent refuses node 1's certificate of the old CA
+  ! agent_hello "$work/node1-old.crt" "$work/node1-old.key" "$work/ca-new.pem" "$1" 2>/dev/null
+}
+certs_in() { # certs_in NODE N: the node's /etc/stackbox/ca.pem holds N certificates
+  local run=(on "$1"); [ "$1" = node1 ] && run=(inside)
+  [ "$("${run[@]}" grep -c 'BEGIN CERTIFICATE' /etc/stackbox/ca.pem)" -eq "$2" ]
+}
+creds=$work/root/var/lib/stackbox/cluster/node
+install -m 600 "$creds/node.crt" "$work/node1-old.crt"
+install -m 600 "$creds/node.key" "$work/node1-old.key"
+cp "$work/root/etc/stackbox/ca.pem" "$work/ca-old.pem"
+check "before the rotation, node 1's certificate of the old CA reaches node 3's agent" \
+  agent_hello "$work/node1-old.crt" "$work/node1-old.key" "$work/ca-old.pem" 10.20.0.13
+inside stackboxd cluster rotate-ca sign > "$work/rotate-early.txt" 2>&1 && early_rc=0 || early_rc=$?
+cat "$work/rotate-early.txt"
+check "rotate-ca sign before trust is refused, naming the stage to run first" \
+  sh -c "[ $early_rc -eq 1 ] && grep -q 'rotate-ca trust. first' '$work/rotate-early.txt'"
+on node2 stackboxd cluster rotate-ca trust > "$work/rotate-node2.txt" 2>&1 && n2_rc=0 || n2_rc=$?
+cat "$work/rotate-node2.txt"
+check "rotate-ca on a node without the CA's key is refused" \
+  sh -c "[ $n2_rc -eq 1 ] && grep -q 'does not hold the cluster CA' '$work/rotate-node2.txt'"
+rotate_start=$SECONDS
+for stage in trust sign retire; do
+  stage_start=$SECONDS
+  inside stackboxd cluster rotate-ca "$stage" > "$work/rotate-$stage.txt" 2>&1 && rc=0 || rc=$?
+  cat "$work/rotate-$stage.txt"
+  echo "figure: rotate-ca $stage took $((SECONDS - stage_start)) s"
+  check "rotate-ca $stage completes" [ "$rc" -eq 0 ]
+  for n in node1 node2 node3; do check "after rotate-ca $stage, $n is a synced Galera member of three" synced3 "$n"; done
+  case $stage in
+    trust)
+      for n in node1 node2 node3; do check "after trust, $n's ca.pem holds the old and the new CA" certs_in "$n" 2; done
+      check "after trust, node 1's certificate of the old CA still reaches node 3's agent" \
+        agent_hello "$work/node1-old.crt" "$work/node1-old.key" "$work/ca-old.pem" 10.20.0.13
+      ;;
+    sign)
+      # The new CA is the first certificate of node 1's ca.pem now.
+      sed '/-----END CERTIFICATE-----/q' "$work/root/etc/stackbox/ca.pem" > "$work/ca-new.pem"
+      check "after sign, the new CA is not the old one" sh -c "! grep -qFf '$work/ca-new.pem' '$work/ca-old.pem'"
+      on node2 sh -c 'cat > /root/ca-new.pem' < "$work/ca-new.pem"
+      for a in 10.20.0.11 10.20.0.12 10.20.0.13; do
+        check "after sign, MariaDB on $a presents a certificate of the new CA" presents_new "$a" 3306 mysql
+        check "after sign, RabbitMQ on $a presents a certificate of the new CA" presents_new "$a" 5671
+      done
+      check "after sign, the API answers a laptop that trusts the new CA alone" \
+        client_get "https://$api:5000/v3" "$work/ca-new.pem"
+      ;;
+    retire)
+      for n in node1 node2 node3; do check "after retire, $n's ca.pem holds the new CA alone" certs_in "$n" 1; done
+      # (The caller trusts the new CA: the handshake fails on the agent's refusal, not on the caller's.)
+      check "after retire, node 1's certificate of the old CA is refused by node 3's agent" \
+        refused_old 10.20.0.13
+      for a in 10.20.0.12 10.20.0.13; do
+        check "after retire, node 1's new certificate reaches the agent at $a" \
+          agent_hello "$creds/node.crt" "$creds/node.key" "$work/ca-new.pem" "$a"
+      done
+      inside stackboxd cluster rotate-ca status > "$work/rotate-status.txt" 2>&1 || true
+      cat "$work/rotate-status.txt"
+      check "rotate-ca status: no rotation under way, one CA that signs" \
+        sh -c "grep -q '^no rotation under way' '$work/rotate-status.txt' && [ \$(grep -c '^signs: SHA256:' '$work/rotate-status.txt') -eq 1 ] && ! grep -q '^trusted:' '$work/rotate-status.txt'"
+      ;;
+  esac
+done
+echo "figure: rotating the cluster CA (trust, sign, retire) on three nodes took $((SECONDS - rotate_start)) s"
 for endpoint in 5000/v3 9292/ 8778/ 8774/v2.1 9696/ 443/dashboard/; do
   check "three nodes: https://$api:$endpoint answers from the client namespace" \
     client_get "https://$api:$endpoint" "$work/root/etc/stackbox/ca.pem"

@@ -1,7 +1,7 @@
 //! The node agent's listener: a second HTTPS server beside the wizard, mutual TLS 1.3 with certificates
 //! of the cluster CA only (a client without one fails the handshake), serving the agent's routes over
 //! [`stackbox_cluster::agent::Agent`]: `GET /agent/v1/health`, `/agent/v1/status`, `/agent/v1/hardware`,
-//! `/agent/v1/galera`, `/agent/v1/bundle`, `/agent/v1/port/{port}`, `PUT /agent/v1/assignment`,
+//! `/agent/v1/galera`, `/agent/v1/bundle`, `/agent/v1/port/{port}`, `PUT /agent/v1/assignment`, `POST /agent/v1/csr`,
 //! `POST /agent/v1/restart`, `POST /agent/v1/steps` and `POST /agent/v1/leave`. It starts once this node has its cluster credentials
 //! (`STATE/cluster/node/`: made when it joined, or by the coordinator on the node that created the
 //! cluster), which it waits for. A certificate the cluster revoked (a removed node's) is refused
@@ -13,8 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{HttpResponse, HttpServer, web};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use stackbox_cluster::agent::{
     ASSIGNMENT_PATH, Agent, AgentError, AgentPaths, Assignment, HEALTH_PATH, STATUS_PATH,
     STEPS_PATH, StepRequest,
@@ -26,16 +24,7 @@ use stackbox_cluster::node::{CLUSTER_CA, NODE_CERT, NODE_DIR, NODE_KEY};
 /// Why the agent could not listen.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentListenError {
-    /// A credential file is missing or not PEM.
-    #[error("{path}")]
-    Pem {
-        /// The file.
-        path: String,
-        /// The parser's error.
-        #[source]
-        source: rustls_pki_types::pem::Error,
-    },
-    /// rustls refused the configuration.
+    /// A credential file is missing, not PEM, or refused by rustls.
     #[error("configuring mutual TLS: {0}")]
     Tls(String),
     /// The address could not be bound.
@@ -54,47 +43,29 @@ const WAIT: Duration = Duration::from_secs(2);
 /// The largest request (an assignment: configuration, secrets, certificates).
 const BODY_LIMIT: usize = 1024 * 1024;
 
-/// The mutual-TLS configuration from the node's credentials in `dir`.
+/// The mutual-TLS configuration from the node's credentials in `dir`: the CA certificates it trusts,
+/// the CRL and its own certificate are read again whenever their files change (a removal, a CA
+/// rotation), see [`crate::revoking`].
 pub fn tls_config(dir: &Path) -> Result<rustls::ServerConfig, AgentListenError> {
-    let pem = |path: &Path| {
-        let path = path.display().to_string();
-        move |source| AgentListenError::Pem {
-            path: path.clone(),
-            source,
-        }
-    };
-    let (ca, cert, key) = (
-        dir.join(CLUSTER_CA),
-        dir.join(NODE_CERT),
-        dir.join(NODE_KEY),
-    );
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(&ca).map_err(pem(&ca))? {
-        roots
-            .add(c.map_err(pem(&ca))?)
-            .map_err(|e| AgentListenError::Tls(e.to_string()))?;
-    }
-    let chain = CertificateDer::pem_file_iter(&cert)
-        .map_err(pem(&cert))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(pem(&cert))?;
-    let key = PrivateKeyDer::from_pem_file(&key).map_err(pem(&key))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    // The cluster CA's clients, minus the certificates the cluster revoked (read again as they change).
+    // The cluster CA's clients, minus the certificates the cluster revoked.
     let verifier = Arc::new(
         crate::revoking::RevocationAware::new(
-            roots,
+            dir.join(CLUSTER_CA),
             provider.clone(),
             dir.join(stackbox_cluster::revocation::AGENT_CRL),
         )
         .map_err(AgentListenError::Tls)?,
     );
+    let own = Arc::new(
+        crate::revoking::Reloading::new(dir.join(NODE_CERT), dir.join(NODE_KEY), provider.clone())
+            .map_err(AgentListenError::Tls)?,
+    );
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| AgentListenError::Tls(e.to_string()))?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .map_err(|e| AgentListenError::Tls(e.to_string()))?;
+        .with_cert_resolver(own);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }
@@ -167,6 +138,21 @@ async fn assign(agent: web::Data<Agent>, body: web::Json<Assignment>) -> HttpRes
         Ok(Ok(())) => {
             tracing::info!("agent: took the cluster's assignment");
             HttpResponse::Ok().json(serde_json::json!({"assigned": true}))
+        }
+        Ok(Err(e)) => failed(&e),
+        Err(e) => problem(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            e.to_string(),
+        ),
+    }
+}
+
+async fn certificate_request(agent: web::Data<Agent>) -> HttpResponse {
+    let agent = agent.into_inner();
+    match web::block(move || agent.certificate_request()).await {
+        Ok(Ok(csr)) => {
+            tracing::info!("agent: a new key's signing request for the cluster CA's holder");
+            HttpResponse::Ok().json(stackbox_cluster::agent::CertificateRequest { csr })
         }
         Ok(Err(e)) => failed(&e),
         Err(e) => problem(
@@ -339,6 +325,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(STATUS_PATH, web::get().to(status))
         .route(HARDWARE_PATH, web::get().to(hardware))
         .route(ASSIGNMENT_PATH, web::put().to(assign))
+        .route(
+            stackbox_cluster::agent::CSR_PATH,
+            web::post().to(certificate_request),
+        )
         .route(STEPS_PATH, web::post().to(step))
         .route(LEAVE_PATH, web::post().to(leave))
         .route(stackbox_cluster::bundle::BUNDLE_PATH, web::get().to(bundle))

@@ -341,3 +341,58 @@ fn the_hypervisor_desk_touches_only_novas_domains() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_rotated_ca_is_trusted_served_and_retired_without_restarting_the_agent() {
+    let [old_ca, new_ca, both, node1, node2, node4] = [(); 6].map(|_| tempfile::tempdir().unwrap());
+    let agent = RunningAgent::start(node2.path(), old_ca.path());
+    let port = agent.addr.port();
+    // node1 has a certificate of the old CA, node4 one of the new CA.
+    ensure_own_credentials(
+        &setup(node1.path(), Some(old_ca.path()), port),
+        "node1",
+        LOOPBACK,
+    )
+    .unwrap();
+    let fresh = setup(node4.path(), Some(new_ca.path()), port);
+    ensure_own_credentials(&fresh, "node4", LOOPBACK).unwrap();
+    let pem = |dir: &Path| std::fs::read_to_string(dir.join("ca.pem")).unwrap();
+    std::fs::write(
+        both.path().join("ca.pem"),
+        format!("{}{}", pem(new_ca.path()), pem(old_ca.path())),
+    )
+    .unwrap();
+    let creds = node2.path().join(NODE_DIR);
+    health_with(node4.path(), both.path(), port).expect_err("the new CA is not trusted yet");
+
+    // trust: the agent's credentials list both CAs; it lets node4 in from the next handshake on.
+    std::fs::copy(both.path().join("ca.pem"), creds.join("ca.pem")).unwrap();
+    health_with(node4.path(), both.path(), port).expect("trusted beside the old one");
+    health_with(node1.path(), both.path(), port).expect("the old CA's node still gets in");
+    health_with(node4.path(), new_ca.path(), port)
+        .expect_err("the agent still presents the old CA's certificate");
+
+    // sign: the agent's own certificate is issued again by the new CA; it serves it from then on.
+    let (issuer, _) =
+        stackbox_installer::certificate::ensure_ca(&fresh.ca.ca_cert, &fresh.ca.ca_key).unwrap();
+    let params = stackbox_common::pki::leaf_params(
+        &["node2".to_owned(), "127.0.0.1".to_owned()],
+        "node2",
+        stackbox_common::pki::Purpose::ServerAndClient,
+    )
+    .unwrap();
+    let (cert, key) = stackbox_common::pki::new_leaf(params, &issuer).unwrap();
+    std::fs::write(
+        creds.join(stackbox_cluster::node::NODE_KEY),
+        key.serialize_pem(),
+    )
+    .unwrap();
+    std::fs::write(creds.join(stackbox_cluster::node::NODE_CERT), cert.pem()).unwrap();
+    health_with(node4.path(), new_ca.path(), port).expect("the new certificate is served");
+
+    // retire: the old CA leaves the agent's credentials; its node is refused, the new one is not.
+    std::fs::copy(new_ca.path().join("ca.pem"), creds.join("ca.pem")).unwrap();
+    let refused = health_with(node1.path(), both.path(), port).unwrap_err();
+    assert!(refused.contains("127.0.0.1"), "{refused}");
+    health_with(node4.path(), new_ca.path(), port).expect("the new CA's node after the retirement");
+}

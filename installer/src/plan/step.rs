@@ -101,6 +101,13 @@ pub enum DoneCheck {
         /// Text the output must contain.
         contains: Option<String>,
     },
+    /// The command succeeds, asked on every run: a step the journal has done with these inputs is asked
+    /// again (and redone when it fails), because what the command judges goes stale by itself (a
+    /// certificate near its end, one signed by a CA that was rotated since).
+    Current {
+        /// argv.
+        argv: Vec<String>,
+    },
     /// The path exists (a file the action produces, or the step's marker under
     /// /var/lib/stackbox/markers, written when the action succeeded).
     Path {
@@ -127,7 +134,7 @@ impl DoneCheck {
     /// Every word the check puts on a command line.
     pub fn argv_words(&self) -> Box<dyn Iterator<Item = &String> + '_> {
         match self {
-            DoneCheck::Command { argv, .. } => Box::new(argv.iter()),
+            DoneCheck::Command { argv, .. } | DoneCheck::Current { argv } => Box::new(argv.iter()),
             _ => Box::new(std::iter::empty()),
         }
     }
@@ -143,6 +150,7 @@ impl DoneCheck {
             DoneCheck::UnitActive { .. }
             | DoneCheck::SqlRows { .. }
             | DoneCheck::Command { .. }
+            | DoneCheck::Current { .. }
             | DoneCheck::Path { .. }
             | DoneCheck::Never => true,
         }

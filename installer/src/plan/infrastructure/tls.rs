@@ -8,8 +8,8 @@ use crate::service_tls::Service;
 
 /// The step `tls.SERVICE`: the daemon's certificate from the cluster CA in place (`stackboxd
 /// certificate --service`), after `after` (the daemon's package, which makes its group). Its evidence
-/// is the certificate judged good, so that a rotated CA or a certificate near its end is replaced by the
-/// next install.
+/// is the certificate judged good, asked on every run ([`DoneCheck::Current`]), so that a rotated CA or a
+/// certificate near its end is replaced by the next install.
 pub fn step(s: &mut NodeSteps, ctx: &Ctx, service: Service, after: &[&str]) {
     let mut command = argv(&["stackboxd", "certificate", "--service", service.name()]);
     for name in [&ctx.node_name, &ctx.address] {
@@ -28,9 +28,6 @@ pub fn step(s: &mut NodeSteps, ctx: &Ctx, service: Service, after: &[&str]) {
             commands: vec![command],
             env: Vec::new(),
         },
-        DoneCheck::Command {
-            argv: check,
-            contains: None,
-        },
+        DoneCheck::Current { argv: check },
     );
 }
