@@ -21,7 +21,7 @@
 //! removal waits until the rotation is over ([`under_way`]).
 
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use rustls::pki_types::pem::PemObject;
 
@@ -362,15 +362,59 @@ fn hand_out(
     Ok(())
 }
 
+/// How long a restarted MariaDB has to be a synced member of a primary component again.
+const SYNC_WAIT: Duration = Duration::from_secs(180);
+
+/// MariaDB restarted node by node, each a synced member of a primary component again before the next
+/// (so that a member restarts only while the others can be its donor); a restart reads the CA file and
+/// the certificate again.
+fn restart_databases(survey: &Survey, say: &mut dyn FnMut(String)) -> Result<(), RotateError> {
+    for node in nodes_running(survey, Service::Mariadb) {
+        restart_in_turn(survey, std::slice::from_ref(&node), "mariadb", say)?;
+        let start = Instant::now();
+        loop {
+            let galera = survey.links[&node].status().ok().and_then(|s| s.galera);
+            if galera
+                .as_ref()
+                .is_some_and(|g| g.state == "Synced" && g.status == "Primary")
+            {
+                say(format!(
+                    "{node}: Galera synced again after {:.1} s",
+                    start.elapsed().as_secs_f64()
+                ));
+                break;
+            }
+            if start.elapsed() > SYNC_WAIT {
+                return Err(RotateError::Restart(format!(
+                    "{node}: MariaDB is not a synced member of a primary component {} s after its restart ({galera:?}); the stage stops here: run it again once it is",
+                    SYNC_WAIT.as_secs()
+                )));
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+    Ok(())
+}
+
+/// Every node handed `ca` (the CAs to trust) and `crl`, then MariaDB restarted node by node to read
+/// them (Galera's peers verify one another with the CA file MariaDB read at its start; RabbitMQ's
+/// clients present no certificate, so its CA file is read for nothing).
+fn spread_trust(
+    survey: &mut Survey,
+    ca: String,
+    crl: Option<String>,
+    say: &mut dyn FnMut(String),
+) -> Result<(), RotateError> {
+    survey.assignment.ca = ca;
+    survey.assignment.crl = crl;
+    hand_out(survey, &mut |_, _| Ok(()), say)?;
+    restart_databases(survey, say)
+}
+
 /// The daemons' restarts that make them serve their new certificates: MariaDB and RabbitMQ, node by
 /// node.
 fn restart_daemons(survey: &Survey, say: &mut dyn FnMut(String)) -> Result<(), RotateError> {
-    restart_in_turn(
-        survey,
-        &nodes_running(survey, Service::Mariadb),
-        "mariadb",
-        say,
-    )?;
+    restart_databases(survey, say)?;
     restart_in_turn(
         survey,
         &nodes_running(survey, Service::Rabbitmq),
@@ -401,17 +445,7 @@ pub fn trust(setup: &Setup, say: &mut dyn FnMut(String)) -> Result<(), RotateErr
     let next = issuer_of(&read(&files.next_cert)?, &files.next_key)?;
     let crl = resign_crl(setup, &[&old, &next])?;
     let mut survey = survey(setup)?;
-    survey.assignment.ca = bundle;
-    survey.assignment.crl = crl;
-    hand_out(&mut survey, &mut |_, _| Ok(()), say)?;
-    // Galera's peers verify one another with the CA file MariaDB read at its start. (RabbitMQ's
-    // clients present no certificate: its CA file is read for nothing.)
-    restart_in_turn(
-        &survey,
-        &nodes_running(&survey, Service::Mariadb),
-        "mariadb",
-        say,
-    )?;
+    spread_trust(&mut survey, bundle, crl, say)?;
     say("every node trusts both CAs: give clients the new /etc/stackbox/ca.pem, then run `stackboxd cluster rotate-ca sign`".into());
     Ok(())
 }
@@ -654,15 +688,7 @@ pub fn retire(setup: &Setup, say: &mut dyn FnMut(String)) -> Result<(), RotateEr
         .map_err(|e| RotateError::Pki(stackbox_common::error::chain(&e)))?;
     let crl = resign_crl(setup, &[&issuer])?;
     let signer = retire_files(&files)?;
-    survey.assignment.ca = signer;
-    survey.assignment.crl = crl;
-    hand_out(&mut survey, &mut |_, _| Ok(()), say)?;
-    restart_in_turn(
-        &survey,
-        &nodes_running(&survey, Service::Mariadb),
-        "mariadb",
-        say,
-    )?;
+    spread_trust(&mut survey, signer, crl, say)?;
     retired(&files)?;
     say("the old CA is retired: only the new one is trusted".into());
     Ok(())
@@ -863,6 +889,43 @@ mod tests {
         assert!(sign_files(&f).is_err());
         assert_eq!(read(&f.ca_key).unwrap(), before);
         assert!(!f.previous.exists());
+    }
+
+    #[test]
+    fn status_names_the_stage_and_each_cas_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = files(dir.path());
+        let setup = Setup {
+            ca: certificate::Paths {
+                ca_cert: f.ca_cert.clone(),
+                ca_key: f.ca_key.clone(),
+                endpoint: dir.path().join("endpoint.pem"),
+            },
+            ..Setup::default()
+        };
+        let settled = status(&setup).unwrap();
+        assert!(
+            settled.starts_with("no rotation under way\nsigns: SHA256:"),
+            "{settled}"
+        );
+        assert_eq!(settled.lines().count(), 2, "{settled}");
+        trust_files(&f).unwrap();
+        let trusting = status(&setup).unwrap();
+        assert!(trusting.contains("next `rotate-ca sign`"), "{trusting}");
+        assert!(
+            trusting.contains("\ntrusted: SHA256:") && trusting.contains("\nnext: SHA256:"),
+            "{trusting}"
+        );
+        sign_files(&f).unwrap();
+        let signing = status(&setup).unwrap();
+        assert!(signing.contains("next `rotate-ca retire`"), "{signing}");
+        assert!(!signing.contains("next: "), "{signing}");
+        // The CA that signs now was the next one.
+        let signer = signing.lines().nth(1).unwrap();
+        assert!(
+            trusting.contains(&signer.replace("signs:", "next:")),
+            "{trusting}\n{signing}"
+        );
     }
 
     #[test]
