@@ -272,33 +272,28 @@ check "OpenStack's connections to the bus are on its TLS port, none on the plain
 # holds the new CA alone and every agent refuses node 1's certificate of the old CA while it takes its
 # new one. Everything after this (the dashboard, the bundle, the diagnoses, the losses of nodes and of
 # power, the removal) runs on the rotated CA.
-agent_hello() { # agent_hello CERT KEY CAFILE ADDRESS: an agent's health over mutual TLS, from node 2's namespace
-  ip netns exec "${ns[node2]}" python3 -c "
-import socket, ssl, sys
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.load_verify_locations(sys.argv[3])
-ctx.load_cert_chain(sys.argv[1], sys.argv[2])
-with ctx.wrap_socket(socket.create_connection((sys.argv[4], 8444), timeout=10), server_hostname=sys.argv[4]) as t:
-    t.sendall(b'GET /agent/v1/health HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n')
-    sys.exit(0 if t.recv(64).startswith(b'HTTP/1.1 200') else 1)" "$@"
+agent_with() { # agent_with DIR ADDRESS: the health of the agent at ADDRESS, asked with the credentials in DIR from node3's namespace
+  ip netns exec "${ns[node3]}" python3 -c "
+import ssl, sys, urllib.request
+ctx = ssl.create_default_context(cafile=sys.argv[1] + '/ca.pem')
+ctx.load_cert_chain(sys.argv[1] + '/node.crt', sys.argv[1] + '/node.key')
+urllib.request.urlopen('https://' + sys.argv[2] + ':8444/agent/v1/health', context=ctx, timeout=10)
+" "$1" "$2"
 }
+refused_with() { ! agent_with "$@" 2>"$work/agent-refused.txt"; }
 presents_new() { # presents_new NODE-ADDRESS PORT [STARTTLS]: the daemon's certificate verifies against the new CA alone, from node 2
   on node2 openssl s_client -connect "$1:$2" ${3:+-starttls "$3"} -CAfile /root/ca-new.pem -verify_return_error \
     -verify_ip "$1" < /dev/null 2>&1 | grep -q 'Verify return code: 0 (ok)'
-}
-refused_old() { # refused_old ADDRESS: the agent refuses node 1's certificate of the old CA
-  ! agent_hello "$work/node1-old.crt" "$work/node1-old.key" "$work/ca-new.pem" "$1" 2>/dev/null
 }
 certs_in() { # certs_in NODE N: the node's /etc/stackbox/ca.pem holds N certificates
   local run=(on "$1"); [ "$1" = node1 ] && run=(inside)
   [ "$("${run[@]}" grep -c 'BEGIN CERTIFICATE' /etc/stackbox/ca.pem)" -eq "$2" ]
 }
 creds=$work/root/var/lib/stackbox/cluster/node
-install -m 600 "$creds/node.crt" "$work/node1-old.crt"
-install -m 600 "$creds/node.key" "$work/node1-old.key"
+mkdir -m 700 "$work/node1-old"
+cp "$creds/node.crt" "$creds/node.key" "$creds/ca.pem" "$work/node1-old/"
 cp "$work/root/etc/stackbox/ca.pem" "$work/ca-old.pem"
-check "before the rotation, node 1's certificate of the old CA reaches node 3's agent" \
-  agent_hello "$work/node1-old.crt" "$work/node1-old.key" "$work/ca-old.pem" 10.20.0.13
+check "before the rotation, node 1's credentials of the old CA reach node 2's agent" agent_with "$work/node1-old" 10.20.0.12
 inside stackboxd cluster rotate-ca sign > "$work/rotate-early.txt" 2>&1 && early_rc=0 || early_rc=$?
 cat "$work/rotate-early.txt"
 check "rotate-ca sign before trust is refused, naming the stage to run first" \
@@ -318,8 +313,7 @@ for stage in trust sign retire; do
   case $stage in
     trust)
       for n in node1 node2 node3; do check "after trust, $n's ca.pem holds the old and the new CA" certs_in "$n" 2; done
-      check "after trust, node 1's certificate of the old CA still reaches node 3's agent" \
-        agent_hello "$work/node1-old.crt" "$work/node1-old.key" "$work/ca-old.pem" 10.20.0.13
+      check "after trust, node 1's credentials of the old CA still reach node 2's agent" agent_with "$work/node1-old" 10.20.0.12
       ;;
     sign)
       # The new CA is the first certificate of node 1's ca.pem now.
@@ -336,11 +330,12 @@ for stage in trust sign retire; do
     retire)
       for n in node1 node2 node3; do check "after retire, $n's ca.pem holds the new CA alone" certs_in "$n" 1; done
       # (The caller trusts the new CA: the handshake fails on the agent's refusal, not on the caller's.)
-      check "after retire, node 1's certificate of the old CA is refused by node 3's agent" \
-        refused_old 10.20.0.13
+      mkdir -m 700 "$work/node1-old-cert"
+      cp "$work/node1-old/node.crt" "$work/node1-old/node.key" "$work/node1-old-cert/"
+      cp "$work/ca-new.pem" "$work/node1-old-cert/ca.pem"
+      check "after retire, node 1's certificate of the old CA is refused by node 2's agent" refused_with "$work/node1-old-cert" 10.20.0.12
       for a in 10.20.0.12 10.20.0.13; do
-        check "after retire, node 1's new certificate reaches the agent at $a" \
-          agent_hello "$creds/node.crt" "$creds/node.key" "$work/ca-new.pem" "$a"
+        check "after retire, node 1's new credentials reach the agent at $a" agent_with "$creds" "$a"
       done
       inside stackboxd cluster rotate-ca status > "$work/rotate-status.txt" 2>&1 || true
       cat "$work/rotate-status.txt"
@@ -571,14 +566,6 @@ check "a smoke test on node2 deletes the kept server and boots its own" smoke_on
 stolen=$work/node3-credentials
 mkdir -p "$stolen" && chmod 700 "$stolen"
 cp -a "${root[node3]}/var/lib/stackbox/cluster/node/." "$stolen/"
-agent_with() { # agent_with DIR ADDRESS: the health of the agent at ADDRESS, asked with the credentials in DIR from node3's namespace
-  ip netns exec "${ns[node3]}" python3 -c "
-import ssl, sys, urllib.request
-ctx = ssl.create_default_context(cafile=sys.argv[1] + '/ca.pem')
-ctx.load_cert_chain(sys.argv[1] + '/node.crt', sys.argv[1] + '/node.key')
-urllib.request.urlopen('https://' + sys.argv[2] + ':8444/agent/v1/health', context=ctx, timeout=10)
-" "$1" "$2"
-}
 check "before the removal, node2's agent takes node3's credentials" agent_with "$stolen" 10.20.0.12
 remove_start=$SECONDS
 wizard remove node3 # its output is wizard-remove.log
@@ -586,7 +573,6 @@ echo "figure: removing node 3 took $((SECONDS - remove_start)) s"
 check "the wizard removes node3 to the end" grep -q '^node3 removed' "$work/wizard-remove.log"
 check "removing node3 warns that two nodes have no quorum to spare" grep -q 'warning: .*add a third node' "$work/wizard-remove.log"
 check "removing node3 revoked its node certificate" grep -q "revoked node3's node certificate" "$work/wizard-remove.log"
-refused_with() { ! agent_with "$@" 2>"$work/agent-refused.txt"; }
 check "after the removal, node2's agent refuses node3's copied credentials" refused_with "$stolen" 10.20.0.12
 tail -2 "$work/agent-refused.txt"
 st1=$work/root/var/lib/stackbox
