@@ -207,7 +207,17 @@ pub fn trust_files(files: &Files) -> Result<String, RotateError> {
             ));
         }
         Stage::Settled => {
-            let (cert, issuer) = pki::new_ca("stackbox cluster CA")
+            // A name of its own: OpenSSL finds a certificate's issuer by name (and by key identifier
+            // where the certificate has one): two trusted CAs of one name would be confused.
+            let now = time::OffsetDateTime::now_utc();
+            let name = format!(
+                "stackbox cluster CA {} {:02}:{:02}:{:02} UTC",
+                now.date(),
+                now.hour(),
+                now.minute(),
+                now.second()
+            );
+            let (cert, issuer) = pki::new_ca(&name)
                 .map_err(|e| RotateError::Pki(stackbox_common::error::chain(&e)))?;
             // The key first: the certificate beside it is made only with it.
             write(&files.next_cert, &cert.pem(), 0o644)?;
@@ -796,6 +806,15 @@ mod tests {
         let certs = certificates(&bundle);
         assert_eq!(certs.len(), 2);
         assert_eq!(certs[0], old, "the old CA still signs, first");
+        let subject = |pem: &str| {
+            let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
+            block.parse_x509().unwrap().subject().to_string()
+        };
+        assert_ne!(
+            subject(&certs[0]),
+            subject(&certs[1]),
+            "two CAs of one name would be confused"
+        );
         assert_eq!(read(&f.ca_cert).unwrap(), bundle);
         assert!(signer_is_whole(&f));
         assert!(signed_by(&bundle, &old_leaf));
@@ -831,6 +850,37 @@ mod tests {
         retired(&f).unwrap();
         assert_eq!(f.stage(), Stage::Settled);
         assert!(signer_is_whole(&f));
+    }
+
+    /// `openssl verify` of `leaf` (certificate and key) against the CAs in `bundle`: as MariaDB's
+    /// Galera peers and Python's clients verify (OpenSSL finds the issuer by name and key identifier).
+    fn openssl_verifies(dir: &Path, bundle: &str, leaf: &str) -> bool {
+        let at = leaf.find("-----BEGIN PRIVATE KEY-----").unwrap();
+        std::fs::write(dir.join("bundle.pem"), bundle).unwrap();
+        std::fs::write(dir.join("leaf.pem"), &leaf[..at]).unwrap();
+        let out = std::process::Command::new("openssl")
+            .args(["verify", "-CAfile", "bundle.pem", "leaf.pem"])
+            .current_dir(dir)
+            .output()
+            .expect("openssl (deps/web.txt) must be installed");
+        out.status.success()
+    }
+
+    #[test]
+    fn openssl_verifies_either_cas_leaves_against_the_bundle_in_either_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = files(dir.path());
+        let old_leaf = leaf_of(&f);
+        let trusting = trust_files(&f).unwrap();
+        let signing = sign_files(&f).unwrap();
+        let new_leaf = leaf_of(&f);
+        for bundle in [&trusting, &signing] {
+            assert!(openssl_verifies(dir.path(), bundle, &old_leaf));
+            assert!(openssl_verifies(dir.path(), bundle, &new_leaf));
+        }
+        let retired = retire_files(&f).unwrap();
+        assert!(openssl_verifies(dir.path(), &retired, &new_leaf));
+        assert!(!openssl_verifies(dir.path(), &retired, &old_leaf));
     }
 
     #[test]

@@ -91,6 +91,9 @@ pub fn leaf_params(
         .distinguished_name
         .push(rcgen::DnType::CommonName, common_name);
     params.is_ca = rcgen::IsCa::ExplicitNoCa;
+    // Names the issuer's key: while a CA is rotated two CAs are trusted, and OpenSSL picks the issuer
+    // by this (else by name alone, and it may check the signature against the wrong CA).
+    params.use_authority_key_identifier_extension = true;
     params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = match purpose {
         Purpose::Server => vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth],
@@ -195,6 +198,13 @@ mod tests {
         let eku = cert.extended_key_usage().unwrap().unwrap().value;
         assert!(eku.server_auth && !eku.client_auth);
         assert_eq!(cert.issuer().to_string(), "CN=test CA");
+        assert!(
+            cert.extensions().iter().any(|e| matches!(
+                e.parsed_extension(),
+                ParsedExtension::AuthorityKeyIdentifier(_)
+            )),
+            "the leaf names its issuer's key"
+        );
         let sans = cert.subject_alternative_name().unwrap().unwrap().value;
         assert_eq!(sans.general_names.len(), 2);
 
