@@ -262,17 +262,20 @@ pub fn sign_files(files: &Files) -> Result<String, RotateError> {
     Ok(bundle)
 }
 
+/// Whether the old CA can be retired: only once the new one signs.
+fn retirable(files: &Files) -> Result<(), RotateError> {
+    let why = match files.stage() {
+        Stage::Signing => return Ok(()),
+        Stage::Trusting => "the old CA still signs: run `stackboxd cluster rotate-ca sign` first",
+        Stage::Settled => "no rotation is under way: nothing to retire",
+    };
+    Err(RotateError::Order(why.into()))
+}
+
 /// Retire's files, first half: the CA's certificate is the signer's alone (the old certificate stays
 /// until every node has it too: see [`retired`]). Returns it.
 pub fn retire_files(files: &Files) -> Result<String, RotateError> {
-    if files.stage() != Stage::Signing {
-        return Err(RotateError::Order(match files.stage() {
-            Stage::Trusting => {
-                "the old CA still signs: run `stackboxd cluster rotate-ca sign` first".into()
-            }
-            _ => "no rotation is under way: nothing to retire".into(),
-        }));
-    }
+    retirable(files)?;
     let signer = first_certificate(&files.ca_cert)?;
     write(&files.ca_cert, &signer, 0o644)?;
     Ok(signer)
@@ -660,14 +663,7 @@ pub fn sign(setup: &Setup, say: &mut dyn FnMut(String)) -> Result<(), RotateErro
 /// `rotate-ca retire`.
 pub fn retire(setup: &Setup, say: &mut dyn FnMut(String)) -> Result<(), RotateError> {
     let files = Files::of(&setup.ca);
-    if files.stage() != Stage::Signing {
-        return Err(RotateError::Order(match files.stage() {
-            Stage::Trusting => {
-                "the old CA still signs: run `stackboxd cluster rotate-ca sign` first".into()
-            }
-            _ => "no rotation is under way: nothing to retire".into(),
-        }));
-    }
+    retirable(&files)?;
     // Every agent must present a certificate of the new CA before the old one goes.
     let signer = first_certificate(&files.ca_cert)?;
     let only_new = std::env::temp_dir().join(format!("stackbox-ca-new-{}.pem", std::process::id()));
