@@ -46,7 +46,9 @@ tier() { # tier NAME CMD...: runs one tier, keeps its output for the summary, re
   echo "== $1 took $((SECONDS - start)) s"
 }
 tier "unit and component tiers" cargo test --locked --workspace --all-targets
-tier "boot tier" cargo test --locked -p stackbox --test boot -- --ignored --test-threads=1
+# --workspace: the features the unit tier built with, so that nothing is compiled again (-p stackbox alone
+# resolves its dependencies' features apart and rebuilt them for a minute and a half).
+tier "boot tier" cargo test --locked --workspace --test boot -- --ignored --test-threads=1
 tier "network tier" tests/cluster/network.sh target/tmp/boot-image/rootfs.tar target/debug/stackboxd
 tier "cluster tier" tests/cluster/allinone.sh target/tmp/boot-image/rootfs.tar target/debug/stackboxd
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i + 1) ~ /^passed/) p += $i; if ($(i + 1) ~ /^failed/) f += $i } }

@@ -5,7 +5,7 @@
 //! These tests are `#[ignore]`d so that the unit tier (`cargo test`) stays fast; the boot tier runs them:
 //!
 //! ```sh
-//! sudo -E cargo test --locked -p stackbox --test boot -- --ignored --test-threads=2
+//! sudo -E cargo test --locked --workspace --test boot -- --ignored --test-threads=1
 //! ```
 //!
 //! One image is shared by every test: `STACKBOX_IMAGE_DIR` names a finished build (e.g. from
@@ -80,6 +80,12 @@ fn boot_and_wait(format: BootFormat, firmware: Firmware) {
     let (plan, tmp, http) =
         qemu::prepare(dir, format, firmware, free_port()).expect("preparing the QEMU boot");
     let mut guest = Guest::spawn(&plan, Some(tmp), http).expect("starting QEMU");
+    first_boot(&mut guest, format, firmware);
+    guest.kill();
+}
+
+/// Waits for the guest's first-boot line and judges it: not failed, two NICs seen; returns it.
+fn first_boot(guest: &mut Guest, format: BootFormat, firmware: Firmware) -> String {
     let line = guest
         .wait_for(FIRSTBOOT, BOOT_LIMIT)
         .unwrap_or_else(|e| panic!("{format:?}/{firmware:?}: {e:#}"));
@@ -90,7 +96,7 @@ fn boot_and_wait(format: BootFormat, firmware: Firmware) {
         line.contains(" nics=2 "),
         "the guest should see two NICs: {line}"
     );
-    guest.kill();
+    line
 }
 
 #[test]
@@ -117,23 +123,9 @@ fn iso_as_cd_boots_with_bios() {
     boot_and_wait(BootFormat::Iso, Firmware::Bios);
 }
 
-#[test]
-#[ignore = "boot tier: needs root, QEMU and a built image (see the module docs)"]
-fn iso_as_usb_boots_with_uefi() {
-    boot_and_wait(BootFormat::Usb, Firmware::Uefi);
-}
-
-#[test]
-#[ignore = "boot tier: needs root, QEMU and a built image (see the module docs)"]
-fn iso_as_usb_boots_with_bios() {
-    boot_and_wait(BootFormat::Usb, Firmware::Bios);
-}
-
-#[test]
-#[ignore = "boot tier: needs root, QEMU and a built image (see the module docs)"]
-fn pxe_boots_through_ipxe_over_loopback_http() {
-    boot_and_wait(BootFormat::Pxe, Firmware::Bios);
-}
+// The ISO as a USB stick (UEFI, BIOS) and PXE through iPXE over loopback HTTP (BIOS) boot in the zero-touch
+// tests (tests/boot/zero_touch.rs): their live boot is judged as `boot_and_wait` judges one, then goes on to
+// install to disk, so that the tier boots each of these media once.
 
 /// A booted appliance with no network at all installs a role package from its offline pool; apt checks the
 /// InRelease signature and every .deb's SHA-256 (the self-test unit reports apt's warnings as a failure).

@@ -122,6 +122,10 @@ fn bad_arguments_exit_2_with_a_message() {
             "cannot read",
         ),
         (&["frobnicate"], "unrecognized subcommand"),
+        (
+            &["unlock", "--state", "/nonexistent-stackbox-state"],
+            "not the wizard's state directory",
+        ),
     ];
     for (args, message) in cases {
         let out = stackboxd(args);

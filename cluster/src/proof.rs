@@ -191,9 +191,11 @@ impl JoinKey {
     pub fn derive(code: &JoinCode, member: &Fingerprint) -> JoinKey {
         let mut salt = KDF_LABEL.to_vec();
         salt.extend_from_slice(member.as_bytes());
-        let mut out = [0u8; 32];
-        pbkdf2::pbkdf2_hmac::<Sha256>(code.canonical(), &salt, KDF_ROUNDS, &mut out);
-        JoinKey(out)
+        JoinKey(stackbox_common::kdf::pbkdf2_sha256(
+            code.canonical(),
+            &salt,
+            KDF_ROUNDS,
+        ))
     }
 
     fn hmac(&self, context: Context, fields: &[&[u8]]) -> HmacSha256 {

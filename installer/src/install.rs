@@ -1,7 +1,7 @@
 //! `stackboxd install`: validate, load the secrets, plan, and run this node's steps on the real machine.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use stackbox_hardware_profiles::Catalog;
 use stackbox_machine::system::Root;
@@ -150,7 +150,7 @@ pub async fn execute(
     on_event: &mut dyn FnMut(Event),
 ) -> Result<Summary, InstallError> {
     let secrets = prepared.secrets()?;
-    let system = real_system(&prepared.config, &secrets);
+    let system = real_system(prepared, &secrets);
     execute_on(prepared, &system, &secrets, on_event).await
 }
 
@@ -173,7 +173,7 @@ pub async fn execute_step(
         }
     }
     let secrets = Secrets::load(&prepared.opts.secrets)?;
-    let system = real_system(&prepared.config, &secrets);
+    let system = real_system(prepared, &secrets);
     let journal = Journal::open(&prepared.opts.journal).await?;
     let executor = Executor {
         system: &system,
@@ -186,8 +186,24 @@ pub async fn execute_step(
 }
 
 /// The real machine as the executor sees it: the database user's password from the secrets, the
-/// database on the first storage node.
-fn real_system(config: &crate::ClusterConfig, secrets: &Secrets) -> RealSystem {
+/// database on the first storage node. A run begins by removing the hold on service starts that a killed
+/// run may have left ([`crate::service_hold::release_stale`]).
+fn real_system(prepared: &Prepared, secrets: &Secrets) -> RealSystem {
+    let config = &prepared.config;
+    let unmasked = crate::service_hold::release_stale(
+        Path::new(crate::service_hold::POLICY_RC_D),
+        Path::new(crate::service_hold::DPKG_FRONTEND_LOCK),
+        Path::new(crate::service_hold::SYSTEMD_DIR),
+    );
+    if unmasked {
+        // systemd sees the removed masks only after a reload.
+        if let Err(e) = stackbox_common::cmd::Command::new("systemctl")
+            .arg("daemon-reload")
+            .run()
+        {
+            tracing::warn!(error = %e, "systemctl daemon-reload after unmasking");
+        }
+    }
     let db_host = config
         .leader("storage-metadata")
         .map(|n| n.address.to_string())
@@ -201,7 +217,28 @@ fn real_system(config: &crate::ClusterConfig, secrets: &Secrets) -> RealSystem {
             .get("db-stackbox")
             .cloned()
             .unwrap_or_else(|| String::new().into()),
+        held_services: held_services(&prepared.plan),
     }
+}
+
+/// Every service the plan starts itself: the units of its units steps and the one unit checks, and
+/// what it starts by commands.
+fn held_services(plan: &Plan) -> Vec<String> {
+    let mut held: Vec<String> = crate::service_hold::STARTED_BY_COMMANDS
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    for step in &plan.steps {
+        if let crate::plan::Action::Units { units } = &step.action {
+            held.extend(units.iter().cloned());
+        }
+        if let crate::plan::DoneCheck::UnitActive { unit } = &step.done {
+            held.push(unit.clone());
+        }
+    }
+    held.sort();
+    held.dedup();
+    held
 }
 
 /// Runs the node's steps through any [`System`]: the real machine, or the plan-only one of the wizard's
@@ -273,4 +310,37 @@ pub fn render_summary(s: &Summary) -> String {
         s.unchanged.len(),
         s.already_done.len()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn the_held_services_are_the_ones_the_plan_starts() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/allinone.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let config = crate::ClusterConfig::from_toml(path, &text).unwrap();
+        let plan =
+            crate::build_plan(&config, &Catalog::embedded().unwrap(), &BTreeMap::new()).unwrap();
+        let held = held_services(&plan);
+        for unit in [
+            "mariadb",
+            "rabbitmq-server.service",
+            "haproxy.service",
+            "keystone.service",
+            "nova-api.service",
+            "nova-compute.service",
+            "libvirtd.service",
+            "neutron-dhcp-agent.service",
+        ] {
+            assert!(held.iter().any(|h| h == unit), "{unit} held: {held:?}");
+        }
+        // What the packages bring for their own use is not: polkit answers libvirt's access checks.
+        for unit in ["polkit.service", "dbus.service", "virtlogd.service"] {
+            assert!(!held.iter().any(|h| h == unit), "{unit} not held");
+        }
+    }
 }

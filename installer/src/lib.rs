@@ -65,4 +65,5 @@ pub mod install;
 pub mod journal;
 pub mod progress;
 pub mod runner;
+pub mod service_hold;
 pub mod system;

@@ -19,11 +19,15 @@ use systemd_zbus::{ActiveState, ManagerProxy, Mode, UnitProxy};
 use crate::error::StepError;
 use crate::executor::System;
 use crate::plan::FileSpec;
+use crate::service_hold::{BootStartsHeld, POLICY_RC_D, SYSTEMD_DIR, ServiceStartsHeld};
 
 /// MariaDB's socket on Debian, for root's unix-socket authentication on the database node.
 pub const MYSQL_SOCKET: &str = "/run/mysqld/mysqld.sock";
 /// How long a unit may take to become active.
 const UNIT_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long to wait for dpkg's lock: an orphaned transaction of a killed run may hold it for all of a
+/// node's packages (`DPkg::Lock::Timeout` below says the same to apt-get).
+const PACKAGE_LOCK_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// This node.
 pub struct RealSystem {
@@ -37,6 +41,9 @@ pub struct RealSystem {
     pub db_password: Secret,
     /// The CA that signed the database's certificate (the cluster CA).
     pub db_ca: std::path::PathBuf,
+    /// The services the plan starts itself: no package's maintainer script starts them while packages
+    /// install ([`crate::service_hold`]).
+    pub held_services: Vec<String>,
 }
 
 fn io(path: &str) -> impl FnOnce(std::io::Error) -> StepError + '_ {
@@ -188,43 +195,19 @@ impl System for RealSystem {
     }
 
     async fn install_packages(&self, packages: &[String]) -> Result<String, StepError> {
-        // An installer killed during a previous run may have left dpkg half-way, or its apt-get may still
-        // be running and hold the lock: wait for the lock (bounded), then finish what dpkg left.
-        let deadline = std::time::Instant::now() + UNIT_TIMEOUT;
-        loop {
-            let configure = Command::new("dpkg")
-                .args(["--force-confdef", "--force-confold", "--configure", "-a"])
-                .env("DEBIAN_FRONTEND", "noninteractive")
+        // No service the plan starts starts with Debian's defaults during the transaction, nor at a
+        // boot before its configuration (a power loss): the plan's start steps enable and start each
+        // with its configuration.
+        let _held = ServiceStartsHeld::hold(Path::new(POLICY_RC_D), &self.held_services)?;
+        let masks = BootStartsHeld::hold(Path::new(SYSTEMD_DIR), &self.held_services)?;
+        let out = apt_install(packages).await;
+        if masks.release() {
+            Command::new("systemctl")
+                .arg("daemon-reload")
                 .run_async()
-                .await;
-            match configure {
-                Ok(_) => break,
-                Err(e)
-                    if e.to_string().contains("lock") && std::time::Instant::now() < deadline =>
-                {
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
+                .await?;
         }
-        let out = Command::new("apt-get")
-            .args([
-                "-y",
-                "-q",
-                "--no-install-recommends",
-                "-o",
-                "DPkg::Lock::Timeout=300",
-                "-o",
-                "Dpkg::Options::=--force-confdef",
-                "-o",
-                "Dpkg::Options::=--force-confold",
-                "install",
-            ])
-            .args(packages)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .run_async()
-            .await?;
-        Ok(out.stdout)
+        out
     }
 
     async fn file_matches(&self, file: &FileSpec, content: &str) -> Result<bool, StepError> {
@@ -366,6 +349,46 @@ impl System for RealSystem {
     async fn touch(&self, path: &str) -> Result<(), StepError> {
         write_atomic(Path::new(path), b"", 0o644).map_err(io(path))
     }
+}
+
+/// Finishes what dpkg left, then installs `packages` with apt-get.
+async fn apt_install(packages: &[String]) -> Result<String, StepError> {
+    // An installer killed during a previous run may have left dpkg half-way, or its apt-get may still
+    // be running and hold the lock (a node's whole transaction takes minutes): wait for the lock
+    // (bounded), then finish what dpkg left.
+    let deadline = std::time::Instant::now() + PACKAGE_LOCK_TIMEOUT;
+    loop {
+        let configure = Command::new("dpkg")
+            .args(["--force-confdef", "--force-confold", "--configure", "-a"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .run_async()
+            .await;
+        match configure {
+            Ok(_) => break,
+            Err(e) if e.to_string().contains("lock") && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let out = Command::new("apt-get")
+        .args([
+            "-y",
+            "-q",
+            "--no-install-recommends",
+            "-o",
+            "DPkg::Lock::Timeout=900",
+            "-o",
+            "Dpkg::Options::=--force-confdef",
+            "-o",
+            "Dpkg::Options::=--force-confold",
+            "install",
+        ])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .run_async()
+        .await?;
+    Ok(out.stdout)
 }
 
 #[cfg(test)]

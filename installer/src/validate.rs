@@ -72,7 +72,17 @@ impl Validation {
 }
 
 /// The roles without which no OpenStack cloud runs.
-const REQUIRED_ROLES: &[&str] = &["management", "message-bus", "storage-metadata", "compute"];
+pub const REQUIRED_ROLES: &[&str] = &["management", "message-bus", "storage-metadata", "compute"];
+
+/// The required roles that none of `held` (the roles of every node, together) is: the one rule the
+/// installer's validation and the wizard's roles page both apply.
+pub fn missing_roles<'a>(held: impl IntoIterator<Item = &'a str> + Clone) -> Vec<&'static str> {
+    REQUIRED_ROLES
+        .iter()
+        .copied()
+        .filter(|r| !held.clone().into_iter().any(|h| h == *r))
+        .collect()
+}
 
 impl ClusterConfig {
     /// Checks everything the types cannot, against the roles of `catalog`.
@@ -322,13 +332,15 @@ impl ClusterConfig {
             }
         }
         self.validate_api_address(v);
-        for role in REQUIRED_ROLES {
-            if self.leader(role).is_none() {
-                v.error(
-                    "nodes",
-                    format!("no node has the `{role}` role; the cloud needs one"),
-                );
-            }
+        let held = self
+            .nodes
+            .iter()
+            .flat_map(|n| n.roles.iter().map(String::as_str));
+        for role in missing_roles(held) {
+            v.error(
+                "nodes",
+                format!("no node has the `{role}` role; the cloud needs one"),
+            );
         }
         for (role, what) in [("storage-metadata", "Galera"), ("message-bus", "RabbitMQ")] {
             if self.nodes_with(role).count() == 2 {

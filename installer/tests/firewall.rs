@@ -220,13 +220,27 @@ fn members_reach_the_cluster_ports_clients_only_the_public_ones_strangers_neithe
         .args(["netns", "exec", &link.node, "python3", "-c"])
         .arg(
             "import socket, threading, time\n\
-             def serve(port):\n    s = socket.create_server(('0.0.0.0', port))\n    while True:\n        s.accept()[0].close()\n\
-             for p in (5000, 3306):\n    threading.Thread(target=serve, args=(p,), daemon=True).start()\n\
+             def serve(s):\n    while True:\n        s.accept()[0].close()\n\
+             for p in (5000, 3306):\n    threading.Thread(target=serve, args=(socket.create_server(('0.0.0.0', p)),), daemon=True).start()\n\
+             print('listening', flush=True)\n\
              time.sleep(60)\n",
         )
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Both sockets listen before the first connection (a fixed sleep lost the race on a loaded machine:
+    // the connection was refused).
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(listener.stdout.as_mut().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert_eq!(
+        ready.trim(),
+        "listening",
+        "the test's listeners did not start"
+    );
 
     let seen: Vec<(&str, u16, bool)> = [
         ("10.20.0.12", 5000),

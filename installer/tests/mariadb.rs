@@ -146,6 +146,7 @@ async fn database_steps_against_a_real_mariadb() {
         db_socket: server.socket.clone(),
         db_password: secrets.get("db-stackbox").unwrap().clone(),
         db_ca: server.ca.clone(),
+        held_services: Vec::new(),
     };
     let plan = database_steps();
 
@@ -263,6 +264,7 @@ async fn database_steps_against_a_real_mariadb() {
         db_host: system.db_host.clone(),
         db_port: system.db_port,
         db_socket: system.db_socket.clone(),
+        held_services: Vec::new(),
     };
     let err = foreign
         .sql(false, &["SELECT 1".to_owned()])

@@ -100,6 +100,13 @@ enum Command {
     /// [settings]); the wizard finds it on a file system labelled STACKBOX (answers.toml) or built into
     /// the image (/etc/stackbox/answers.toml) and installs by itself.
     Answers(stackbox_web::cli::AnswersArgs),
+    /// Clear the setup wizard's sign-in lockouts, from the console (as root).
+    ///
+    /// Five wrong passwords from one address lock it out for 30 s, doubling up to 5 minutes; a team
+    /// behind one jump host shares that address. This lets everyone sign in again at once: the wizard
+    /// sees the request (a file in its state directory) at the next sign-in attempt. Exit status: 0 done,
+    /// 1 failed, 2 for bad arguments.
+    Unlock(stackbox_web::cli::UnlockArgs),
     /// Apply the node's network (NICs, bonds, VLAN, bridge, MTU, addresses, NTP) with automatic rollback,
     /// confirm or revert it, and show where it stands.
     ///
@@ -154,6 +161,7 @@ fn main() -> ExitCode {
             stackbox_installer::cli::install_os(args, &stackbox_web::cli::judge_answers_for_install)
         }
         Command::Answers(args) => stackbox_web::cli::answers(args),
+        Command::Unlock(args) => stackbox_web::cli::unlock(&args),
         Command::Network(args) => stackbox_network::cli::run(args),
         Command::Bundle(args) => stackbox_cluster::bundle::run(args),
         Command::Diagnose(args) => stackbox_cluster::diagnose::across::run(&args),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use stackbox_image::qemu::{self, BootFormat, Firmware, Guest};
 
-use super::{BOOT_LIMIT, FIRSTBOOT, free_port, image};
+use super::{BOOT_LIMIT, FIRSTBOOT, first_boot, free_port, image};
 
 /// The password the answer file's hash is made from (a test's own, on loopback only).
 const PASSWORD: &str = "zero touch rack nineteen";
@@ -141,14 +141,13 @@ fn zero_touch(format: BootFormat, firmware: Firmware) {
     std::fs::File::create(&target)
         .and_then(|f| f.set_len(16 << 30))
         .expect("the blank target disk");
-    let (mut plan, scratch, http) = qemu::prepare(img, BootFormat::Usb, firmware, free_port())
-        .expect("preparing the live boot");
+    let (mut plan, scratch, http) =
+        qemu::prepare(img, format, firmware, free_port()).expect("preparing the live boot");
     plan.target_disk = Some(target.clone());
     plan.extra_disks = vec![stick];
     let mut guest = Guest::spawn(&plan, Some(scratch), http).expect("starting QEMU");
-    let live = guest
-        .wait_for(FIRSTBOOT, BOOT_LIMIT)
-        .unwrap_or_else(|e| panic!("live {format:?}/{firmware:?}: {e:#}"));
+    // The medium's boot test: this is the tier's only boot of it.
+    let live = first_boot(&mut guest, format, firmware);
     let started = Instant::now();
     // Every zero-touch line is shown; a refusal, a stop or a failure ends the test at once.
     let done = loop {

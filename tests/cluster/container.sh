@@ -14,14 +14,12 @@ container_boot() {
     --network-namespace-path="/run/netns/$netns" --bind=/dev/net/tun --property=DeviceAllow='/dev/net/tun rwm' \
     --capability=all >> "$console" 2>&1 &
   nspawn_pid=$!
-  # The container announces itself: its first-boot unit writes the marker. Its init is the child of
-  # systemd-nspawn in a PID namespace of its own (nspawn's short-lived helper child is not).
+  # The container announces itself: its first-boot unit writes the marker (on a boot again, it is there
+  # from the first).
   leader=
   for _ in $(seq 600); do
     if [ -e "$root/var/lib/stackbox/firstboot.done" ]; then
-      for pid in $(pgrep -P "$nspawn_pid" || true); do
-        [ "$(readlink "/proc/$pid/ns/pid" 2>/dev/null)" != "$(readlink /proc/self/ns/pid)" ] && leader=$pid
-      done
+      leader=$(container_init "$nspawn_pid")
       [ -n "$leader" ] && break
     fi
     kill -0 "$nspawn_pid" 2>/dev/null || break
@@ -31,6 +29,21 @@ container_boot() {
     state=$(inside systemctl is-system-running 2>/dev/null || true)
     case $state in running|degraded) break ;; esac
     sleep 0.2
+  done
+}
+
+# container_init NSPAWN_PID: prints the container's init (nothing while there is none yet): the child of
+# systemd-nspawn that runs systemd in a PID namespace of its own. nspawn's short-lived helper children run
+# nspawn; one of them, caught early in a boot again on a busy machine, was once taken for the init and was
+# gone a moment later.
+container_init() {
+  local p
+  for p in $(pgrep -P "$1" || true); do
+    if [ "$(readlink "/proc/$p/ns/pid" 2>/dev/null)" != "$(readlink /proc/self/ns/pid)" ] \
+      && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = systemd ]; then
+      echo "$p"
+      return 0
+    fi
   done
 }
 

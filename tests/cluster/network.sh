@@ -68,29 +68,10 @@ ip netns exec "$sw" dnsmasq --keep-in-foreground --no-resolv --no-hosts --listen
   --bind-interfaces --address=/#/ --pid-file= --user=root 2> "$work/dnsmasq.log" &
 dns_pid=$!
 
-boot_node() { # boots the container (again) and waits until systemd has started its units
-  systemd-nspawn --register=no --keep-unit -q -D "$work/root" -b --machine=stackbox-net \
-    --network-namespace-path="/run/netns/$n1" --capability=all >> "$work/console.log" 2>&1 &
-  nspawn_pid=$!
-  leader=
-  for _ in $(seq 600); do
-    if [ -e "$work/root/var/lib/stackbox/firstboot.done" ]; then
-      for pid in $(pgrep -P "$nspawn_pid" || true); do
-        [ "$(readlink "/proc/$pid/ns/pid" 2>/dev/null)" != "$(readlink /proc/self/ns/pid)" ] && leader=$pid
-      done
-      [ -n "$leader" ] && break
-    fi
-    kill -0 "$nspawn_pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  for _ in $(seq 300); do
-    state=$(inside systemctl is-system-running 2>/dev/null || true)
-    case $state in running|degraded) break ;; esac
-    sleep 0.2
-  done
-}
+# shellcheck source=tests/cluster/container.sh
+source "$here/tests/cluster/container.sh"
+boot_node() { container_boot "$work/root" "$n1" stackbox-net "$work/console.log"; } # boots the node (again)
 stop_node() { kill "$nspawn_pid" 2>/dev/null; wait "$nspawn_pid" 2>/dev/null || true; nspawn_pid=; node_netns; }
-inside() { nsenter -t "$leader" -a -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "$@"; }
 # The laptop reaches the wizard on ADDRESS (within SECS, default 20).
 wizard_on() {
   local until=$((SECONDS + ${2:-20}))

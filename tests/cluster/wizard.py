@@ -398,6 +398,9 @@ def remove(w, state, node):
     op = follow(w, "remove", 20 * 60)
     for line in op.get("lines", []) + acted_lines(op) if op else []:
         print(line, flush=True)
+    # The removal reinstalls the remaining nodes and ends with the coordinator's smoke test: its report.
+    for line in (op.get("progress", {}).get("smoke") or "").splitlines() if op else []:
+        print(f"remove smoke: {line}", flush=True)
     phase = op.get("progress", {}).get("phase")
     if phase == "complete":
         print(f"{node} removed", flush=True)

@@ -1,6 +1,8 @@
 //! Who may use the wizard: the one-time setup token, the admin password (an argon2 hash in the state
-//! directory, mode 0600), sessions with their CSRF tokens, and the per-address sign-in rate limit with a
-//! lockout that doubles each time it is hit.
+//! directory, mode 0600), sessions with their CSRF tokens (an idle timeout that activity extends, and an
+//! absolute one), and the per-address sign-in rate limit with a lockout that doubles each time it is hit,
+//! up to minutes (one shared jump host must not lock a team out for long), which `stackboxd unlock` on
+//! the console clears.
 //!
 //! Nothing here logs a token, a password or a session id.
 
@@ -9,7 +11,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use argon2::Argon2;
@@ -27,6 +29,13 @@ pub const PASSWORD_MIN_CHARS: usize = 12;
 pub const PASSWORD_MAX_CHARS: usize = 1024;
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "stackbox_session";
+/// A session ends after this long without a request.
+pub const SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
+/// A session ends this long after it began, active or not.
+pub const SESSION_ABSOLUTE: Duration = Duration::from_secs(12 * 3600);
+/// In the state directory: written by `stackboxd unlock`; a change of its modification time clears
+/// every sign-in lockout.
+pub const UNLOCK_FILE: &str = "unlock";
 
 /// Random bytes as lowercase hex: session ids and CSRF tokens (32 bytes, 256 bits).
 pub fn random_hex() -> anyhow::Result<String> {
@@ -188,7 +197,9 @@ pub struct Session {
     pub access: Access,
     /// The token every state-changing request of this session must carry.
     pub csrf: String,
-    /// When the session stops working.
+    /// When it began (the absolute timeout counts from here).
+    pub created: Instant,
+    /// When the session stops working unless a request comes first.
     pub expires: Instant,
 }
 
@@ -198,22 +209,29 @@ const MAX_SESSIONS: usize = 4096;
 /// Sessions by id, in memory: a restart of the wizard signs everybody out.
 #[derive(Debug)]
 pub struct Sessions {
-    ttl: Duration,
+    idle: Duration,
+    absolute: Duration,
     map: HashMap<String, Session>,
 }
 
 impl Sessions {
-    /// An empty table whose sessions live `ttl` after their creation.
-    pub fn new(ttl: Duration) -> Sessions {
+    /// An empty table whose sessions end `idle` after their last request, and `absolute` after their
+    /// creation at the latest.
+    pub fn new(idle: Duration, absolute: Duration) -> Sessions {
         Sessions {
-            ttl,
+            idle,
+            absolute,
             map: HashMap::new(),
         }
     }
 
-    /// How long a session lives.
-    pub fn ttl(&self) -> Duration {
-        self.ttl
+    /// The longest a session can live (its cookie's lifetime: the server ends it sooner when idle).
+    pub fn absolute(&self) -> Duration {
+        self.absolute
+    }
+
+    fn expiry(&self, created: Instant, now: Instant) -> Instant {
+        (now + self.idle).min(created + self.absolute)
     }
 
     /// Creates a session; returns its id.
@@ -231,20 +249,25 @@ impl Sessions {
         let session = Session {
             access,
             csrf: random_hex()?,
-            expires: now + self.ttl,
+            created: now,
+            expires: self.expiry(now, now),
         };
         self.map.insert(id.clone(), session.clone());
         Ok((id, session))
     }
 
-    /// The live session with this id; an expired one is removed and reported as `Err(())`.
+    /// The live session with this id, its idle timeout extended by this request; an expired one is
+    /// removed and reported as `Err(())`.
     pub fn get(&mut self, id: &str, now: Instant) -> Option<Result<Session, ()>> {
-        let s = self.map.get(id)?.clone();
+        let created = self.map.get(id)?.created;
+        let expires = self.expiry(created, now);
+        let s = self.map.get_mut(id)?;
         if s.expires <= now {
             self.map.remove(id);
             return Some(Err(()));
         }
-        Some(Ok(s))
+        s.expires = expires;
+        Some(Ok(s.clone()))
     }
 
     /// Ends a session.
@@ -262,8 +285,9 @@ impl Sessions {
 pub const MAX_FAILURES: u32 = 5;
 /// The first lockout's length; each further one doubles, up to [`LOCKOUT_MAX`].
 pub const LOCKOUT_BASE: Duration = Duration::from_secs(30);
-/// The longest lockout.
-pub const LOCKOUT_MAX: Duration = Duration::from_secs(3600);
+/// The longest lockout: minutes, not an hour, as a team behind one jump host shares an address (the
+/// argon2 hash and the password rules make guessing at this pace hopeless).
+pub const LOCKOUT_MAX: Duration = Duration::from_secs(5 * 60);
 /// Failures older than this are forgotten (and so is the lockout count, after a quiet day).
 const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
@@ -348,6 +372,11 @@ impl RateLimiter {
         None
     }
 
+    /// Forgets every failure and lockout (`stackboxd unlock`).
+    pub fn clear(&mut self) {
+        self.map.clear();
+    }
+
     /// Records a successful sign-in: the failures are forgotten, the lockout count is kept.
     pub fn succeed(&mut self, ip: IpAddr) {
         if let Some(r) = self.map.get_mut(&limiter_key(ip)) {
@@ -388,20 +417,34 @@ pub const VERIFIERS: usize = 2;
 pub struct SignInGate {
     limiter: Arc<Mutex<RateLimiter>>,
     verifiers: Arc<tokio::sync::Semaphore>,
+    /// [`UNLOCK_FILE`] in the state directory, and its modification time when last looked at.
+    unlock: Arc<(PathBuf, Mutex<Option<SystemTime>>)>,
 }
 
 impl SignInGate {
-    /// A gate that lets `verifiers` argon2 verifications run at once.
-    pub fn new(verifiers: usize) -> SignInGate {
+    /// A gate that lets `verifiers` argon2 verifications run at once, and clears its lockouts when
+    /// `stackboxd unlock` touches `unlock_file`.
+    pub fn new(verifiers: usize, unlock_file: PathBuf) -> SignInGate {
+        let seen = modified(&unlock_file);
         SignInGate {
             limiter: Arc::new(Mutex::new(RateLimiter::new())),
             verifiers: Arc::new(tokio::sync::Semaphore::new(verifiers)),
+            unlock: Arc::new((unlock_file, Mutex::new(seen))),
         }
     }
 
-    /// The limiter's table.
+    /// The limiter's table, cleared first when the unlock file changed since the last look.
     pub fn limiter(&self) -> MutexGuard<'_, RateLimiter> {
-        self.limiter.lock().unwrap_or_else(|p| p.into_inner())
+        let mut limiter = self.limiter.lock().unwrap_or_else(|p| p.into_inner());
+        let (file, seen) = &*self.unlock;
+        let now = modified(file);
+        let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+        if now.is_some() && now != *seen {
+            tracing::info!("sign-in lockouts cleared (stackboxd unlock)");
+            limiter.clear();
+            *seen = now;
+        }
+        limiter
     }
 
     /// `Err(remaining)` while `ip` is locked out; counts nothing.
@@ -425,6 +468,32 @@ impl SignInGate {
             lockout,
         })
     }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Asks the wizard whose state directory is `state_dir` to clear every sign-in lockout: rewrites
+/// [`UNLOCK_FILE`] there (0600, root's), whose new modification time the wizard sees at the next
+/// sign-in attempt.
+pub fn request_unlock(state_dir: &Path) -> anyhow::Result<()> {
+    let path = state_dir.join(UNLOCK_FILE);
+    let stamp = humantime_stamp();
+    write_atomic(
+        &path,
+        format!("unlock requested at {stamp}\n").as_bytes(),
+        0o600,
+    )
+    .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Seconds since the epoch with nanoseconds: two unlocks within a second still differ in content.
+fn humantime_stamp() -> String {
+    let d = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{}.{:09} s since 1970", d.as_secs(), d.subsec_nanos())
 }
 
 /// One sign-in attempt in flight, its failure already counted; dropping it ends the attempt (a failure
@@ -498,7 +567,7 @@ mod tests {
 
     #[test]
     fn one_attempt_in_flight_per_address_its_failure_counted_up_front() {
-        let gate = SignInGate::new(1);
+        let gate = SignInGate::new(1, PathBuf::from("/nonexistent/stackbox-unlock"));
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let t0 = Instant::now();
         let first = gate.begin(a, t0).unwrap();
@@ -540,17 +609,53 @@ mod tests {
 
     #[test]
     fn sessions_expire() {
-        let mut s = Sessions::new(Duration::from_secs(60));
+        let mut s = Sessions::new(Duration::from_secs(60), Duration::from_secs(150));
         let t0 = Instant::now();
+        let at = |secs| t0 + Duration::from_secs(secs);
         let (id, sess) = s.create(Access::Admin, t0).unwrap();
         assert_eq!(id.len(), 64);
         assert_ne!(sess.csrf, id);
         assert!(matches!(s.get(&id, t0), Some(Ok(_))));
-        assert!(matches!(
-            s.get(&id, t0 + Duration::from_secs(61)),
-            Some(Err(()))
-        ));
-        assert!(s.get(&id, t0).is_none());
+        // Idle: a request every 50 s keeps it (each extends it by the idle timeout)...
+        for secs in [50, 100] {
+            assert!(matches!(s.get(&id, at(secs)), Some(Ok(_))), "at {secs} s");
+        }
+        // ...up to the absolute timeout: at 140 s it ends at 150, not 200.
+        let left = s.get(&id, at(140)).unwrap().unwrap().expires - at(140);
+        assert_eq!(left, Duration::from_secs(10));
+        assert!(matches!(s.get(&id, at(151)), Some(Err(()))));
+        assert!(s.get(&id, t0).is_none(), "an expired session is removed");
+        // Idle for longer than the idle timeout: ended, although the absolute one is far.
+        let (id, _) = s.create(Access::Admin, t0).unwrap();
+        assert!(matches!(s.get(&id, at(61)), Some(Err(()))));
+    }
+
+    #[test]
+    fn unlock_clears_every_lockout_once_per_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = SignInGate::new(1, dir.path().join(UNLOCK_FILE));
+        let ip: IpAddr = "10.20.0.50".parse().unwrap();
+        let t0 = Instant::now();
+        let lock_out = || {
+            for _ in 0..MAX_FAILURES {
+                drop(gate.begin(ip, t0));
+            }
+            assert!(gate.check(ip, t0).is_err(), "locked out");
+        };
+        lock_out();
+        request_unlock(dir.path()).unwrap();
+        let mode = std::fs::metadata(dir.path().join(UNLOCK_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(gate.check(ip, t0).is_ok(), "the unlock cleared it");
+        // The same request does not clear a later lockout; a new one does.
+        lock_out();
+        assert!(gate.check(ip, t0).is_err());
+        std::thread::sleep(Duration::from_millis(20));
+        request_unlock(dir.path()).unwrap();
+        assert!(gate.check(ip, t0).is_ok());
     }
 
     #[test]

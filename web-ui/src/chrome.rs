@@ -51,6 +51,37 @@ impl Face for Page {
     fn refuse(e: WebError) -> actix_web::Error {
         PageError(e).into()
     }
+
+    /// A page asked for without a (live) session: the sign-in page, which comes back here after it (a
+    /// deep link survives the sign-in). Only a GET of a plain path is remembered.
+    fn refuse_request(e: WebError, req: &HttpRequest) -> actix_web::Error {
+        let next = (req.method() == actix_web::http::Method::GET)
+            .then(|| local_path(req.path()))
+            .flatten()
+            .filter(|p| *p != "/" && *p != "/login");
+        let to = match (&e, next) {
+            (WebError::Unauthenticated, Some(next)) => format!("/login?next={next}"),
+            (WebError::SessionExpired, Some(next)) => format!("/login?expired&next={next}"),
+            _ => return Self::refuse(e),
+        };
+        let mut resp = redirect(&to);
+        if matches!(e, WebError::SessionExpired) {
+            let _ = resp.add_cookie(&session::removal_cookie());
+        }
+        actix_web::error::InternalError::from_response(e, resp).into()
+    }
+}
+
+/// `path` when it is a path of this site that is safe to send a browser to after signing in: absolute,
+/// not `//` (another host), letters, digits and `/._-` only (the wizard's own paths; nothing to escape).
+pub fn local_path(path: &str) -> Option<&str> {
+    let ok = path.starts_with('/')
+        && !path.starts_with("//")
+        && path.len() <= 256
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b));
+    ok.then_some(path)
 }
 
 /// A `303 See Other` to `to`.

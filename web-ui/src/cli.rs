@@ -127,6 +127,37 @@ enum AnswersCommand {
     HashPassword,
 }
 
+/// The arguments of `stackboxd unlock`.
+#[derive(Debug, clap::Args)]
+pub struct UnlockArgs {
+    /// The wizard's state directory (as given to `stackboxd serve --state`).
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/stackbox")]
+    pub state: PathBuf,
+}
+
+/// `stackboxd unlock`: clears every sign-in lockout of the wizard (at its next sign-in attempt).
+pub fn unlock(args: &UnlockArgs) -> ExitCode {
+    if !args.state.is_dir() {
+        eprintln!(
+            "stackboxd unlock: {} is not the wizard's state directory (no such directory)",
+            args.state.display()
+        );
+        return usage();
+    }
+    match crate::auth::request_unlock(&args.state) {
+        Ok(()) => {
+            println!(
+                "sign-in lockouts cleared: every address may sign in again (the wizard sees it at the next attempt)"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("stackboxd unlock: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// `stackboxd answers`: checks an answer file or hashes an admin password for one.
 pub fn answers(args: AnswersArgs) -> ExitCode {
     match args.command {

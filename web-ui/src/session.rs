@@ -27,6 +27,12 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 pub trait Face: 'static {
     /// The refusal as an actix error.
     fn refuse(e: WebError) -> actix_web::Error;
+
+    /// The refusal of `req` (by default as [`Face::refuse`]; pages send a browser without a session to
+    /// the sign-in page with the address it asked for).
+    fn refuse_request(e: WebError, _req: &HttpRequest) -> actix_web::Error {
+        Self::refuse(e)
+    }
 }
 
 /// The JSON API's face: refusals are problem documents.
@@ -156,7 +162,7 @@ impl<N: Need, F: Face> FromRequest for Signed<N, F> {
                     session,
                     need: PhantomData,
                 })
-                .map_err(F::refuse),
+                .map_err(|e| F::refuse_request(e, req)),
         )
     }
 }
@@ -276,9 +282,10 @@ impl<N: Need, B: CsrfCarrier> FromRequest for Checked<N, B> {
     }
 }
 
-/// The session cookie: HttpOnly, Secure, SameSite=Strict, for the whole site, expiring with the session.
+/// The session cookie: HttpOnly, Secure, SameSite=Strict, for the whole site, kept by the browser for
+/// the session's longest life (the server ends an idle session sooner).
 pub fn session_cookie(id: &str, state: &AppState) -> Cookie<'static> {
-    let ttl = state.sessions().ttl();
+    let ttl = state.sessions().absolute();
     Cookie::build(SESSION_COOKIE, id.to_owned())
         .path("/")
         .http_only(true)

@@ -32,8 +32,10 @@ pub struct ServeOptions {
     pub profile: String,
     /// Client subnets allowed to reach the wizard; `None` means the management subnet and loopback.
     pub allow: Option<Vec<IpNet>>,
-    /// How long a session lives after sign-in.
-    pub session_ttl: Duration,
+    /// How long a session lives without a request (each request extends it).
+    pub session_idle: Duration,
+    /// How long a session lives at most, active or not.
+    pub session_absolute: Duration,
     /// Worker threads (0: one per core).
     pub workers: usize,
     /// Where to answer plain HTTP with redirects to HTTPS (`0.0.0.0:80`); `None`: no plain HTTP.
@@ -61,7 +63,8 @@ impl ServeOptions {
             root: PathBuf::from("/"),
             profile: "baremetal".to_owned(),
             allow: None,
-            session_ttl: Duration::from_secs(30 * 60),
+            session_idle: crate::auth::SESSION_IDLE,
+            session_absolute: crate::auth::SESSION_ABSOLUTE,
             workers: 0,
             redirect_http: None,
             install: InstallMode::real(),
@@ -191,8 +194,8 @@ impl AppState {
         Ok(AppState {
             wizard,
             passwords: PasswordStore::new(&opts.state_dir),
-            sessions: Mutex::new(Sessions::new(opts.session_ttl)),
-            sign_in: SignInGate::new(VERIFIERS),
+            sessions: Mutex::new(Sessions::new(opts.session_idle, opts.session_absolute)),
+            sign_in: SignInGate::new(VERIFIERS, opts.state_dir.join(crate::auth::UNLOCK_FILE)),
             token: id.token,
             fingerprint: id.fingerprint,
             allow,

@@ -198,7 +198,7 @@ async fn every_response_carries_the_security_headers() {
         "HttpOnly",
         "Secure",
         "SameSite=Strict",
-        "Max-Age=1800",
+        "Max-Age=43200", // the absolute timeout: the server ends an idle session sooner
         "Path=/",
     ] {
         assert!(c.contains(attr), "{c}");
@@ -209,16 +209,21 @@ async fn every_response_carries_the_security_headers() {
 async fn without_a_session_pages_go_to_sign_in_and_an_expired_one_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let app = test::init_service(wizard(state(options(dir.path())))).await;
+    // The sign-in page remembers the page asked for (a deep link survives the sign-in).
     for path in ["/", "/hardware", "/network", "/cluster", "/set-password"] {
         let r = call(&app, req("GET", path)).await;
+        let to = match path {
+            "/" => "/login".to_owned(),
+            _ => format!("/login?next={path}"),
+        };
         assert_eq!(
             (r.status, r.location.as_deref()),
-            (303, Some("/login")),
+            (303, Some(to.as_str())),
             "{path}"
         );
     }
     let r = call(&app, with_session(req("GET", "/hardware"), &"0".repeat(64))).await;
-    assert_eq!(r.location.as_deref(), Some("/login"));
+    assert_eq!(r.location.as_deref(), Some("/login?next=/hardware"));
     // A setup-token session must set the password before anything else.
     let s = sign_in_token(&app, &token(dir.path())).await;
     let r = call(&app, with_session(req("GET", "/hardware"), &s)).await;
@@ -227,7 +232,7 @@ async fn without_a_session_pages_go_to_sign_in_and_an_expired_one_says_so() {
     // Sessions that live no time at all expire at once.
     let dir = tempfile::tempdir().unwrap();
     let mut opts = options(dir.path());
-    opts.session_ttl = std::time::Duration::ZERO;
+    opts.session_idle = std::time::Duration::ZERO;
     let app = test::init_service(wizard(state(opts))).await;
     let (anon, csrf) = anonymous(&app).await;
     let r = call(
@@ -244,17 +249,88 @@ async fn without_a_session_pages_go_to_sign_in_and_an_expired_one_says_so() {
         r.body
     );
     let r = call(&app, with_session(req("GET", "/hardware"), &anon)).await;
-    assert_eq!(r.location.as_deref(), Some("/login"), "already removed");
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/login?next=/hardware"),
+        "already removed"
+    );
     let r = call(&app, req("GET", "/login")).await;
     let fresh = r.session().unwrap();
     let r = call(&app, with_session(req("GET", "/hardware"), &fresh)).await;
     assert_eq!(
         (r.status, r.location.as_deref()),
-        (303, Some("/login?expired"))
+        (303, Some("/login?expired&next=/hardware"))
     );
     assert!(r.set_cookie.unwrap().contains("stackbox_session=;"));
-    let r = call(&app, req("GET", "/login?expired")).await;
+    let r = call(&app, req("GET", "/login?expired&next=/hardware")).await;
     assert!(r.body.contains("Your session expired"), "{}", r.body);
+    assert!(
+        r.body
+            .contains(r#"<input type="hidden" name="next" value="/hardware">"#),
+        "{}",
+        r.body
+    );
+}
+
+#[actix_web::test]
+async fn a_deep_link_survives_the_sign_in_and_only_a_local_path_is_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = test::init_service(wizard(state(options(dir.path())))).await;
+    admin(&app, &token(dir.path())).await;
+    let sign_in = |next: &str| {
+        let next = next.to_owned();
+        let app = &app;
+        async move {
+            let r = call(app, req("GET", &format!("/login?next={next}"))).await;
+            let (anon, csrf) = (r.session().unwrap(), r.csrf());
+            call(
+                app,
+                form(
+                    with_session(req("POST", "/login"), &anon),
+                    &[("csrf", &csrf), ("secret", PASSWORD), ("next", &next)],
+                ),
+            )
+            .await
+        }
+    };
+    let r = sign_in("/settings").await;
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/settings")));
+    // Must fail: another host, a scheme, an escape, a backslash: the first step not answered instead.
+    for next in [
+        "//evil.example/x",
+        "https://evil.example/",
+        "/%2F%2Fevil.example",
+        "/\\evil.example",
+        "settings",
+    ] {
+        let r = sign_in(next).await;
+        assert_eq!(
+            (r.status, r.location.as_deref()),
+            (303, Some("/hardware")),
+            "{next}"
+        );
+    }
+    // A wrong password keeps the page to come back to.
+    let r = call(&app, req("GET", "/login?next=/review")).await;
+    let (anon, csrf) = (r.session().unwrap(), r.csrf());
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/login"), &anon),
+            &[
+                ("csrf", &csrf),
+                ("secret", "wrong password"),
+                ("next", "/review"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    assert!(
+        r.body.contains(r#"name="next" value="/review""#),
+        "{}",
+        r.body
+    );
 }
 
 #[actix_web::test]
@@ -566,6 +642,23 @@ async fn token_guessing_locks_the_address_out_and_the_token_dies_with_the_passwo
         (r.status, r.location.as_deref()),
         (303, Some("/set-password"))
     );
+    // `stackboxd unlock` on the console clears the lockout: the locked address signs in at once.
+    let right_token = || {
+        form(
+            with_session(req("POST", "/login"), &anon),
+            &[("csrf", &csrf), ("secret", &tok)],
+        )
+    };
+    assert_eq!(call(&app, right_token()).await.status, 429, "still locked");
+    let _ = stackbox_web::cli::unlock(&stackbox_web::cli::UnlockArgs {
+        state: dir.path().to_owned(),
+    });
+    let r = call(&app, right_token()).await;
+    assert_eq!(
+        (r.status, r.location.as_deref()),
+        (303, Some("/set-password")),
+        "unlocked"
+    );
 
     // Once the password is set, the token no longer signs in; the password does.
     let dir = tempfile::tempdir().unwrap();
@@ -580,7 +673,7 @@ async fn token_guessing_locks_the_address_out_and_the_token_dies_with_the_passwo
     .await;
     assert_eq!(
         r.location.as_deref(),
-        Some("/login"),
+        Some("/login?next=/set-password"),
         "setup-token sessions end when the password is set"
     );
     let stored = std::fs::read_to_string(dir.path().join("admin-password.argon2")).unwrap();
@@ -707,11 +800,34 @@ async fn roles_are_judged_as_chosen_and_settings_are_bounded() {
     )
     .await;
     assert_eq!(r.status, 403);
+    // The cluster's only node without the roles a cloud needs: refused in words, nothing stored.
     let r = call(
         &app,
         form(
             with_session(req("POST", "/roles"), &s),
             &[("csrf", &csrf), ("role", "compute"), ("role", "management")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.body
+            .contains("the cloud needs a node with the `message-bus` role, and this is the cluster&#39;s only node"),
+        "{}",
+        r.body
+    );
+    assert!(!dir.path().join("roles.json").exists());
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/roles"), &s),
+            &[
+                ("csrf", &csrf),
+                ("role", "compute"),
+                ("role", "management"),
+                ("role", "message-bus"),
+                ("role", "storage-metadata"),
+            ],
         ),
     )
     .await;
@@ -922,7 +1038,7 @@ async fn review_install_and_done_render_as_their_golden_files() {
     let r = call(&app, with_session(req("GET", "/install"), &s)).await;
     assert!(r.body.contains("data-phase=\"idle\""));
 
-    // The first run fails at glance's packages.
+    // The first run fails at the node's packages (glance's among them).
     let r = call(
         &app,
         form(
@@ -937,7 +1053,7 @@ async fn review_install_and_done_render_as_their_golden_files() {
     assert!(r.body.contains("data-phase=\"failed\""));
     assert!(
         r.body
-            .contains("<code id=\"failed-step\">node1/glance.packages</code>")
+            .contains("<code id=\"failed-step\">node1/packages</code>")
     );
     assert!(r.body.contains("id=\"failed-remedy\""), "{}", r.body);
     assert!(r.body.contains("class=\"step-failed\""));
@@ -1120,4 +1236,116 @@ async fn the_done_page_of_a_real_installation_says_what_to_do_next() {
         assert!(r.body.contains(says), "{says}: {}", r.body);
     }
     assert!(!r.body.contains(r#"id="plan-mode""#));
+}
+
+/// Signs in with the admin password from a fresh browser: its session.
+async fn sign_in_password<S, B>(app: &S, password: &str) -> (u16, Option<String>)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let (anon, csrf) = anonymous(app).await;
+    let r = call(
+        app,
+        form(
+            with_session(req("POST", "/login"), &anon),
+            &[("csrf", &csrf), ("secret", password)],
+        ),
+    )
+    .await;
+    (r.status, r.session())
+}
+
+#[actix_web::test]
+async fn the_admin_password_changes_with_the_current_one_and_signs_other_browsers_out() {
+    const NEW: &str = "velvet harbour quietly sings";
+    let dir = tempfile::tempdir().unwrap();
+    let app = test::init_service(wizard(state(options(dir.path())))).await;
+    let (s, csrf) = admin(&app, &token(dir.path())).await;
+    let (_, other) = sign_in_password(&app, PASSWORD).await;
+    let other = other.expect("a second browser signed in");
+    let r = call(&app, with_session(req("GET", "/password"), &s)).await;
+    assert_eq!(r.status, 200);
+    golden("change-password.html", &r.body);
+    let hash = || std::fs::read_to_string(dir.path().join("admin-password.argon2")).unwrap();
+    let before = hash();
+    // Must fail, nothing changed: a wrong current password, a guessable new one, a confirmation that
+    // differs, no CSRF token.
+    for (current, new, confirm, field) in [
+        ("not the password at all", NEW, NEW, "current"),
+        (PASSWORD, "aaaaaaaaaaaa", "aaaaaaaaaaaa", "password"),
+        (PASSWORD, NEW, "another phrase entirely here", "confirm"),
+    ] {
+        let r = call(
+            &app,
+            form(
+                with_session(req("POST", "/password"), &s),
+                &[
+                    ("csrf", &csrf),
+                    ("current", current),
+                    ("password", new),
+                    ("confirm", confirm),
+                ],
+            ),
+        )
+        .await;
+        assert_eq!(r.status, 422, "{field}: {}", r.body);
+        assert!(
+            r.body.contains(&format!("id=\"{field}-error\"")),
+            "{field}: {}",
+            r.body
+        );
+        every_error_marks_its_field(&r.body);
+        assert_eq!(hash(), before, "{field}: nothing changed");
+    }
+    let change = |session: &str| {
+        form(
+            with_session(req("POST", "/password"), session),
+            &[
+                ("csrf", &csrf),
+                ("current", PASSWORD),
+                ("password", NEW),
+                ("confirm", NEW),
+            ],
+        )
+    };
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/password"), &s),
+            &[("current", PASSWORD), ("password", NEW), ("confirm", NEW)],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 403, "no CSRF token");
+    assert_eq!(hash(), before);
+    // Right: changed; this browser goes on under a new session, every other one is signed out.
+    let r = call(&app, change(&s)).await;
+    assert_eq!(
+        (r.status, r.location.as_deref()),
+        (303, Some("/password?changed"))
+    );
+    let renewed = r.session().expect("a new session for this browser");
+    assert_ne!(renewed, s);
+    assert_ne!(hash(), before);
+    let r = call(
+        &app,
+        with_session(req("GET", "/password?changed"), &renewed),
+    )
+    .await;
+    assert!(r.body.contains("id=\"password-changed\""), "{}", r.body);
+    for old in [&s, &other] {
+        let r = call(&app, with_session(req("GET", "/hardware"), old)).await;
+        assert_eq!(r.location.as_deref(), Some("/login?next=/hardware"));
+    }
+    assert_eq!(
+        sign_in_password(&app, PASSWORD).await.0,
+        401,
+        "the old password"
+    );
+    assert_eq!(sign_in_password(&app, NEW).await.0, 303, "the new password");
 }

@@ -7,6 +7,9 @@ use super::step::{Action, DoneCheck, FileSpec, Step};
 /// Where a step that has no other evidence leaves its marker.
 pub const MARKERS: &str = "/var/lib/stackbox/markers";
 
+/// The step that installs all of a node's packages at once ([`NodeSteps::packages_together`]).
+pub const ALL_PACKAGES: &str = "packages";
+
 /// Collects the steps of one node into the cluster's list, resolving short names to ids.
 pub struct NodeSteps<'a> {
     node: &'a str,
@@ -82,6 +85,36 @@ impl NodeSteps<'_> {
             DoneCheck::PackagesInstalled,
         )
         .remedy = Some("Read /var/log/apt/term.log; `apt-cache policy PACKAGE` shows whether the offline pool (/srv/stackbox/pool) holds it.".into());
+    }
+
+    /// Installs every package this node's steps name so far in one apt transaction, before any of their
+    /// own package steps: one dependency resolution and one run of dpkg's triggers (the systemd reload,
+    /// the shared libraries' cache) instead of one per service. The services' package steps stay: each
+    /// then finds its packages installed, and installs them again should one be removed later. `after`
+    /// names what every package needs first (the package index always).
+    pub fn packages_together(&mut self, after: &[&str]) {
+        let id = self.id(ALL_PACKAGES);
+        let mut all: Vec<String> = Vec::new();
+        for step in self.steps.iter_mut().filter(|s| s.node == self.node) {
+            if let Action::Packages { packages } = &step.action {
+                for p in packages {
+                    if !all.contains(p) {
+                        all.push(p.clone());
+                    }
+                }
+                step.after.push(id.clone());
+            }
+        }
+        if all.is_empty() {
+            return;
+        }
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        self.packages(
+            ALL_PACKAGES,
+            "install the packages of every role of this node, in one transaction",
+            after,
+            &all,
+        );
     }
 
     /// Writes files; done when each has exactly its content and mode.

@@ -36,6 +36,24 @@ pub struct JoinedRoles {
     pub data_address: Option<std::net::IpAddr>,
 }
 
+/// Why a choice of roles cannot be the install of a cluster's only node: each role a cloud needs that
+/// it lacks (the installer's rule, [`stackbox_installer::validate::missing_roles`]). Other machines can
+/// take roles only once they join, which is after this node's install.
+pub fn missing_on_the_only_node(roles: &[String]) -> Vec<FieldError> {
+    stackbox_installer::validate::missing_roles(roles.iter().map(String::as_str))
+        .into_iter()
+        .map(|role| {
+            FieldError::new(
+                "roles",
+                format!(
+                    "the cloud needs a node with the `{role}` role, and this is the cluster's only node: \
+                     choose it here (other machines can take roles once they join, after this install)"
+                ),
+            )
+        })
+        .collect()
+}
+
 /// Judges the machine for a choice of roles: unknown or no roles are field errors; the report says
 /// what the hardware profile thinks of the choice. Duplicates are dropped; the catalog's order is kept.
 pub fn judge_roles(

@@ -29,6 +29,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/login", web::post().to(sign_in::login_submit))
         .route("/logout", web::post().to(sign_in::logout))
         .route("/set-password", web::get().to(sign_in::set_password_form))
+        .route("/password", web::get().to(sign_in::change_password_form))
+        .route("/password", web::post().to(sign_in::change_password_submit))
         .route(
             "/set-password",
             web::post().to(sign_in::set_password_submit),
@@ -105,6 +107,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/logout"),
     ("get", "/set-password"),
     ("post", "/set-password"),
+    ("get", "/password"),
+    ("post", "/password"),
     ("get", "/hardware"),
     ("post", "/hardware/rerun"),
     ("get", "/disk"),

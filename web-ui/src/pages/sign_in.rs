@@ -12,8 +12,8 @@ use serde::Deserialize;
 
 use crate::auth::{self, Access, PASSWORD_MIN_CHARS, PasswordStore, Refused};
 use crate::chrome::{
-    Admin, Chrome, CsrfField, CsrfOnly, PageError, SignedIn, SignedInForm, field_error, html,
-    redirect,
+    Admin, AdminForm, Chrome, CsrfField, CsrfOnly, PageError, SignedIn, SignedInForm, field_error,
+    html, local_path, redirect,
 };
 use crate::error::{FieldError, WebError};
 use crate::session::{self, Lookup};
@@ -31,6 +31,22 @@ pub struct LoginPage {
     pub notice: Option<&'static str>,
     /// Why the last attempt failed.
     pub error: Option<String>,
+    /// Where to go after signing in (a page asked for without a session).
+    pub next: Option<String>,
+}
+
+/// The sign-in page's query: `expired` (the session ended) and `next=PATH` (where to go after it).
+fn login_query(query: &str) -> (bool, Option<String>) {
+    let mut expired = false;
+    let mut next = None;
+    for part in query.split('&') {
+        match part.split_once('=') {
+            None if part == "expired" => expired = true,
+            Some(("next", path)) => next = local_path(path).map(str::to_owned),
+            _ => {}
+        }
+    }
+    (expired, next)
 }
 
 /// The page that sets the admin password.
@@ -75,9 +91,11 @@ pub async fn login_form(
     state: web::Data<AppState>,
     lookup: Lookup,
 ) -> Result<HttpResponse, PageError> {
-    let expired = req.query_string() == "expired";
+    let (expired, next) = login_query(req.query_string());
     let (cookie, csrf) = match lookup {
-        Lookup::Live(_, s) if s.access == Access::Admin => return Ok(redirect("/hardware")),
+        Lookup::Live(_, s) if s.access == Access::Admin => {
+            return Ok(redirect(next.as_deref().unwrap_or("/hardware")));
+        }
         Lookup::Live(_, s) if s.access == Access::SetupToken => {
             return Ok(redirect("/set-password"));
         }
@@ -92,6 +110,7 @@ pub async fn login_form(
         password_set: state.passwords.is_set(),
         notice: expired.then_some("Your session expired. Sign in again."),
         error: None,
+        next,
     };
     let resp = html(StatusCode::OK, &page)?;
     match cookie {
@@ -107,6 +126,8 @@ pub struct LoginForm {
     csrf: String,
     #[serde(default)]
     secret: String,
+    #[serde(default)]
+    next: String,
 }
 
 /// Checks the setup token or the admin password, under the sign-in limiter; a success replaces the
@@ -159,8 +180,9 @@ pub async fn login_submit(
             attempt,
         )
     };
+    let next = local_path(&form.next).map(str::to_owned);
     if !ok? {
-        return refuse_sign_in(ip, attempt.lockout(), session.csrf, password_set);
+        return refuse_sign_in(ip, attempt.lockout(), session.csrf, password_set, next);
     }
     attempt.succeed();
     let access = if password_set {
@@ -174,10 +196,12 @@ pub async fn login_submit(
         sessions.create(access, Instant::now())?
     };
     tracing::info!("signed in from {ip} ({access:?})");
-    let resp = redirect(if password_set {
-        state.wizard.next_step()
-    } else {
-        "/set-password"
+    // The page asked for before signing in, else the first step not answered yet (an install's
+    // progress while one runs); the setup token only ever leads to the password page.
+    let resp = redirect(match (password_set, next.as_deref()) {
+        (true, Some(next)) => next,
+        (true, None) => state.wizard.next_step(),
+        (false, _) => "/set-password",
     });
     with_cookie(resp, &session::session_cookie(&id, &state))
 }
@@ -189,6 +213,7 @@ fn refuse_sign_in(
     lockout: Option<Duration>,
     csrf: String,
     password_set: bool,
+    next: Option<String>,
 ) -> Result<HttpResponse, PageError> {
     tracing::warn!("failed sign-in from {ip}");
     if let Some(length) = lockout {
@@ -207,6 +232,7 @@ fn refuse_sign_in(
         } else {
             "That setup token is wrong. It is on the appliance's console.".to_owned()
         }),
+        next,
     };
     html(StatusCode::UNAUTHORIZED, &page)
 }
@@ -286,6 +312,137 @@ pub async fn set_password_submit(
     };
     with_cookie(
         redirect("/hardware"),
+        &session::session_cookie(&new_id, &state),
+    )
+}
+
+/// The page that changes the admin password.
+#[derive(Template)]
+#[template(path = "change_password.html")]
+pub struct ChangePasswordPage {
+    /// Layout.
+    pub c: Chrome,
+    /// The shortest password accepted.
+    pub min_chars: usize,
+    /// What was wrong with the last attempt.
+    pub errors: Vec<FieldError>,
+    /// Whether the password was just changed.
+    pub changed: bool,
+}
+
+impl ChangePasswordPage {
+    fn new(csrf: &str, errors: Vec<FieldError>, changed: bool) -> ChangePasswordPage {
+        ChangePasswordPage {
+            c: Chrome::admin("Change the admin password", "", csrf),
+            min_chars: PASSWORD_MIN_CHARS,
+            errors,
+            changed,
+        }
+    }
+
+    fn err(&self, field: &str) -> Option<&str> {
+        field_error(&self.errors, field)
+    }
+
+    fn inv(&self, field: &str) -> String {
+        crate::chrome::invalid_attrs(&self.errors, field)
+    }
+}
+
+/// The password-change page (`?changed` after a change).
+pub async fn change_password_form(req: HttpRequest, s: Admin) -> Result<HttpResponse, PageError> {
+    let changed = req.query_string() == "changed";
+    html(
+        StatusCode::OK,
+        &ChangePasswordPage::new(s.csrf(), Vec::new(), changed),
+    )
+}
+
+/// The password-change form.
+#[derive(Deserialize)]
+pub struct ChangePasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+impl CsrfField for ChangePasswordForm {
+    fn csrf(&self) -> Option<&str> {
+        Some(&self.csrf)
+    }
+}
+
+/// Changes the admin password: the current one is checked as a sign-in is (under the same limiter, so
+/// that a browser left signed in cannot be used to guess it), the new one by the same rules as the
+/// first; every other admin session ends, this one goes on under a new id.
+pub async fn change_password_submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    post: AdminForm<ChangePasswordForm>,
+) -> Result<HttpResponse, PageError> {
+    let form = &post.body;
+    let csrf = post.csrf().to_owned();
+    if let Err(errors) = PasswordStore::check_new(&form.password, &form.confirm) {
+        return html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &ChangePasswordPage::new(&csrf, errors, false),
+        );
+    }
+    let ip = session::client_ip(&req).ok_or(WebError::AddressNotAllowed)?;
+    let gate = &state.sign_in;
+    let locked_out = |left: Duration| WebError::LockedOut {
+        retry_after_secs: left.as_secs().max(1),
+    };
+    gate.check(ip, Instant::now()).map_err(locked_out)?;
+    let verifier = gate.verifier().ok_or(WebError::Busy {
+        retry_after_secs: 1,
+    })?;
+    let attempt = gate.begin(ip, Instant::now()).map_err(|r| match r {
+        Refused::LockedOut(left) => locked_out(left),
+        Refused::InFlight => WebError::SignInInFlight,
+    })?;
+    let store = state.passwords.clone();
+    let (current, new) = (form.current.clone(), form.password.clone());
+    let (ok, attempt) = web::block(move || {
+        let _slot = verifier;
+        (store.verify(&current), attempt)
+    })
+    .await?;
+    if !ok? {
+        tracing::warn!("wrong current password on the password page from {ip}");
+        if let Some(length) = attempt.lockout() {
+            return Err(locked_out(length).into());
+        }
+        return html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &ChangePasswordPage::new(
+                &csrf,
+                vec![FieldError::new(
+                    "current",
+                    "that is not the current password",
+                )],
+                false,
+            ),
+        );
+    }
+    attempt.succeed();
+    let store = state.passwords.clone();
+    web::block(move || store.set(&new)).await??;
+    tracing::info!("admin password changed from {ip}; the other admin sessions end");
+    let (new_id, _) = {
+        let mut sessions = state.sessions();
+        // Every admin session ends, this one included (its id may have been seen); this browser
+        // goes on under a new one.
+        sessions.revoke(Access::Admin);
+        sessions.create(Access::Admin, Instant::now())?
+    };
+    with_cookie(
+        redirect("/password?changed"),
         &session::session_cookie(&new_id, &state),
     )
 }

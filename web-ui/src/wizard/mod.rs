@@ -417,7 +417,12 @@ impl Wizard {
         match self.judge_roles(chosen)? {
             Err(errors) => Ok(RolesOutcome::Refused(errors, None)),
             Ok((roles, report)) => {
-                let failed = roles::failures(&report);
+                let mut failed = roles::failures(&report);
+                // The installer's rule, where it already decides: the first install is of this node
+                // alone (others join after it), so it must carry every role a cloud needs.
+                if cluster.members.len() <= 1 {
+                    failed.extend(roles::missing_on_the_only_node(&roles));
+                }
                 if !failed.is_empty() {
                     return Ok(RolesOutcome::Refused(failed, Some(report)));
                 }

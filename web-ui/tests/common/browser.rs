@@ -106,6 +106,19 @@ pub async fn at(c: &Client, want: &str) -> String {
     }
 }
 
+/// Waits (up to 15 s) until the browser is no longer at `from` (a form's answer came), and returns where
+/// it is.
+pub async fn left(c: &Client, from: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = path(c).await;
+        if now != from || Instant::now() > deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// Whether an element went away under us (or is not there yet): the page it was found on was replaced (a form post that
 /// answered with a page much like the last one), so it is found again on the new page.
 pub fn stale(e: &fantoccini::error::CmdError) -> bool {

@@ -98,6 +98,12 @@ fn node_steps(
     if node.has("compute") {
         compute::steps(s, ctx, &leaders.mgmt);
     }
+    // The OpenStack packages read their debconf answers as they install.
+    if s.has("openstack.debconf") {
+        s.packages_together(&["hosts", "openstack.debconf"]);
+    } else {
+        s.packages_together(&["hosts"]);
+    }
 }
 
 /// The API services on a management node; the leader also creates databases, users and endpoints.
