@@ -162,7 +162,10 @@ impl Apt {
 
     /// The suite's `main/binary-amd64/Packages.xz`, byte for byte as the archive publishes it (so that apt on
     /// the appliance finds the hash that `InRelease` lists), downloaded once per content hash with
-    /// `apt-helper`, which checks it against `sha256`.
+    /// `apt-helper`, which checks it against `sha256`. It is fetched by hash first (`by-hash/SHA256/…`, which
+    /// Debian's archives keep for a while after each update, as apt itself does), so that a mirror updating
+    /// between `apt-get update` and this download does not hand over a newer file; by name only if the archive
+    /// publishes no by-hash copies.
     pub fn packages_xz(
         &self,
         archive: &Archive,
@@ -175,27 +178,32 @@ impl Apt {
         if path.is_file() && crate::cache::sha256_file(&path)? == sha256 {
             return Ok(path);
         }
-        let uri = format!(
-            "{}/dists/{suite}/main/binary-{ARCH}/Packages.xz",
-            archive.uri
-        );
         let partial = dir.join(format!("{sha256}.partial"));
-        host::run(
-            &Command::new("/usr/lib/apt/apt-helper")
-                .env("APT_CONFIG", self.dir.join("etc/apt.conf"))
-                .arg("download-file")
-                .arg(&uri)
-                .arg(&partial)
-                .arg(format!("SHA256:{sha256}")),
-        )
-        .with_context(|| format!("downloading {uri}"))?;
-        let got = crate::cache::sha256_file(&partial)?;
-        if got != sha256 {
-            bail!("{uri}: SHA-256 {got} does not match {sha256} from the signed InRelease");
+        let mut errors = Vec::new();
+        for uri in packages_xz_uris(&archive.uri, suite, sha256) {
+            let fetched = host::run(
+                &Command::new("/usr/lib/apt/apt-helper")
+                    .env("APT_CONFIG", self.dir.join("etc/apt.conf"))
+                    .arg("download-file")
+                    .arg(&uri)
+                    .arg(&partial)
+                    .arg(format!("SHA256:{sha256}")),
+            );
+            match fetched {
+                Ok(_) => {
+                    let got = crate::cache::sha256_file(&partial)?;
+                    if got != sha256 {
+                        bail!("{uri}: SHA-256 {got} does not match {sha256} from the signed InRelease");
+                    }
+                    std::fs::rename(&partial, &path)
+                        .with_context(|| format!("renaming {}", partial.display()))?;
+                    return Ok(path);
+                }
+                Err(e) => errors.push(format!("downloading {uri}: {e:#}")),
+            }
         }
-        std::fs::rename(&partial, &path)
-            .with_context(|| format!("renaming {}", partial.display()))?;
-        Ok(path)
+        let _ = std::fs::remove_file(&partial);
+        bail!("{}", errors.join("\n"))
     }
 
     /// What installing `package` on a system whose dpkg status is `status` would download.
@@ -244,6 +252,18 @@ pub fn render_sources(archives: &[Archive]) -> String {
     s
 }
 
+/// Where a suite's Packages.xz with content `sha256` is: by hash first, then by name.
+pub fn packages_xz_uris(archive: &str, suite: &str, sha256: &str) -> [String; 2] {
+    let dir = format!(
+        "{}/dists/{suite}/main/binary-{ARCH}",
+        archive.trim_end_matches('/')
+    );
+    [
+        format!("{dir}/by-hash/SHA256/{sha256}"),
+        format!("{dir}/Packages.xz"),
+    ]
+}
+
 /// apt's file name for a list: the URI without scheme, `/` turned into `_`.
 pub fn list_file_name(uri: &str, rel: &str) -> String {
     let no_scheme = uri.split_once("://").map(|(_, r)| r).unwrap_or(uri);
@@ -277,6 +297,21 @@ pub fn parse_print_uris(text: &str) -> anyhow::Result<Vec<Uri>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packages_xz_is_fetched_by_hash_before_by_name() {
+        let sha = "c49617c0b30619d7403f5e66de60aeeb47c6488262e4327418830d0d6e83500a";
+        assert_eq!(
+            packages_xz_uris("http://deb.debian.org/debian-security/", "bookworm-security", sha),
+            [
+                format!(
+                    "http://deb.debian.org/debian-security/dists/bookworm-security/main/binary-amd64/by-hash/SHA256/{sha}"
+                ),
+                "http://deb.debian.org/debian-security/dists/bookworm-security/main/binary-amd64/Packages.xz"
+                    .to_owned(),
+            ]
+        );
+    }
 
     #[test]
     fn list_names_match_apt() {
