@@ -193,7 +193,9 @@ impl Apt {
                 Ok(_) => {
                     let got = crate::cache::sha256_file(&partial)?;
                     if got != sha256 {
-                        bail!("{uri}: SHA-256 {got} does not match {sha256} from the signed InRelease");
+                        bail!(
+                            "{uri}: SHA-256 {got} does not match {sha256} from the signed InRelease"
+                        );
                     }
                     std::fs::rename(&partial, &path)
                         .with_context(|| format!("renaming {}", partial.display()))?;

@@ -146,44 +146,19 @@ pub async fn login_submit(
     };
     session::check_csrf(&session, Some(&form.csrf))?;
     let ip = session::client_ip(&req).ok_or(WebError::AddressNotAllowed)?;
-    let gate = &state.sign_in;
-    let locked_out = |left: Duration| WebError::LockedOut {
-        retry_after_secs: left.as_secs().max(1),
-    };
-    gate.check(ip, Instant::now()).map_err(locked_out)?;
     let password_set = state.passwords.is_set();
-    // A slot for argon2 first (without one nothing is counted), then the attempt, its failure
-    // counted before the check runs.
-    let verifier = match password_set {
-        true => Some(gate.verifier().ok_or(WebError::Busy {
-            retry_after_secs: 1,
-        })?),
-        false => None,
+    let typed = match password_set {
+        true => Typed::Password(form.secret.clone()),
+        false => Typed::Token(form.secret.clone()),
     };
-    let attempt = gate.begin(ip, Instant::now()).map_err(|r| match r {
-        Refused::LockedOut(left) => locked_out(left),
-        Refused::InFlight => WebError::SignInInFlight,
-    })?;
-    let (ok, attempt) = if password_set {
-        let store = state.passwords.clone();
-        let secret = form.secret.clone();
-        // The slot and the attempt stay taken until argon2 is done, even if the client goes away.
-        web::block(move || {
-            let _slot = verifier;
-            (store.verify(&secret), attempt)
-        })
-        .await?
-    } else {
-        let typed = auth::normalise_token(&form.secret);
-        (
-            Ok(auth::secrets_equal(&typed, state.token().expose())),
-            attempt,
-        )
-    };
+    let checked = limited_check(&state, ip, typed).await?;
     let next = local_path(&form.next).map(str::to_owned);
-    if !ok? {
-        return refuse_sign_in(ip, attempt.lockout(), session.csrf, password_set, next);
-    }
+    let attempt = match checked {
+        Checked::Right(attempt) => attempt,
+        Checked::Wrong(lockout) => {
+            return refuse_sign_in(ip, lockout, session.csrf, password_set, next);
+        }
+    };
     attempt.succeed();
     let access = if password_set {
         Access::Admin
@@ -206,6 +181,68 @@ pub async fn login_submit(
     with_cookie(resp, &session::session_cookie(&id, &state))
 }
 
+/// What was typed on a sign-in: the admin password (checked by argon2) or the setup token.
+enum Typed {
+    Password(String),
+    Token(String),
+}
+
+/// One check of a typed secret under the sign-in limiter.
+enum Checked {
+    /// Right: the attempt is still to be marked a success.
+    Right(auth::Attempt),
+    /// Wrong (its failure counted already), with the lockout it started, if any.
+    Wrong(Option<Duration>),
+}
+
+/// Checks what `ip` typed under the sign-in limiter (the sign-in and the password page's current
+/// password go through here alike): refused while the address is locked out or has an attempt in
+/// flight; for the password a slot for argon2 first (without one nothing is counted), then the
+/// attempt, its failure counted before the check runs.
+async fn limited_check(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    typed: Typed,
+) -> Result<Checked, PageError> {
+    let gate = &state.sign_in;
+    let locked_out = |left: Duration| WebError::LockedOut {
+        retry_after_secs: left.as_secs().max(1),
+    };
+    gate.check(ip, Instant::now()).map_err(locked_out)?;
+    let verifier = match typed {
+        Typed::Password(_) => Some(gate.verifier().ok_or(WebError::Busy {
+            retry_after_secs: 1,
+        })?),
+        Typed::Token(_) => None,
+    };
+    let attempt = gate.begin(ip, Instant::now()).map_err(|r| match r {
+        Refused::LockedOut(left) => locked_out(left),
+        Refused::InFlight => WebError::SignInInFlight,
+    })?;
+    let (ok, attempt) = match typed {
+        Typed::Password(secret) => {
+            let store = state.passwords.clone();
+            // The slot and the attempt stay taken until argon2 is done, even if the client goes away.
+            web::block(move || {
+                let _slot = verifier;
+                (store.verify(&secret), attempt)
+            })
+            .await?
+        }
+        Typed::Token(secret) => {
+            let typed = auth::normalise_token(&secret);
+            (
+                Ok(auth::secrets_equal(&typed, state.token().expose())),
+                attempt,
+            )
+        }
+    };
+    Ok(match ok? {
+        true => Checked::Right(attempt),
+        false => Checked::Wrong(attempt.lockout()),
+    })
+}
+
 /// A wrong token or password (its failure counted already): the page again, or the lockout it
 /// started.
 fn refuse_sign_in(
@@ -219,7 +256,7 @@ fn refuse_sign_in(
     if let Some(length) = lockout {
         tracing::warn!("{ip} locked out for {} s", length.as_secs());
         return Err(WebError::LockedOut {
-            retry_after_secs: length.as_secs(),
+            retry_after_secs: length.as_secs().max(1),
         }
         .into());
     }
@@ -394,43 +431,33 @@ pub async fn change_password_submit(
         );
     }
     let ip = session::client_ip(&req).ok_or(WebError::AddressNotAllowed)?;
-    let gate = &state.sign_in;
-    let locked_out = |left: Duration| WebError::LockedOut {
-        retry_after_secs: left.as_secs().max(1),
-    };
-    gate.check(ip, Instant::now()).map_err(locked_out)?;
-    let verifier = gate.verifier().ok_or(WebError::Busy {
-        retry_after_secs: 1,
-    })?;
-    let attempt = gate.begin(ip, Instant::now()).map_err(|r| match r {
-        Refused::LockedOut(left) => locked_out(left),
-        Refused::InFlight => WebError::SignInInFlight,
-    })?;
-    let store = state.passwords.clone();
-    let (current, new) = (form.current.clone(), form.password.clone());
-    let (ok, attempt) = web::block(move || {
-        let _slot = verifier;
-        (store.verify(&current), attempt)
-    })
-    .await?;
-    if !ok? {
-        tracing::warn!("wrong current password on the password page from {ip}");
-        if let Some(length) = attempt.lockout() {
-            return Err(locked_out(length).into());
+    let checked = limited_check(&state, ip, Typed::Password(form.current.clone())).await?;
+    let attempt = match checked {
+        Checked::Right(attempt) => attempt,
+        Checked::Wrong(Some(length)) => {
+            tracing::warn!("wrong current password on the password page from {ip}; locked out");
+            return Err(WebError::LockedOut {
+                retry_after_secs: length.as_secs().max(1),
+            }
+            .into());
         }
-        return html(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &ChangePasswordPage::new(
-                &csrf,
-                vec![FieldError::new(
-                    "current",
-                    "that is not the current password",
-                )],
-                false,
-            ),
-        );
-    }
+        Checked::Wrong(None) => {
+            tracing::warn!("wrong current password on the password page from {ip}");
+            return html(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &ChangePasswordPage::new(
+                    &csrf,
+                    vec![FieldError::new(
+                        "current",
+                        "that is not the current password",
+                    )],
+                    false,
+                ),
+            );
+        }
+    };
     attempt.succeed();
+    let new = form.password.clone();
     let store = state.passwords.clone();
     web::block(move || store.set(&new)).await??;
     tracing::info!("admin password changed from {ip}; the other admin sessions end");
