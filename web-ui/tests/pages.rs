@@ -71,6 +71,19 @@ async fn every_page_renders_as_its_golden_file() {
 
     let (admin_s, csrf) = admin(&app, &tok).await;
     let r = call(&app, with_session(req("GET", "/hardware"), &admin_s)).await;
+    // Each disk says its kind and model, each NIC whether it has a link: what an operator matches
+    // against the machine in front of them.
+    for shown in [
+        "<code>nvme0n1</code> 960 GB NVMe <q>Dell Express Flash PM1725b 960GB</q>",
+        "<code>sda</code> 4000 GB HDD <q>ST4000NM0035-1V4</q>",
+        "<code>eno1</code> 02:00:5e:10:00:01, link up,",
+        "<code>eno4</code> 02:00:5e:10:00:04, no link,",
+    ] {
+        assert!(
+            r.body.contains(shown),
+            "{shown} missing from the hardware page"
+        );
+    }
     golden("hardware.html", &r.body);
     let r = call(&app, with_session(req("GET", "/cluster"), &admin_s)).await;
     golden("cluster-needs-network.html", &r.body);
