@@ -1362,3 +1362,53 @@ async fn the_admin_password_changes_with_the_current_one_and_signs_other_browser
     );
     assert_eq!(sign_in_password(&app, NEW).await.0, 303, "the new password");
 }
+
+#[actix_web::test]
+async fn the_review_repeats_the_hardware_warnings_and_links_each_section_to_its_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.root = machine("vm-no-virt");
+    let app = test::init_service(wizard(state(opts))).await;
+    let (s, csrf) = admin(&app, &token(dir.path())).await;
+    network_and_cluster(&app, &s, &csrf).await;
+    roles_and_settings(&app, &s, &csrf).await;
+    let r = call(&app, with_session(req("GET", "/review"), &s)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let notes = r
+        .body
+        .split_once("id=\"hardware-notes\"")
+        .map(|(_, rest)| rest.split_once("</ul>").unwrap().0)
+        .unwrap_or_else(|| panic!("no hardware notes on the review: {}", r.body));
+    assert!(notes.contains("class=\"status-warn\""), "{notes}");
+    assert!(!notes.contains("status-pass"), "{notes}");
+    // The same checks the API's plan lists, none of them passed.
+    let r2 = call(&app, with_session(req("GET", "/api/v1/plan"), &s)).await;
+    let plan: serde_json::Value = serde_json::from_str(&r2.body).unwrap();
+    let ids: Vec<&str> = plan["hardware"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap())
+        .collect();
+    assert!(!ids.is_empty());
+    for id in &ids {
+        assert!(
+            notes.contains(&format!("<code>{id}</code>")),
+            "{id}: {notes}"
+        );
+    }
+    for (section, step) in [
+        ("cluster", "/cluster"),
+        ("node", "/network"),
+        ("data plane", "/network"),
+        ("roles", "/roles"),
+        ("overcommit", "/settings"),
+    ] {
+        assert!(
+            r.body.contains(&format!(
+                "<a href=\"{step}\" class=\"edit\" aria-label=\"Change: {section}\">"
+            )),
+            "no edit link for {section}"
+        );
+    }
+}

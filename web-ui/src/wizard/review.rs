@@ -2,6 +2,7 @@
 //! opens, the steps and the files it writes), as the review page and `GET /api/v1/plan` show it.
 
 use serde::Serialize;
+use stackbox_firstboot::check::Status;
 use stackbox_hardware_profiles::Flavor;
 use stackbox_installer::ClusterConfig;
 use stackbox_installer::flavor::openstack::endpoints::api_host;
@@ -43,6 +44,19 @@ pub struct FileView {
     pub step: String,
 }
 
+/// A hardware check that did not pass, repeated on the review so that nobody installs past it unseen.
+#[derive(Debug, Clone, Serialize)]
+pub struct HardwareNote {
+    /// Its id (`cpu.virtualization`).
+    pub id: &'static str,
+    /// `warn` or `fail`.
+    pub status: &'static str,
+    /// What was found.
+    pub summary: String,
+    /// What to do about it.
+    pub remedy: Option<String>,
+}
+
 /// What the review page and `GET /api/v1/plan` show: the configuration and this node's plan.
 #[derive(Debug, Clone, Serialize)]
 pub struct Review {
@@ -66,6 +80,8 @@ pub struct Review {
     pub not_applied: String,
     /// The installer's warnings about the configuration.
     pub warnings: Vec<String>,
+    /// The hardware checks that warned or failed, from the report the hardware page shows.
+    pub hardware: Vec<HardwareNote>,
     /// Ports that will open.
     pub ports: Vec<PortView>,
     /// This node's steps, in order.
@@ -164,9 +180,26 @@ pub fn review(wizard: &Wizard) -> Result<Review, WebError> {
             .iter()
             .map(ToString::to_string)
             .collect(),
+        hardware: hardware_notes(wizard),
         ports,
         steps,
         files,
         config,
     })
+}
+
+/// The hardware report's checks that did not pass, in the report's order.
+fn hardware_notes(wizard: &Wizard) -> Vec<HardwareNote> {
+    wizard
+        .report()
+        .checks
+        .iter()
+        .filter(|c| c.status != Status::Pass)
+        .map(|c| HardwareNote {
+            id: c.id,
+            status: c.status.as_str(),
+            summary: c.summary.clone(),
+            remedy: c.remedy.clone(),
+        })
+        .collect()
 }
