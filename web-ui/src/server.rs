@@ -10,6 +10,8 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::connections;
+
+mod one_port;
 use crate::state::{AppState, ServeOptions};
 
 /// Why the server could not start.
@@ -70,7 +72,8 @@ pub fn tls_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, Serve
 }
 
 /// Binds the wizard to `opts.listen` around a prepared state; returns the server (not yet polled) and
-/// the bound addresses (useful with port 0).
+/// the bound addresses (useful with port 0). Each port serves HTTPS and answers plain HTTP with a
+/// redirect to itself over HTTPS (see [`one_port`]).
 pub fn bind(
     state: web::Data<AppState>,
 ) -> Result<(actix_web::dev::Server, Vec<SocketAddr>), ServeError> {
@@ -80,25 +83,33 @@ pub fn bind(
         &sd.join(stackbox_firstboot::identity::KEY_FILE),
     )?;
     let listen = state.opts.listen.clone();
-    let workers = state.opts.workers;
-    let st = state.clone();
-    let mut server = HttpServer::new(move || crate::app::app(st.clone()))
-        .max_connections(4096)
-        .on_connect(connections::on_connect)
-        .client_request_timeout(connections::HEAD_TIMEOUT)
-        .client_disconnect_timeout(std::time::Duration::from_secs(1))
+    let bind_err = |source| ServeError::Bind {
+        addr: listen.clone(),
+        source,
+    };
+    let mut builder = actix_server::Server::build()
+        .max_concurrent_connections(4096)
         .shutdown_timeout(2);
-    if workers > 0 {
-        server = server.workers(workers);
+    if state.opts.workers > 0 {
+        builder = builder.workers(state.opts.workers);
     }
-    let server = server
-        .bind_rustls_0_23(&listen, tls)
-        .map_err(|source| ServeError::Bind {
-            addr: listen.clone(),
-            source,
-        })?;
-    let addrs = server.addrs();
-    Ok((server.run(), addrs))
+    let mut addrs = Vec::new();
+    for addr in std::net::ToSocketAddrs::to_socket_addrs(listen.as_str()).map_err(bind_err)? {
+        let listener = one_port::listener(addr).map_err(bind_err)?;
+        let bound = listener.local_addr().map_err(bind_err)?;
+        let (st, tls, own) = (state.clone(), tls.clone(), state.own_names.clone());
+        builder = builder
+            .listen(format!("wizard-{bound}"), listener, move || {
+                one_port::service(
+                    crate::app::app(st.clone()),
+                    tls.clone(),
+                    redirect_app(bound.port(), own.clone()),
+                )
+            })
+            .map_err(bind_err)?;
+        addrs.push(bound);
+    }
+    Ok((builder.run(), addrs))
 }
 
 /// The `Location` a plain-HTTP request is sent to: the same path on HTTPS at `https_port`, on the
@@ -132,44 +143,58 @@ pub fn redirect_location(
     format!("https://{name}:{https_port}{path}")
 }
 
-/// A plain-HTTP server that answers every request with a permanent redirect (308) to the wizard's
-/// HTTPS address on one of its `own` names (see [`redirect_location`]), and nothing else.
+/// The app that answers every request with a permanent redirect (308) to the wizard's HTTPS address
+/// at `https_port` on one of its `own` names (see [`redirect_location`]), and nothing else.
+fn redirect_app(
+    https_port: u16,
+    own: Vec<String>,
+) -> actix_web::App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    actix_web::App::new()
+        .wrap(crate::app::security_headers())
+        .default_service(web::to(move |req: actix_web::HttpRequest| {
+            let to = redirect_location(
+                req.headers()
+                    .get(actix_web::http::header::HOST)
+                    .and_then(|h| h.to_str().ok()),
+                req.uri()
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/"),
+                https_port,
+                &own,
+            );
+            async move {
+                actix_web::HttpResponse::PermanentRedirect()
+                    .insert_header((actix_web::http::header::LOCATION, to))
+                    .finish()
+            }
+        }))
+}
+
+/// A plain-HTTP server (port 80) that answers every request with a redirect to the wizard's HTTPS
+/// port (see [`redirect_app`]).
 pub fn bind_redirect(
     listen: &str,
     https_port: u16,
     own: Vec<String>,
 ) -> Result<(actix_web::dev::Server, Vec<SocketAddr>), ServeError> {
-    let server = HttpServer::new(move || {
-        let own = own.clone();
-        actix_web::App::new()
-            .wrap(crate::app::security_headers())
-            .default_service(web::to(move |req: actix_web::HttpRequest| {
-                let to = redirect_location(
-                    req.headers()
-                        .get(actix_web::http::header::HOST)
-                        .and_then(|h| h.to_str().ok()),
-                    req.uri()
-                        .path_and_query()
-                        .map(|p| p.as_str())
-                        .unwrap_or("/"),
-                    https_port,
-                    &own,
-                );
-                async move {
-                    actix_web::HttpResponse::PermanentRedirect()
-                        .insert_header((actix_web::http::header::LOCATION, to))
-                        .finish()
-                }
-            }))
-    })
-    .workers(1)
-    .client_request_timeout(connections::HEAD_TIMEOUT)
-    .shutdown_timeout(1)
-    .bind(listen)
-    .map_err(|source| ServeError::Bind {
-        addr: listen.to_owned(),
-        source,
-    })?;
+    let server = HttpServer::new(move || redirect_app(https_port, own.clone()))
+        .workers(1)
+        .client_request_timeout(connections::HEAD_TIMEOUT)
+        .shutdown_timeout(1)
+        .bind(listen)
+        .map_err(|source| ServeError::Bind {
+            addr: listen.to_owned(),
+            source,
+        })?;
     let addrs = server.addrs();
     Ok((server.run(), addrs))
 }

@@ -208,6 +208,55 @@ fn plain_http_only_redirects_to_https() {
     );
 }
 
+#[test]
+fn plain_http_on_the_wizards_own_port_is_redirected_to_https_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = Running::start(options(dir.path()));
+    let port = running.addr.port();
+    let ask = |request: &[u8]| {
+        let mut sock = TcpStream::connect(running.addr).unwrap();
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        sock.write_all(request).unwrap();
+        let mut out = Vec::new();
+        sock.read_to_end(&mut out).unwrap();
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let resp = ask(format!(
+        "GET /hardware?x=1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .as_bytes());
+    assert!(resp.starts_with("HTTP/1.1 308"), "{resp}");
+    assert!(
+        resp.contains(&format!(
+            "location: https://127.0.0.1:{port}/hardware?x=1\r\n"
+        )),
+        "{resp}"
+    );
+    // A hostile Host header never chooses where the client goes; nothing of the wizard itself is
+    // served in the clear.
+    let resp =
+        ask(b"GET /api/v1/status HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n");
+    assert!(resp.starts_with("HTTP/1.1 308"), "{resp}");
+    assert!(!resp.contains("evil.example"), "{resp}");
+    assert!(!resp.contains("phase"), "{resp}");
+    // Garbage that is neither TLS nor HTTP gets a 400 at most, and the port still serves TLS after
+    // all of it.
+    let resp = ask(b"\x00\x01\x02 not a request\r\n\r\n");
+    assert!(
+        resp.is_empty() || resp.starts_with("HTTP/1.1 400"),
+        "{resp}"
+    );
+    let (resp, version) = get(
+        &running,
+        client(&running, &[&rustls::version::TLS13]),
+        "/api/v1/status",
+    )
+    .unwrap();
+    assert_eq!(version, rustls::ProtocolVersion::TLSv1_3);
+    assert!(resp.starts_with("HTTP/1.1 200 OK"), "{resp}");
+}
+
 /// A TLS 1.3 connection to the wizard that trusts its certificate, reads time out after 10 s.
 fn tls13_stream(running: &Running) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
     let config = client(running, &[&rustls::version::TLS13]);
