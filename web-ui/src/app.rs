@@ -162,6 +162,7 @@ pub fn app(
 > {
     App::new()
         .configure(configure(state))
+        .wrap(from_fn(crate::chrome::signed_in_error_pages))
         .wrap(from_fn(guard))
         .wrap(security_headers().add((header::STRICT_TRANSPORT_SECURITY, HSTS)))
 }

@@ -110,26 +110,10 @@ impl ResponseError for PageError {
                 return r;
             }
             WebError::PasswordNotSet => return redirect("/set-password"),
-            other => other.log(),
+            _ => {}
         }
-        let problem = self.0.problem();
-        let page = ErrorPage {
-            c: Chrome::public("Error"),
-            title: problem.title,
-            detail: problem.detail,
-            errors: problem.errors,
-            back: if matches!(
-                self.0,
-                WebError::Csrf
-                    | WebError::LockedOut { .. }
-                    | WebError::SignInInFlight
-                    | WebError::Busy { .. }
-            ) {
-                "/login"
-            } else {
-                "/"
-            },
-        };
+        let error_id = self.0.log();
+        let page = self.page(Chrome::public("Error"), error_id.clone());
         let mut resp = HttpResponse::build(self.0.status_code());
         resp.content_type("text/html; charset=utf-8");
         if let Some(secs) = self.0.retry_after_secs() {
@@ -138,8 +122,74 @@ impl ResponseError for PageError {
         if let Some(allow) = self.0.allow() {
             resp.insert_header((header::ALLOW, allow));
         }
-        resp.body(page.render().unwrap_or_else(|_| problem.title.to_owned()))
+        let mut resp = resp.body(page.render().unwrap_or_else(|_| self.0.title().to_owned()));
+        if let Some(id) = error_id {
+            resp.extensions_mut().insert(ErrorId(id));
+        }
+        resp
     }
+}
+
+/// The id an internal error's cause was logged under, kept with its answer so that the page drawn
+/// again for a signed-in admin ([`signed_in_error_pages`]) shows the same one.
+#[derive(Debug, Clone)]
+struct ErrorId(String);
+
+impl PageError {
+    /// The error page in `chrome`: the problem in words, capitalised, what to do next and, for an
+    /// internal error, the id its cause was logged under.
+    fn page(&self, chrome: Chrome, error_id: Option<String>) -> ErrorPage {
+        let problem = self.0.problem();
+        let mut detail = problem.detail;
+        if let Some(first) = detail.get(..1) {
+            detail = first.to_uppercase() + &detail[1..];
+        }
+        ErrorPage {
+            c: chrome,
+            title: problem.title,
+            detail,
+            errors: problem.errors,
+            forward: self.0.way_forward(),
+            error_id,
+        }
+    }
+}
+
+/// Draws an error page again with the navigation, the password link and sign-out when the request
+/// came from a signed-in admin (an error answer is made without its request, so in the public
+/// layout).
+pub async fn signed_in_error_pages(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<
+    actix_web::dev::ServiceResponse<
+        actix_web::body::EitherBody<impl actix_web::body::MessageBody, String>,
+    >,
+    actix_web::Error,
+> {
+    let res = next.call(req).await?;
+    let redrawn = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<PageError>())
+        .filter(|_| res.response().head().status.as_u16() >= 400)
+        .and_then(|e| match session::Lookup::of(res.request()) {
+            session::Lookup::Live(_, s) if s.access == crate::auth::Access::Admin => {
+                let id = res
+                    .response()
+                    .extensions()
+                    .get::<ErrorId>()
+                    .map(|i| i.0.clone());
+                e.page(Chrome::admin("Error", "", &s.csrf), id)
+                    .render()
+                    .ok()
+            }
+            _ => None,
+        });
+    Ok(match redrawn {
+        Some(body) => res.map_body(|_, _| actix_web::body::EitherBody::right(body)),
+        None => res.map_into_left_body(),
+    })
 }
 
 /// Turns a form-body error into a page error: 413 past the limit, else 400.
@@ -246,8 +296,10 @@ pub struct ErrorPage {
     pub detail: String,
     /// Invalid fields.
     pub errors: Vec<FieldError>,
-    /// Where the back link goes.
-    pub back: &'static str,
+    /// What to do next.
+    pub forward: crate::error::WayForward,
+    /// For an internal error: the id its cause was logged under.
+    pub error_id: Option<String>,
 }
 
 /// Renders a page with a status (the one place pages are turned into responses).

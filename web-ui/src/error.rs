@@ -63,7 +63,10 @@ pub enum WebError {
     #[error("the setup token or password is wrong")]
     BadCredentials,
     /// The CSRF token is missing or does not match the session's.
-    #[error("the request carries no valid CSRF token")]
+    #[error(
+        "the form was opened before the last sign-in or in another session, so it was not accepted \
+         (no valid CSRF token): nothing was changed"
+    )]
     Csrf,
     /// The client's address is outside the allowed subnets.
     #[error("this address may not reach the wizard")]
@@ -102,7 +105,7 @@ pub enum WebError {
         limit: usize,
     },
     /// Nothing here.
-    #[error("not found")]
+    #[error("there is nothing at this address")]
     NotFound,
     /// The address exists, but not for this method.
     #[error("this address answers {}, not this method", allow.join(", "))]
@@ -113,6 +116,12 @@ pub enum WebError {
     /// The request does not fit the wizard's state (e.g. a cluster before the network is set).
     #[error("{0}")]
     Conflict(String),
+    /// The installation is running: what was asked waits for its end (its progress is the way on).
+    #[error("{0}")]
+    InstallRunning(String),
+    /// The cloud is installed: what was asked belongs before it (the done page is the way on).
+    #[error("{0}")]
+    Installed(String),
     /// What was asked for existed once and is gone for good (the one-time credentials download).
     #[error("{0}")]
     Gone(String),
@@ -153,6 +162,8 @@ impl WebError {
             WebError::NotFound => "not-found",
             WebError::MethodNotAllowed { .. } => "method-not-allowed",
             WebError::Conflict(_) => "conflict",
+            WebError::InstallRunning(_) => "install-running",
+            WebError::Installed(_) => "installed",
             WebError::Gone(_) => "gone",
             WebError::JoinRefused(refusal) => refusal.reason(),
             WebError::Rejected(_) => "invalid-input",
@@ -164,13 +175,13 @@ impl WebError {
     /// The short human title of the problem type.
     pub fn title(&self) -> &'static str {
         match self {
-            WebError::BadRequest(_) => "Malformed request",
+            WebError::BadRequest(_) => "The request could not be read",
             WebError::Invalid(_) => "Invalid input",
             WebError::Unauthenticated => "Not signed in",
             WebError::SessionExpired => "Session expired",
             WebError::PasswordNotSet => "Admin password not set",
             WebError::BadCredentials => "Wrong credentials",
-            WebError::Csrf => "Missing or wrong CSRF token",
+            WebError::Csrf => "The form is out of date",
             WebError::AddressNotAllowed => "Client address not allowed",
             WebError::LockedOut { .. } => "Too many failed sign-ins",
             WebError::SignInInFlight => "Sign-in already being checked",
@@ -180,12 +191,14 @@ impl WebError {
             WebError::PayloadTooLarge { .. } => "Request body too large",
             WebError::NotFound => "Not found",
             WebError::MethodNotAllowed { .. } => "Method not allowed",
-            WebError::Conflict(_) => "Conflict with the wizard's state",
+            WebError::Conflict(_) => "Not possible at this step",
+            WebError::InstallRunning(_) => "The installation is running",
+            WebError::Installed(_) => "The cloud is installed",
             WebError::Gone(_) => "No longer available",
             WebError::JoinRefused(_) => "Join refused",
             WebError::Rejected(_) => "Invalid input",
-            WebError::StateConflict(_) => "Conflict with the wizard's state",
-            WebError::Internal(_) => "Internal error",
+            WebError::StateConflict(_) => "Not possible at this step",
+            WebError::Internal(_) => "Something failed on the appliance",
         }
     }
 
@@ -199,7 +212,9 @@ impl WebError {
             status,
             detail: match self {
                 WebError::Internal(_) => {
-                    "the appliance could not complete the request; see the server log".to_owned()
+                    "the appliance could not complete the request; the wizard's \
+                                          log has the cause under the error id"
+                        .to_owned()
                 }
                 WebError::Rejected(e) | WebError::StateConflict(e) => chain(e.as_ref()),
                 WebError::JoinRefused(refusal) => chain(refusal),
@@ -213,8 +228,35 @@ impl WebError {
                 WebError::JoinRefused(JoinRefusal::WrongCode { tries_left }) => Some(*tries_left),
                 _ => None,
             },
+            error_id: None,
         }
     }
+
+    /// Where an error page sends the operator on from this error.
+    pub fn way_forward(&self) -> WayForward {
+        let (href, label) = match self {
+            WebError::InstallRunning(_) => ("/install", "Follow the installation's progress"),
+            WebError::Installed(_) | WebError::Gone(_) => {
+                ("/done", "Go to the installed cloud's page")
+            }
+            WebError::LockedOut { .. } | WebError::SignInInFlight | WebError::Busy { .. } => {
+                ("/login", "Sign in again after the wait")
+            }
+            WebError::Csrf => ("/", "Open the wizard again and repeat the change"),
+            WebError::JoinRefused(_) => ("/cluster", "Back to the cluster step"),
+            _ => ("/", "Go to the wizard's current step"),
+        };
+        WayForward { href, label }
+    }
+}
+
+/// Where an error page sends the operator on: a link and its words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WayForward {
+    /// The wizard's page.
+    pub href: &'static str,
+    /// What following it does, in words.
+    pub label: &'static str,
 }
 
 /// An RFC 9457 problem document; `errors` is an extension member listing invalid fields.
@@ -234,6 +276,9 @@ pub struct Problem {
     /// Wrong tries left before the join code is locked, for `wrong-code`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tries_left: Option<u32>,
+    /// For `internal`: the id its cause is logged under.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_id: Option<String>,
 }
 
 impl ResponseError for WebError {
@@ -255,7 +300,10 @@ impl ResponseError for WebError {
             WebError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            WebError::Conflict(_) | WebError::StateConflict(_) => StatusCode::CONFLICT,
+            WebError::Conflict(_)
+            | WebError::InstallRunning(_)
+            | WebError::Installed(_)
+            | WebError::StateConflict(_) => StatusCode::CONFLICT,
             WebError::Gone(_) => StatusCode::GONE,
             WebError::JoinRefused(refusal) => join_status(refusal),
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -263,7 +311,7 @@ impl ResponseError for WebError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        self.log();
+        let error_id = self.log();
         let mut resp = HttpResponse::build(self.status_code());
         resp.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
         if let Some(secs) = self.retry_after_secs() {
@@ -272,7 +320,11 @@ impl ResponseError for WebError {
         if let Some(allow) = self.allow() {
             resp.insert_header((header::ALLOW, allow));
         }
-        resp.body(serde_json::to_string_pretty(&self.problem()).unwrap_or_default())
+        let problem = Problem {
+            error_id,
+            ..self.problem()
+        };
+        resp.body(serde_json::to_string_pretty(&problem).unwrap_or_default())
     }
 }
 
@@ -332,11 +384,19 @@ impl WebError {
         }
     }
 
-    /// Logs an internal error's cause (once, with its chain); other errors are the client's to read.
-    pub fn log(&self) {
-        if let WebError::Internal(e) = self {
-            tracing::error!("wizard request failed: {}", chain(e.as_ref()));
-        }
+    /// Logs an internal error's cause (once, with its chain) under a new error id, which it returns
+    /// for the answer to show; other errors are the client's to read.
+    pub fn log(&self) -> Option<String> {
+        let WebError::Internal(e) = self else {
+            return None;
+        };
+        let mut bytes = [0u8; 4];
+        let id = match getrandom::fill(&mut bytes) {
+            Ok(()) => hex::encode(bytes),
+            Err(_) => "unnumbered".to_owned(),
+        };
+        tracing::error!("wizard request failed (error {id}): {}", chain(e.as_ref()));
+        Some(id)
     }
 }
 
@@ -422,7 +482,7 @@ impl From<InstallError> for WebError {
 impl From<RunError> for WebError {
     fn from(e: RunError) -> WebError {
         match e {
-            RunError::AlreadyRunning => WebError::StateConflict(e.into()),
+            RunError::AlreadyRunning => WebError::InstallRunning(e.to_string()),
             // The status is the cause's: the configuration may be refused, or the journal broken.
             RunError::Prepare(cause) => match WebError::from(cause) {
                 WebError::Rejected(c) => {

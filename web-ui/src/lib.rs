@@ -35,6 +35,7 @@ pub mod error;
 pub mod network;
 pub mod operation;
 pub mod pages;
+pub mod recent_log;
 pub mod revoking;
 pub mod server;
 pub mod session;

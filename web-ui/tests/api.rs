@@ -656,6 +656,10 @@ async fn install_needs_the_csrf_token_and_refuses_a_second_run_while_one_runs() 
             .unwrap()
             .contains("already running")
     );
+    assert_eq!(
+        json(&r)["type"],
+        "https://stackbox.invalid/problems/install-running"
+    );
 
     let p = wait_for_install(&app, &s).await;
     assert_eq!(p["phase"], "complete", "{p:#}");

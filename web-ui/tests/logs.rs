@@ -7,6 +7,8 @@ mod common;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use tracing_subscriber::Layer;
+
 use actix_web::test;
 use common::*;
 use stackbox_web::app::app as wizard;
@@ -28,9 +30,16 @@ impl Write for Capture {
 async fn the_log_holds_no_token_password_session_or_csrf_token() {
     let capture = Capture::default();
     let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    // Every level to the capture, and the wizard's recent lines (what `GET /log` offers) beside it.
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(move || writer.clone())
+                .with_filter(tracing::level_filters::LevelFilter::TRACE),
+        )
+        .with(stackbox_web::recent_log::layer())
         .init();
 
     let dir = tempfile::tempdir().unwrap();
@@ -65,7 +74,9 @@ async fn the_log_holds_no_token_password_session_or_csrf_token() {
     )
     .await;
 
-    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let kept = stackbox_web::recent_log::download();
+    assert!(kept.contains("signed in from 127.0.0.1"), "{kept}");
+    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap() + &kept;
     assert!(
         log.contains("signed in from 127.0.0.1"),
         "the walk was logged:\n{log}"

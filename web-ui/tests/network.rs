@@ -51,7 +51,7 @@ async fn apply_then_confirm_with_the_one_time_link_from_the_new_address() {
     // Nothing to apply before the settings are saved.
     let r = apply(&app, &s, &csrf).await;
     assert_eq!(r.status, 409, "{}", r.body);
-    assert!(r.body.contains("save the network settings first"));
+    assert!(r.body.contains("Save the network settings first"));
 
     let r = call(
         &app,

@@ -384,7 +384,8 @@ async fn state_changing_requests_need_the_csrf_token() {
     ] {
         let r = call(&app, form(with_session(req("POST", path), &s), &pairs)).await;
         assert_eq!(r.status, 403, "{path} {pairs:?}");
-        assert!(r.body.contains("Missing or wrong CSRF token"));
+        assert!(r.body.contains("The form is out of date"), "{}", r.body);
+        assert!(r.body.contains("nothing was changed"), "{}", r.body);
     }
     assert!(!dir.path().join("network.json").exists(), "nothing stored");
     assert!(!dir.path().join("cluster.json").exists(), "nothing stored");
@@ -1411,4 +1412,104 @@ async fn the_review_repeats_the_hardware_warnings_and_links_each_section_to_its_
             "no edit link for {section}"
         );
     }
+}
+
+#[actix_web::test]
+async fn an_internal_error_page_gives_an_error_id_the_downloadable_log_holds() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let _log = tracing::subscriber::set_default(
+        tracing_subscriber::registry().with(stackbox_web::recent_log::layer()),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let app = test::init_service(wizard(state(options(dir.path())))).await;
+    let (s, csrf) = admin(&app, &token(dir.path())).await;
+    // The answers cannot be stored: a directory stands where the file goes.
+    std::fs::create_dir(dir.path().join(stackbox_web::answers::NETWORK_FILE)).unwrap();
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/network"), &s),
+            &good_network(&csrf),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(
+        r.body.contains("Something failed on the appliance"),
+        "{}",
+        r.body
+    );
+    let id = r
+        .body
+        .split_once("Error id <code>")
+        .and_then(|(_, rest)| rest.split_once("</code>"))
+        .map(|(id, _)| id.to_owned())
+        .unwrap_or_else(|| panic!("no error id: {}", r.body));
+    assert_eq!(id.len(), 8, "{id}");
+    // A signed-in admin keeps the navigation and sign-out, and is offered the log and a way on.
+    assert!(r.body.contains("aria-label=\"Wizard steps\""), "{}", r.body);
+    assert!(r.body.contains("action=\"/logout\""), "{}", r.body);
+    assert!(r.body.contains("<a href=\"/log\" download"), "{}", r.body);
+    assert!(r.body.contains("id=\"way-forward\""), "{}", r.body);
+    // The cause is not on the page; the log has it, under the id.
+    assert!(!r.body.contains("network.json"), "{}", r.body);
+    let log = call(&app, with_session(req("GET", "/log"), &s)).await;
+    assert_eq!(log.status, 200);
+    let line = log
+        .body
+        .lines()
+        .find(|l| l.contains(&format!("error {id}")))
+        .unwrap_or_else(|| panic!("error {id} not in the log:\n{}", log.body));
+    assert!(line.contains("network.json"), "{line}");
+    // The log is the admin's only.
+    let (anon, _) = anonymous(&app).await;
+    let r = call(&app, with_session(req("GET", "/log"), &anon)).await;
+    assert_eq!(r.status, 303);
+    let r = call(&app, req("GET", "/log")).await;
+    assert_ne!(r.status, 200);
+}
+
+#[actix_web::test]
+async fn a_refusal_while_the_install_runs_leads_to_its_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.install = stackbox_installer::runner::InstallMode::PlanOnly {
+        fail_package_once: None,
+        pace: std::time::Duration::from_secs(5),
+    };
+    let app = test::init_service(wizard(state(opts))).await;
+    let (s, csrf) = admin(&app, &token(dir.path())).await;
+    network_and_cluster(&app, &s, &csrf).await;
+    roles_and_settings(&app, &s, &csrf).await;
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/install"), &s),
+            &[("csrf", &csrf), ("confirm", "yes")],
+        ),
+    )
+    .await;
+    assert!(
+        r.status == 303 || r.status == 200,
+        "{}: {}",
+        r.status,
+        r.body
+    );
+    let r = call(
+        &app,
+        form(
+            with_session(req("POST", "/network"), &s),
+            &good_network(&csrf),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("The installation is running"), "{}", r.body);
+    assert!(
+        r.body.contains(
+            "<a href=\"/install\" id=\"way-forward\">Follow the installation&#39;s progress</a>"
+        ),
+        "{}",
+        r.body
+    );
 }

@@ -71,6 +71,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/cluster/status", web::get().to(operate::status_view))
         .route("/support-bundle", web::get().to(operate::support_bundle))
+        .route("/log", web::get().to(operate::wizard_log))
         .route("/diagnose", web::get().to(diagnose::diagnose_view))
         .route("/desk", web::get().to(desk::desk_view))
         .route("/desk/restart", web::post().to(desk::restart_submit))

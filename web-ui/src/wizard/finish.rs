@@ -22,12 +22,12 @@ pub const CA_ON_CLIENT: &str = "$HOME/stackbox-ca.pem";
 pub fn start_install(wizard: &Wizard, reinstall: bool) -> Result<(), WebError> {
     match wizard.runner.progress().phase {
         Phase::Running => {
-            return Err(WebError::Conflict(
+            return Err(WebError::InstallRunning(
                 "the installation is already running".to_owned(),
             ));
         }
         Phase::Complete if !reinstall => {
-            return Err(WebError::Conflict(
+            return Err(WebError::Installed(
                 "the installation is complete; to run it again (its result is replaced), post \
                  {\"reinstall\": true} to /api/v1/install"
                     .to_owned(),

@@ -295,10 +295,10 @@ impl Wizard {
     /// (being) built from them, and the review must keep showing what was installed.
     pub fn answers_may_change(&self) -> Result<(), WebError> {
         match self.phase() {
-            Phase::Running => Err(WebError::Conflict(
+            Phase::Running => Err(WebError::InstallRunning(
                 "the installation is running: the answers cannot change until it ends".to_owned(),
             )),
-            Phase::Complete => Err(WebError::Conflict(
+            Phase::Complete => Err(WebError::Installed(
                 "the cloud is installed with these answers; they can no longer change here"
                     .to_owned(),
             )),
