@@ -21,7 +21,10 @@ async fn chromium_walks_sign_in_password_hardware_network_cluster_roles_settings
     let mut opts = options(dir.path());
     opts.install = stackbox_installer::runner::InstallMode::PlanOnly {
         fail_package_once: Some("glance".to_owned()),
-        pace: Duration::from_millis(20),
+        // Slow enough that the steps before the packages (the failure) take seconds: the page must be
+        // watched turning a step done live before that failure reloads it (at 20 ms a loaded machine
+        // lost the race).
+        pace: Duration::from_millis(100),
     };
     let running = Running::start(opts);
     let (_driver, port) = start_driver();
