@@ -62,6 +62,7 @@ pub fn load_config(path: &std::path::Path) -> Result<ClusterConfig, LoadError> {
     Ok(ClusterConfig::from_toml(&file, text)?)
 }
 pub mod install;
+pub mod install_log;
 pub mod journal;
 pub mod progress;
 pub mod runner;

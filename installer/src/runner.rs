@@ -19,6 +19,7 @@ use crate::config::SerializeError;
 use crate::dry_run::PlanOnlySystem;
 use crate::executor::{Event, Summary};
 use crate::install::{self, InstallError, Options, Prepared};
+use crate::install_log::InstallLog;
 use crate::progress::{Failure, Phase, Progress, StepProgress, Update};
 
 /// The file in the state directory that keeps a finished installation's result across restarts.
@@ -121,6 +122,8 @@ pub struct Runner {
     updates: broadcast::Sender<Update>,
     /// Whether plan mode's one failure was used (a retry must get past it).
     failed_once: AtomicBool,
+    /// Every run's whole output.
+    log: InstallLog,
 }
 
 impl Runner {
@@ -137,7 +140,13 @@ impl Runner {
             state_dir: state_dir.to_owned(),
             updates,
             failed_once: AtomicBool::new(false),
+            log: InstallLog::new(state_dir),
         }
+    }
+
+    /// The installation's whole log (every run's events, stamped), for download.
+    pub fn log(&self) -> &InstallLog {
+        &self.log
     }
 
     /// The installation mode.
@@ -161,6 +170,7 @@ impl Runner {
     }
 
     fn publish(&self, p: &mut Progress, event: &Event) {
+        self.log.record(event);
         let update = p.apply(event);
         let _ = self.updates.send(update);
     }
@@ -221,6 +231,7 @@ impl Runner {
         if previous.is_empty() {
             p.log.clear();
         }
+        self.log.begin_run(!previous.is_empty());
         p.failure = None;
         p.smoke = None;
         p.summary = None;
@@ -242,9 +253,16 @@ impl Runner {
             });
         let mut p = self.lock();
         match outcome {
-            Ok(summary) => self.finish(&mut p, summary),
+            Ok(summary) => {
+                self.log.end_run(match summary.complete() {
+                    true => "installation complete",
+                    false => "installation stopped at its failed step",
+                });
+                self.finish(&mut p, summary);
+            }
             Err(error) => {
                 tracing::error!("installation stopped: {error}");
+                self.log.end_run(&format!("installation stopped: {error}"));
                 p.failure = Some(Failure {
                     step: None,
                     error,

@@ -1094,6 +1094,38 @@ async fn review_install_and_done_render_as_their_golden_files() {
         "the failure is hidden"
     );
     install_golden("install-complete.html", &r.body);
+    // The whole log holds both runs, stamped; a step's link gives that step's lines alone; a step
+    // not in the plan is not found.
+    let r = call(&app, with_session(req("GET", "/install/log"), &s)).await;
+    assert_eq!(r.status, 200);
+    let whole = r.body;
+    assert!(whole.contains(" installation started\n"), "{whole}");
+    assert!(whole.contains(" retry: the journal resumes\n"), "{whole}");
+    assert!(whole.contains(" node1/packages: failed: "), "{whole}");
+    assert!(whole.ends_with(" installation complete\n"), "{whole}");
+    let r = call(
+        &app,
+        with_session(req("GET", "/install/log?step=node1/packages"), &s),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(!r.body.is_empty());
+    assert!(
+        r.body.lines().all(|l| l.contains(" node1/packages: ")),
+        "{}",
+        r.body
+    );
+    assert!(r.body.lines().count() < whole.lines().count());
+    for bad in ["node1/nope", "../../etc/passwd", "node1/packages%0Ax"] {
+        let r = call(
+            &app,
+            with_session(req("GET", &format!("/install/log?step={bad}")), &s),
+        )
+        .await;
+        assert_eq!(r.status, 404, "{bad}");
+    }
+    let r = call(&app, req("GET", "/install/log")).await;
+    assert_ne!(r.status, 200, "the log is the admin's");
 
     let r = call(&app, with_session(req("GET", "/done"), &s)).await;
     assert_eq!(r.status, 200);

@@ -133,6 +133,48 @@ pub async fn install_view(state: web::Data<AppState>, s: Admin) -> Result<HttpRe
     )
 }
 
+/// Which part of the installation's log to download.
+#[derive(Debug, serde::Deserialize)]
+pub struct LogQuery {
+    /// One step's id (`node1/keystone.db-sync`); the whole log without it.
+    step: Option<String>,
+}
+
+/// The installation's log ([`stackbox_installer::install_log`]) as a download: whole, or one step's
+/// lines (a step of this installation's plan, else 404).
+pub async fn install_log(
+    state: web::Data<AppState>,
+    _: Admin,
+    query: web::Query<LogQuery>,
+) -> Result<HttpResponse, PageError> {
+    let runner = &state.wizard.runner;
+    let step = match &query.step {
+        Some(id) if runner.progress().steps.iter().any(|s| &s.id == id) => Some(id.clone()),
+        Some(_) => return Err(WebError::NotFound.into()),
+        None => None,
+    };
+    let st = state.clone();
+    let wanted = step.clone();
+    let text = web::block(move || st.wizard.runner.log().read(wanted.as_deref()))
+        .await?
+        .map_err(|e| {
+            WebError::Internal(anyhow::Error::new(e).context("reading the installation's log"))
+        })?;
+    // Step ids are the plan's own (`[a-z0-9./-]`): safe in a file name once `/` is replaced.
+    let name = match &step {
+        Some(id) => format!("stackbox-install-{}.log", id.replace('/', "_")),
+        None => "stackbox-install.log".to_owned(),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .body(text))
+}
+
 /// The start form: the CSRF token and, for the first real start, the operator's confirmation.
 #[derive(Debug, serde::Deserialize)]
 pub struct StartForm {

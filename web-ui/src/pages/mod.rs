@@ -86,6 +86,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/install", web::get().to(finish::install_view))
         .route("/install", web::post().to(finish::install_start))
+        .route("/install/log", web::get().to(finish::install_log))
         .route("/done", web::get().to(finish::done_view))
         .route("/done/openrc", web::post().to(finish::openrc_download))
         .route("/done/ca.pem", web::get().to(finish::ca_download))
@@ -130,6 +131,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/cluster/grow"),
     ("get", "/cluster/status"),
     ("get", "/support-bundle"),
+    ("get", "/log"),
     ("get", "/diagnose"),
     ("get", "/desk"),
     ("post", "/desk/restart"),
@@ -141,6 +143,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/review/answers.toml"),
     ("get", "/install"),
     ("post", "/install"),
+    ("get", "/install/log"),
     ("get", "/done"),
     ("post", "/done/openrc"),
     ("get", "/done/ca.pem"),
