@@ -143,6 +143,12 @@ pub struct Progress {
     pub summary: Option<Summary>,
     /// The configuration being installed.
     pub config: Option<ClusterConfig>,
+    /// When the current (or last) run started, in seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<u64>,
+    /// When it ended (failed or complete), in seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<u64>,
 }
 
 impl Progress {
@@ -157,6 +163,8 @@ impl Progress {
             smoke: None,
             summary: None,
             config: None,
+            started_at: None,
+            ended_at: None,
         }
     }
 

@@ -176,6 +176,12 @@ impl Runner {
     }
 
     fn set_phase(&self, p: &mut Progress, phase: Phase) {
+        let now = unix_now();
+        match phase {
+            Phase::Running => (p.started_at, p.ended_at) = (now, None),
+            Phase::Failed | Phase::Complete => p.ended_at = now,
+            Phase::Idle => {}
+        }
         p.phase = phase;
         let _ = self.updates.send(Update::Snapshot(Box::new(p.clone())));
     }
@@ -311,9 +317,12 @@ impl Runner {
         p.summary = Some(summary);
         if phase == Phase::Complete {
             // If the process restarts, the done page still has the result.
-            if let Ok(text) = serde_json::to_string_pretty(&Progress { phase, ..p.clone() })
-                && let Err(e) =
-                    write_atomic(&self.state_dir.join(RESULT_FILE), text.as_bytes(), 0o600)
+            if let Ok(text) = serde_json::to_string_pretty(&Progress {
+                phase,
+                ended_at: unix_now(),
+                ..p.clone()
+            }) && let Err(e) =
+                write_atomic(&self.state_dir.join(RESULT_FILE), text.as_bytes(), 0o600)
             {
                 tracing::warn!("keeping the installation's result: {e}");
             }
@@ -329,4 +338,12 @@ impl Runner {
         }
         self.set_phase(p, phase);
     }
+}
+
+/// Now, in seconds since the Unix epoch.
+fn unix_now() -> Option<u64> {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .ok()
 }

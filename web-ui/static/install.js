@@ -40,6 +40,18 @@
     log.scrollTop = log.scrollHeight;
   }
 
+  // The running time counts on every second from the run's start.
+  const elapsed = document.querySelector("#elapsed .elapsed[data-since]");
+  if (elapsed) {
+    const since = Number(elapsed.dataset.since);
+    window.setInterval(function () {
+      const secs = Math.max(0, Math.floor(Date.now() / 1000) - since);
+      elapsed.textContent = secs < 60 ? secs + " s"
+        : secs < 3600 ? Math.floor(secs / 60) + " min " + (secs % 60) + " s"
+        : Math.floor(secs / 3600) + " h " + Math.floor((secs % 3600) / 60) + " min";
+    }, 1000);
+  }
+
   const events = new EventSource("/api/v1/events");
   events.addEventListener("snapshot", function (e) {
     const p = JSON.parse(e.data);

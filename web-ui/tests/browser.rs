@@ -225,6 +225,7 @@ async fn chromium_walks_sign_in_password_hardware_network_cluster_roles_settings
             .for_element(Locator::Css("#steps li.step-done"))
             .await;
         assert!(live.is_ok(), "no step turned done on the page");
+        assert!(text(&c, "#elapsed").await.starts_with("Started at "));
         let same_page = c
             .execute("return window.stackboxNotReloaded === true;", vec![])
             .await

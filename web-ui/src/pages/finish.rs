@@ -43,6 +43,59 @@ pub struct InstallPage {
     pub finished: usize,
     /// Steps in all.
     pub total: usize,
+    /// When the run started and how long it ran, once it started.
+    pub timing: Option<Timing>,
+}
+
+/// When an installation run started and how long it ran (or has been running).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timing {
+    /// The start, RFC 3339 (the `<time>` element's `datetime`).
+    pub started: String,
+    /// The start as the page says it: `14:02:27 UTC`.
+    pub started_text: String,
+    /// The start in seconds since the Unix epoch (the page's script counts on from it).
+    pub since: u64,
+    /// How long it ran, in words: `6 min 3 s`.
+    pub elapsed: String,
+    /// Whether it still runs.
+    pub running: bool,
+}
+
+impl Timing {
+    /// The timing of `p` as of `now` (seconds since the Unix epoch); none before a run.
+    pub fn of(p: &Progress, now: u64) -> Option<Timing> {
+        let since = p.started_at?;
+        let start = time::OffsetDateTime::from_unix_timestamp(i64::try_from(since).ok()?).ok()?;
+        let running = p.phase == Phase::Running;
+        let end = match (running, p.ended_at) {
+            (false, Some(end)) => end,
+            _ => now,
+        };
+        Some(Timing {
+            started: start
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok()?,
+            started_text: format!(
+                "{:02}:{:02}:{:02} UTC",
+                start.hour(),
+                start.minute(),
+                start.second()
+            ),
+            since,
+            elapsed: duration_words(end.saturating_sub(since)),
+            running,
+        })
+    }
+}
+
+/// `secs` in words: `45 s`, `6 min 3 s`, `1 h 2 min`.
+pub fn duration_words(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min {} s", secs / 60, secs % 60),
+        _ => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+    }
 }
 
 /// Builds the install page for a progress.
@@ -60,8 +113,12 @@ pub fn install_page(p: Progress, csrf: &str) -> InstallPage {
         }
         Phase::Complete => "Complete.".to_owned(),
     };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     InstallPage {
         c: Chrome::admin("Install", "install", csrf),
+        timing: Timing::of(&p, now),
         p,
         phase_text,
         finished,
@@ -259,4 +316,32 @@ pub async fn ca_download(state: web::Data<AppState>, _: Admin) -> Result<HttpRes
         "stackbox-ca.pem",
         pem,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_timing_says_when_a_run_started_and_how_long_it_ran() {
+        let mut p = Progress::idle(true);
+        assert_eq!(Timing::of(&p, 1_000), None, "nothing ran yet");
+        // 2026-12-02 14:02:27 UTC.
+        let start = 1_796_220_147;
+        p.started_at = Some(start);
+        p.phase = Phase::Running;
+        let t = Timing::of(&p, start + 363).unwrap();
+        assert_eq!(t.started_text, "14:02:27 UTC");
+        assert_eq!(t.started, "2026-12-02T14:02:27Z");
+        assert_eq!((t.elapsed.as_str(), t.running), ("6 min 3 s", true));
+        // Ended: the run's own length, whenever the page is drawn.
+        p.phase = Phase::Complete;
+        p.ended_at = Some(start + 45);
+        let t = Timing::of(&p, start + 99_999).unwrap();
+        assert_eq!((t.elapsed.as_str(), t.running), ("45 s", false));
+        // A clock that went back never shows a negative time.
+        p.phase = Phase::Running;
+        assert_eq!(Timing::of(&p, start - 10).unwrap().elapsed, "0 s");
+        assert_eq!(duration_words(3_725), "1 h 2 min");
+    }
 }
