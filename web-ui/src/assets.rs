@@ -15,6 +15,11 @@ pub const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../static/wizard.css"),
     ),
     (
+        "forms.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/forms.js"),
+    ),
+    (
         "install.js",
         "text/javascript; charset=utf-8",
         include_str!("../static/install.js"),

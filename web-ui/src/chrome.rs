@@ -53,10 +53,17 @@ impl Face for Page {
     }
 
     /// A page asked for without a (live) session: the sign-in page, which comes back here after it (a
-    /// deep link survives the sign-in). Only a GET of a plain path is remembered.
+    /// deep link survives the sign-in). A GET of a plain path is remembered, and a form's post when its
+    /// page is the same address (its typed values come back there: `static/forms.js`).
     fn refuse_request(e: WebError, req: &HttpRequest) -> actix_web::Error {
-        let next = (req.method() == actix_web::http::Method::GET)
-            .then(|| local_path(req.path()))
+        let path = req.path();
+        let comes_back = match *req.method() {
+            actix_web::http::Method::GET => true,
+            actix_web::http::Method::POST => crate::pages::ROUTES.contains(&("get", path)),
+            _ => false,
+        };
+        let next = comes_back
+            .then(|| local_path(path))
             .flatten()
             .filter(|p| *p != "/" && *p != "/login");
         let to = match (&e, next) {

@@ -269,9 +269,10 @@ impl<N: Need, B: CsrfCarrier> FromRequest for Checked<N, B> {
         let req = req.clone();
         Box::pin(async move {
             let body = body.await.map_err(Into::into)?;
-            let refuse = <B::Face as Face>::refuse;
-            let (id, session) = Lookup::of(&req).require(N::ACCESS).map_err(refuse)?;
-            check_csrf(&session, body.csrf_token(&req)).map_err(refuse)?;
+            let (id, session) = Lookup::of(&req)
+                .require(N::ACCESS)
+                .map_err(|e| <B::Face as Face>::refuse_request(e, &req))?;
+            check_csrf(&session, body.csrf_token(&req)).map_err(<B::Face as Face>::refuse)?;
             Ok(Checked {
                 id,
                 session,

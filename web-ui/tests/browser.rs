@@ -581,3 +581,81 @@ async fn at_phone_size_the_network_page_applies_and_confirms_over_the_new_addres
         std::panic::resume_unwind(e.into_panic());
     }
 }
+
+/// What was typed into a form survives the session's end: the post goes to the sign-in page, which
+/// comes back to the form with the values (never a password) put back, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_typed_across_the_sessions_end_comes_back_after_signing_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path());
+    opts.session_idle = Duration::from_secs(4);
+    let running = Running::start(opts);
+    let (_driver, port) = start_driver();
+    let c = browser(port, profile.path()).await;
+    let base = running.url();
+    let state_dir = dir.path().to_owned();
+    let walker = c.clone();
+    let result = async move {
+        let (c, dir) = (walker, state_dir.as_path());
+        c.goto(&format!("{base}/network")).await.unwrap();
+        assert_eq!(at(&c, "/login?next=/network").await, "/login?next=/network");
+        fill(&c, "#secret", &token(dir)).await;
+        click(&c, "#sign-in").await;
+        assert_eq!(at(&c, "/set-password").await, "/set-password");
+        fill(&c, "#password", PASSWORD).await;
+        fill(&c, "#confirm", PASSWORD).await;
+        click(&c, "#set-password").await;
+        assert_eq!(at(&c, "/hardware").await, "/hardware");
+        c.goto(&format!("{base}/network")).await.unwrap();
+        assert_eq!(at(&c, "/network").await, "/network");
+        let value = |css: &'static str| {
+            let c = c.clone();
+            async move {
+                c.find(Locator::Css(css))
+                    .await
+                    .unwrap()
+                    .prop("value")
+                    .await
+                    .unwrap()
+                    .unwrap_or_default()
+            }
+        };
+        fill(&c, "#hostname", "typed-before").await;
+        fill(&c, "#vlan", "321").await;
+        // The session ends while the form is open; its post lands on the sign-in page.
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        click(&c, "#save-network").await;
+        assert_eq!(
+            at(&c, "/login?expired&next=/network").await,
+            "/login?expired&next=/network"
+        );
+        assert!(!dir.join("network.json").exists(), "nothing was stored");
+        fill(&c, "#secret", PASSWORD).await;
+        click(&c, "#sign-in").await;
+        at(&c, "/network").await;
+        assert!(
+            text(&c, "#typed-restored")
+                .await
+                .contains("what you typed is back")
+        );
+        assert_eq!(value("#hostname").await, "typed-before");
+        assert_eq!(value("#vlan").await, "321");
+        // Going elsewhere and back: the kept values are gone, the page is the server's again.
+        c.goto(&format!("{base}/hardware")).await.unwrap();
+        at(&c, "/hardware").await;
+        c.goto(&format!("{base}/network")).await.unwrap();
+        at(&c, "/network").await;
+        assert!(
+            c.find(Locator::Css("#typed-restored")).await.is_err(),
+            "restored twice"
+        );
+        assert_ne!(value("#hostname").await, "typed-before");
+    };
+    let outcome = tokio::spawn(result).await;
+    c.close().await.unwrap();
+    drop(running);
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
