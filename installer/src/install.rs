@@ -190,20 +190,10 @@ pub async fn execute_step(
 /// run may have left ([`crate::service_hold::release_stale`]).
 fn real_system(prepared: &Prepared, secrets: &Secrets) -> RealSystem {
     let config = &prepared.config;
-    let unmasked = crate::service_hold::release_stale(
+    crate::service_hold::release_stale(
         Path::new(crate::service_hold::POLICY_RC_D),
         Path::new(crate::service_hold::DPKG_FRONTEND_LOCK),
-        Path::new(crate::service_hold::SYSTEMD_DIR),
     );
-    if unmasked {
-        // systemd sees the removed masks only after a reload.
-        if let Err(e) = stackbox_common::cmd::Command::new("systemctl")
-            .arg("daemon-reload")
-            .run()
-        {
-            tracing::warn!(error = %e, "systemctl daemon-reload after unmasking");
-        }
-    }
     let db_host = config
         .leader("storage-metadata")
         .map(|n| n.address.to_string())

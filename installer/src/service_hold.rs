@@ -11,10 +11,14 @@
 //! still enabled, so a reboot starts them.
 //!
 //! A postinst also enables its units, so a machine that loses power before stackbox configured them
-//! would boot them with Debian's defaults (the API services then hold the public ports haproxy needs).
-//! During the transaction each of the plan's units gets a drop-in with a condition that never holds
-//! (`/etc/systemd/system/UNIT.d/50-stackbox-held.conf`), so that a boot skips it; enabling still works
-//! (a mask made the postinsts that enable through systemctl fail) ([`BootStartsHeld`]).
+//! would boot them with Debian's defaults (the API services then hold the public ports haproxy needs:
+//! the cluster tier's node 3, powered off between its packages and its start steps, booted keystone on
+//! port 5000). Each of the plan's units that the transaction brings new gets a drop-in with a
+//! condition that never holds (`/etc/systemd/system/UNIT.d/50-stackbox-held.conf`), so that a boot
+//! skips it; enabling still works (a mask made the postinsts that enable through systemctl fail). The
+//! drop-in stays after the transaction, through any reboot, until the plan's start step of that unit
+//! removes it just before starting it ([`hold_at_boot`], [`release_at_boot`]). A unit that was there
+//! before the transaction gets none: it already runs as stackbox configured it.
 //!
 //! The file carries a marker, so that an operator's own policy-rc.d is never touched. An installer
 //! killed mid-transaction leaves the file for its apt-get, which goes on as an orphan; the next run
@@ -121,17 +125,9 @@ pub const SYSTEMD_DIR: &str = "/etc/systemd/system";
 const HELD_DROP_IN: &str = "50-stackbox-held.conf";
 
 /// The drop-in: a boot skips the unit (a condition that never holds); nothing else changes.
-const HELD_CONTENT: &str = "# Written by stackbox while the unit's package installs: a boot before stackbox \
-configured it\n# skips it (it would run with Debian's defaults). Removed once the packages are in.\n\
+const HELD_CONTENT: &str = "# Written by stackbox when the unit's package installed: a boot before stackbox \
+configured it\n# skips it (it would run with Debian's defaults). Removed when stackbox starts the unit.\n\
 [Unit]\nConditionPathExists=/run/stackbox/never-exists\n";
-
-/// The plan's units held at boot while packages install (see the module's documentation);
-/// [`BootStartsHeld::release`] or dropping it removes the drop-ins (the caller then reloads systemd).
-#[derive(Debug)]
-pub struct BootStartsHeld {
-    dir: PathBuf,
-    released: bool,
-}
 
 fn unit_name_ok(unit: &str) -> bool {
     unit.ends_with(".service")
@@ -141,67 +137,73 @@ fn unit_name_ok(unit: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
 }
 
-/// Removes every held drop-in under `dir` (and a drop-in directory it leaves empty); true when one was
-/// removed (systemd must reload to see it).
-fn remove_held_drop_ins(dir: &Path) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    let mut removed = false;
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(unit) = name.to_str().and_then(|n| n.strip_suffix(".d")) else {
-            continue;
+/// Where unit files and init scripts are found, under `root`.
+pub const UNIT_DIRS: &[&str] = &[
+    "lib/systemd/system",
+    "usr/lib/systemd/system",
+    "etc/systemd/system",
+];
+
+/// Of `units`, the ones no unit file or init script under `root` provides yet: those a package
+/// transaction brings new.
+pub fn not_installed(root: &Path, units: &[String]) -> Vec<String> {
+    units
+        .iter()
+        .filter(|u| unit_name_ok(u))
+        .filter(|u| {
+            let script = u.strip_suffix(".service").unwrap_or(u);
+            !UNIT_DIRS.iter().any(|d| root.join(d).join(u).exists())
+                && !root.join("etc/init.d").join(script).exists()
+        })
+        .cloned()
+        .collect()
+}
+
+/// Writes the drop-in a boot skips for each of `units` (`NAME.service`) under `dir`; it stays until
+/// [`release_at_boot`].
+pub fn hold_at_boot(dir: &Path, units: &[String]) -> Result<(), StepError> {
+    for unit in units.iter().filter(|u| unit_name_ok(u)) {
+        let drop_ins = dir.join(format!("{unit}.d"));
+        let file = drop_ins.join(HELD_DROP_IN);
+        let io = |e: std::io::Error| StepError::Io {
+            path: file.display().to_string(),
+            source: e,
         };
-        if !unit_name_ok(unit) {
+        std::fs::create_dir_all(&drop_ins).map_err(io)?;
+        stackbox_common::fs::write_atomic(&file, HELD_CONTENT.as_bytes(), 0o644).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Removes the held drop-in of each of `units` under `dir` (and a drop-in directory it leaves empty:
+/// stackbox's own drop-ins stay); true when one was removed (systemd must reload to see it).
+pub fn release_at_boot(dir: &Path, units: &[String]) -> Result<bool, StepError> {
+    let mut removed = false;
+    for unit in units {
+        let unit = match unit.contains('.') {
+            true => unit.clone(),
+            false => format!("{unit}.service"),
+        };
+        if !unit_name_ok(&unit) {
             continue;
         }
-        let file = entry.path().join(HELD_DROP_IN);
+        let drop_ins = dir.join(format!("{unit}.d"));
+        let file = drop_ins.join(HELD_DROP_IN);
         match std::fs::remove_file(&file) {
             Ok(()) => {
                 removed = true;
-                // Only when empty: stackbox's own drop-ins stay.
-                let _ = std::fs::remove_dir(entry.path());
+                let _ = std::fs::remove_dir(&drop_ins);
             }
             Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!(file = %file.display(), error = %e, "could not remove"),
+            Err(e) => {
+                return Err(StepError::Io {
+                    path: file.display().to_string(),
+                    source: e,
+                });
+            }
         }
     }
-    removed
-}
-
-impl BootStartsHeld {
-    /// Writes the drop-in for each of `units` (`NAME.service`) under `dir`.
-    pub fn hold(dir: &Path, units: &[String]) -> Result<Self, StepError> {
-        for unit in units.iter().filter(|u| unit_name_ok(u)) {
-            let drop_ins = dir.join(format!("{unit}.d"));
-            let file = drop_ins.join(HELD_DROP_IN);
-            let io = |e: std::io::Error| StepError::Io {
-                path: file.display().to_string(),
-                source: e,
-            };
-            std::fs::create_dir_all(&drop_ins).map_err(io)?;
-            stackbox_common::fs::write_atomic(&file, HELD_CONTENT.as_bytes(), 0o644).map_err(io)?;
-        }
-        Ok(Self {
-            dir: dir.to_owned(),
-            released: false,
-        })
-    }
-
-    /// Removes the drop-ins; true when systemd must reload to see it.
-    pub fn release(mut self) -> bool {
-        self.released = true;
-        remove_held_drop_ins(&self.dir)
-    }
-}
-
-impl Drop for BootStartsHeld {
-    fn drop(&mut self) {
-        if !self.released {
-            remove_held_drop_ins(&self.dir);
-        }
-    }
+    Ok(removed)
 }
 
 /// True when some process holds the lock file's write lock (apt or dpkg at work). A missing lock file
@@ -230,18 +232,17 @@ fn lock_held(lock: &Path) -> bool {
     asked.is_err() || query.l_type != nix::libc::F_UNLCK as i16
 }
 
-/// Removes the policy-rc.d and the held drop-ins under `dir` that a killed installer left behind, once
-/// no apt or dpkg holds the lock (an orphaned transaction still needs them). Leaves any other file
-/// alone. True when a drop-in was removed (systemd must reload to see it).
-pub fn release_stale(path: &Path, lock: &Path, dir: &Path) -> bool {
+/// Removes the policy-rc.d a killed installer left behind, once no apt or dpkg holds the lock (an
+/// orphaned transaction still needs it). Leaves any other file alone, and the held drop-ins: the plan's
+/// start steps remove those.
+pub fn release_stale(path: &Path, lock: &Path) {
     if lock_held(lock) {
-        return false;
+        return;
     }
     if is_ours(path) {
         tracing::info!(path = %path.display(), "removing the policy-rc.d a stopped install left");
         remove_ours(path);
     }
-    remove_held_drop_ins(dir)
 }
 
 #[cfg(test)]
@@ -311,7 +312,7 @@ mod tests {
         let path = dir.path().join("policy-rc.d");
         std::fs::write(&path, "#!/bin/sh\nexit 0\n").unwrap();
         drop(ServiceStartsHeld::hold(&path, &held()).unwrap());
-        release_stale(&path, &dir.path().join("lock"), &dir.path().join("none"));
+        release_stale(&path, &dir.path().join("lock"));
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "#!/bin/sh\nexit 0\n"
@@ -344,20 +345,22 @@ mod tests {
         .unwrap();
         assert_eq!(line.trim(), "locked");
         let units = dir.path().join("system");
-        std::mem::forget(BootStartsHeld::hold(&units, &held()).unwrap());
+        hold_at_boot(&units, &held()).unwrap();
         let drop_in = units.join("keystone.service.d").join(HELD_DROP_IN);
-        assert!(!release_stale(&path, &lock, &units));
+        release_stale(&path, &lock);
         assert!(path.exists(), "kept while the orphaned transaction runs");
-        assert!(drop_in.exists());
         apt.kill().unwrap();
         apt.wait().unwrap();
-        assert!(release_stale(&path, &lock, &units), "systemd must reload");
+        release_stale(&path, &lock);
         assert!(!path.exists(), "removed once the lock is free");
-        assert!(!drop_in.exists());
+        assert!(
+            drop_in.exists(),
+            "a boot keeps skipping the unit until its start step"
+        );
     }
 
     #[test]
-    fn held_units_get_a_drop_in_that_a_boot_skips_and_only_it_is_removed() {
+    fn held_units_get_a_drop_in_that_a_boot_skips_until_their_start_removes_only_it() {
         let dir = tempfile::tempdir().unwrap();
         let units = dir.path().join("system");
         // stackbox's own drop-in beside it stays.
@@ -368,22 +371,44 @@ mod tests {
         )
         .unwrap();
         let wanted = ["keystone.service", "nova-api.service", "mariadb"].map(String::from);
-        let held = BootStartsHeld::hold(&units, &wanted).unwrap();
+        hold_at_boot(&units, &wanted).unwrap();
         for unit in ["keystone.service", "nova-api.service"] {
             let file = units.join(format!("{unit}.d")).join(HELD_DROP_IN);
             let text = std::fs::read_to_string(file).unwrap();
             assert!(text.contains("[Unit]\nConditionPathExists=/run/stackbox/never-exists\n"));
         }
         assert!(!units.join("mariadb.d").exists(), "not a unit name");
-        assert!(held.release(), "systemd must reload");
+        // keystone's start step: only its drop-in goes (named with or without `.service`).
+        assert!(release_at_boot(&units, &["keystone".to_owned()]).unwrap());
         assert!(!units.join("keystone.service.d").join(HELD_DROP_IN).exists());
         assert!(units.join("keystone.service.d/override.conf").exists());
+        assert!(units.join("nova-api.service.d").join(HELD_DROP_IN).exists());
+        assert!(!release_at_boot(&units, &["keystone.service".to_owned()]).unwrap());
+        assert!(release_at_boot(&units, &["nova-api.service".to_owned()]).unwrap());
         assert!(
             !units.join("nova-api.service.d").exists(),
             "an emptied directory goes"
         );
-        // Dropped without a release (an error): the drop-ins go as well.
-        drop(BootStartsHeld::hold(&units, &wanted).unwrap());
-        assert!(!units.join("nova-api.service.d").exists());
+    }
+
+    #[test]
+    fn only_units_no_package_provides_yet_are_new() {
+        let root = tempfile::tempdir().unwrap();
+        let lib = root.path().join("lib/systemd/system");
+        std::fs::create_dir_all(&lib).unwrap();
+        std::fs::write(lib.join("keystone.service"), "").unwrap();
+        std::fs::create_dir_all(root.path().join("etc/init.d")).unwrap();
+        std::fs::write(root.path().join("etc/init.d/memcached"), "").unwrap();
+        let units = [
+            "keystone.service",
+            "memcached.service",
+            "nova-api.service",
+            "mariadb",
+        ]
+        .map(String::from);
+        assert_eq!(
+            not_installed(root.path(), &units),
+            vec!["nova-api.service".to_owned()]
+        );
     }
 }

@@ -19,7 +19,9 @@ use systemd_zbus::{ActiveState, ManagerProxy, Mode, UnitProxy};
 use crate::error::StepError;
 use crate::executor::System;
 use crate::plan::FileSpec;
-use crate::service_hold::{BootStartsHeld, POLICY_RC_D, SYSTEMD_DIR, ServiceStartsHeld};
+use crate::service_hold::{
+    POLICY_RC_D, SYSTEMD_DIR, ServiceStartsHeld, hold_at_boot, not_installed, release_at_boot,
+};
 
 /// MariaDB's socket on Debian, for root's unix-socket authentication on the database node.
 pub const MYSQL_SOCKET: &str = "/run/mysqld/mysqld.sock";
@@ -199,15 +201,9 @@ impl System for RealSystem {
         // boot before its configuration (a power loss): the plan's start steps enable and start each
         // with its configuration.
         let _held = ServiceStartsHeld::hold(Path::new(POLICY_RC_D), &self.held_services)?;
-        let masks = BootStartsHeld::hold(Path::new(SYSTEMD_DIR), &self.held_services)?;
-        let out = apt_install(packages).await;
-        if masks.release() {
-            Command::new("systemctl")
-                .arg("daemon-reload")
-                .run_async()
-                .await?;
-        }
-        out
+        let new = not_installed(Path::new("/"), &self.held_services);
+        hold_at_boot(Path::new(SYSTEMD_DIR), &new)?;
+        apt_install(packages).await
     }
 
     async fn file_matches(&self, file: &FileSpec, content: &str) -> Result<bool, StepError> {
@@ -242,6 +238,8 @@ impl System for RealSystem {
         use futures::StreamExt;
         let (conn, manager) = Self::manager().await?;
         let names: Vec<&str> = units.iter().map(String::as_str).collect();
+        // The units start now, with stackbox's configuration: a boot may start them from here on.
+        release_at_boot(Path::new(SYSTEMD_DIR), units)?;
         // As `systemctl` asks after a change: read the unit files and drop-ins the plan wrote.
         manager
             .reload()
