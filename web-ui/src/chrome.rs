@@ -59,7 +59,7 @@ impl Face for Page {
         let path = req.path();
         let comes_back = match *req.method() {
             actix_web::http::Method::GET => true,
-            actix_web::http::Method::POST => crate::pages::ROUTES.contains(&("get", path)),
+            actix_web::http::Method::POST => crate::page_routes::ROUTES.contains(&("get", path)),
             _ => false,
         };
         let next = comes_back

@@ -34,6 +34,7 @@ pub mod connections;
 pub mod error;
 pub mod network;
 pub mod operation;
+pub mod page_routes;
 pub mod pages;
 pub mod recent_log;
 pub mod revoking;
