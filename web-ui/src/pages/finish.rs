@@ -222,14 +222,7 @@ pub async fn install_log(
         Some(id) => format!("stackbox-install-{}.log", id.replace('/', "_")),
         None => "stackbox-install.log".to_owned(),
     };
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain; charset=utf-8")
-        .insert_header((
-            actix_web::http::header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{name}\""),
-        ))
-        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-        .body(text))
+    Ok(assets::attachment("text/plain; charset=utf-8", &name, text))
 }
 
 /// The start form: the CSRF token and, for the first real start, the operator's confirmation.

@@ -251,14 +251,11 @@ pub async fn support_bundle(
 
 /// The wizard's recent log lines ([`crate::recent_log`]) as a download, for an error page's error id.
 pub async fn wizard_log(_: Admin) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; charset=utf-8")
-        .insert_header((
-            actix_web::http::header::CONTENT_DISPOSITION,
-            "attachment; filename=\"stackbox-wizard.log\"",
-        ))
-        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-        .body(crate::recent_log::download())
+    crate::assets::attachment(
+        "text/plain; charset=utf-8",
+        "stackbox-wizard.log",
+        crate::recent_log::download(),
+    )
 }
 
 /// Builds the status page for a status (or why there is none) as of `now`.
